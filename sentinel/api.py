@@ -1,0 +1,139 @@
+"""Everything a check plugin may import. Plugins import this module and `sentinel.sources`, nothing else.
+
+A check plugin is a class with:
+  kind     the entry-point name == YAML `kind:` == module name in checks/
+  Params   a pydantic model validating the YAML `params:` block (extra keys forbidden)
+  runbook  the default runbook name in runbooks/ (without .md)
+  run(ctx) returns one CheckResult; it measures, it never decides to alert or notify.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, ClassVar, Generic, Protocol, TypeVar
+
+from pydantic import BaseModel, ConfigDict
+
+from sentinel.clock import Clock
+from sentinel.durations import Duration, format_duration, parse_duration
+from sentinel.errors import CheckError, SourceError
+from sentinel.model import CheckResult, Finding, Severity, Status
+
+__all__ = [
+    "Check",
+    "CheckContext",
+    "CheckError",
+    "CheckMemory",
+    "CheckResult",
+    "Duration",
+    "Finding",
+    "Params",
+    "Severity",
+    "SourceError",
+    "Status",
+    "format_duration",
+    "parse_duration",
+]
+
+
+class Params(BaseModel):
+    """Base for check params: unknown keys are errors, values are immutable."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+P = TypeVar("P", bound=Params)
+
+
+class CheckMemory(Protocol):
+    """Small per-check JSON state kept in the state store (e.g. the offsets window of a lag check)."""
+
+    def load(self, key: str) -> Any | None: ...
+
+    def save(self, key: str, value: Any) -> None: ...
+
+
+class DictMemory:
+    """In-process CheckMemory for unit tests and `--no-state` runs."""
+
+    def __init__(self) -> None:
+        self._data: dict[str, str] = {}
+
+    def load(self, key: str) -> Any | None:
+        raw = self._data.get(key)
+        return None if raw is None else json.loads(raw)
+
+    def save(self, key: str, value: Any) -> None:
+        self._data[key] = json.dumps(value)
+
+
+@dataclass(frozen=True)
+class CheckContext:
+    """What a running check gets: who it is, the time, its deadline, its sources and its memory.
+
+    `sources` is a `sentinel.sources.Sources`: typed factories for each system's thin client
+    (typed as Any here to keep `api` free of driver imports).
+    """
+
+    check_id: str
+    clock: Clock
+    deadline_monotonic: float
+    sources: Any
+    memory: CheckMemory
+    labels: Mapping[str, str] = field(default_factory=dict)
+
+    def now(self) -> datetime:
+        return self.clock.now()
+
+    def remaining(self) -> timedelta:
+        """Time left before the runner gives up; pass it to every remote call as its timeout."""
+        return timedelta(seconds=max(0.0, self.deadline_monotonic - self.clock.monotonic()))
+
+    def remaining_seconds(self, floor: float = 1.0) -> float:
+        return max(floor, self.remaining().total_seconds())
+
+    def result(
+        self,
+        kind: str,
+        status: Status,
+        summary: str,
+        *,
+        values: Mapping[str, float] | None = None,
+        labels: Mapping[str, str] | None = None,
+        details: Mapping[str, str] | None = None,
+        findings: tuple[Finding, ...] | list[Finding] = (),
+    ) -> CheckResult:
+        """Build a result stamped with this check's id, time and configured labels."""
+        merged = {**self.labels, **(labels or {})}
+        return CheckResult(
+            check_id=self.check_id,
+            kind=kind,
+            status=status,
+            observed_at=self.now(),
+            summary=summary,
+            values=values or {},
+            labels=merged,
+            details=details or {},
+            findings=tuple(findings),
+        )
+
+
+class Check(Generic[P]):
+    """Base class of check plugins. Subclasses set kind, Params, runbook and implement run()."""
+
+    kind: ClassVar[str]
+    Params: ClassVar[type[Params]]
+    runbook: ClassVar[str]
+
+    def __init__(self, params: P) -> None:
+        self.params = params
+
+    def run(self, ctx: CheckContext) -> CheckResult:
+        raise NotImplementedError
+
+    def describe(self) -> str:
+        """One line for `sentinel list` (e.g. the threshold); override for more."""
+        return ""

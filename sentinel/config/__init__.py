@@ -1,0 +1,1 @@
+"""Configuration: Settings (process environment) and alert_rules.yaml specs."""

@@ -1,0 +1,96 @@
+"""Process settings: SENTINEL_* environment variables and a secrets directory (Kubernetes secret mounts).
+
+Secrets are SecretStr: their repr is '**********', so they cannot leak through logs or exceptions by accident.
+A file named after a field in the secrets directory (e.g. /run/secrets/sentinel/slack_token) sets that field.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_SECRETS_DIR = Path("/run/secrets/sentinel")
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SENTINEL_", extra="ignore", frozen=True)
+
+    config_file: Path = Path("alert_rules.yaml")
+    state_path: Path = Field(Path("sentinel-state.db"), description="SQLite state file (embedded store)")
+    state_dsn: SecretStr | None = Field(None, description="PostgreSQL DSN for the shared (HA) state store")
+    http_host: str = "0.0.0.0"  # noqa: S104 - a sidecar must be scrapable from the pod network
+    http_port: int = 9108
+    runbook_base_url: str = "https://github.com/novapay/analytics/blob/main/docs/runbooks/"
+    max_workers: int = 8
+
+    # PostgreSQL (source database). `postgres_dsn` is the connection named "default".
+    postgres_dsn: SecretStr | None = None
+    postgres_dsns: dict[str, SecretStr] = Field(default_factory=dict)
+
+    # Kafka and Kafka Connect
+    kafka_bootstrap: str | None = None
+    kafka_security_protocol: str = "PLAINTEXT"
+    kafka_sasl_mechanism: str | None = None
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: SecretStr | None = None
+    kafka_connect_url: str | None = None
+    kafka_connect_username: str | None = None
+    kafka_connect_password: SecretStr | None = None
+
+    # AWS (S3, SES)
+    aws_region: str = "us-east-1"
+    aws_endpoint_url: str | None = None
+    aws_access_key_id: SecretStr | None = None
+    aws_secret_access_key: SecretStr | None = None
+
+    # Snowflake
+    snowflake_account: str | None = None
+    snowflake_user: str | None = None
+    snowflake_password: SecretStr | None = None
+    snowflake_private_key_file: Path | None = None
+    snowflake_private_key_passphrase: SecretStr | None = None
+    snowflake_role: str | None = None
+    snowflake_warehouse: str | None = None
+    snowflake_database: str | None = None
+    snowflake_host: str | None = None
+    snowflake_port: int | None = None
+    snowflake_protocol: Literal["https", "http"] = "https"
+
+    # Slack
+    slack_token: SecretStr | None = None
+    slack_base_url: str = "https://slack.com/api/"
+    slack_channel: str = "#data-pipeline-alerts"
+
+    # Pager
+    pager_backend: Literal["none", "opsgenie", "jsm", "pagerduty"] = "none"
+    opsgenie_api_key: SecretStr | None = None
+    opsgenie_base_url: str = "https://api.opsgenie.com"
+    jsm_api_key: SecretStr | None = None
+    jsm_base_url: str = "https://api.atlassian.com/jsm/ops/integration"
+    pagerduty_routing_key: SecretStr | None = None
+    pagerduty_base_url: str = "https://events.pagerduty.com"
+    heartbeat_name: str | None = None
+
+    # Email
+    smtp_host: str | None = None
+    smtp_port: int = 587
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_starttls: bool = True
+    smtp_from: str = "sentinel@novapay.example"
+    smtp_timeout_seconds: float = 20.0
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Settings from the environment, plus the secrets directory when it exists.
+
+    SENTINEL_SECRETS_DIR picks the directory; the default is the Kubernetes mount /run/secrets/sentinel.
+    """
+    secrets_dir = Path(os.environ.get("SENTINEL_SECRETS_DIR", str(DEFAULT_SECRETS_DIR)))
+    if secrets_dir.is_dir():
+        return Settings(_secrets_dir=secrets_dir, **overrides)  # type: ignore[call-arg]
+    return Settings(**overrides)  # type: ignore[arg-type]

@@ -1,0 +1,75 @@
+"""Sentinel's exceptions. Every message names the file, field, value or check involved.
+
+    SentinelError
+    ├── ConfigError            one problem in alert_rules.yaml or settings (path + line)
+    │   └── ConfigErrors       all of them at once, as startup reports them
+    ├── PluginError            unknown, duplicate or malformed check/notifier kinds
+    ├── CheckError             a check could not measure (becomes Status.ERROR, never a crash)
+    │   └── SourceError        a remote system failed or timed out; `hint` says what to do
+    ├── StoreError             the state store cannot be opened or migrated
+    └── NotifyError            a notifier failed; `retryable` decides whether the outbox retries
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+
+
+class SentinelError(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class ConfigProblem:
+    file: str
+    path: str
+    message: str
+    line: int | None = None
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}" if self.line else self.file
+        at = f" at {self.path}" if self.path else ""
+        return f"{where}{at}: {self.message}"
+
+
+class ConfigError(SentinelError):
+    pass
+
+
+class ConfigErrors(ConfigError):
+    def __init__(self, problems: Sequence[ConfigProblem]) -> None:
+        self.problems = list(problems)
+        lines = "\n".join(f"  - {p}" for p in self.problems)
+        super().__init__(f"{len(self.problems)} configuration error(s):\n{lines}")
+
+
+class PluginError(SentinelError):
+    pass
+
+
+class CheckError(SentinelError):
+    pass
+
+
+class SourceError(CheckError):
+    def __init__(self, message: str, *, hint: str = "") -> None:
+        self.hint = hint
+        super().__init__(f"{message} (hint: {hint})" if hint else message)
+
+
+class CheckTimeout(CheckError):
+    def __init__(self, check_id: str, timeout: timedelta) -> None:
+        super().__init__(f"check {check_id!r} did not finish within its {timeout.total_seconds():g}s deadline")
+
+
+class StoreError(SentinelError):
+    pass
+
+
+class NotifyError(SentinelError):
+    def __init__(self, message: str, *, retryable: bool, retry_after: timedelta | None = None) -> None:
+        self.retryable = retryable
+        self.retry_after = retry_after
+        super().__init__(message)
