@@ -1,0 +1,118 @@
+"""A throwaway PostgreSQL cluster: Debian's `postgresql` binaries, initdb/pg_ctl as the `postgres` user,
+127.0.0.1 only, a free port, data under the devstack cache, wal_level=logical so Debezium-style slots work."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from devstack.base import ServiceUnavailable, cache_dir, free_port, port_open, wait_until
+
+PG_USER = "postgres"
+
+
+def _bin_dir() -> Path:
+    candidates = sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True)
+    for c in candidates:
+        if (c / "initdb").exists() and (c / "postgres").exists():
+            return c
+    _install_postgres()
+    candidates = sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True)
+    if not candidates:
+        raise ServiceUnavailable("PostgreSQL binaries not found under /usr/lib/postgresql after apt-get install postgresql")
+    return candidates[0]
+
+
+def _install_postgres() -> None:
+    """Install Debian's postgresql when its binaries are missing (fresh machine). Needs root."""
+    if os.geteuid() != 0:
+        raise ServiceUnavailable("PostgreSQL binaries are missing and we are not root: run `apt-get install postgresql`")
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    for argv in (["apt-get", "update", "-q"], ["apt-get", "install", "-y", "-q", "--no-install-recommends", "postgresql"]):
+        proc = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=600, check=False)
+        if proc.returncode != 0:
+            raise ServiceUnavailable(f"`{' '.join(argv)}` failed: {proc.stderr.strip()[-800:]}")
+
+
+def _as_postgres(argv: list[str], *, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    user = PG_USER if os.geteuid() == 0 else None
+    return subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=False, user=user,
+                          cwd="/tmp")  # noqa: S108 - the postgres user cannot read the project dir as cwd
+
+
+@dataclass
+class PostgresService:
+    host: str
+    port: int
+    data_dir: Path
+    bin_dir: Path
+    password: str = "sentinel-test-pw"
+
+    def dsn(self, dbname: str = "postgres", user: str = PG_USER) -> str:
+        return f"postgresql://{user}:{self.password}@{self.host}:{self.port}/{dbname}?connect_timeout=5"
+
+    def create_database(self, name: str) -> str:
+        import psycopg
+        from psycopg import sql
+
+        with psycopg.connect(self.dsn(), autocommit=True) as conn:
+            exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
+            if not exists:
+                conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+        return self.dsn(name)
+
+    def stop(self) -> None:
+        _as_postgres([str(self.bin_dir / "pg_ctl"), "-D", str(self.data_dir), "-m", "fast", "-w", "stop"], timeout=60)
+
+    def running(self) -> bool:
+        return port_open(self.host, self.port)
+
+
+def start_postgres(name: str = "pg", *, fresh: bool = True) -> PostgresService:
+    """Start a cluster under <cache>/postgres/<name>. `fresh` wipes an older data dir first."""
+    bin_dir = _bin_dir()
+    root = cache_dir("postgres")
+    data_dir = root / name
+    log = root / f"{name}.log"
+    if fresh and data_dir.exists():
+        pid = data_dir / "postmaster.pid"
+        if pid.exists():
+            _as_postgres([str(bin_dir / "pg_ctl"), "-D", str(data_dir), "-m", "immediate", "-w", "stop"], timeout=30)
+        shutil.rmtree(data_dir)
+    service = PostgresService("127.0.0.1", free_port(), data_dir, bin_dir)
+    if os.geteuid() == 0:
+        shutil.chown(root, PG_USER)
+        if log.exists():
+            shutil.chown(log, PG_USER)
+    if not data_dir.exists():
+        pwfile = root / f"{name}.pw"
+        pwfile.write_text(service.password)
+        if os.geteuid() == 0:
+            shutil.chown(pwfile, PG_USER)
+        init = _as_postgres([str(bin_dir / "initdb"), "-D", str(data_dir), "-U", PG_USER, "--auth=scram-sha-256",
+                             f"--pwfile={pwfile}", "-E", "UTF8", "--locale=C.UTF-8"])
+        pwfile.unlink()
+        if init.returncode != 0:
+            raise ServiceUnavailable(f"initdb failed for {data_dir}: {init.stderr.strip()[-800:]}")
+    opts = (f"-c listen_addresses=127.0.0.1 -c port={service.port} -c unix_socket_directories={root} "
+            "-c wal_level=logical -c max_replication_slots=10 -c max_wal_senders=10 -c fsync=off "
+            "-c synchronous_commit=off -c full_page_writes=off -c shared_buffers=128MB -c max_connections=200 "
+            "-c timezone=UTC")
+    started = _as_postgres([str(bin_dir / "pg_ctl"), "-D", str(data_dir), "-l", str(log), "-o", opts, "-w", "-t", "60",
+                            "start"])
+    if started.returncode != 0:
+        tail = log.read_text(errors="replace")[-1500:] if log.exists() else ""
+        raise ServiceUnavailable(f"pg_ctl start failed ({data_dir}): {started.stderr.strip()} {started.stdout.strip()}\n{tail}")
+
+    def ready() -> bool:
+        import psycopg
+
+        with psycopg.connect(service.dsn(), connect_timeout=2) as conn:
+            conn.execute("SELECT 1")
+        return True
+
+    wait_until(ready, what=f"PostgreSQL on port {service.port}", timeout=60, log=log)
+    return service
