@@ -50,5 +50,5 @@ def format_duration(delta: timedelta) -> str:
 Duration = Annotated[
     timedelta,
     BeforeValidator(parse_duration),
-    PlainSerializer(lambda d: format_duration(d), return_type=str),
+    PlainSerializer(format_duration, return_type=str),
 ]

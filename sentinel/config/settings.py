@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -85,12 +85,12 @@ class Settings(BaseSettings):
     smtp_timeout_seconds: float = 20.0
 
 
-def load_settings(**overrides: object) -> Settings:
+def load_settings(**overrides: Any) -> Settings:
     """Settings from the environment, plus the secrets directory when it exists.
 
     SENTINEL_SECRETS_DIR picks the directory; the default is the Kubernetes mount /run/secrets/sentinel.
     """
     secrets_dir = Path(os.environ.get("SENTINEL_SECRETS_DIR", str(DEFAULT_SECRETS_DIR)))
     if secrets_dir.is_dir():
-        return Settings(_secrets_dir=secrets_dir, **overrides)  # type: ignore[call-arg]
-    return Settings(**overrides)  # type: ignore[arg-type]
+        return Settings(_secrets_dir=secrets_dir, **overrides)
+    return Settings(**overrides)

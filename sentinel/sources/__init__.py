@@ -22,10 +22,7 @@ class Sources:
     def postgres(self, name: str = "default") -> PostgresSource:
         from sentinel.sources.postgres import PostgresSource
 
-        if name == "default":
-            dsn = self.settings.postgres_dsn
-        else:
-            dsn = self.settings.postgres_dsns.get(name)
+        dsn = self.settings.postgres_dsn if name == "default" else self.settings.postgres_dsns.get(name)
         if dsn is None:
             known = ["default"] if self.settings.postgres_dsn else []
             known += sorted(self.settings.postgres_dsns)

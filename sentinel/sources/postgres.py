@@ -14,7 +14,8 @@ from pydantic import SecretStr
 
 from sentinel.errors import SourceError
 
-Query = str | sql.Composable
+Query = str | sql.SQL | sql.Composed
+Params = Sequence[Any] | dict[str, Any] | None
 
 
 def _describe(dsn: str) -> str:
@@ -80,11 +81,11 @@ class PostgresSource:
         finally:
             conn.close()
 
-    def fetch_all(self, query: Query, params: Sequence[Any] | dict[str, Any] | None, timeout: timedelta) -> list[tuple[Any, ...]]:
+    def fetch_all(self, query: Query, params: Params, timeout: timedelta) -> list[tuple[Any, ...]]:
         with self.connect(timeout) as conn:
             return list(conn.execute(query, params).fetchall())
 
-    def fetch_one(self, query: Query, params: Sequence[Any] | dict[str, Any] | None, timeout: timedelta) -> tuple[Any, ...] | None:
+    def fetch_one(self, query: Query, params: Params, timeout: timedelta) -> tuple[Any, ...] | None:
         with self.connect(timeout) as conn:
             row = conn.execute(query, params).fetchone()
             return tuple(row) if row is not None else None

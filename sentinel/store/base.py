@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -47,8 +46,3 @@ class StoreMemory:
     def save(self, key: str, value: Any) -> None:
         self._store.memory_save(self._check_id, key, value, self._clock.now())
 
-
-def results_to_rows(results: Sequence[CheckResult]) -> list[tuple[str, str, str, str]]:
-    import json
-
-    return [(r.check_id, r.observed_at.isoformat(), r.status.value, json.dumps(r.to_json())) for r in results]
