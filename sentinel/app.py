@@ -1,0 +1,133 @@
+"""The composition root: the only place that builds concrete classes and wires them together."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from prometheus_client import CollectorRegistry
+
+from sentinel.clock import Clock, SystemClock
+from sentinel.config.loader import LoadedConfig, load_config
+from sentinel.config.settings import Settings
+from sentinel.errors import ConfigErrors, ConfigProblem, PluginError
+from sentinel.metrics import SentinelMetrics
+from sentinel.model import CheckResult
+from sentinel.plugins import Registry, check_registry
+from sentinel.redact import Redactor
+from sentinel.runner import CheckRunner, PlannedCheck
+from sentinel.sources import Sources
+from sentinel.store.base import StateStore, StoreMemory
+from sentinel.store.sqlite import SqliteStateStore
+
+log = logging.getLogger(__name__)
+
+
+class AlertSink(Protocol):
+    """What the app needs from the alerting pipeline (sentinel.alerting.pipeline.AlertPipeline)."""
+
+    def process(self, results: Sequence[CheckResult]) -> Sequence[Any]: ...
+
+    def deliver_due(self) -> Sequence[Any]: ...
+
+
+@dataclass
+class App:
+    settings: Settings
+    clock: Clock
+    config: LoadedConfig
+    registry: Registry
+    store: StateStore
+    sources: Sources
+    runner: CheckRunner
+    metrics: SentinelMetrics
+    redactor: Redactor
+    planned: list[PlannedCheck]
+    alerting: AlertSink | None = None
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    def select(self, only: Sequence[str] | None = None) -> list[PlannedCheck]:
+        if not only:
+            return list(self.planned)
+        known = {p.id: p for p in self.planned}
+        unknown = [o for o in only if o not in known]
+        if unknown:
+            from sentinel.plugins import suggest
+
+            hints = "; ".join(f"{u!r}{suggest(u, list(known))}" for u in unknown)
+            raise ConfigErrors([ConfigProblem(str(self.config.path), "checks", f"no enabled check with id {hints}")])
+        return [known[o] for o in only]
+
+    def run_checks(self, only: Sequence[str] | None = None) -> list[CheckResult]:
+        results = self.runner.run_many(self.select(only))
+        for result in results:
+            self.record(result)
+        return results
+
+    def record(self, result: CheckResult) -> None:
+        """Persist and measure one result. Alerting runs separately so `--no-notify` can skip it."""
+        self.store.save_result(result)
+        self.metrics.observe(result)
+
+    def runbook_url(self, name: str) -> str:
+        return self.settings.runbook_base_url.rstrip("/") + "/" + name + ".md"
+
+    def close(self) -> None:
+        self.store.close()
+
+
+def plan_checks(config: LoadedConfig, registry: Registry) -> list[PlannedCheck]:
+    planned = []
+    for spec in config.spec.checks:
+        if not spec.enabled:
+            continue
+        cls = registry.load(spec.kind)
+        planned.append(PlannedCheck(spec=spec, check=cls(config.params[spec.id]), runbook=spec.runbook or cls.runbook))
+    return planned
+
+
+def build_app(
+    settings: Settings,
+    *,
+    clock: Clock | None = None,
+    config_path: Path | None = None,
+    store: StateStore | None = None,
+    extra_checks: Mapping[str, Any] | None = None,
+    with_alerting: bool = True,
+) -> App:
+    """Build everything from settings. Raises ConfigErrors (every problem at once) or PluginError."""
+    clock = clock or SystemClock()
+    registry = check_registry(extra_checks)
+    config = load_config(config_path or settings.config_file, registry)
+    try:
+        planned = plan_checks(config, registry)
+    except PluginError as exc:
+        raise ConfigErrors([ConfigProblem(str(config.path), "checks", str(exc))]) from None
+    store = store or SqliteStateStore(settings.state_path)
+    redactor = Redactor.from_settings(settings)
+    sources = Sources(settings)
+    runner = CheckRunner(
+        sources=sources,
+        memory_for=lambda check_id: StoreMemory(store, check_id, clock),
+        clock=clock,
+        redactor=redactor,
+        max_workers=settings.max_workers,
+    )
+    metrics = SentinelMetrics(CollectorRegistry(auto_describe=True))
+    app = App(settings, clock, config, registry, store, sources, runner, metrics, redactor, planned)
+    if with_alerting:
+        app.alerting = build_alerting(app)
+    return app
+
+
+def build_alerting(app: App) -> AlertSink | None:
+    """The alerting pipeline, when its module is installed (it lands with the alerting work)."""
+    try:
+        from sentinel.alerting.pipeline import build_pipeline
+    except ImportError:
+        return None
+    pipeline: AlertSink = build_pipeline(app)
+    return pipeline

@@ -1,0 +1,98 @@
+"""The `sentinel` command. Imports stay lazy so `sentinel --help` answers fast."""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+EXIT_CODES = """\b
+Exit codes:
+  0  every check OK
+  1  at least one warning
+  2  at least one critical breach
+  3  at least one check could not run (ERROR: unreachable, timeout, bad query)
+  4  bad configuration or settings (every problem is listed)"""
+
+# Subcommands defined in other modules, loaded only when invoked: name -> ("module:attribute", short help).
+# The short help lives here so `sentinel --help` lists commands without importing them.
+LAZY_COMMANDS: dict[str, tuple[str, str]] = {
+    "check": ("sentinel.cli_check:check", "Run checks now and print what they found (--once)."),
+    "list": ("sentinel.cli_check:list_checks", "Show configured checks and their schedules."),
+    "validate": ("sentinel.cli_check:validate", "Validate alert_rules.yaml; every error with file:line."),
+    "run": ("sentinel.cli_daemon:run", "Run the daemon: scheduled checks, alerts, /metrics, /healthz."),
+}
+
+
+class LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *LAZY_COMMANDS})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in LAZY_COMMANDS:
+            module, attr = LAZY_COMMANDS[cmd_name][0].split(":")
+            command: click.Command = getattr(importlib.import_module(module), attr)
+            return command
+        return super().get_command(ctx, cmd_name)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = [(name, LAZY_COMMANDS[name][1]) for name in sorted(LAZY_COMMANDS)]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
+@click.option("--config", "config_file", type=click.Path(path_type=Path), envvar="SENTINEL_CONFIG_FILE",
+              help="alert_rules.yaml to use [env SENTINEL_CONFIG_FILE; default ./alert_rules.yaml]")
+@click.option("--state", "state_path", type=click.Path(path_type=Path), envvar="SENTINEL_STATE_PATH",
+              help="SQLite state file [env SENTINEL_STATE_PATH; default ./sentinel-state.db]")
+@click.option("-v", "--verbose", count=True, help="More log output on stderr (-vv for debug).")
+@click.version_option(package_name="sentinel-monitor", prog_name="sentinel")
+@click.pass_context
+def main(ctx: click.Context, config_file: Path | None, state_path: Path | None, verbose: int) -> None:
+    """Sentinel watches the NovaPay CDC pipeline (Postgres -> Debezium -> Kafka -> S3 -> Snowpipe -> Snowflake
+    -> dbt -> Looker) and tells on-call, early and once, when data is late, missing or wrong.
+
+    \b
+    Common uses:
+      sentinel check --once                 run every check now, print a table, exit with a status code
+      sentinel check --once --only s3_sink_lag --format json
+      sentinel validate alert_rules.yaml    list every config error with file:line
+      sentinel list                         configured checks and their schedules
+      sentinel run                          the daemon: schedules, /metrics, /healthz, /readyz
+
+    Connections and secrets come from SENTINEL_* environment variables or files in SENTINEL_SECRETS_DIR
+    (default /run/secrets/sentinel), e.g. SENTINEL_POSTGRES_DSN, SENTINEL_KAFKA_BOOTSTRAP, SENTINEL_SLACK_TOKEN.
+    """
+    logging.basicConfig(
+        level=logging.WARNING - 10 * min(verbose, 2),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    ctx.ensure_object(dict)
+    ctx.obj["overrides"] = {
+        k: v for k, v in {"config_file": config_file, "state_path": state_path}.items() if v is not None
+    }
+
+
+def settings_from(ctx: click.Context, **more: Any) -> Any:
+    """Settings for a command, or exit 4 naming the bad variable."""
+    from pydantic import ValidationError
+
+    from sentinel.config.settings import load_settings
+
+    try:
+        return load_settings(**ctx.obj.get("overrides", {}), **more)
+    except ValidationError as exc:
+        for err in exc.errors():
+            name = "SENTINEL_" + "_".join(str(p) for p in err["loc"]).upper()
+            click.echo(f"settings: {name}: {err['msg']}", err=True)
+        sys.exit(4)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,118 @@
+"""`sentinel check`, `sentinel list`, `sentinel validate`."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from sentinel.cli import EXIT_CODES, settings_from
+from sentinel.errors import ConfigErrors, SentinelError
+
+EXIT_CONFIG = 4
+
+
+def _fail_config(exc: ConfigErrors) -> None:
+    click.echo(str(exc), err=True)
+    sys.exit(EXIT_CONFIG)
+
+
+@click.command(epilog=EXIT_CODES)
+@click.option("--once", is_flag=True, help="Run each selected check once now (the only mode of `check`; the daemon is `run`).")
+@click.option("--only", "only", multiple=True, metavar="ID", help="Run only this check id (repeatable).")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@click.option("--no-notify", is_flag=True, help="Do not send alerts; just measure and print.")
+@click.pass_context
+def check(ctx: click.Context, once: bool, only: tuple[str, ...], fmt: str, no_notify: bool) -> None:
+    """Run checks now and print what they found.
+
+    Each check runs under its own deadline, all of them concurrently, so this takes about as long as the slowest
+    check. Results are stored (the daemon and the SLA report see them) and, unless --no-notify, alerts go out
+    through the configured routes exactly as the daemon would send them.
+    """
+    from sentinel.app import build_app
+    from sentinel.model import Status
+    from sentinel.output import render_json, render_table
+
+    settings = settings_from(ctx)
+    try:
+        app = build_app(settings, with_alerting=not no_notify)
+        results = app.run_checks(only or None)
+    except ConfigErrors as exc:
+        _fail_config(exc)
+        return
+    except SentinelError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(EXIT_CONFIG)
+    try:
+        if app.alerting is not None:
+            app.alerting.process(results)
+            app.alerting.deliver_due()
+    finally:
+        app.close()
+
+    planned = {p.id: p for p in app.planned}
+
+    def runbook_for(check_id: str) -> tuple[str, str]:
+        name = planned[check_id].runbook
+        return name, app.runbook_url(name)
+
+    if fmt == "json":
+        click.echo(render_json(results, runbook_for))
+    else:
+        click.echo(render_table(results, runbook_for, color=sys.stdout.isatty()))
+    sys.exit(Status.worst(r.status for r in results).exit_code)
+
+
+@click.command(name="list")
+@click.pass_context
+def list_checks(ctx: click.Context) -> None:
+    """Show configured checks: id, kind, schedule, timeout, what they compare, runbook."""
+    from sentinel.app import plan_checks
+    from sentinel.config.loader import load_config
+    from sentinel.durations import format_duration
+    from sentinel.plugins import check_registry
+
+    settings = settings_from(ctx)
+    registry = check_registry()
+    try:
+        config = load_config(settings.config_file, registry)
+        planned = plan_checks(config, registry)
+    except ConfigErrors as exc:
+        _fail_config(exc)
+        return
+    rows = [("CHECK", "KIND", "SCHEDULE", "TIMEOUT", "WHAT", "RUNBOOK")]
+    for p in planned:
+        rows.append((p.id, p.spec.kind, p.spec.schedule.describe(), format_duration(p.spec.timeout), p.check.describe(),
+                     p.runbook))
+    disabled = [c.id for c in config.spec.checks if not c.enabled]
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        click.echo("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+    click.echo(f"\n{len(planned)} enabled check(s) in {config.path}" + (f"; disabled: {', '.join(disabled)}" if disabled else ""))
+
+
+@click.command()
+@click.argument("file", required=False, type=click.Path(path_type=Path))
+@click.pass_context
+def validate(ctx: click.Context, file: Path | None) -> None:
+    """Validate alert_rules.yaml: every error at once, with file:line, the YAML path and a suggestion for typos.
+
+    Exits 0 when the file is valid, 4 otherwise.
+    """
+    from sentinel.app import plan_checks
+    from sentinel.config.loader import load_config
+    from sentinel.plugins import check_registry
+
+    path = file or settings_from(ctx).config_file
+    registry = check_registry()
+    try:
+        config = load_config(path, registry)
+        plan_checks(config, registry)
+    except ConfigErrors as exc:
+        _fail_config(exc)
+        return
+    spec = config.spec
+    click.echo(f"{path}: OK ({len(spec.checks)} checks, {len(spec.rules)} rules, {len(spec.routes)} routes, "
+               f"{len(spec.slas)} SLAs)")

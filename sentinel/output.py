@@ -1,0 +1,89 @@
+"""Terminal and JSON renderings of check results for `sentinel check --once`."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Callable, Sequence
+
+from sentinel.model import CheckResult, Status
+
+_MARK = {Status.OK: "OK", Status.WARN: "WARN", Status.CRITICAL: "CRIT", Status.ERROR: "ERROR"}
+_COLOR = {Status.OK: "32", Status.WARN: "33", Status.CRITICAL: "31;1", Status.ERROR: "35;1"}
+
+
+def primary_value(values: dict[str, float] | object) -> str:
+    """The first named value, with its threshold when the check reports `<name>_{critical,warning}_threshold`."""
+    if not isinstance(values, dict) or not values:
+        return ""
+    name = next((k for k in values if not k.endswith("_threshold")), None)
+    if name is None:
+        return ""
+    text = f"{name}={_num(values[name])}"
+    for level in ("critical", "warning"):
+        threshold = values.get(f"{name}_{level}_threshold")
+        if threshold is not None:
+            text += f" (crit {_num(threshold)})" if level == "critical" else f" (warn {_num(threshold)})"
+            break
+    return text
+
+
+def _num(value: float) -> str:
+    return f"{value:,.0f}" if float(value).is_integer() else f"{value:,.2f}"
+
+
+def _clip(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: max(1, width - 1)] + "…"
+
+
+def render_table(results: Sequence[CheckResult], runbook_for: Callable[[str], tuple[str, str]], color: bool) -> str:
+    """One row per check, indented rows for its non-OK findings, then runbook links for what needs action.
+
+    runbook_for(check_id) -> (runbook name, url).
+    """
+    width = max(100, shutil.get_terminal_size((140, 40)).columns)
+    rows: list[tuple[Status, str, str, str, str]] = []
+    for r in sorted(results, key=lambda r: (-r.status.rank, r.check_id)):
+        rows.append((r.status, r.check_id, primary_value(dict(r.values)), r.summary, runbook_for(r.check_id)[0]))
+        bad = [f for f in r.findings if f.status is not Status.OK]
+        for f in sorted(bad, key=lambda f: -f.status.rank)[:10]:
+            rows.append((f.status, f"  └ {f.key}", primary_value(dict(f.values)), f.summary, ""))
+        if len(bad) > 10:
+            rows.append((Status.OK, f"  └ … {len(bad) - 10} more", "", "see --format json", ""))
+    w_check = min(40, max([5, *(len(r[1]) for r in rows)]))
+    w_value = min(34, max([5, *(len(r[2]) for r in rows)]))
+    w_runbook = min(30, max([7, *(len(r[4]) for r in rows)]))
+    w_summary = max(30, width - (6 + w_check + w_value + w_runbook + 8))
+    lines = [f"{'STATUS':<6}  {'CHECK':<{w_check}}  {'VALUE':<{w_value}}  {'SUMMARY':<{w_summary}}  RUNBOOK"]
+    for status, check, value, summary, runbook in rows:
+        mark = f"{_MARK[status]:<6}"
+        if color:
+            mark = f"\x1b[{_COLOR[status]}m{mark}\x1b[0m"
+        lines.append(
+            f"{mark}  {_clip(check, w_check):<{w_check}}  {_clip(value, w_value):<{w_value}}  "
+            f"{_clip(summary, w_summary):<{w_summary}}  {_clip(runbook, w_runbook)}".rstrip()
+        )
+    counts = {s: sum(1 for r in results if r.status is s) for s in Status}
+    lines.append("")
+    lines.append(
+        f"{len(results)} checks: {counts[Status.OK]} ok, {counts[Status.WARN]} warning, "
+        f"{counts[Status.CRITICAL]} critical, {counts[Status.ERROR]} could not run"
+    )
+    needing = [r for r in results if r.status is not Status.OK]
+    if needing:
+        lines.append("")
+        lines.append("What to do:")
+        for r in sorted(needing, key=lambda r: (-r.status.rank, r.check_id)):
+            name, url = runbook_for(r.check_id)
+            lines.append(f"  {r.check_id}: {url}")
+    return "\n".join(lines)
+
+
+def render_json(results: Sequence[CheckResult], runbook_for: Callable[[str], tuple[str, str]]) -> str:
+    worst = Status.worst(r.status for r in results)
+    payload = {
+        "status": worst.value,
+        "exit_code": worst.exit_code,
+        "results": [{**r.to_json(), "runbook": runbook_for(r.check_id)[1]} for r in results],
+    }
+    return json.dumps(payload, indent=2, sort_keys=False)

@@ -1,0 +1,129 @@
+"""alert_rules.yaml validation: every problem at once, with line, path and a suggestion."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from sentinel.config.loader import load_config
+from sentinel.errors import ConfigErrors
+from sentinel.plugins import check_registry
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "alert_rules.yaml"
+    path.write_text(text)
+    return path
+
+
+def problems(path: Path) -> list[str]:
+    with pytest.raises(ConfigErrors) as info:
+        load_config(path, check_registry())
+    return [str(p) for p in info.value.problems]
+
+
+GOOD = """
+checks:
+  - id: slot_wal
+    kind: sql_threshold
+    schedule: {every: 1m}
+    timeout: 10s
+    labels: {table: payments.transactions, stage: debezium}
+    params:
+      query: SELECT 1
+      value_name: retained_wal_bytes
+      warning: 100
+      critical: 1000
+"""
+
+
+def test_valid_config_loads_with_typed_params(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, GOOD), check_registry())
+    assert [c.id for c in config.spec.checks] == ["slot_wal"]
+    assert config.spec.checks[0].timeout.total_seconds() == 10
+    assert config.params["slot_wal"].critical == 1000  # type: ignore[attr-defined]
+
+
+def test_every_error_is_reported_at_once_with_line_and_path(tmp_path: Path) -> None:
+    text = """checks:
+  - id: a
+    kind: sql_treshold
+    params: {query: SELECT 1, warning: 1}
+  - id: b
+    kind: sql_threshold
+    schedul: {every: 1m}
+    params: {query: SELECT 1, warning: lots}
+  - id: c
+    kind: sql_threshold
+    schedule: {cron: "0 0 30 2 *"}
+    timeout: 30
+    params: {query: SELECT 1, critical: 5}
+"""
+    found = problems(write(tmp_path, text))
+    joined = "\n".join(found)
+    assert len(found) == 5, joined
+    assert 'alert_rules.yaml:3 at checks[0].kind: unknown check kind \'sql_treshold\' (did you mean "sql_threshold"?)' in joined
+    assert "known kinds:" in joined
+    assert "alert_rules.yaml:7 at checks[1].schedul: unknown key 'schedul' (did you mean \"schedule\"?)" in joined
+    assert "alert_rules.yaml:8 at checks[1].params.warning: check 'b'" in joined and "'lots'" in joined
+    assert "alert_rules.yaml:11 at checks[2].schedule" in joined and "never fires" in joined
+    assert "alert_rules.yaml:12 at checks[2].timeout" in joined and "unit" in joined
+
+
+def test_malformed_yaml_names_the_line(tmp_path: Path) -> None:
+    found = problems(write(tmp_path, "checks:\n  - id: a\n    kind: [unclosed\n"))
+    assert len(found) == 1
+    assert "malformed YAML" in found[0] and "alert_rules.yaml:" in found[0]
+
+
+def test_yaml_tags_that_construct_objects_are_refused(tmp_path: Path) -> None:
+    found = problems(write(tmp_path, "checks: !!python/object/apply:os.system ['true']\n"))
+    assert "malformed YAML" in found[0]
+
+
+def test_duplicate_ids_and_dangling_references(tmp_path: Path) -> None:
+    text = GOOD + """
+  - id: slot_wal
+    kind: sql_threshold
+    params: {query: SELECT 1, warning: 1}
+rules:
+  - id: r1
+    checks: [slot_wall]
+    runbook: debezium-replication-slot
+    route: pagr
+routes:
+  - name: page
+    receivers: [slak]
+"""
+    joined = "\n".join(problems(write(tmp_path, text)))
+    assert "duplicate checks id(s): slot_wal" in joined
+
+
+def test_dangling_references_suggest_the_closest_name(tmp_path: Path) -> None:
+    text = GOOD + """rules:
+  - id: r1
+    checks: [slot_wall]
+    runbook: debezium-replication-slot
+    route: pagr
+notifiers:
+  - {name: slack, kind: slack}
+routes:
+  - name: page
+    receivers: [slak]
+"""
+    joined = "\n".join(problems(write(tmp_path, text)))
+    assert "rules[0].checks[0]: unknown check id 'slot_wall' (did you mean \"slot_wal\"?)" in joined
+    assert "rules[0].route: unknown route 'pagr' (did you mean \"page\"?)" in joined
+    assert "routes[0].receivers[0]: unknown receiver 'slak' (did you mean \"slack\"?)" in joined
+
+
+def test_missing_file_is_one_clear_error(tmp_path: Path) -> None:
+    found = problems(tmp_path / "nope.yaml")
+    assert found == [f"{tmp_path / 'nope.yaml'}: file not found (set SENTINEL_CONFIG_FILE or pass the path)"]
+
+
+def test_the_shipped_alert_rules_yaml_is_valid() -> None:
+    root = Path(__file__).resolve().parents[2]
+    config = load_config(root / "alert_rules.yaml", check_registry())
+    assert config.spec.checks, "the production config defines checks"
