@@ -61,7 +61,7 @@ def check(ctx: click.Context, once: bool, only: tuple[str, ...], fmt: str, no_no
     if fmt == "json":
         click.echo(render_json(results, runbook_for))
     else:
-        click.echo(render_table(results, runbook_for, color=sys.stdout.isatty()))
+        click.echo(render_table(results, runbook_for, tty=sys.stdout.isatty()))
     sys.exit(Status.worst(r.status for r in results).exit_code)
 
 

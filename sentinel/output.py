@@ -36,12 +36,14 @@ def _clip(text: str, width: int) -> str:
     return text if len(text) <= width else text[: max(1, width - 1)] + "…"
 
 
-def render_table(results: Sequence[CheckResult], runbook_for: Callable[[str], tuple[str, str]], color: bool) -> str:
+def render_table(results: Sequence[CheckResult], runbook_for: Callable[[str], tuple[str, str]], tty: bool) -> str:
     """One row per check, indented rows for its non-OK findings, then runbook links for what needs action.
 
-    runbook_for(check_id) -> (runbook name, url).
+    runbook_for(check_id) -> (runbook name, url). On a terminal rows are fitted to its width and coloured;
+    into a pipe or a log nothing is cut.
     """
-    width = max(100, shutil.get_terminal_size((140, 40)).columns)
+    width = max(100, shutil.get_terminal_size((140, 40)).columns) if tty else 10_000
+    color = tty
     rows: list[tuple[Status, str, str, str, str]] = []
     for r in sorted(results, key=lambda r: (-r.status.rank, r.check_id)):
         rows.append((r.status, r.check_id, primary_value(dict(r.values)), r.summary, runbook_for(r.check_id)[0]))
@@ -54,6 +56,8 @@ def render_table(results: Sequence[CheckResult], runbook_for: Callable[[str], tu
     w_value = min(34, max([5, *(len(r[2]) for r in rows)]))
     w_runbook = min(30, max([7, *(len(r[4]) for r in rows)]))
     w_summary = max(30, width - (6 + w_check + w_value + w_runbook + 8))
+    if not tty:
+        w_summary = max([7, *(len(r[3]) for r in rows)])
     lines = [f"{'STATUS':<6}  {'CHECK':<{w_check}}  {'VALUE':<{w_value}}  {'SUMMARY':<{w_summary}}  RUNBOOK"]
     for status, check, value, summary, runbook in rows:
         mark = f"{_MARK[status]:<6}"
