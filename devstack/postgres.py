@@ -40,7 +40,7 @@ def _install_postgres() -> None:
 def _as_postgres(argv: list[str], *, timeout: float = 120) -> subprocess.CompletedProcess[str]:
     user = PG_USER if os.geteuid() == 0 else None
     return subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=False, user=user,
-                          cwd="/tmp")  # noqa: S108 - the postgres user cannot read the project dir as cwd
+                          cwd="/tmp")
 
 
 @dataclass
