@@ -59,6 +59,13 @@ class Settings(BaseSettings):
     snowflake_host: str | None = None
     snowflake_port: int | None = None
     snowflake_protocol: Literal["https", "http"] = "https"
+    snowflake_schema: str | None = None
+    # Only for stand-ins without COPY_HISTORY / SYSTEM$PIPE_STATUS (fakesnow in tests and the demo): a table/view
+    # with the real output columns. Leave unset in production. See sentinel/sources/snowpipe.py.
+    snowflake_copy_history_relation: str | None = None
+    snowflake_pipe_status_relation: str | None = None
+    aws_connect_timeout_seconds: float = 5.0
+    aws_read_timeout_seconds: float = 20.0
 
     # Slack
     slack_token: SecretStr | None = None

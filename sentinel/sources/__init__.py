@@ -13,6 +13,8 @@ from sentinel.errors import SourceError
 
 if TYPE_CHECKING:
     from sentinel.sources.postgres import PostgresSource
+    from sentinel.sources.s3 import S3Source
+    from sentinel.sources.snowflake import SnowflakeSource
 
 
 class Sources:
@@ -32,3 +34,48 @@ class Sources:
                 hint=f"set {env}",
             )
         return PostgresSource(name, dsn)
+
+    def s3(self) -> S3Source:
+        """S3 client: standard retry mode, connect/read timeouts; endpoint override for local stand-ins."""
+        from sentinel.sources.s3 import S3Source
+
+        st = self.settings
+        return S3Source(
+            region=st.aws_region,
+            endpoint_url=st.aws_endpoint_url,
+            access_key_id=st.aws_access_key_id,
+            secret_access_key=st.aws_secret_access_key,
+            connect_timeout=st.aws_connect_timeout_seconds,
+            read_timeout=st.aws_read_timeout_seconds,
+        )
+
+    def snowflake(self, *, timeout: float | None = None) -> SnowflakeSource:
+        """A Snowflake session (opened on first query); `timeout` caps login, network and each statement."""
+        from sentinel.sources.snowflake import SnowflakeSource
+
+        st = self.settings
+        if not st.snowflake_account or not st.snowflake_user:
+            raise SourceError(
+                "Snowflake is not configured (account and user are required)",
+                hint="set SENTINEL_SNOWFLAKE_ACCOUNT, SENTINEL_SNOWFLAKE_USER and a password or private key secret",
+            )
+        limit = max(1.0, timeout) if timeout is not None else 60.0
+        return SnowflakeSource(
+            account=st.snowflake_account,
+            user=st.snowflake_user,
+            password=st.snowflake_password,
+            private_key_file=st.snowflake_private_key_file,
+            private_key_passphrase=st.snowflake_private_key_passphrase,
+            role=st.snowflake_role,
+            warehouse=st.snowflake_warehouse,
+            database=st.snowflake_database,
+            schema=st.snowflake_schema,
+            host=st.snowflake_host,
+            port=st.snowflake_port,
+            protocol=st.snowflake_protocol,
+            login_timeout=min(limit, 20.0),
+            network_timeout=limit,
+            statement_timeout=limit,
+            copy_history_relation=st.snowflake_copy_history_relation,
+            pipe_status_relation=st.snowflake_pipe_status_relation,
+        )

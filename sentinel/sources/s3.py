@@ -91,7 +91,7 @@ class S3Source:
         return out
 
     def _pages(self, bucket: str, prefix: str, *, delimiter: str | None, timeout: float | None) -> Iterator[Any]:
-        from botocore.exceptions import BotoCoreError, ClientError
+        from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
         started = time.monotonic()
         paginator = self._client.get_paginator("list_objects_v2")
@@ -116,9 +116,14 @@ class S3Source:
                 f"S3 ListObjectsV2 on s3://{bucket}/{prefix} failed: {code} (HTTP {status})",
                 hint=hint.format(bucket=bucket),
             ) from None
-        except BotoCoreError as exc:
-            where = self.endpoint_url or f"the S3 endpoint of {self.region}"
+        except NoCredentialsError:
             raise SourceError(
-                f"S3 ListObjectsV2 on s3://{bucket}/{prefix} could not reach {where}: {type(exc).__name__}",
+                f"S3 ListObjectsV2 on s3://{bucket}/{prefix}: no AWS credentials found",
+                hint="give the pod an IAM role (IRSA) or set SENTINEL_AWS_ACCESS_KEY_ID / SENTINEL_AWS_SECRET_ACCESS_KEY",
+            ) from None
+        except BotoCoreError as exc:
+            # botocore's connection errors name the endpoint URL, never credentials.
+            raise SourceError(
+                f"S3 ListObjectsV2 on s3://{bucket}/{prefix} failed: {type(exc).__name__}: {exc}",
                 hint="check network egress to S3 (VPC endpoint / proxy) and SENTINEL_AWS_ENDPOINT_URL",
             ) from None

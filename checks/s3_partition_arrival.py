@@ -1,0 +1,284 @@
+"""s3_partition_arrival: raw events land under s3://<bucket>/raw/<schema>/<table>/dt=YYYY-MM-DD/ (S3 sink connector).
+
+Per prefix, one finding judging:
+- today's partition exists by `partition_deadline` after midnight (in `timezone`, UTC by default);
+- it keeps receiving files: age of its newest object vs `newest_warn_after` / `newest_critical_after`;
+- yesterday's partition is complete: files landing more than `late_grace` after its close are a warning;
+- no gap in dt= partitions over the last `gap_lookback_days` closed days (critical);
+- yesterday's object count and bytes vs the median of the same weekday over the last `size_weeks` weeks.
+
+Day boundaries are computed in `timezone` with zoneinfo and compared as aware UTC instants, so DST days
+(23 or 25 hours long) and midnight are exact.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import Field, field_validator, model_validator
+
+from sentinel.api import Check, CheckContext, CheckResult, Duration, Finding, Params, Status, format_duration
+
+
+class S3PartitionArrivalParams(Params):
+    bucket: str = Field(min_length=3)
+    prefixes: list[str] = Field(min_length=1, description="e.g. raw/payments/transactions/ (dt= partitions below)")
+    timezone: str = "UTC"
+    partition_deadline: Duration = Field(default=timedelta(minutes=15), description="today's dt= must exist by then")
+    newest_warn_after: Duration = timedelta(minutes=15)
+    newest_critical_after: Duration = timedelta(minutes=30)
+    late_grace: Duration = Field(default=timedelta(hours=1), description="yesterday's files after close+grace: warn")
+    gap_lookback_days: int = Field(7, ge=1, le=60)
+    size_weeks: int = Field(4, ge=0, le=12, description="same-weekday partitions compared; 0 = no size check")
+    size_warn_ratio: float = Field(0.5, gt=0, le=1)
+    size_critical_ratio: float = Field(0.2, ge=0, le=1)
+    partition_key: str = Field("dt", pattern=r"^[a-z_]+$")
+
+    @field_validator("prefixes")
+    @classmethod
+    def _slash(cls, prefixes: list[str]) -> list[str]:
+        return [p if p.endswith("/") else p + "/" for p in prefixes]
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, tz: str) -> str:
+        try:
+            ZoneInfo(tz)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {tz!r} (use an IANA name like UTC or Europe/Berlin)") from exc
+        return tz
+
+    @model_validator(mode="after")
+    def _order(self) -> S3PartitionArrivalParams:
+        if self.newest_critical_after < self.newest_warn_after:
+            raise ValueError("newest_critical_after must be >= newest_warn_after")
+        if self.size_critical_ratio > self.size_warn_ratio:
+            raise ValueError("size_critical_ratio must be <= size_warn_ratio")
+        return self
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    key: str
+    size: int
+    last_modified: datetime
+
+
+@dataclass(frozen=True)
+class PartitionStats:
+    count: int
+    bytes: int
+
+
+@dataclass(frozen=True)
+class PrefixObservation:
+    """Everything listed for one prefix, as plain values."""
+
+    prefix: str
+    partition_dates: frozenset[date]  # dt= partitions present (within the listed range)
+    today: Sequence[ObjectInfo]
+    yesterday: Sequence[ObjectInfo]
+    history: dict[date, PartitionStats]  # same weekday as yesterday, previous weeks
+
+
+def day_bounds(day: date, tz: ZoneInfo) -> tuple[datetime, datetime]:
+    """[start, end) of a calendar day in `tz`, as aware datetimes (23h/25h on DST days)."""
+    start = datetime.combine(day, time(0), tzinfo=tz)
+    end = datetime.combine(day + timedelta(days=1), time(0), tzinfo=tz)
+    return start, end
+
+
+def local_today(now: datetime, tz: ZoneInfo) -> date:
+    return now.astimezone(tz).date()
+
+
+def table_label(prefix: str) -> str:
+    """raw/payments/transactions/ -> payments.transactions (the pipeline's table name)."""
+    parts = [p for p in prefix.strip("/").split("/") if p]
+    if len(parts) >= 2:
+        return f"{parts[-2]}.{parts[-1]}"
+    return prefix.strip("/")
+
+
+def history_days(yesterday: date, weeks: int) -> list[date]:
+    return [yesterday - timedelta(weeks=w) for w in range(1, weeks + 1)]
+
+
+def evaluate_prefix(obs: PrefixObservation, now: datetime, p: S3PartitionArrivalParams) -> Finding:
+    """Judge one prefix. Pure: plain values in, one Finding out."""
+    tz = ZoneInfo(p.timezone)
+    today = local_today(now, tz)
+    yesterday = today - timedelta(days=1)
+    today_start, _ = day_bounds(today, tz)
+    _, yesterday_end = day_bounds(yesterday, tz)
+    since_midnight = now - today_start
+    problems: list[tuple[Status, str]] = []
+    values: dict[str, float] = {"seconds_since_midnight": since_midnight.total_seconds()}
+    key = p.partition_key
+
+    # 1. today's partition exists by the deadline, and keeps receiving files
+    values["today_objects"] = float(len(obs.today))
+    if not obs.today:
+        if since_midnight >= p.partition_deadline:
+            problems.append((Status.CRITICAL, f"today's partition {key}={today} is missing "
+                             f"{format_duration(since_midnight)} after midnight {p.timezone} "
+                             f"(deadline {format_duration(p.partition_deadline)})"))
+    else:
+        newest = max(o.last_modified for o in obs.today)
+        age = max(timedelta(0), now - newest)
+        values["newest_object_age_seconds"] = age.total_seconds()
+        status = (Status.CRITICAL if age >= p.newest_critical_after
+                  else Status.WARN if age >= p.newest_warn_after else Status.OK)
+        if status is not Status.OK:
+            limit = p.newest_critical_after if status is Status.CRITICAL else p.newest_warn_after
+            problems.append((status, f"newest file in {key}={today} is {format_duration(age)} old "
+                             f"(threshold {format_duration(limit)})"))
+
+    # 2. yesterday complete: nothing landing long after close
+    late = [o for o in obs.yesterday if o.last_modified > yesterday_end + p.late_grace]
+    values["yesterday_late_objects"] = float(len(late))
+    if late:
+        latest = max(o.last_modified for o in late)
+        problems.append((Status.WARN, f"{len(late)} file(s) landed in {key}={yesterday} after its close + "
+                         f"{format_duration(p.late_grace)} (latest {format_duration(latest - yesterday_end)} after "
+                         f"midnight): dbt may have built {yesterday} without them"))
+
+    # 3. gaps among closed days
+    expected = [yesterday - timedelta(days=i) for i in range(p.gap_lookback_days)]
+    missing = sorted(d for d in expected if d not in obs.partition_dates)
+    values["missing_partitions"] = float(len(missing))
+    if missing:
+        shown = ", ".join(f"{key}={d}" for d in missing[:5]) + (" ..." if len(missing) > 5 else "")
+        problems.append((Status.CRITICAL, f"{len(missing)} partition(s) missing in the last "
+                         f"{p.gap_lookback_days} days: {shown}"))
+
+    # 4. yesterday's size vs the same weekday in previous weeks
+    if p.size_weeks and yesterday not in missing:
+        past = [obs.history[d] for d in history_days(yesterday, p.size_weeks) if d in obs.history]
+        past = [s for s in past if s.count > 0]
+        if past:
+            median_count = statistics.median(s.count for s in past)
+            median_bytes = statistics.median(s.bytes for s in past)
+            count = len(obs.yesterday)
+            size = sum(o.size for o in obs.yesterday)
+            ratio = min(count / median_count if median_count else 1.0, size / median_bytes if median_bytes else 1.0)
+            values.update(yesterday_objects=float(count), yesterday_bytes=float(size),
+                          median_objects=float(median_count), median_bytes=float(median_bytes), size_ratio=ratio)
+            status = (Status.CRITICAL if ratio < p.size_critical_ratio
+                      else Status.WARN if ratio < p.size_warn_ratio else Status.OK)
+            if status is not Status.OK:
+                problems.append((status, f"{key}={yesterday} holds {count} files / {_bytes(size)}, "
+                                 f"{ratio:.0%} of the {yesterday:%A} median ({median_count:g} files / "
+                                 f"{_bytes(median_bytes)} over {len(past)} weeks)"))
+
+    status = Status.worst(s for s, _ in problems)
+    worst_first = sorted(problems, key=lambda sp: -sp[0].rank)
+    if problems:
+        summary = f"s3 {obs.prefix}: " + "; ".join(text for _, text in worst_first)
+    else:
+        if "newest_object_age_seconds" in values:
+            newest_txt = f", newest file {format_duration(timedelta(seconds=values['newest_object_age_seconds']))} old"
+        else:
+            newest_txt = f" (not due until {format_duration(p.partition_deadline)} after midnight)"
+        summary = f"s3 {obs.prefix}: {key}={today} has {len(obs.today)} files{newest_txt}; no gaps"
+    return Finding(key=obs.prefix, status=status, summary=summary, values=values,
+                   labels={"table": table_label(obs.prefix), "stage": "s3", "prefix": obs.prefix})
+
+
+def _bytes(n: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if abs(n) < 1024 or unit == "TiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} TiB"
+
+
+def partition_dates(prefixes: Iterable[str], base: str, key: str) -> frozenset[date]:
+    """dt=YYYY-MM-DD/ common prefixes -> dates (others ignored)."""
+    out: set[date] = set()
+    for full in prefixes:
+        part = full[len(base):].strip("/")
+        if part.startswith(f"{key}="):
+            try:
+                out.add(date.fromisoformat(part[len(key) + 1:]))
+            except ValueError:
+                continue
+    return frozenset(out)
+
+
+class S3PartitionArrivalCheck(Check[S3PartitionArrivalParams]):
+    kind = "s3_partition_arrival"
+    Params = S3PartitionArrivalParams
+    runbook = "s3-partition-missing"
+
+    def describe(self) -> str:
+        p = self.params
+        return (f"s3://{p.bucket}: {len(p.prefixes)} prefixes, {p.partition_key}= by "
+                f"{format_duration(p.partition_deadline)} after midnight {p.timezone}, newest < "
+                f"{format_duration(p.newest_critical_after)}")
+
+    def run(self, ctx: CheckContext) -> CheckResult:
+        p = self.params
+        s3 = ctx.sources.s3()
+        now = ctx.now()
+        findings = [self._evaluate(ctx, s3, prefix, now) for prefix in p.prefixes]
+        status = Status.worst(f.status for f in findings)
+        bad = [f for f in findings if f.status is not Status.OK]
+        if bad:
+            summary = (f"{len(bad)}/{len(findings)} S3 prefixes in s3://{p.bucket} have arrival problems; "
+                       + " | ".join(f.summary for f in bad[:3]))
+        else:
+            summary = f"all {len(findings)} S3 prefixes in s3://{p.bucket} have today's partition and fresh files"
+        return ctx.result(
+            self.kind, status, summary,
+            values={"prefixes_with_problems": float(len(bad))},
+            labels={"stage": "s3"},
+            details={"bucket": p.bucket, "timezone": p.timezone,
+                     "listing": f"aws s3 ls s3://{p.bucket}/{p.prefixes[0]}"},
+            findings=findings,
+        )
+
+    def _evaluate(self, ctx: CheckContext, s3: Any, prefix: str, now: datetime) -> Finding:
+        p = self.params
+        tz = ZoneInfo(p.timezone)
+        today = local_today(now, tz)
+        yesterday = today - timedelta(days=1)
+
+        def listing(day: date) -> list[ObjectInfo]:
+            objs = s3.list_objects(p.bucket, f"{prefix}{p.partition_key}={day.isoformat()}/",
+                                   timeout=ctx.remaining_seconds())
+            return [ObjectInfo(o.key, o.size, o.last_modified) for o in objs]
+
+        present = partition_dates(s3.list_prefixes(p.bucket, prefix, timeout=ctx.remaining_seconds()),
+                                  prefix, p.partition_key)
+        today_objs = listing(today) if today in present else []
+        yesterday_objs = listing(yesterday) if yesterday in present else []
+        history = self._history(ctx, prefix, yesterday, present, listing)
+        obs = PrefixObservation(prefix, present, today_objs, yesterday_objs, history)
+        return evaluate_prefix(obs, now, p)
+
+    def _history(self, ctx: CheckContext, prefix: str, yesterday: date, present: frozenset[date],
+                 listing: Callable[[date], list[ObjectInfo]]) -> dict[date, PartitionStats]:
+        """Sizes of closed same-weekday partitions; they no longer change, so they are remembered."""
+        p = self.params
+        mem_key = f"sizes:{prefix}"
+        cached: dict[str, list[int]] = ctx.memory.load(mem_key) or {}
+        out: dict[date, PartitionStats] = {}
+        wanted = history_days(yesterday, p.size_weeks)
+        for day in wanted:
+            if day not in present:
+                continue
+            hit = cached.get(day.isoformat())
+            if hit is None:
+                objs = listing(day)
+                hit = [len(objs), sum(o.size for o in objs)]
+                cached[day.isoformat()] = hit
+            out[day] = PartitionStats(hit[0], hit[1])
+        keep = {d.isoformat() for d in wanted}
+        ctx.memory.save(mem_key, {k: v for k, v in cached.items() if k in keep})
+        return out

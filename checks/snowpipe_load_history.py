@@ -1,0 +1,230 @@
+"""snowpipe_load_history: did Snowpipe load the S3 files into Snowflake `raw`, and is the pipe healthy?
+
+Per target table (from INFORMATION_SCHEMA.COPY_HISTORY over `window`): files LOAD_FAILED or PARTIALLY_LOADED with
+their first error, rows loaded, time since the last successful load.
+Per pipe (from SYSTEM$PIPE_STATUS): execution state, pending file count, last ingested / received timestamps,
+error fields. A pipe that is not RUNNING (PAUSED, STOPPED_*, STALLED_*) is critical (silence it during planned work);
+a pending count that grew since the previous run with no ingestion in between is critical.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from pydantic import Field, field_validator, model_validator
+
+from sentinel.api import Check, CheckContext, CheckResult, Duration, Finding, Params, Status, format_duration
+from sentinel.sources.snowpipe import CopyHistoryRow, PipeStatus, TableName
+
+FAILED = "LOAD_FAILED"
+PARTIAL = "PARTIALLY_LOADED"
+LOADED = "LOADED"
+_WARN_STATES = {"FAILING_OVER", "READ_ONLY"}
+
+
+class SnowpipeTarget(Params):
+    table: str = Field(description="Snowflake target table, DATABASE.SCHEMA.TABLE or SCHEMA.TABLE")
+    pipe: str | None = Field(None, description="the pipe loading it, DATABASE.SCHEMA.PIPE")
+    source_table: str | None = Field(None, description="pipeline table label, e.g. payments.transactions")
+
+    @field_validator("table", "pipe")
+    @classmethod
+    def _ident(cls, value: str | None) -> str | None:
+        if value is not None:
+            TableName.parse(value)
+        return value
+
+    @property
+    def label(self) -> str:
+        return self.source_table or TableName.parse(self.table).table.lower()
+
+
+class SnowpipeLoadHistoryParams(Params):
+    targets: list[SnowpipeTarget] = Field(min_length=1)
+    window: Duration = Field(default=timedelta(hours=1), description="COPY_HISTORY look-back")
+    last_load_warn_after: Duration = timedelta(minutes=20)
+    last_load_critical_after: Duration = timedelta(minutes=45)
+    failed_file_status: Status = Status.CRITICAL
+    partial_file_status: Status = Status.WARN
+    stall_after: Duration = Field(default=timedelta(minutes=10),
+                                  description="pending files with no ingestion for this long: warn (critical if growing)")
+
+    @model_validator(mode="after")
+    def _order(self) -> SnowpipeLoadHistoryParams:
+        if self.last_load_critical_after < self.last_load_warn_after:
+            raise ValueError("last_load_critical_after must be >= last_load_warn_after")
+        if self.window > timedelta(days=14):
+            raise ValueError("COPY_HISTORY only keeps 14 days: window must be <= 14d")
+        return self
+
+
+@dataclass(frozen=True)
+class PipeMemory:
+    pending_file_count: int
+    last_ingested_at: str | None
+    observed_at: str
+
+    @staticmethod
+    def of(status: PipeStatus, now: datetime) -> PipeMemory:
+        return PipeMemory(status.pending_file_count,
+                          status.last_ingested_at.isoformat() if status.last_ingested_at else None, now.isoformat())
+
+    def to_json(self) -> dict[str, Any]:
+        return {"pending_file_count": self.pending_file_count, "last_ingested_at": self.last_ingested_at,
+                "observed_at": self.observed_at}
+
+    @staticmethod
+    def from_json(data: Any) -> PipeMemory | None:
+        if not isinstance(data, dict):
+            return None
+        return PipeMemory(int(data.get("pending_file_count", 0)), data.get("last_ingested_at"), str(data.get("observed_at")))
+
+
+def evaluate_copy_history(target: SnowpipeTarget, rows: list[CopyHistoryRow], now: datetime,
+                          p: SnowpipeLoadHistoryParams) -> Finding:
+    """Judge one table's load history in the window. Pure."""
+    failed = [r for r in rows if r.status == FAILED]
+    partial = [r for r in rows if r.status == PARTIAL]
+    loaded = [r for r in rows if r.status in (LOADED, PARTIAL) and r.last_load_at is not None]
+    rows_loaded = sum(r.row_count for r in rows)
+    last_ok = max((r.last_load_at for r in loaded if r.last_load_at), default=None)
+    values: dict[str, float] = {
+        "files_loaded": float(sum(1 for r in rows if r.status == LOADED)),
+        "files_failed": float(len(failed)),
+        "files_partially_loaded": float(len(partial)),
+        "rows_loaded": float(rows_loaded),
+        "error_rows": float(sum(r.error_count for r in rows)),
+        "window_seconds": p.window.total_seconds(),
+    }
+    problems: list[tuple[Status, str]] = []
+    details: dict[str, str] = {}
+    groups = (("LOAD_FAILED", failed, p.failed_file_status), ("PARTIALLY_LOADED", partial, p.partial_file_status))
+    for label, group, status in groups:
+        if group and status is not Status.OK:
+            first = group[0]
+            where = _error_position(first)
+            problems.append((status, f"{len(group)} file(s) {label} in the last {format_duration(p.window)}: "
+                             f"{_path(first)}: {first.first_error_message or 'no error message'}{where}"))
+            details[label.lower() + "_files"] = "\n".join(
+                f"{_path(r)} | {r.last_load_at:%Y-%m-%d %H:%M:%S} UTC | errors={r.error_count} | {r.first_error_message}"
+                if r.last_load_at else f"{_path(r)} | errors={r.error_count} | {r.first_error_message}"
+                for r in group[:20])
+    if last_ok is None:
+        problems.append((Status.CRITICAL, f"no successful load in the last {format_duration(p.window)}"))
+    else:
+        age = max(timedelta(0), now - last_ok)
+        values["seconds_since_last_load"] = age.total_seconds()
+        status = (Status.CRITICAL if age >= p.last_load_critical_after
+                  else Status.WARN if age >= p.last_load_warn_after else Status.OK)
+        if status is not Status.OK:
+            limit = p.last_load_critical_after if status is Status.CRITICAL else p.last_load_warn_after
+            problems.append((status, f"last successful load {format_duration(age)} ago (threshold {format_duration(limit)})"))
+    status = Status.worst(s for s, _ in problems)
+    if problems:
+        summary = f"snowpipe {target.table}: " + "; ".join(t for _, t in sorted(problems, key=lambda x: -x[0].rank))
+    else:
+        age_txt = format_duration(timedelta(seconds=values["seconds_since_last_load"]))
+        summary = (f"snowpipe {target.table}: {int(values['files_loaded'])} files, {rows_loaded:,} rows loaded in the last "
+                   f"{format_duration(p.window)}, last load {age_txt} ago")
+    return Finding(key=f"table:{target.table}", status=status, summary=summary, values=values,
+                   labels={"table": target.label, "stage": "snowpipe", "snowflake_table": target.table}, details=details)
+
+
+def evaluate_pipe(target: SnowpipeTarget, st: PipeStatus, previous: PipeMemory | None, now: datetime,
+                  p: SnowpipeLoadHistoryParams) -> Finding:
+    """Judge one pipe's SYSTEM$PIPE_STATUS, against the previous run's observation. Pure."""
+    problems: list[tuple[Status, str]] = []
+    values: dict[str, float] = {"pending_file_count": float(st.pending_file_count)}
+    state = st.execution_state.upper()
+    if state != "RUNNING":
+        problems.append((Status.WARN if state in _WARN_STATES else Status.CRITICAL,
+                         f"pipe is {state} (not RUNNING): nothing is being loaded"))
+    since_ingest = now - st.last_ingested_at if st.last_ingested_at else None
+    if since_ingest is not None:
+        values["seconds_since_last_ingest"] = max(0.0, since_ingest.total_seconds())
+    if st.last_received_message_at:
+        values["seconds_since_last_received_message"] = max(0.0, (now - st.last_received_message_at).total_seconds())
+    if st.pending_file_count > 0 and (since_ingest is None or since_ingest >= p.stall_after):
+        no_ingest = f"no ingestion for {format_duration(since_ingest)}" if since_ingest else "never ingested"
+        prev_ingest = previous.last_ingested_at if previous else None
+        now_ingest = st.last_ingested_at.isoformat() if st.last_ingested_at else None
+        growing = previous is not None and st.pending_file_count > previous.pending_file_count and prev_ingest == now_ingest
+        if growing and previous is not None:
+            values["pending_growth"] = float(st.pending_file_count - previous.pending_file_count)
+            problems.append((Status.CRITICAL, f"{st.pending_file_count} files pending (was {previous.pending_file_count} "
+                             f"at the previous run) and {no_ingest}"))
+        else:
+            problems.append((Status.WARN, f"{st.pending_file_count} files pending and {no_ingest}"))
+    if st.error or st.fault:
+        problems.append((Status.WARN, f"pipe reports error: {st.error or st.fault}"))
+    details = {"pipe_status": _json(st.raw)}
+    status = Status.worst(s for s, _ in problems)
+    if problems:
+        summary = f"pipe {target.pipe}: " + "; ".join(t for _, t in sorted(problems, key=lambda x: -x[0].rank))
+    else:
+        ing = f", last ingested {format_duration(since_ingest)} ago" if since_ingest is not None else ""
+        summary = f"pipe {target.pipe}: RUNNING, {st.pending_file_count} files pending{ing}"
+    return Finding(key=f"pipe:{target.pipe}", status=status, summary=summary, values=values,
+                   labels={"table": target.label, "stage": "snowpipe", "pipe": str(target.pipe)}, details=details)
+
+
+def _error_position(row: CopyHistoryRow) -> str:
+    parts = []
+    if row.first_error_line_number is not None:
+        parts.append(f"line {row.first_error_line_number}")
+    if row.first_error_column_name:
+        parts.append(f"column {row.first_error_column_name}")
+    return f" ({', '.join(parts)})" if parts else ""
+
+
+def _path(row: CopyHistoryRow) -> str:
+    if row.stage_location and not row.file_name.startswith(("s3://", row.stage_location)):
+        return row.stage_location.rstrip("/") + "/" + row.file_name
+    return row.file_name
+
+
+def _json(data: dict[str, Any]) -> str:
+    import json
+
+    return json.dumps(data, sort_keys=True, default=str)
+
+
+class SnowpipeLoadHistoryCheck(Check[SnowpipeLoadHistoryParams]):
+    kind = "snowpipe_load_history"
+    Params = SnowpipeLoadHistoryParams
+    runbook = "snowpipe-load-failure"
+
+    def describe(self) -> str:
+        p = self.params
+        return (f"{len(p.targets)} tables over {format_duration(p.window)}; last load < "
+                f"{format_duration(p.last_load_critical_after)}; pipes RUNNING")
+
+    def run(self, ctx: CheckContext) -> CheckResult:
+        p = self.params
+        now = ctx.now()
+        findings: list[Finding] = []
+        with ctx.sources.snowflake(timeout=ctx.remaining_seconds()) as sf:
+            queries = sf.snowpipe()
+            for target in p.targets:
+                table = TableName.parse(target.table)
+                rows = queries.copy_history(table, now - p.window, timeout=ctx.remaining_seconds())
+                findings.append(evaluate_copy_history(target, rows, now, p))
+                if target.pipe:
+                    st = queries.pipe_status(target.pipe, timeout=ctx.remaining_seconds())
+                    mem_key = f"pipe:{target.pipe}"
+                    previous = PipeMemory.from_json(ctx.memory.load(mem_key))
+                    findings.append(evaluate_pipe(target, st, previous, now, p))
+                    ctx.memory.save(mem_key, PipeMemory.of(st, now).to_json())
+            sql = queries.copy_history_sql(TableName.parse(p.targets[0].table))
+        bad = [f for f in findings if f.status is not Status.OK]
+        status = Status.worst(f.status for f in findings)
+        if bad:
+            summary = f"{len(bad)} Snowpipe problem(s): " + " | ".join(f.summary for f in bad[:3])
+        else:
+            summary = f"Snowpipe healthy for {len(p.targets)} tables (no failed files, pipes RUNNING, loads recent)"
+        return ctx.result(self.kind, status, summary,
+                          values={"problems": float(len(bad)),
+                                  "files_failed": sum(f.values.get("files_failed", 0.0) for f in findings)},
+                          labels={"stage": "snowpipe"}, details={"copy_history_sql": sql}, findings=findings)

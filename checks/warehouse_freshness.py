@@ -1,0 +1,226 @@
+"""warehouse_freshness: how old is the newest row of a warehouse table, against its SLA?
+
+Two modes per table:
+- age:      now - max(<column>) (an event time or a metadata column like _loaded_at) vs warn_after / critical_after;
+- deadline: for daily aggregates, the row for yesterday (max(<date column>) >= yesterday) must exist by
+            `deadline` after midnight in `timezone` (UTC): fct_daily_volume by 01:00 UTC.
+Works against Snowflake (IDENTIFIER() binding, per-statement timeout, one reconnect on session expiry) and
+PostgreSQL (psycopg.sql.Identifier, statement_timeout) with the same judgement.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, date, datetime, timedelta
+from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import Field, field_validator, model_validator
+
+from sentinel.api import (
+    Check,
+    CheckContext,
+    CheckResult,
+    Duration,
+    Finding,
+    Params,
+    SourceError,
+    Status,
+    format_duration,
+)
+
+_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]*$")
+
+
+class FreshnessTarget(Params):
+    table: str = Field(description="SCHEMA.TABLE or DATABASE.SCHEMA.TABLE (Snowflake); schema.table (Postgres)")
+    column: str = Field(description="timestamp column (age mode) or date column (deadline mode)")
+    mode: Literal["age", "deadline"] = "age"
+    warn_after: Duration | None = None
+    critical_after: Duration | None = Field(None, description="the SLA, in age mode")
+    deadline: Duration = Field(default=timedelta(hours=1), description="deadline mode: yesterday's row by midnight + this")
+    source_table: str | None = Field(None, description="pipeline table label, e.g. payments.transactions")
+    stage: str = "analytics"
+
+    @field_validator("table")
+    @classmethod
+    def _table(cls, value: str) -> str:
+        parts = value.split(".")
+        if len(parts) not in (2, 3) or not all(_IDENT.match(x) for x in parts):
+            raise ValueError(f"expected schema.table or database.schema.table of plain identifiers, got {value!r}")
+        return value
+
+    @field_validator("column")
+    @classmethod
+    def _column(cls, value: str) -> str:
+        if not _IDENT.match(value):
+            raise ValueError(f"column must be a plain identifier, got {value!r}")
+        return value
+
+    @model_validator(mode="after")
+    def _thresholds(self) -> FreshnessTarget:
+        if self.mode == "age":
+            if self.critical_after is None and self.warn_after is None:
+                raise ValueError("age mode needs critical_after (the SLA) and/or warn_after")
+            if self.critical_after is not None and self.warn_after is not None and self.warn_after > self.critical_after:
+                raise ValueError("warn_after must be <= critical_after")
+        return self
+
+    @property
+    def label(self) -> str:
+        return self.source_table or self.table.split(".")[-1].lower()
+
+
+class WarehouseFreshnessParams(Params):
+    backend: Literal["snowflake", "postgres"] = "snowflake"
+    connection: str = Field("default", description="PostgreSQL connection name (backend: postgres)")
+    timezone: str = "UTC"
+    tables: list[FreshnessTarget] = Field(min_length=1)
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, tz: str) -> str:
+        try:
+            ZoneInfo(tz)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {tz!r}") from exc
+        return tz
+
+
+def as_utc(value: datetime) -> datetime:
+    """Naive warehouse timestamps (TIMESTAMP_NTZ, Postgres timestamp) are UTC by convention."""
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def due_day(now: datetime, deadline: timedelta, tz: ZoneInfo) -> date:
+    """The latest day whose row must exist at `now`: day D is due at local midnight ending D plus `deadline`."""
+    return (now - deadline).astimezone(tz).date() - timedelta(days=1)
+
+
+def evaluate_age(target: FreshnessTarget, newest: datetime | None, now: datetime) -> Finding:
+    values: dict[str, float] = {}
+    if target.critical_after is not None:
+        values["sla_seconds"] = target.critical_after.total_seconds()
+    if newest is None:
+        return _finding(target, Status.CRITICAL, f"{target.table} is empty: no {target.column} at all", values)
+    newest = as_utc(newest)
+    age = max(timedelta(0), now - newest)
+    values["age_seconds"] = age.total_seconds()
+    status = Status.OK
+    limit = None
+    if target.critical_after is not None and age >= target.critical_after:
+        status, limit = Status.CRITICAL, target.critical_after
+    elif target.warn_after is not None and age >= target.warn_after:
+        status, limit = Status.WARN, target.warn_after
+    sla = target.critical_after or target.warn_after
+    assert sla is not None
+    if status is Status.OK:
+        summary = (f"{target.table} is {format_duration(age)} old (newest {target.column} {newest:%Y-%m-%d %H:%M} UTC), "
+                   f"SLA {format_duration(sla)}")
+    else:
+        assert limit is not None
+        over = age - limit
+        summary = (f"{target.table} is {format_duration(age)} old, {format_duration(over)} over its "
+                   f"{format_duration(limit)} {'SLA' if status is Status.CRITICAL else 'warning threshold'} "
+                   f"(newest {target.column} {newest:%Y-%m-%d %H:%M:%S} UTC)")
+    return _finding(target, status, summary, values)
+
+
+def evaluate_deadline(target: FreshnessTarget, newest: date | datetime | None, now: datetime, tz: ZoneInfo) -> Finding:
+    due = due_day(now, target.deadline, tz)
+    pending = due + timedelta(days=1)  # the next day to arrive, due at its own deadline
+    pending_due_at = datetime.combine(pending + timedelta(days=1), datetime.min.time(), tzinfo=tz) + target.deadline
+    newest_day = None if newest is None else (as_utc(newest).astimezone(tz).date() if isinstance(newest, datetime) else newest)
+    values: dict[str, float] = {"deadline_seconds_after_midnight": target.deadline.total_seconds()}
+    zone = tz.key
+    if newest_day is not None:
+        values["days_behind"] = float(max(0, (due - newest_day).days))
+    if newest_day is None or newest_day < due:
+        due_at = datetime.combine(due + timedelta(days=1), datetime.min.time(), tzinfo=tz) + target.deadline
+        late = now - due_at
+        values["seconds_past_deadline"] = late.total_seconds()
+        latest = f"latest is {newest_day}" if newest_day else "the table is empty"
+        summary = (f"{target.table} has no row for {due} at {now.astimezone(tz):%H:%M} {zone}, due by "
+                   f"{due_at:%H:%M} {zone} ({format_duration(late)} late); {latest}")
+        return _finding(target, Status.CRITICAL, summary, values)
+    if newest_day >= pending:
+        summary = f"{target.table} already has the row for {newest_day} (latest day due: {due})"
+    else:
+        summary = f"{target.table} has the row for {due}; {pending} is due by {pending_due_at:%Y-%m-%d %H:%M} {zone}"
+    return _finding(target, Status.OK, summary, values)
+
+
+def _finding(target: FreshnessTarget, status: Status, summary: str, values: dict[str, float]) -> Finding:
+    return Finding(key=target.table, status=status, summary=summary, values=values,
+                   labels={"table": target.label, "stage": target.stage, "warehouse_table": target.table})
+
+
+def snowflake_newest_sql() -> str:
+    return "SELECT MAX(IDENTIFIER(%(column)s)) AS NEWEST FROM IDENTIFIER(%(table)s)"
+
+
+def postgres_newest_query(target: FreshnessTarget) -> Any:
+    from psycopg import sql
+
+    parts = target.table.split(".")
+    return sql.SQL("SELECT max({col}) FROM {tbl}").format(col=sql.Identifier(target.column), tbl=sql.Identifier(*parts))
+
+
+class WarehouseFreshnessCheck(Check[WarehouseFreshnessParams]):
+    kind = "warehouse_freshness"
+    Params = WarehouseFreshnessParams
+    runbook = "freshness-sla-breach"
+
+    def describe(self) -> str:
+        parts = []
+        for t in self.params.tables:
+            if t.mode == "deadline":
+                parts.append(f"{t.table} yesterday's row by +{format_duration(t.deadline)}")
+            else:
+                parts.append(f"{t.table} < {format_duration(t.critical_after or t.warn_after or timedelta(0))}")
+        return f"{self.params.backend}: " + ", ".join(parts)
+
+    def run(self, ctx: CheckContext) -> CheckResult:
+        p = self.params
+        now = ctx.now()
+        tz = ZoneInfo(p.timezone)
+        newest = self._newest_values(ctx)
+        findings = [
+            evaluate_deadline(t, newest[t.table], now, tz) if t.mode == "deadline"
+            else evaluate_age(t, _ts(t, newest[t.table]), now)
+            for t in p.tables
+        ]
+        bad = [f for f in findings if f.status is not Status.OK]
+        status = Status.worst(f.status for f in findings)
+        if bad:
+            summary = f"{len(bad)}/{len(findings)} {p.backend} tables stale: " + " | ".join(f.summary for f in bad[:3])
+        else:
+            summary = f"all {len(findings)} {p.backend} tables within their freshness SLAs"
+        details = {"query": snowflake_newest_sql() if p.backend == "snowflake" else "SELECT max(<column>) FROM <table>"}
+        return ctx.result(self.kind, status, summary, values={"stale_tables": float(len(bad))},
+                          details=details, findings=findings)
+
+    def _newest_values(self, ctx: CheckContext) -> dict[str, Any]:
+        p = self.params
+        out: dict[str, Any] = {}
+        if p.backend == "postgres":
+            pg = ctx.sources.postgres(p.connection)
+            for t in p.tables:
+                row = pg.fetch_one(postgres_newest_query(t), None, ctx.remaining())
+                out[t.table] = row[0] if row else None
+            return out
+        with ctx.sources.snowflake(timeout=ctx.remaining_seconds()) as sf:
+            for t in p.tables:
+                rows = sf.query(snowflake_newest_sql(), {"column": t.column.upper(), "table": t.table.upper()},
+                                timeout=ctx.remaining_seconds())
+                out[t.table] = rows[0]["NEWEST"] if rows else None
+        return out
+
+
+def _ts(target: FreshnessTarget, value: Any) -> datetime | None:
+    if value is None or isinstance(value, datetime):
+        return value
+    if isinstance(value, date):  # a date column in age mode: the day's end is its freshest moment
+        return datetime.combine(value + timedelta(days=1), datetime.min.time(), tzinfo=UTC)
+    raise SourceError(f"max({target.column}) on {target.table} is {type(value).__name__} {str(value)[:40]!r}, not a timestamp",
+                      hint="point `column` at a TIMESTAMP column (or use mode: deadline for a date column)")

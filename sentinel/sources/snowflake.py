@@ -1,0 +1,219 @@
+"""Thin Snowflake client: one lazily opened session, a deadline on every statement, one reconnect on expiry.
+
+- login_timeout / network_timeout bound the login and every HTTP round trip; each statement also gets the
+  connector's per-statement `timeout` (the client cancels it) and STATEMENT_TIMEOUT_IN_SECONDS on the session
+  (the server cancels it), whichever is shorter.
+- A session whose token expired (390114, or 390112 "session expired") is reopened once and the statement re-run.
+- Login failures become SourceError with a hint and without the password, key passphrase or token in the text.
+- Config identifiers are bound through IDENTIFIER(%(name)s); values are bound parameters.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+from pydantic import SecretStr
+
+from sentinel.errors import SourceError
+
+if TYPE_CHECKING:
+    from sentinel.sources.snowpipe import SnowpipeQueries
+
+# Snowflake GS error codes that mean "log in again".
+SESSION_EXPIRED_CODES = frozenset({390112, 390114})
+# 390100 wrong user/password, 390101 user disabled, 390102 user locked, 390144 bad JWT (key pair), 390190 bad OAuth
+_LOGIN_HINTS = {
+    390100: "Snowflake rejected the user name or password: check SENTINEL_SNOWFLAKE_USER and the password secret",
+    390101: "the Snowflake user is disabled: ask the Snowflake admins to re-enable the service user",
+    390102: "the Snowflake user is locked after failed logins: ask the admins to unlock it (ALTER USER ... UNSET "
+    "MINS_TO_UNLOCK) and fix the secret first",
+    390144: "Snowflake rejected the key-pair JWT: check the public key registered on the user matches "
+    "SENTINEL_SNOWFLAKE_PRIVATE_KEY_FILE",
+}
+_DEFAULT_LOGIN_HINT = (
+    "check SENTINEL_SNOWFLAKE_ACCOUNT / USER and the password or key secret, and that the account URL is reachable"
+)
+
+Connector = Callable[..., Any]
+
+
+class SnowflakeSource:
+    def __init__(
+        self,
+        *,
+        account: str,
+        user: str,
+        password: SecretStr | None = None,
+        private_key_file: Path | None = None,
+        private_key_passphrase: SecretStr | None = None,
+        role: str | None = None,
+        warehouse: str | None = None,
+        database: str | None = None,
+        schema: str | None = None,
+        host: str | None = None,
+        port: int | None = None,
+        protocol: str = "https",
+        login_timeout: float = 20.0,
+        network_timeout: float = 60.0,
+        statement_timeout: float = 60.0,
+        copy_history_relation: str | None = None,
+        pipe_status_relation: str | None = None,
+        connector: Connector | None = None,
+    ) -> None:
+        self.account = account
+        self.user = user
+        self.where = f"{host or account + '.snowflakecomputing.com'}" + (f":{port}" if port else "")
+        self.statement_timeout = statement_timeout
+        self.copy_history_relation = copy_history_relation
+        self.pipe_status_relation = pipe_status_relation
+        self._secrets = [s.get_secret_value() for s in (password, private_key_passphrase) if s is not None]
+        self._password = password
+        self._passphrase = private_key_passphrase
+        self._private_key_file = private_key_file
+        self._plain: dict[str, Any] = {
+            "account": account,
+            "user": user,
+            "role": role,
+            "warehouse": warehouse,
+            "database": database,
+            "schema": schema,
+            "host": host,
+            "port": port,
+            "protocol": protocol,
+            "login_timeout": max(1, math.ceil(login_timeout)),
+            "network_timeout": max(1, math.ceil(network_timeout)),
+            "application": "sentinel",
+            "session_parameters": {
+                "STATEMENT_TIMEOUT_IN_SECONDS": max(1, math.ceil(statement_timeout)),
+                "CLIENT_OUT_OF_BAND_TELEMETRY_ENABLED": False,
+                "QUERY_TAG": "sentinel",
+            },
+        }
+        self._connector = connector
+        self._conn: Any = None
+
+    def __repr__(self) -> str:
+        return f"SnowflakeSource({self.user}@{self.where})"
+
+    # --- session -------------------------------------------------------------------------------------------
+
+    def _connect(self) -> Any:
+        from snowflake.connector import errors as sf_errors
+
+        connector = self._connector
+        if connector is None:
+            import snowflake.connector
+
+            connector = snowflake.connector.connect
+        kwargs = {k: v for k, v in self._plain.items() if v is not None}
+        if self._password is not None:
+            kwargs["password"] = self._password.get_secret_value()
+        if self._private_key_file is not None:
+            kwargs["private_key_file"] = str(self._private_key_file)
+            if self._passphrase is not None:
+                kwargs["private_key_file_pwd"] = self._passphrase.get_secret_value()
+        try:
+            return connector(**kwargs)
+        except sf_errors.Error as exc:
+            code = _gs_code(exc)
+            raise SourceError(
+                f"Snowflake login as {self.user!r} to {self.where} failed: {self._scrub(_message(exc))}",
+                hint=_LOGIN_HINTS.get(code, _DEFAULT_LOGIN_HINT),
+            ) from None
+        except Exception as exc:  # the connector raises plain OSErrors for some network failures
+            raise SourceError(
+                f"Snowflake login as {self.user!r} to {self.where} failed: {type(exc).__name__}: {self._scrub(str(exc))}",
+                hint=_DEFAULT_LOGIN_HINT,
+            ) from None
+
+    def _session(self) -> Any:
+        if self._conn is None:
+            self._conn = self._connect()
+        return self._conn
+
+    def close(self) -> None:
+        if self._conn is not None:
+            # closing an expired session may fail; there is nothing to do about it
+            with contextlib.suppress(Exception):
+                self._conn.close()
+            self._conn = None
+
+    def __enter__(self) -> SnowflakeSource:
+        return self
+
+    def __exit__(self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None) -> None:
+        self.close()
+
+    # --- queries -------------------------------------------------------------------------------------------
+
+    def snowpipe(self) -> SnowpipeQueries:
+        """COPY_HISTORY / SYSTEM$PIPE_STATUS queries on this session (see sentinel.sources.snowpipe for the seam)."""
+        from sentinel.sources.snowpipe import SnowpipeQueries
+
+        return SnowpipeQueries(self, copy_history_relation=self.copy_history_relation,
+                               pipe_status_relation=self.pipe_status_relation)
+
+    def query(self, sql: str, params: Mapping[str, Any] | None = None, *, timeout: float | None = None) -> list[dict[str, Any]]:
+        """Run one statement; rows as dicts keyed by UPPER-case column name. Reconnects once on session expiry."""
+        from snowflake.connector import errors as sf_errors
+
+        seconds = max(1, math.ceil(min(timeout or self.statement_timeout, self.statement_timeout)))
+        for attempt in (1, 2):
+            conn = self._session()
+            try:
+                cur = conn.cursor()
+                try:
+                    cur.execute(sql, dict(params) if params else None, timeout=seconds)
+                    names = [str(d[0]).upper() for d in (cur.description or [])]
+                    return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+                finally:
+                    cur.close()
+            except sf_errors.Error as exc:
+                code = _gs_code(exc)
+                if code in SESSION_EXPIRED_CODES and attempt == 1:
+                    # The session token expired (long-lived daemon): log in again once and re-run.
+                    self._conn = None
+                    continue
+                if code == 604 or "cancel" in _message(exc).lower():
+                    raise SourceError(
+                        f"Snowflake statement on {self.where} exceeded its {seconds}s timeout and was cancelled",
+                        hint="the warehouse may be suspended or queued; check WAREHOUSE_LOAD_HISTORY, raise the check timeout",
+                    ) from None
+                raise SourceError(
+                    f"Snowflake query on {self.where} failed: {self._scrub(_message(exc))}",
+                    hint=_query_hint(code),
+                ) from None
+        raise SourceError(f"Snowflake session on {self.where} expired twice in a row", hint=_DEFAULT_LOGIN_HINT)
+
+    def _scrub(self, text: str) -> str:
+        for secret in self._secrets:
+            if secret:
+                text = text.replace(secret, "***")
+        return text
+
+
+def _gs_code(exc: BaseException) -> int:
+    errno = getattr(exc, "errno", None)
+    try:
+        return int(errno) if errno is not None else -1
+    except (TypeError, ValueError):
+        return -1
+
+
+def _message(exc: BaseException) -> str:
+    msg = getattr(exc, "raw_msg", None) or getattr(exc, "msg", None) or str(exc)
+    code = _gs_code(exc)
+    return f"{msg} (code {code})" if code > 0 else str(msg)
+
+
+def _query_hint(code: int) -> str:
+    if code == 2003:
+        return "the object does not exist or the Sentinel role lacks USAGE/SELECT (or MONITOR on the pipe) on it"
+    if code == 1003:
+        return "SQL syntax error: check the table/column names in the check params"
+    return "see the Snowflake query history for this statement (QUERY_TAG = 'sentinel')"
