@@ -27,4 +27,90 @@ MIGRATIONS: list[tuple[int, str, str]] = [
         );
         """,
     ),
+    (
+        2,
+        "alerting: alert states, group buffer, threads, outbox, deliveries, receiver refs, silences",
+        """
+        CREATE TABLE alert_state (
+            fingerprint TEXT PRIMARY KEY,
+            rule_id     TEXT NOT NULL,
+            check_id    TEXT NOT NULL,
+            phase       TEXT NOT NULL,
+            severity    TEXT NOT NULL,
+            updated_at  TEXT NOT NULL,
+            payload     TEXT NOT NULL
+        );
+        CREATE INDEX alert_state_by_phase ON alert_state (phase);
+        CREATE INDEX alert_state_by_check ON alert_state (check_id);
+        CREATE TABLE alert_pending (
+            seq         INTEGER PRIMARY KEY,
+            route       TEXT NOT NULL,
+            group_key   TEXT NOT NULL,
+            fingerprint TEXT NOT NULL,
+            event       TEXT NOT NULL,
+            event_at    TEXT NOT NULL,
+            payload     TEXT NOT NULL
+        );
+        CREATE INDEX alert_pending_by_group ON alert_pending (route, group_key);
+        CREATE TABLE alert_groups (
+            route           TEXT NOT NULL,
+            group_key       TEXT NOT NULL,
+            last_flushed_at TEXT NOT NULL,
+            PRIMARY KEY (route, group_key)
+        );
+        CREATE TABLE alert_threads (
+            route       TEXT NOT NULL,
+            fingerprint TEXT NOT NULL,
+            thread_key  TEXT NOT NULL,
+            created_at  TEXT NOT NULL,
+            PRIMARY KEY (route, fingerprint)
+        );
+        CREATE INDEX alert_threads_by_thread ON alert_threads (route, thread_key);
+        CREATE TABLE outbox (
+            seq             INTEGER PRIMARY KEY,
+            receiver        TEXT NOT NULL,
+            message_key     TEXT NOT NULL,
+            dedup_id        TEXT NOT NULL UNIQUE,
+            event           TEXT NOT NULL,
+            created_at      TEXT NOT NULL,
+            next_attempt_at TEXT NOT NULL,
+            attempts        INTEGER NOT NULL,
+            status          TEXT NOT NULL,
+            last_error      TEXT NOT NULL,
+            payload         TEXT NOT NULL
+        );
+        CREATE INDEX outbox_by_status ON outbox (status, receiver, seq);
+        CREATE TABLE deliveries (
+            outbox_seq  INTEGER NOT NULL,
+            receiver    TEXT NOT NULL,
+            message_key TEXT NOT NULL,
+            event       TEXT NOT NULL,
+            status      TEXT NOT NULL,
+            attempt     INTEGER NOT NULL,
+            at          TEXT NOT NULL,
+            latency_ms  REAL NOT NULL,
+            error       TEXT NOT NULL,
+            remote_ref  TEXT
+        );
+        CREATE INDEX deliveries_by_time ON deliveries (at);
+        CREATE TABLE receiver_refs (
+            receiver    TEXT NOT NULL,
+            message_key TEXT NOT NULL,
+            ref         TEXT NOT NULL,
+            updated_at  TEXT NOT NULL,
+            PRIMARY KEY (receiver, message_key)
+        );
+        CREATE TABLE silences (
+            id          TEXT PRIMARY KEY,
+            matchers    TEXT NOT NULL,
+            starts_at   TEXT NOT NULL,
+            ends_at     TEXT NOT NULL,
+            created_by  TEXT NOT NULL,
+            comment     TEXT NOT NULL,
+            created_at  TEXT NOT NULL,
+            expired_at  TEXT
+        );
+        CREATE INDEX silences_by_end ON silences (ends_at);
+        """,
+    ),
 ]

@@ -14,9 +14,10 @@ from typing import Any
 from sentinel.errors import StoreError
 from sentinel.model import CheckResult
 from sentinel.store.migrations import MIGRATIONS
+from sentinel.store.sqlite_alerts import SqliteAlertsMixin
 
 
-class SqliteStateStore:
+class SqliteStateStore(SqliteAlertsMixin):
     def __init__(self, path: Path | str) -> None:
         self.path = str(path)
         if self.path != ":memory:":

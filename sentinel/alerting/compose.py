@@ -1,0 +1,84 @@
+"""Builds Messages (sentinel.notify.message) from alert states: titles, lines, symptoms, SLAs at risk."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import datetime
+
+from sentinel.alerting.types import AlertState, Phase
+from sentinel.model import Severity
+from sentinel.notify.message import AlertLine, Message, runbook_url, silence_command
+
+Redact = Callable[[str], str]
+
+_ICON = {"critical": "CRITICAL", "warning": "WARNING"}
+
+
+def line_of(state: AlertState, base_url: str, redact: Redact) -> AlertLine:
+    labels = {k: redact(v) for k, v in state.labels.items()}
+    return AlertLine(
+        fingerprint=state.fingerprint, rule_id=state.rule_id, check_id=state.check_id,
+        severity=(state.severity if state.severity is not Severity.NONE else state.notified_severity).value,
+        phase=state.phase.value, summary=redact(state.summary), runbook=state.runbook,
+        runbook_url=runbook_url(base_url, state.runbook), since=state.fired_at or state.pending_since,
+        resolved_at=state.resolved_at, value_name=state.value_name, value=state.value, threshold=state.threshold,
+        op=state.op, stage=labels.get("stage"), table=labels.get("table"),
+        silence_command=redact(silence_command(state.rule_id, state.check_id, dict(state.labels))),
+        details={k: redact(v)[:500] for k, v in list(state.details.items())[:8]}, labels=labels,
+    )
+
+
+def worst(states: Sequence[AlertState]) -> str:
+    ranks = [max(s.severity.rank, s.notified_severity.rank) for s in states]
+    return "critical" if ranks and max(ranks) >= Severity.CRITICAL.rank else "warning"
+
+
+def title_of(states: Sequence[AlertState], route_group: str, redact: Redact) -> str:
+    firing = [s for s in states if s.phase is not Phase.RESOLVED]
+    head = "RESOLVED" if not firing else _ICON[worst(firing)]
+    if len(states) == 1:
+        s = states[0]
+        where = " / ".join(redact(v) for v in (s.labels.get("stage"), s.labels.get("table")) if v)
+        what = "check broken" if s.broken else s.rule_id
+        return f"{head}: {what} on {s.check_id}" + (f" ({where})" if where else "")
+    return f"{head}: {len(firing)} of {len(states)} alerts firing ({redact(route_group)})"
+
+
+def build_message(
+    *,
+    key: str,
+    route: str,
+    group: str,
+    event: str,
+    is_update: bool,
+    states: Sequence[AlertState],
+    now: datetime,
+    base_url: str,
+    redact: Redact,
+    changes: Sequence[str] = (),
+    symptoms: Sequence[AlertState] = (),
+    at_risk: Sequence[str] = (),
+    page_action: str = "none",
+    notes: Sequence[str] = (),
+) -> Message:
+    ordered = sorted(states, key=lambda s: (s.phase is Phase.RESOLVED, -s.severity.rank, s.check_id))
+    resolved = all(s.phase is Phase.RESOLVED for s in states)
+    return Message(
+        key=key, route=route, event=event, is_update=is_update, severity=worst(states),
+        title=title_of(ordered, group, redact), created_at=now,
+        alerts=tuple(line_of(s, base_url, redact) for s in ordered),
+        changes=tuple(redact(c) for c in changes),
+        symptoms=tuple(line_of(s, base_url, redact) for s in symptoms),
+        at_risk=tuple(at_risk), notes=tuple(redact(n) for n in notes), page_action=page_action, resolved=resolved,
+    )
+
+
+def change_line(kind: str, state: AlertState, redact: Redact) -> str:
+    what = f"{state.check_id}: {redact(state.summary)}"
+    return {
+        "fired": f"Fired ({state.severity.value}): {what}",
+        "escalated": f"Escalated to {state.severity.value}: {what}",
+        "reminder": f"Still firing ({state.severity.value}): {what}",
+        "resolved": f"Resolved: {state.check_id}",
+        "symptom": f"Symptom attached (not paged): {what}",
+    }.get(kind, f"{kind}: {what}")

@@ -1,0 +1,347 @@
+"""The alert path after a check result: rules -> lifecycle -> silences -> inhibition -> grouping -> dedup ->
+outbox -> notifiers.
+
+    pipeline = AlertPipeline(config, store, notifiers, clock, settings)
+    events = pipeline.process(results)      # judge, step the state machine, persist, buffer per route group
+    deliveries = pipeline.deliver_due()     # flush due groups into the outbox, send what is due, with retry
+
+`process` never sends; `deliver_due` never judges. With `immediate=True` (`sentinel check --once`) groups
+are flushed without waiting for group_wait/group_interval.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import defaultdict
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from sentinel.alerting.compose import build_message, change_line
+from sentinel.alerting.inhibit import Inhibitor, Lineage
+from sentinel.alerting.lifecycle import step
+from sentinel.alerting.outbox import Outbox, RetryPolicy, dedup_id
+from sentinel.alerting.routing import Route, Router, compile_routes, group_thread_key
+from sentinel.alerting.silences import MaintenanceWindow, Suppressor
+from sentinel.alerting.types import AlertEvent, AlertState, Delivery, EventKind, Phase, Verdict
+from sentinel.clock import Clock
+from sentinel.config.settings import Settings
+from sentinel.errors import ConfigErrors, ConfigProblem
+from sentinel.model import AlertKey, CheckResult, Severity, Status
+from sentinel.notify.base import Notifier
+from sentinel.notify.message import Message
+from sentinel.rules import RuleBook
+from sentinel.store.alerts import AlertStore
+
+log = logging.getLogger(__name__)
+
+_KIND_RANK = {"reminder": 0, "fired": 1, "escalated": 2, "resolved": 3}
+
+
+def _entry_point_runbook(kind: str) -> str:
+    """The check class's `runbook` attribute, found through its entry point (cached)."""
+    cached = _RUNBOOK_CACHE.get(kind)
+    if cached is None:
+        cached = kind.replace("_", "-")
+        try:
+            from importlib.metadata import entry_points
+
+            for ep in entry_points(group="sentinel.checks", name=kind):
+                cached = getattr(ep.load(), "runbook", None) or cached
+        except Exception:  # a broken plugin must not stop alerting; the kind name is a fine fallback
+            log.warning("could not load the runbook of check kind %r", kind)
+        _RUNBOOK_CACHE[kind] = cached
+    return cached
+
+
+_RUNBOOK_CACHE: dict[str, str] = {}
+
+
+class AlertPipeline:
+    def __init__(
+        self,
+        config: Any,
+        store: AlertStore,
+        notifiers: Mapping[str, Notifier],
+        clock: Clock,
+        settings: Settings,
+        metrics: Any = None,
+        *,
+        kind_runbooks: Mapping[str, str] | Callable[[str], str] | None = None,
+        redact: Callable[[str], str] | None = None,
+        immediate: bool = False,
+        retry: RetryPolicy | None = None,
+    ) -> None:
+        spec = getattr(config, "spec", config)  # a LoadedConfig or a SentinelConfig
+        self.config = spec
+        self.store = store
+        self.notifiers = dict(notifiers)
+        self.clock = clock
+        self.settings = settings
+        self.metrics = metrics
+        self.immediate = immediate
+        self.redact = redact or (lambda s: s)
+        self.rulebook = RuleBook(
+            spec.rules, error_threshold=spec.defaults.error_threshold, resolve_after=spec.defaults.resolve_after,
+            check_runbooks={c.id: c.runbook for c in spec.checks if c.runbook},
+            kind_runbooks=kind_runbooks if kind_runbooks is not None else _entry_point_runbook,
+        )
+        self.router = Router(compile_routes(spec.routes, list(self.notifiers), slack="slack" in self.notifiers,
+                                            pager="pager" in self.notifiers))
+        self._validate_receivers()
+        self.lineage = Lineage(spec.pipeline, spec.slas)
+        self.windows = [MaintenanceWindow(m.name, dict(m.match), m.cron, m.duration, m.comment)
+                        for m in spec.maintenance]
+        meta = [n for r in self.router.routes for n in r.receivers
+                if getattr(self.notifiers.get(n), "channel", "") != "pager"]
+        self.outbox = Outbox(store, self.notifiers, clock, redact=self.redact,
+                             meta_receivers=list(dict.fromkeys(meta)), policy=retry)
+        self._lock = threading.RLock()
+        self._deliver_lock = threading.Lock()
+
+    def _validate_receivers(self) -> None:
+        problems = []
+        for i, route in enumerate(self.router.routes):
+            for name in route.receivers:
+                if name not in self.notifiers:
+                    problems.append(ConfigProblem(
+                        str(self.settings.config_file), f"routes[{i}].receivers",
+                        f"route {route.name!r} names receiver {name!r}, but the notifiers are: "
+                        f"{', '.join(sorted(self.notifiers)) or 'none'}"))
+        for rule in self.rulebook.rules:
+            if rule.route and rule.route not in self.router.by_name:
+                problems.append(ConfigProblem(str(self.settings.config_file), f"rules.{rule.id}.route",
+                                              f"unknown route {rule.route!r}; routes: {sorted(self.router.by_name)}"))
+        if problems:
+            raise ConfigErrors(problems)
+
+    # -- judging --------------------------------------------------------------------------------------------
+    def process(self, results: Sequence[CheckResult]) -> list[AlertEvent]:
+        """Judge results, advance every alert's lifecycle, persist states and buffer events per route group."""
+        if not results:
+            return []
+        with self._lock:
+            now = self.clock.now()
+            judged = [pair for result in results for pair in self.rulebook.judge(result)]
+            fingerprints = list(dict.fromkeys(v.fingerprint for _, v in judged))
+            known = self.store.alert_states(fingerprints)
+            judged += self._vanished(results, set(fingerprints), known)
+            changed: dict[str, AlertState] = {}
+            events: list[AlertEvent] = []
+            for rule, verdict in judged:
+                previous = changed.get(verdict.fingerprint) or known.get(verdict.fingerprint)
+                if previous is None and (not verdict.known or verdict.severity is Severity.NONE):
+                    continue  # nothing to remember about an alert that never breached
+                state, new_events = step(previous, verdict, rule, now)
+                if state != previous:
+                    changed[verdict.fingerprint] = state
+                events.extend(new_events)
+            with self.store.transaction() as tx:
+                if changed:
+                    self.store.alert_states_save(list(changed.values()), now, tx)
+                for event in events:
+                    self._buffer(event, tx)
+            return events
+
+    def _vanished(self, results: Sequence[CheckResult], seen: set[str],
+                  known: dict[str, AlertState]) -> list[tuple[Any, Verdict]]:
+        """Findings that a check no longer reports are clear (a fixed dbt test disappears from the results)."""
+        measured = {r.check_id: r for r in results if r.status is not Status.ERROR}
+        if not measured:
+            return []
+        out = []
+        for state in self.store.alert_states(active_only=True).values():
+            result = measured.get(state.check_id)
+            if result is None or state.fingerprint in seen or state.broken or "finding" not in state.labels:
+                continue
+            rule = self.rulebook.rule_by_id(state.rule_id, state.check_id, state.kind)
+            if rule is None:
+                continue
+            known.setdefault(state.fingerprint, state)
+            out.append((rule, Verdict(
+                rule_id=state.rule_id, key=AlertKey.of(state.rule_id, state.labels), check_id=state.check_id,
+                kind=state.kind, severity=Severity.NONE, observed_at=result.observed_at,
+                summary="no longer reported", runbook=state.runbook)))
+            seen.add(state.fingerprint)
+        return out
+
+    def _buffer(self, event: AlertEvent, tx: Any) -> None:
+        state = event.state
+        routes = (self.router.routes_for_any_severity(state) if event.kind is EventKind.RESOLVED
+                  else self.router.routes_for(state))
+        for route in routes:
+            self.store.pending_add(route.name, route.group_key(state), state.fingerprint, event.kind.value, event.at,
+                                   {"previous_severity": event.previous_severity.value}, tx)
+
+    # -- grouping, silences, inhibition -> outbox ------------------------------------------------------------
+    def flush(self, *, force: bool = False) -> int:
+        """Turn buffered events of due groups into outbox messages. Returns the number of messages queued."""
+        with self._lock:
+            now = self.clock.now()
+            suppressor = Suppressor(self.store.silences(now=now), self.windows, now)
+            active = self.store.alert_states(active_only=True)
+            inhibitor = Inhibitor(self.lineage, active.values())
+            self._resurface(active, suppressor, inhibitor, now)
+            queued = 0
+            for route_name, group_key, oldest in self.store.pending_groups():
+                route = self.router.by_name.get(route_name)
+                if route is None:  # a route removed from config: drop its buffer
+                    with self.store.transaction() as tx:
+                        self.store.pending_take(route_name, group_key, tx)
+                    continue
+                if not force:
+                    last = self.store.group_flushed_at(route_name, group_key)
+                    if now - oldest < route.group_wait or (last is not None and now - last < route.group_interval):
+                        continue
+                queued += self._flush_group(route, group_key, now, suppressor, inhibitor)
+            return queued
+
+    def _resurface(self, active: Mapping[str, AlertState], suppressor: Suppressor, inhibitor: Inhibitor,
+                   now: datetime) -> None:
+        """Firing alerts whose silence ended or whose root cause resolved are announced now."""
+        back = []
+        for state in active.values():
+            if state.phase is not Phase.FIRING or not (state.silenced_by or state.inhibited_by):
+                continue
+            if suppressor.reason(state) is None and inhibitor.root_of(state) is None:
+                back.append(state.evolve(silenced_by=None, inhibited_by=None))
+        if not back:
+            return
+        with self.store.transaction() as tx:
+            self.store.alert_states_save(back, now, tx)
+            for state in back:
+                for route in self.router.routes_for(state):
+                    if self.store.thread_of(route.name, state.fingerprint) is None:
+                        self.store.pending_add(route.name, route.group_key(state), state.fingerprint, "fired", now,
+                                               {}, tx)
+
+    def _flush_group(self, route: Route, group_key: str, now: datetime, suppressor: Suppressor,
+                     inhibitor: Inhibitor) -> int:
+        with self.store.transaction() as tx:
+            entries = self.store.pending_take(route.name, group_key, tx)
+            kinds: dict[str, list[str]] = defaultdict(list)
+            for entry in entries:
+                kinds[entry.fingerprint].append(entry.event)
+            states = self.store.alert_states(list(kinds))
+            updated: dict[str, AlertState] = {}
+            announce: list[AlertState] = []
+            follow: dict[str, dict[str, Any]] = defaultdict(lambda: {"changes": [], "kinds": set()})
+            for fp, fp_kinds in kinds.items():
+                state = states.get(fp)
+                if state is None:
+                    continue
+                silenced = suppressor.reason(state)
+                root = inhibitor.root_of(state) if state.phase is Phase.FIRING else None
+                state = state.evolve(silenced_by=silenced, inhibited_by=root.fingerprint if root else None)
+                updated[fp] = state
+                thread = self.store.thread_of(route.name, fp)
+                kind = max(fp_kinds, key=lambda k: _KIND_RANK.get(k, 0))
+                if state.phase is Phase.RESOLVED:
+                    if thread is not None:  # never announced here -> nothing to resolve here
+                        follow[thread]["changes"].append(change_line("resolved", state, self.redact))
+                        follow[thread]["kinds"].add("resolved")
+                    continue
+                if state.phase is not Phase.FIRING or silenced:
+                    continue  # silenced: tracked, shown by `sentinel alerts`, announced if it outlives the silence
+                if root is not None:
+                    root_thread = self.store.thread_of(route.name, root.fingerprint)
+                    if root_thread is not None and thread is None and kind != "reminder":
+                        follow[root_thread]["changes"].append(change_line("symptom", state, self.redact))
+                        follow[root_thread]["kinds"].add("symptom")
+                    continue
+                if thread is None:
+                    if route.matches(state):
+                        announce.append(state)
+                    continue
+                follow[thread]["changes"].append(change_line(kind, state, self.redact))
+                follow[thread]["kinds"].add(kind)
+
+            messages: list[Message] = []
+            if announce:
+                messages.append(self._announce(route, group_key, announce, kinds, inhibitor, now, tx))
+                for state in announce:
+                    updated[state.fingerprint] = updated[state.fingerprint].evolve(announced=True, last_notified_at=now)
+            for thread, info in follow.items():
+                messages.append(self._follow_up(route, group_key, thread, info, updated, inhibitor, now))
+                for fp in self.store.thread_members(route.name, thread):
+                    if fp in updated:
+                        updated[fp] = updated[fp].evolve(last_notified_at=now)
+            for message in messages:
+                for receiver in route.receivers:
+                    dedup = dedup_id(receiver, route.name, message.key, message.event, now.isoformat(),
+                                     *message.changes, *(a.fingerprint for a in message.alerts))
+                    self.outbox.enqueue(receiver, message, dedup, tx)
+            if updated:
+                self.store.alert_states_save(list(updated.values()), now, tx)
+            self.store.group_mark_flushed(route.name, group_key, now, tx)
+            return len(messages)
+
+    def _announce(self, route: Route, group_key: str, announce: list[AlertState], kinds: Mapping[str, list[str]],
+                  inhibitor: Inhibitor, now: datetime, tx: Any) -> Message:
+        key = announce[0].fingerprint if len(announce) == 1 else group_thread_key(
+            route.name, group_key, announce[0].fingerprint, now.isoformat())
+        for state in announce:
+            self.store.thread_set(route.name, state.fingerprint, key, now, tx)
+        symptoms = [s for a in announce for s in inhibitor.symptoms_of(a)]
+        tables = [t for s in (*announce, *symptoms) if (t := s.labels.get("table"))]
+        escalated = any("escalated" in kinds.get(s.fingerprint, ()) for s in announce)
+        return build_message(
+            key=key, route=route.name, group=group_key, event="escalated" if escalated else "fired", is_update=False,
+            states=announce, now=now, base_url=self.settings.runbook_base_url, redact=self.redact,
+            symptoms=symptoms, at_risk=self.lineage.at_risk(tables) if symptoms or len(announce) else [],
+            page_action="trigger",
+        )
+
+    def _follow_up(self, route: Route, group_key: str, thread: str, info: Mapping[str, Any],
+                   updated: Mapping[str, AlertState], inhibitor: Inhibitor, now: datetime) -> Message:
+        members = self.store.thread_members(route.name, thread)
+        stored = self.store.alert_states(members)
+        states = [updated.get(fp) or stored[fp] for fp in members if fp in updated or fp in stored]
+        resolved = all(s.phase is Phase.RESOLVED for s in states)
+        kinds: set[str] = info["kinds"]
+        if resolved:
+            event, action = "resolved", "resolve"
+        elif "escalated" in kinds:
+            event, action = "escalated", "trigger"
+        elif kinds == {"reminder"}:
+            event, action = "reminder", "none"
+        else:
+            event, action = "update", "none"
+        firing = [s for s in states if s.phase is Phase.FIRING]
+        symptoms = [s for a in firing for s in inhibitor.symptoms_of(a)]
+        tables = [t for s in (*firing, *symptoms) if (t := s.labels.get("table"))]
+        return build_message(
+            key=thread, route=route.name, group=group_key, event=event, is_update=True, states=states, now=now,
+            base_url=self.settings.runbook_base_url, redact=self.redact, changes=info["changes"], symptoms=symptoms,
+            at_risk=self.lineage.at_risk(tables) if firing else [], page_action=action,
+        )
+
+    # -- delivery -------------------------------------------------------------------------------------------
+    def deliver_due(self, *, flush: bool | None = None) -> list[Delivery]:
+        """Flush due groups (all of them when immediate) and send what is due from the outbox."""
+        with self._deliver_lock:
+            self.flush(force=self.immediate if flush is None else flush)
+            return self.outbox.deliver_due()
+
+    def heartbeat(self) -> bool:
+        """Ping the dead man's switch after a healthy scheduling cycle (see sentinel.notify.heartbeat)."""
+        from sentinel.notify.heartbeat import heartbeat_from_settings
+
+        pinger = getattr(self, "_heartbeat", None)
+        if pinger is None:
+            pinger = heartbeat_from_settings(self.settings)
+            self._heartbeat = pinger
+        return bool(pinger.ping()) if pinger is not None else False
+
+
+def build_pipeline(app: Any) -> AlertPipeline:
+    """Composition helper for sentinel.app: notifiers from settings + config, the app's store and clock."""
+    from sentinel.notify.registry import build_notifiers
+
+    notifiers = build_notifiers(app.config.spec, app.settings)
+    return AlertPipeline(
+        app.config, app.store, notifiers, app.clock, app.settings, app.metrics,
+        kind_runbooks={p.spec.kind: type(p.check).runbook for p in app.planned},
+        redact=app.redactor.text, immediate=bool(app.extras.get("alerting_immediate", False)),
+    )

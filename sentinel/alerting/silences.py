@@ -1,0 +1,75 @@
+"""Silences (ad hoc, from `sentinel silence add`) and recurring maintenance windows (from config).
+
+A silenced alert is tracked, not lost: its state advances as usual, it shows as silenced in
+`sentinel alerts`, and it is announced if it is still firing when the silence ends.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from sentinel.alerting.types import AlertState, Silence
+from sentinel.config.base import label_matches
+
+
+def alert_labels(state: AlertState) -> dict[str, str]:
+    """Labels silences and routes match on: the alert's labels plus alertname, check and severity."""
+    return {**state.labels, "alertname": state.rule_id, "check": state.check_id, "severity": state.severity.value}
+
+
+def parse_matchers(pairs: Sequence[str]) -> dict[str, str]:
+    """`KEY=VALUE` strings (VALUE may be `~regex` or `!value`) -> matchers. Raises ValueError with the bad one."""
+    out: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip() or not value:
+            raise ValueError(f"matcher {pair!r} must look like KEY=VALUE (e.g. table=payments.transactions)")
+        out[key.strip()] = value
+    if not out:
+        raise ValueError("a silence needs at least one --match KEY=VALUE")
+    return out
+
+
+def new_silence(matchers: Mapping[str, str], now: datetime, duration: timedelta, *, created_by: str = "",
+                comment: str = "") -> Silence:
+    if duration <= timedelta(0):
+        raise ValueError("a silence needs a positive --for duration")
+    return Silence(id="sil-" + secrets.token_hex(4), matchers=dict(matchers), starts_at=now, ends_at=now + duration,
+                   created_by=created_by, comment=comment, created_at=now)
+
+
+@dataclass(frozen=True)
+class MaintenanceWindow:
+    name: str
+    matchers: Mapping[str, str]
+    cron: str
+    duration: timedelta
+    comment: str = ""
+
+    def active_at(self, now: datetime) -> bool:
+        from apscheduler.triggers.cron import CronTrigger
+
+        trigger = CronTrigger.from_crontab(self.cron, timezone=UTC)
+        start = trigger.get_next_fire_time(None, now - self.duration)
+        return start is not None and start <= now
+
+
+class Suppressor:
+    """Which silence or maintenance window (if any) covers an alert at `now`."""
+
+    def __init__(self, silences: Sequence[Silence], windows: Sequence[MaintenanceWindow], now: datetime) -> None:
+        self.silences = [s for s in silences if s.active_at(now)]
+        self.windows = [w for w in windows if w.active_at(now)]
+
+    def reason(self, state: AlertState) -> str | None:
+        labels = alert_labels(state)
+        for s in self.silences:
+            if label_matches(dict(s.matchers), labels):
+                return f"silence:{s.id}"
+        for w in self.windows:
+            if label_matches(dict(w.matchers), labels):
+                return f"maintenance:{w.name}"
+        return None
