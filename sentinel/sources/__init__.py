@@ -12,6 +12,8 @@ from sentinel.config.settings import Settings
 from sentinel.errors import SourceError
 
 if TYPE_CHECKING:
+    from sentinel.sources.kafka import KafkaSource
+    from sentinel.sources.kafka_connect import KafkaConnectSource
     from sentinel.sources.postgres import PostgresSource
     from sentinel.sources.s3 import S3Source
     from sentinel.sources.snowflake import SnowflakeSource
@@ -79,3 +81,39 @@ class Sources:
             copy_history_relation=st.snowflake_copy_history_relation,
             pipe_status_relation=st.snowflake_pipe_status_relation,
         )
+
+    def kafka(self) -> KafkaSource:
+        """The Kafka cluster client (admin + a probe consumer); one per Sources, reused across runs."""
+        from sentinel.sources.kafka import KafkaSource
+
+        cached = getattr(self, "_kafka_source", None)
+        if cached is not None:
+            return cached  # type: ignore[no-any-return]
+        st = self.settings
+        if not st.kafka_bootstrap:
+            raise SourceError("Kafka is not configured", hint="set SENTINEL_KAFKA_BOOTSTRAP (host:port[,host:port])")
+        source = KafkaSource(
+            st.kafka_bootstrap,
+            security_protocol=st.kafka_security_protocol,
+            sasl_mechanism=st.kafka_sasl_mechanism,
+            sasl_username=st.kafka_sasl_username,
+            sasl_password=st.kafka_sasl_password,
+        )
+        self._kafka_source = source
+        return source
+
+    def kafka_connect(self) -> KafkaConnectSource:
+        """The Kafka Connect REST client (basic auth when a username is set)."""
+        from sentinel.sources.kafka_connect import KafkaConnectSource
+
+        st = self.settings
+        if not st.kafka_connect_url:
+            raise SourceError("Kafka Connect is not configured", hint="set SENTINEL_KAFKA_CONNECT_URL (http://host:8083)")
+        return KafkaConnectSource(st.kafka_connect_url, username=st.kafka_connect_username,
+                                  password=st.kafka_connect_password)
+
+    def dbt_artifacts(self, location: str) -> DbtArtifactsSource:
+        """dbt's run_results/manifest/sources JSON from a directory or s3://bucket/prefix/ (newest run)."""
+        from sentinel.sources.dbt_artifacts import DbtArtifactsSource
+
+        return DbtArtifactsSource(location, settings=self.settings)

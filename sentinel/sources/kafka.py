@@ -1,0 +1,276 @@
+"""Kafka thin client (confluent-kafka): topics, consumer groups, offsets and message timestamps.
+
+Every call takes an explicit timeout in seconds (pass the check's remaining time) and is batched:
+one ListOffsets request set for the earliest offsets of all partitions and one for the latest,
+one DescribeGroups for all groups, and the committed-offset fetches (the protocol allows one group per
+request) issued concurrently and awaited together. Failures raise SourceError naming the bootstrap
+servers and never a credential.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
+from concurrent.futures import wait as wait_futures
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import SecretStr
+
+from sentinel.errors import SourceError
+
+log = logging.getLogger("sentinel.sources.kafka")
+
+TP = tuple[str, int]
+
+_HINT = "check SENTINEL_KAFKA_BOOTSTRAP is reachable from Sentinel and the broker is up (kafka-broker-api-versions.sh)"
+
+
+@dataclass(frozen=True, slots=True)
+class GroupInfo:
+    """A consumer group as the coordinator describes it: state and which partitions live members own."""
+
+    group: str
+    state: str  # stable, empty, dead, preparing_rebalance, completing_rebalance, assigning, reconciling, unknown
+    members: int
+    assigned: frozenset[TP]
+
+    @property
+    def alive(self) -> bool:
+        return self.members > 0
+
+
+class KafkaSource:
+    """Thin, timeout-bound client over one Kafka cluster. Create through `Sources.kafka()`."""
+
+    def __init__(
+        self,
+        bootstrap: str,
+        *,
+        security_protocol: str = "PLAINTEXT",
+        sasl_mechanism: str | None = None,
+        sasl_username: str | None = None,
+        sasl_password: SecretStr | None = None,
+        client_id: str = "sentinel",
+        extra: Mapping[str, Any] | None = None,
+    ) -> None:
+        self.bootstrap = bootstrap
+        self._config: dict[str, Any] = {
+            "bootstrap.servers": bootstrap,
+            "client.id": client_id,
+            "security.protocol": security_protocol,
+            "socket.timeout.ms": 10000,
+            "socket.connection.setup.timeout.ms": 5000,
+            "reconnect.backoff.max.ms": 2000,
+            "logger": log,
+        }
+        if sasl_mechanism:
+            self._config["sasl.mechanism"] = sasl_mechanism
+        if sasl_username:
+            self._config["sasl.username"] = sasl_username
+        if sasl_password is not None:
+            self._config["sasl.password"] = sasl_password.get_secret_value()
+        self._config.update(extra or {})
+        self._admin: Any = None
+
+    def __repr__(self) -> str:
+        return f"KafkaSource({self.bootstrap})"
+
+    # -- plumbing ------------------------------------------------------------------------------------
+
+    def _admin_client(self) -> Any:
+        if self._admin is None:
+            from confluent_kafka.admin import AdminClient
+
+            self._admin = AdminClient(dict(self._config))
+        return self._admin
+
+    def _fail(self, what: str, exc: BaseException | None, timeout: float | None = None) -> SourceError:
+        if isinstance(exc, FutureTimeout) or exc is None:
+            reason = f"no answer within {timeout:.1f}s" if timeout is not None else "timed out"
+        else:
+            reason = self._scrub(str(exc) or type(exc).__name__)
+        return SourceError(f"Kafka {self.bootstrap}: {what} failed: {reason}", hint=_HINT)
+
+    def _scrub(self, text: str) -> str:
+        pw = self._config.get("sasl.password")
+        return text.replace(pw, "***") if pw else text
+
+    def _await(self, futures: Mapping[Any, Future[Any]], what: str, timeout: float) -> dict[Any, Any]:
+        """Wait for all futures together within `timeout`; results keyed like `futures`."""
+        _done, pending = wait_futures(list(futures.values()), timeout=timeout)
+        if pending:
+            raise self._fail(what, None, timeout)
+        out: dict[Any, Any] = {}
+        for key, fut in futures.items():
+            try:
+                out[key] = fut.result(timeout=0)
+            except Exception as exc:
+                raise self._fail(f"{what} ({key})", exc) from None
+        return out
+
+    # -- metadata ------------------------------------------------------------------------------------
+
+    def topics(self, timeout: float) -> dict[str, int]:
+        """Topic name -> partition count (internal topics included; callers filter)."""
+        try:
+            md = self._admin_client().list_topics(timeout=timeout)
+        except Exception as exc:
+            raise self._fail("listing topics", exc, timeout) from None
+        return {name: len(t.partitions) for name, t in md.topics.items() if t.error is None}
+
+    def groups(self, timeout: float) -> list[str]:
+        try:
+            fut = self._admin_client().list_consumer_groups(request_timeout=timeout)
+            result = fut.result(timeout=timeout + 1)
+        except Exception as exc:
+            raise self._fail("listing consumer groups", exc, timeout) from None
+        if result.errors and not result.valid:
+            raise self._fail("listing consumer groups", result.errors[0], timeout)
+        return sorted(g.group_id for g in result.valid)
+
+    def describe_groups(self, groups: Iterable[str], timeout: float) -> dict[str, GroupInfo]:
+        names = sorted(set(groups))
+        if not names:
+            return {}
+        try:
+            futs = self._admin_client().describe_consumer_groups(names, request_timeout=timeout)
+        except Exception as exc:
+            raise self._fail("describing consumer groups", exc, timeout) from None
+        described = self._await(futs, "describing consumer groups", timeout + 1)
+        out: dict[str, GroupInfo] = {}
+        for name, d in described.items():
+            assigned = frozenset(
+                (tp.topic, tp.partition)
+                for m in d.members
+                if m.assignment is not None
+                for tp in m.assignment.topic_partitions
+            )
+            state = getattr(d.state, "name", str(d.state)).lower()
+            out[name] = GroupInfo(name, state, len(d.members), assigned)
+        return out
+
+    # -- offsets -------------------------------------------------------------------------------------
+
+    def committed_offsets(self, groups: Iterable[str], timeout: float) -> dict[str, dict[TP, int]]:
+        """Committed offset per partition for each group (partitions without a commit are absent).
+
+        One OffsetFetch per group (the admin API takes a single group per request); all are in flight at once.
+        """
+        from confluent_kafka import ConsumerGroupTopicPartitions
+
+        names = sorted(set(groups))
+        admin = self._admin_client()
+        futs: dict[str, Future[Any]] = {}
+        try:
+            for name in names:
+                futs.update(admin.list_consumer_group_offsets([ConsumerGroupTopicPartitions(name)],
+                                                              request_timeout=timeout))
+        except Exception as exc:
+            raise self._fail("fetching committed offsets", exc, timeout) from None
+        fetched = self._await(futs, "fetching committed offsets", timeout + 1)
+        out: dict[str, dict[TP, int]] = {}
+        for name, res in fetched.items():
+            offsets: dict[TP, int] = {}
+            for tp in res.topic_partitions or []:
+                if tp.error is None and tp.offset >= 0:
+                    offsets[(tp.topic, tp.partition)] = int(tp.offset)
+            out[name] = offsets
+        return out
+
+    def log_offsets(self, partitions: Iterable[TP], timeout: float) -> dict[TP, tuple[int, int]]:
+        """(log start offset, log end offset) per partition: two batched ListOffsets calls, concurrently."""
+        from confluent_kafka import TopicPartition
+        from confluent_kafka.admin._listoffsets import OffsetSpec
+
+        tps = sorted(set(partitions))
+        if not tps:
+            return {}
+        admin = self._admin_client()
+        first = OffsetSpec.earliest()  # type: ignore[no-untyped-call]
+        last = OffsetSpec.latest()  # type: ignore[no-untyped-call]
+        try:
+            earliest = admin.list_offsets({TopicPartition(t, p): first for t, p in tps}, request_timeout=timeout)
+            latest = admin.list_offsets({TopicPartition(t, p): last for t, p in tps}, request_timeout=timeout)
+        except Exception as exc:
+            raise self._fail("listing log offsets", exc, timeout) from None
+        keyed: dict[Any, Future[Any]] = {}
+        keyed.update({("s", tp.topic, tp.partition): f for tp, f in earliest.items()})
+        keyed.update({("e", tp.topic, tp.partition): f for tp, f in latest.items()})
+        got = self._await(keyed, "listing log offsets", timeout + 1)
+        return {(t, p): (int(got[("s", t, p)].offset), int(got[("e", t, p)].offset)) for t, p in tps}
+
+    # -- message timestamps ----------------------------------------------------------------------------
+
+    def message_timestamps(self, wanted: Iterable[tuple[str, int, int]], timeout: float) -> dict[tuple[str, int, int],
+                                                                                                  datetime]:
+        """Timestamp of the first message at or after each (topic, partition, offset).
+
+        One assign-only consumer (no group join, nothing committed) starts each partition at its smallest wanted
+        offset and seeks forward to the next one when it is far ahead, so several offsets of one partition cost one
+        pass. Whatever is not read before `timeout` is simply absent: callers fall back to an estimate.
+        """
+        from confluent_kafka import Consumer, TopicPartition
+
+        per_tp: dict[TP, list[int]] = defaultdict(list)
+        for t, p, off in set(wanted):
+            per_tp[(t, p)].append(off)
+        if not per_tp:
+            return {}
+        for offs in per_tp.values():
+            offs.sort()
+        nxt = dict.fromkeys(per_tp, 0)
+        deadline = time.monotonic() + timeout
+        conf = {k: v for k, v in self._config.items() if k != "client.id"}
+        conf.update({
+            "client.id": "sentinel-lag-probe",
+            "group.id": "sentinel-lag-probe",  # required by the client; never joined or committed
+            "enable.auto.commit": False,
+            "enable.auto.offset.store": False,
+            "enable.partition.eof": False,
+            "fetch.wait.max.ms": 50,
+            "max.partition.fetch.bytes": 65536,
+            "fetch.max.bytes": 4 * 1024 * 1024,
+            "queued.max.messages.kbytes": 8192,
+        })
+        out: dict[tuple[str, int, int], datetime] = {}
+        consumer = Consumer(conf)
+        try:
+            consumer.assign([TopicPartition(t, p, offs[0]) for (t, p), offs in per_tp.items()])
+            open_tps = len(per_tp)
+            while open_tps:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                for msg in consumer.consume(num_messages=min(10000, 20 * open_tps + 10), timeout=min(left, 0.5)):
+                    if msg.error() is not None:
+                        continue
+                    tp = (str(msg.topic()), int(msg.partition() or 0))
+                    if tp not in per_tp or nxt[tp] >= len(per_tp[tp]):
+                        continue
+                    offs = per_tp[tp]
+                    offset = int(msg.offset() or 0)
+                    i = nxt[tp]
+                    if offset < offs[i]:
+                        continue
+                    ts_type, ts_ms = msg.timestamp()
+                    while i < len(offs) and offs[i] <= offset:
+                        if ts_type != 0 and ts_ms > 0:  # 0 = TIMESTAMP_NOT_AVAILABLE
+                            out[(tp[0], tp[1], offs[i])] = datetime.fromtimestamp(ts_ms / 1000, UTC)
+                        i += 1
+                    nxt[tp] = i
+                    if i >= len(offs):
+                        open_tps -= 1
+                        consumer.pause([TopicPartition(tp[0], tp[1])])
+                    elif offs[i] - offset > 500:
+                        consumer.seek(TopicPartition(tp[0], tp[1], offs[i]))
+        except Exception as exc:
+            raise self._fail("reading message timestamps", exc, timeout) from None
+        finally:
+            consumer.close()
+        return out
