@@ -8,13 +8,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from prometheus_client import CollectorRegistry
-
 from sentinel.clock import Clock, SystemClock
 from sentinel.config.loader import LoadedConfig, load_config
 from sentinel.config.settings import Settings
 from sentinel.errors import ConfigErrors, ConfigProblem, PluginError
-from sentinel.metrics import SentinelMetrics
 from sentinel.model import CheckResult
 from sentinel.plugins import Registry, check_registry
 from sentinel.redact import Redactor
@@ -43,7 +40,7 @@ class App:
     store: StateStore
     sources: Sources
     runner: CheckRunner
-    metrics: SentinelMetrics
+    metrics: Any  # SentinelMetrics in the daemon, NullMetrics for one-shot runs
     redactor: Redactor
     planned: list[PlannedCheck]
     alerting: AlertSink | None = None
@@ -62,7 +59,12 @@ class App:
         return [known[o] for o in only]
 
     def run_checks(self, only: Sequence[str] | None = None) -> list[CheckResult]:
-        results = self.runner.run_many(self.select(only))
+        selected = self.select(only)
+        # Longest first (by last known duration): with a bounded pool, a slow check queued behind quick ones
+        # would make the whole run last longer than the slowest check.
+        last = self.store.latest_results()
+        selected.sort(key=lambda p: -(last[p.id].duration.total_seconds() if p.id in last else 1e9))
+        results = self.runner.run_many(selected)
         for result in results:
             self.record(result)
         return results
@@ -97,6 +99,7 @@ def build_app(
     store: StateStore | None = None,
     extra_checks: Mapping[str, Any] | None = None,
     with_alerting: bool = True,
+    with_metrics: bool = True,
 ) -> App:
     """Build everything from settings. Raises ConfigErrors (every problem at once) or PluginError."""
     clock = clock or SystemClock()
@@ -116,11 +119,26 @@ def build_app(
         redactor=redactor,
         max_workers=settings.max_workers,
     )
-    metrics = SentinelMetrics(CollectorRegistry(auto_describe=True))
+    metrics = build_metrics() if with_metrics else NullMetrics()
     app = App(settings, clock, config, registry, store, sources, runner, metrics, redactor, planned)
     if with_alerting:
         app.alerting = build_alerting(app)
     return app
+
+
+class NullMetrics:
+    """For `check --once`: nothing scrapes a one-shot process, so prometheus_client is not even imported."""
+
+    def observe(self, result: CheckResult) -> None:
+        pass
+
+
+def build_metrics() -> Any:
+    from prometheus_client import CollectorRegistry
+
+    from sentinel.metrics import SentinelMetrics
+
+    return SentinelMetrics(CollectorRegistry(auto_describe=True))
 
 
 def build_alerting(app: App) -> AlertSink | None:

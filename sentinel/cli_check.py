@@ -37,7 +37,7 @@ def check(ctx: click.Context, once: bool, only: tuple[str, ...], fmt: str, no_no
 
     settings = settings_from(ctx)
     try:
-        app = build_app(settings, with_alerting=not no_notify)
+        app = build_app(settings, with_alerting=not no_notify, with_metrics=False)
         results = app.run_checks(only or None)
     except ConfigErrors as exc:
         _fail_config(exc)

@@ -17,6 +17,10 @@ from sentinel.errors import ConfigErrors, ConfigProblem, PluginError
 from sentinel.plugins import Registry, suggest
 
 
+# libyaml's SafeLoader when PyYAML was built with it: same safety, several times faster on big configs.
+_SafeLoader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 @dataclass(frozen=True)
 class LoadedConfig:
     """A validated config: the spec plus each enabled check's validated params model."""
@@ -36,8 +40,8 @@ def load_config(path: Path, registry: Registry) -> LoadedConfig:
     except OSError as exc:
         raise ConfigErrors([ConfigProblem(file, "", f"cannot read: {exc.strerror}")]) from None
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
+        root = yaml.compose(text, Loader=_SafeLoader)
+        data = yaml.load(text, Loader=_SafeLoader)  # noqa: S506 - a SafeLoader (libyaml's when built in)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else None

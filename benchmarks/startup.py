@@ -1,0 +1,161 @@
+"""Startup and overhead benchmark (issue: foundation).
+
+Measures, against baselines taken in the same run:
+  * `sentinel --help` wall time            target < 0.3 s      baseline: bare `python -c pass`
+  * `sentinel check --once`, 20 sql_threshold checks on the local PostgreSQL (one sleeps 1 s):
+      overhead over the slowest check      target < 0.5 s      baseline: the slowest check's own duration
+      peak RSS
+  * `sentinel run` idle for 60 s (SENTINEL_BENCH_IDLE_SECONDS to change): RSS < 120 MB, CPU < 1 % of a core
+
+Run: .venv/bin/python benchmarks/startup.py   (starts its own PostgreSQL under .cache/devstack)
+Writes benchmarks/results/startup.json.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from devstack.base import free_port  # noqa: E402
+from devstack.postgres import start_postgres  # noqa: E402
+
+BIN = Path(sys.executable).parent
+SENTINEL = str(BIN / "sentinel")
+REPEAT = 7
+
+
+def run_measured(argv: list[str], env: dict[str, str] | None = None) -> tuple[float, int, subprocess.CompletedProcess[str]]:
+    """Wall seconds, peak RSS in KiB of that child alone (from wait4), and its output."""
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        started = time.perf_counter()
+        proc = subprocess.Popen(argv, env=env, stdout=out, stderr=err, text=True)
+        _, status, usage = os.wait4(proc.pid, 0)
+        elapsed = time.perf_counter() - started
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        return elapsed, usage.ru_maxrss, subprocess.CompletedProcess(argv, proc.returncode, out.read(), err.read())
+
+
+def median_wall(argv: list[str], env: dict[str, str] | None = None) -> float:
+    return statistics.median(run_measured(argv, env)[0] for _ in range(REPEAT))
+
+
+def proc_stat(pid: int) -> tuple[float, int]:
+    """(cpu seconds user+system, rss KiB) of a live process from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    ticks = os.sysconf("SC_CLK_TCK")
+    cpu = (int(fields[11]) + int(fields[12])) / ticks
+    rss_kib = int(fields[21]) * os.sysconf("SC_PAGE_SIZE") // 1024
+    return cpu, rss_kib
+
+
+def main() -> int:
+    results: dict[str, object] = {}
+    baseline_python = median_wall([sys.executable, "-c", "pass"])
+    help_wall = median_wall([SENTINEL, "--help"])
+    results["help"] = {"median_seconds": round(help_wall, 4), "target_seconds": 0.3,
+                       "baseline_python_startup_seconds": round(baseline_python, 4)}
+    print(f"sentinel --help            {help_wall:.3f} s median of {REPEAT}  "
+          f"(target < 0.300; bare python {baseline_python:.3f} s)")
+
+    pg = start_postgres("bench-startup")
+    try:
+        work = Path(tempfile.mkdtemp(prefix="sentinel-bench-"))
+        checks = []
+        for i in range(19):
+            checks.append(f"""  - id: q{i:02d}
+    kind: sql_threshold
+    schedule: {{every: 1m}}
+    params: {{query: "SELECT count(*) FROM pg_class WHERE oid > %(n)s", parameters: {{n: {i}}}, warning: 1000000}}""")
+        checks.append("""  - id: slowest
+    kind: sql_threshold
+    schedule: {every: 1m}
+    params: {query: "SELECT 1 FROM pg_sleep(1)", warning: 5}""")
+        (work / "alert_rules.yaml").write_text("checks:\n" + "\n".join(checks) + "\n")
+        env = {**os.environ, "SENTINEL_CONFIG_FILE": str(work / "alert_rules.yaml"),
+               "SENTINEL_STATE_PATH": str(work / "state.db"), "SENTINEL_POSTGRES_DSN": pg.dsn(),
+               "SENTINEL_SECRETS_DIR": str(work / "none")}
+        overheads, walls, slowest = [], [], []
+        peak_rss = 0
+        for _ in range(5):
+            wall, rss, proc = run_measured([SENTINEL, "check", "--once", "--format", "json", "--no-notify"], env)
+            if proc.returncode != 0:
+                print(proc.stdout, proc.stderr)
+                raise SystemExit(f"check --once failed with exit {proc.returncode}")
+            payload = json.loads(proc.stdout)
+            longest = max(r["duration_seconds"] for r in payload["results"])
+            walls.append(wall)
+            slowest.append(longest)
+            overheads.append(wall - longest)
+            peak_rss = max(peak_rss, rss)
+        overhead = statistics.median(overheads)
+        # Baseline under the same machine load: a bare script doing only the slowest check's work.
+        bare = [sys.executable, "-c", "import psycopg,sys; c=psycopg.connect(sys.argv[1]); c.execute('SELECT 1 FROM pg_sleep(1)')",
+                pg.dsn()]
+        bare_wall = statistics.median(run_measured(bare)[0] for _ in range(5))
+        results["check_once_20"] = {
+            "median_wall_seconds": round(statistics.median(walls), 4),
+            "median_slowest_check_seconds": round(statistics.median(slowest), 4),
+            "median_overhead_seconds": round(overhead, 4),
+            "target_overhead_seconds": 0.5,
+            "baseline_bare_psycopg_script_seconds": round(bare_wall, 4),
+            "median_overhead_vs_bare_script_seconds": round(statistics.median(walls) - bare_wall, 4),
+            "peak_rss_mib": round(peak_rss / 1024, 1),
+        }
+        print(f"check --once (20 checks)   wall {statistics.median(walls):.3f} s, slowest check "
+              f"{statistics.median(slowest):.3f} s -> overhead {overhead:.3f} s (target < 0.500); "
+              f"peak RSS {peak_rss / 1024:.0f} MiB")
+        print(f"  baseline: a bare psycopg script running only the slowest query takes {bare_wall:.3f} s -> "
+              f"sentinel adds {statistics.median(walls) - bare_wall:.3f} s for 20 checks, config, store and output")
+
+        idle_seconds = float(os.environ.get("SENTINEL_BENCH_IDLE_SECONDS", "60"))
+        port = free_port()
+        daemon = subprocess.Popen([SENTINEL, "run", "--http-port", str(port), "--http-host", "127.0.0.1"], env=env,
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            time.sleep(5)  # start-up and the first run of every check are not idle
+            cpu0, _ = proc_stat(daemon.pid)
+            t0 = time.monotonic()
+            max_rss = 0
+            while time.monotonic() - t0 < idle_seconds:
+                time.sleep(1)
+                max_rss = max(max_rss, proc_stat(daemon.pid)[1])
+            cpu1, _ = proc_stat(daemon.pid)
+            cpu_pct = 100 * (cpu1 - cpu0) / (time.monotonic() - t0)
+        finally:
+            daemon.terminate()
+            daemon.wait(15)
+        results["daemon_idle"] = {"seconds": idle_seconds, "max_rss_mib": round(max_rss / 1024, 1), "target_rss_mib": 120,
+                                  "cpu_percent_of_one_core": round(cpu_pct, 3), "target_cpu_percent": 1.0,
+                                  "note": "20 checks scheduled every minute run during the window"}
+        print(f"daemon idle {idle_seconds:.0f} s           RSS {max_rss / 1024:.0f} MiB (target < 120), "
+              f"CPU {cpu_pct:.2f} % of a core (target < 1 %)")
+    finally:
+        pg.stop()
+
+    verdicts = {
+        "help_under_0.3s": help_wall < 0.3,
+        "once_overhead_under_0.5s": results["check_once_20"]["median_overhead_seconds"] < 0.5,  # type: ignore[index]
+        "daemon_rss_under_120MiB": results["daemon_idle"]["max_rss_mib"] < 120,  # type: ignore[index]
+        "daemon_cpu_under_1pct": results["daemon_idle"]["cpu_percent_of_one_core"] < 1.0,  # type: ignore[index]
+    }
+    results["verdicts"] = verdicts
+    out = ROOT / "benchmarks" / "results" / "startup.json"
+    out.write_text(json.dumps(results, indent=2) + "\n")
+    print("verdicts:", ", ".join(f"{k}={'PASS' if v else 'MISS'}" for k, v in verdicts.items()))
+    print(f"wrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
