@@ -100,7 +100,8 @@ def main() -> int:
             peak_rss = max(peak_rss, rss)
         overhead = statistics.median(overheads)
         # Baseline under the same machine load: a bare script doing only the slowest check's work.
-        bare = [sys.executable, "-c", "import psycopg,sys; c=psycopg.connect(sys.argv[1]); c.execute('SELECT 1 FROM pg_sleep(1)')",
+        script = "import psycopg,sys; c=psycopg.connect(sys.argv[1]); c.execute('SELECT 1 FROM pg_sleep(1)')"
+        bare = [sys.executable, "-c", script,
                 pg.dsn()]
         bare_wall = statistics.median(run_measured(bare)[0] for _ in range(5))
         results["check_once_20"] = {

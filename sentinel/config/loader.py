@@ -16,7 +16,6 @@ from sentinel.config.spec import SentinelConfig
 from sentinel.errors import ConfigErrors, ConfigProblem, PluginError
 from sentinel.plugins import Registry, suggest
 
-
 # libyaml's SafeLoader when PyYAML was built with it: same safety, several times faster on big configs.
 _SafeLoader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
