@@ -97,6 +97,11 @@ def due_day(now: datetime, deadline: timedelta, tz: ZoneInfo) -> date:
     return (now - deadline).astimezone(tz).date() - timedelta(days=1)
 
 
+def _local_midnight(day: date, tz: ZoneInfo) -> datetime:
+    """Midnight starting `day` in `tz`, in UTC (so adding a duration is absolute time, not wall clock)."""
+    return datetime.combine(day, datetime.min.time(), tzinfo=tz).astimezone(UTC)
+
+
 def evaluate_age(target: FreshnessTarget, newest: datetime | None, now: datetime) -> Finding:
     values: dict[str, float] = {}
     if target.critical_after is not None:
@@ -129,24 +134,25 @@ def evaluate_age(target: FreshnessTarget, newest: datetime | None, now: datetime
 def evaluate_deadline(target: FreshnessTarget, newest: date | datetime | None, now: datetime, tz: ZoneInfo) -> Finding:
     due = due_day(now, target.deadline, tz)
     pending = due + timedelta(days=1)  # the next day to arrive, due at its own deadline
-    pending_due_at = datetime.combine(pending + timedelta(days=1), datetime.min.time(), tzinfo=tz) + target.deadline
+    pending_due_at = _local_midnight(pending + timedelta(days=1), tz) + target.deadline
     newest_day = None if newest is None else (as_utc(newest).astimezone(tz).date() if isinstance(newest, datetime) else newest)
     values: dict[str, float] = {"deadline_seconds_after_midnight": target.deadline.total_seconds()}
     zone = tz.key
     if newest_day is not None:
         values["days_behind"] = float(max(0, (due - newest_day).days))
     if newest_day is None or newest_day < due:
-        due_at = datetime.combine(due + timedelta(days=1), datetime.min.time(), tzinfo=tz) + target.deadline
+        due_at = _local_midnight(due + timedelta(days=1), tz) + target.deadline
         late = now - due_at
         values["seconds_past_deadline"] = late.total_seconds()
         latest = f"latest is {newest_day}" if newest_day else "the table is empty"
         summary = (f"{target.table} has no row for {due} at {now.astimezone(tz):%H:%M} {zone}, due by "
-                   f"{due_at:%H:%M} {zone} ({format_duration(late)} late); {latest}")
+                   f"{due_at.astimezone(tz):%H:%M} {zone} ({format_duration(late)} late); {latest}")
         return _finding(target, Status.CRITICAL, summary, values)
     if newest_day >= pending:
         summary = f"{target.table} already has the row for {newest_day} (latest day due: {due})"
     else:
-        summary = f"{target.table} has the row for {due}; {pending} is due by {pending_due_at:%Y-%m-%d %H:%M} {zone}"
+        due_txt = f"{pending_due_at.astimezone(tz):%Y-%m-%d %H:%M} {zone}"
+        summary = f"{target.table} has the row for {due}; {pending} is due by {due_txt}"
     return _finding(target, Status.OK, summary, values)
 
 

@@ -7,6 +7,7 @@ the child process is for everything else (demo, tests that only need a real S3 A
     s3 = svc.client()                # boto3 S3 client pointed at it
     svc.endpoint_url, svc.env()      # for Sentinel: SENTINEL_AWS_ENDPOINT_URL etc.
     with svc.enforce_iam(): ...      # requests are authenticated/authorised against moto's IAM (AccessDenied tests)
+    svc.bulk_put(bucket, keys)      # in-process only: thousands of keys without thousands of HTTP puts
     svc.reset(); svc.stop()
 """
 
@@ -14,7 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -94,6 +95,23 @@ class S3Service:
 
     def _set_auth(self, count: str) -> None:
         requests.post(f"{self.endpoint_url}/moto-api/reset-auth", data=count, timeout=10).raise_for_status()
+
+    def bulk_put(self, bucket: str, keys: Iterable[str], body: bytes = b"x") -> int:
+        """Create many objects fast through moto's backend (in-process server only; ~100x faster than HTTP puts).
+
+        For seeding thousands of keys; reads still go through the S3 API. LastModified follows freezegun.
+        """
+        if not self.in_process:
+            raise RuntimeError("bulk_put needs the in-process server (start_s3(in_process=True))")
+        from moto.core.models import DEFAULT_ACCOUNT_ID
+        from moto.s3.models import s3_backends
+
+        backend = s3_backends[DEFAULT_ACCOUNT_ID]["aws"]
+        count = 0
+        for key in keys:
+            backend.put_object(bucket, key, body)
+            count += 1
+        return count
 
     def stop(self) -> None:
         self._stop()

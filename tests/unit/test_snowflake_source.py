@@ -1,0 +1,105 @@
+"""SnowflakeSource session handling with a stand-in connector raising the connector's real exception types."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from pydantic import SecretStr
+from snowflake.connector import errors as sf_errors
+
+from sentinel.errors import SourceError
+from sentinel.sources.snowflake import SnowflakeSource
+
+PASSWORD = "s3cr3t-Snowflake-pw"
+
+
+class FakeCursor:
+    def __init__(self, conn: FakeConn) -> None:
+        self.conn = conn
+        self.description: list[tuple[str, ...]] = [("N",)]
+
+    def execute(self, sql: str, params: Any = None, timeout: int | None = None) -> None:
+        self.conn.executed.append((sql, timeout))
+        if self.conn.fail_with is not None:
+            exc, self.conn.fail_with = self.conn.fail_with, None
+            raise exc
+
+    def fetchall(self) -> list[tuple[int]]:
+        return [(1,)]
+
+    def close(self) -> None:
+        pass
+
+
+class FakeConn:
+    def __init__(self, fail_with: Exception | None) -> None:
+        self.fail_with = fail_with
+        self.executed: list[tuple[str, int | None]] = []
+        self.closed = False
+
+    def cursor(self) -> FakeCursor:
+        return FakeCursor(self)
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def source(connector: Any, **kw: Any) -> SnowflakeSource:
+    return SnowflakeSource(account="acme-eu1", user="SENTINEL_SVC", password=SecretStr(PASSWORD), connector=connector,
+                           statement_timeout=30, **kw)
+
+
+def expired() -> sf_errors.ProgrammingError:
+    return sf_errors.ProgrammingError(msg="Authentication token has expired.  The user must authenticate again.",
+                                      errno=390114, sqlstate="08001")
+
+
+def test_expired_session_reconnects_once_and_reruns_the_statement() -> None:
+    conns: list[FakeConn] = []
+
+    def connect(**kwargs: Any) -> FakeConn:
+        conns.append(FakeConn(expired() if not conns else None))
+        return conns[-1]
+
+    src = source(connect)
+    assert src.query("SELECT 1 AS N", timeout=12.2) == [{"N": 1}]
+    assert len(conns) == 2  # logged in again exactly once
+    assert conns[1].executed == [("SELECT 1 AS N", 13)]  # per-statement timeout, rounded up
+
+
+def test_expired_twice_is_an_error_not_a_loop() -> None:
+    calls = []
+
+    def connect(**kwargs: Any) -> FakeConn:
+        calls.append(1)
+        return FakeConn(expired())
+
+    with pytest.raises(SourceError, match="expired"):
+        source(connect).query("SELECT 1")
+    assert len(calls) == 2
+
+
+def test_login_failure_has_a_hint_and_no_secret() -> None:
+    def connect(**kwargs: Any) -> FakeConn:
+        assert kwargs["password"] == PASSWORD  # the real value reaches the driver...
+        assert kwargs["login_timeout"] == 20 and kwargs["network_timeout"] == 60
+        assert kwargs["session_parameters"]["STATEMENT_TIMEOUT_IN_SECONDS"] == 30
+        raise sf_errors.DatabaseError(msg=f"Failed to connect to DB. Incorrect username or password was specified. {PASSWORD}",
+                                      errno=390100, sqlstate="08001")
+
+    with pytest.raises(SourceError) as info:
+        source(connect).query("SELECT 1")
+    text = str(info.value)
+    assert PASSWORD not in text  # ...but never the message
+    assert "Snowflake login as 'SENTINEL_SVC' to acme-eu1.snowflakecomputing.com failed" in text
+    assert "check SENTINEL_SNOWFLAKE_USER and the password secret" in info.value.hint
+
+
+def test_other_query_errors_are_source_errors_with_a_hint() -> None:
+    def connect(**kwargs: Any) -> FakeConn:
+        return FakeConn(sf_errors.ProgrammingError(msg="Object 'X' does not exist or not authorized.", errno=2003))
+
+    with pytest.raises(SourceError) as info:
+        source(connect).query("SELECT 1")
+    assert "does not exist" in str(info.value) and "USAGE/SELECT" in info.value.hint
