@@ -128,54 +128,111 @@ def dbt_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
         "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
         "DBT_VERSION_CHECK": "false",
         "DBT_USE_COLORS": "false",
-        "DBT_PARTIAL_PARSE": "false",
     })
     env.update(extra or {})
     return env
 
 
-def run_dbt(venv: Path, project_dir: Path, args: Sequence[str], *, log: Path,
-            env: Mapping[str, str] | None = None, timeout: float = _COMMAND_TIMEOUT) -> DbtCommand:
-    """One dbt command in `project_dir` (profiles.yml there too). Exit 0/1 are results; 2+ is a crash."""
-    argv = [str(venv / "bin" / "dbt"), *args, "--project-dir", str(project_dir), "--profiles-dir", str(project_dir)]
+# Runs inside the dbt venv: every step through dbt's programmatic entry point (dbtRunner) in ONE process, so dbt is
+# imported once and partial parsing carries over between steps (each `dbt` CLI start costs seconds).
+_DRIVER = r"""
+import json, pathlib, shutil, sys, traceback
+from dbt.cli.main import dbtRunner
+spec = json.loads(pathlib.Path(sys.argv[1]).read_text())
+target = pathlib.Path(spec["target"])
+out = []
+for step in spec["steps"]:
+    print("$ dbt " + " ".join(step["args"]), flush=True)
+    try:
+        res = dbtRunner().invoke(step["args"] + ["--project-dir", spec["project"], "--profiles-dir", spec["project"]])
+        crash = None if res.exception is None else repr(res.exception)
+        code = 0 if res.success else (1 if crash is None else 2)
+    except BaseException:
+        crash, code = traceback.format_exc(), 2
+    if step.get("snapshot") and code < 2:
+        dest = pathlib.Path(step["snapshot"])
+        dest.mkdir(parents=True, exist_ok=True)
+        for name in step["files"]:
+            if (target / name).exists():
+                shutil.copy2(target / name, dest / name)
+    out.append({"args": step["args"], "code": code, "crash": crash})
+    print(json.dumps(out[-1]), flush=True)
+    if code >= 2:
+        break
+pathlib.Path(spec["result"]).write_text(json.dumps(out))
+"""
+
+
+@dataclass(frozen=True)
+class DbtStep:
+    """One dbt command; when `snapshot` is set, the artifacts it leaves in target/ are copied there afterwards."""
+
+    args: tuple[str, ...]
+    snapshot: Path | None = None
+    files: tuple[str, ...] = ("run_results.json", "manifest.json", "sources.json")
+
+
+def run_dbt_steps(venv: Path, project_dir: Path, steps: Sequence[DbtStep], *, log: Path,
+                  env: Mapping[str, str] | None = None, timeout: float = _COMMAND_TIMEOUT) -> tuple[DbtCommand, ...]:
+    """Run `steps` in `project_dir` (profiles.yml there too) in one dbt process.
+
+    dbt's own outcome "some node failed" (exit 1) is a result; a crash (bad project, exception) raises."""
+    spec_file, result_file = log.with_suffix(".steps.json"), log.with_suffix(".result.json")
+    result_file.unlink(missing_ok=True)
+    spec_file.write_text(json.dumps({
+        "project": str(project_dir), "target": str(project_dir / "target"), "result": str(result_file),
+        "steps": [{"args": list(st.args), "snapshot": str(st.snapshot) if st.snapshot else None,
+                   "files": list(st.files)} for st in steps],
+    }))
+    argv = [str(venv / "bin" / "python"), "-c", _DRIVER, str(spec_file)]
+    what = "; ".join("dbt " + " ".join(st.args) for st in steps)
     with log.open("a") as out:
-        out.write(f"$ {' '.join(argv)}\n")
-        out.flush()
         try:
             proc = subprocess.run(argv, cwd=project_dir, env=dbt_env(env), stdout=out, stderr=subprocess.STDOUT,
                                   timeout=timeout, check=False)
         except subprocess.TimeoutExpired as exc:
-            raise ServiceUnavailable(f"`dbt {' '.join(args)}` did not finish in {timeout:.0f}s; log: {log}") from exc
-    if proc.returncode not in (0, 1):
-        tail = "\n".join(log.read_text(errors="replace").splitlines()[-30:])
-        raise ServiceUnavailable(f"`dbt {' '.join(args)}` crashed (exit {proc.returncode}); last lines of {log}:\n{tail}")
-    return DbtCommand(tuple(args), proc.returncode, log)
+            raise ServiceUnavailable(f"`{what}` did not finish in {timeout:.0f}s; log: {log}") from exc
+    tail = "\n".join(log.read_text(errors="replace").splitlines()[-30:])
+    if proc.returncode != 0 or not result_file.exists():
+        raise ServiceUnavailable(f"the dbt driver exited with {proc.returncode} running `{what}`; last lines of {log}:\n{tail}")
+    outcomes = json.loads(result_file.read_text())
+    for outcome in outcomes:
+        if outcome["code"] >= 2:
+            raise ServiceUnavailable(f"`dbt {' '.join(outcome['args'])}` crashed: {outcome['crash']}; "
+                                     f"last lines of {log}:\n{tail}")
+    return tuple(DbtCommand(tuple(o["args"]), int(o["code"]), log) for o in outcomes)
 
 
 def run_dbt_project(
     source_project: Path = FIXTURE_PROJECT,
     work_dir: Path | None = None,
     *,
-    commands: Sequence[Sequence[str]] = DEFAULT_COMMANDS,
+    commands: Sequence[Sequence[str] | DbtStep] = DEFAULT_COMMANDS,
     variables: Mapping[str, object] | None = None,
     env: Mapping[str, str] | None = None,
+    timeout: float = _COMMAND_TIMEOUT,
 ) -> DbtRun:
     """Copy a dbt project to `work_dir` (so the repo stays clean), run `commands` there and return the run.
 
     The DuckDB database file is <work_dir>/warehouse.duckdb (profiles.yml reads DBT_DUCKDB_PATH).
-    `variables` become `--vars` on every command (e.g. {"fail_volume_test": false} to fix the failing test).
+    `variables` become `--vars` on every plain command (e.g. {"daily_volume_bug": false} fixes the failing test);
+    a DbtStep is run as given. Raises ServiceUnavailable when dbt cannot be installed or crashes.
     """
     venv = ensure_dbt_venv()
     work_dir = work_dir or cache_dir("dbt-runs", source_project.name)
+    work_dir.mkdir(parents=True, exist_ok=True)
     project = work_dir / "project"
     if project.exists():
         shutil.rmtree(project)
     shutil.copytree(source_project, project, ignore=shutil.ignore_patterns("target", "logs", "*.duckdb*"))
+    (work_dir / "warehouse.duckdb").unlink(missing_ok=True)
     log = work_dir / "dbt.log"
-    run_env = {"DBT_DUCKDB_PATH": str(work_dir / "warehouse.duckdb"), "DBT_LOG_PATH": str(work_dir / "logs"), **(env or {})}
-    extra = ["--vars", json.dumps(dict(variables))] if variables else []
-    done = [run_dbt(venv, project, [*cmd, *extra], log=log, env=run_env) for cmd in commands]
+    run_env = {"DBT_DUCKDB_PATH": str(work_dir / "warehouse.duckdb"), "DBT_LOG_PATH": str(work_dir / "logs"),
+               **(env or {})}
+    extra = ("--vars", json.dumps(dict(variables))) if variables else ()
+    steps = [c if isinstance(c, DbtStep) else DbtStep((*c, *extra)) for c in commands]
+    done = run_dbt_steps(venv, project, steps, log=log, env=run_env, timeout=timeout)
     target = project / "target"
     if not (target / "run_results.json").exists():
         raise ServiceUnavailable(f"dbt ran but left no {target / 'run_results.json'}; log: {log}")
-    return DbtRun(project, target, tuple(done))
+    return DbtRun(project, target, done)

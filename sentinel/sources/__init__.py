@@ -12,6 +12,8 @@ from sentinel.config.settings import Settings
 from sentinel.errors import SourceError
 
 if TYPE_CHECKING:
+    from sentinel.sources.dbt_artifacts import DbtArtifactsSource
+    from sentinel.sources.duckdb import DuckDBSource
     from sentinel.sources.kafka import KafkaSource
     from sentinel.sources.kafka_connect import KafkaConnectSource
     from sentinel.sources.postgres import PostgresSource
@@ -36,6 +38,12 @@ class Sources:
                 hint=f"set {env}",
             )
         return PostgresSource(name, dsn)
+
+    def duckdb(self, path: str) -> DuckDBSource:
+        """A DuckDB database file, opened read-only, statements interrupted at their deadline."""
+        from sentinel.sources.duckdb import DuckDBSource
+
+        return DuckDBSource(path)
 
     def s3(self) -> S3Source:
         """S3 client: standard retry mode, connect/read timeouts; endpoint override for local stand-ins."""

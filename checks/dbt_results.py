@@ -1,0 +1,335 @@
+"""dbt_results: what the newest dbt run says failed, as one finding per problem, with owner, SQL and dashboards.
+
+Reads run_results.json + manifest.json (+ sources.json) from a directory or s3://bucket/prefix/ (newest run) and reports
+  - each failing (fail/error) or warning (warn) test, with the model it tests, failures count, dbt severity;
+  - each model that failed to build and each model skipped because something upstream failed;
+  - each source whose freshness (dbt source freshness) warns or errors, with max_loaded_at and thresholds;
+  - "dbt stopped running" when the newest run is older than the cadence plus slack: every SLA downstream is at risk
+    even if nothing failed.
+Finding keys are dbt unique_ids, so a test failing three runs in a row is one ongoing alert (see dbt_tracking).
+Evaluation is pure: `evaluate(artifacts, params, now, previous_memory)`.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Literal
+
+from pydantic import Field
+
+from checks.dbt_tracking import MEMORY_KEY, RunScope, track
+from sentinel.api import Check, CheckContext, CheckResult, Duration, Finding, Params, Status, format_duration
+from sentinel.sources.dbt_artifacts import DbtArtifacts
+from sentinel.sources.dbt_parse import FreshnessResult, Manifest, ManifestNode, NodeResult
+
+TestStatus = Literal["fail", "error", "warn"]
+NodeStatus = Literal["error", "skipped", "partial success"]
+FreshnessStatus = Literal["warn", "error", "runtime error"]
+
+_TEST_TYPES = ("test", "unit_test")
+_BUILD_TYPES = ("model", "seed", "snapshot", "operation", "function")
+_TEST_STATUS = {"fail": Status.CRITICAL, "error": Status.CRITICAL, "warn": Status.WARN}
+_NODE_STATUS = {"error": Status.CRITICAL, "partial success": Status.WARN, "skipped": Status.WARN}
+_FRESHNESS_STATUS = {"error": Status.CRITICAL, "runtime error": Status.CRITICAL, "warn": Status.WARN}
+_NOT_RUNNING_KEY = "dbt_not_running"
+_ERROR_HEADER = re.compile(r"^[A-Za-z ]*Error in \w+ \S+ \(.*\)$")
+
+
+class DbtResultsParams(Params):
+    location: str = Field(min_length=1, description="directory of the dbt target/ or s3://bucket/prefix/")
+    cadence: Duration = Field(timedelta(minutes=15), description="how often the dbt job runs")
+    slack: Duration = Field(timedelta(minutes=10), description="extra time before 'dbt stopped running' fires")
+    test_statuses: tuple[TestStatus, ...] = ("fail", "error", "warn")
+    node_statuses: tuple[NodeStatus, ...] = ("error", "partial success", "skipped")
+    freshness_statuses: tuple[FreshnessStatus, ...] = ("warn", "error", "runtime error")
+    sql_max_chars: int = Field(3000, ge=200, le=50_000, description="compiled SQL longer than this is trimmed")
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    status: Status
+    summary: str
+    findings: list[Finding]
+    values: dict[str, float]
+    details: dict[str, str]
+    memory: dict[str, Any] = field(default_factory=dict)
+
+
+def first_line(message: str | None, limit: int = 180) -> str:
+    """The line of a dbt message that says what went wrong (skipping 'Runtime Error in model x (path)')."""
+    lines = [ln.strip() for ln in (message or "").splitlines() if ln.strip()]
+    if len(lines) > 1 and _ERROR_HEADER.match(lines[0]):
+        lines = lines[1:]
+    text = lines[0] if lines else ""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def trim_sql(sql: str | None, limit: int) -> str:
+    if not sql:
+        return ""
+    sql = sql.strip()
+    if len(sql) <= limit:
+        return sql
+    return sql[:limit].rstrip() + f"\n-- … trimmed {len(sql) - limit} more characters (see the compiled file)"
+
+
+def _table(node: ManifestNode | None) -> str | None:
+    if node is None:
+        return None
+    if node.resource_type == "source":
+        return f"{node.source_name}.{node.name}" if node.source_name else node.name
+    return f"{node.schema}.{node.alias or node.name}" if node.schema else node.alias or node.name
+
+
+def _labels(node: ManifestNode | None, uid: str, *, model: ManifestNode | None, stage: str) -> dict[str, str]:
+    """Stable identity labels only (no counts or messages), so the alert key does not change between runs."""
+    anchor = model or node
+    labels = {"stage": stage, "dbt_node": node.name if node else uid.rsplit(".", maxsplit=1)[-1],
+              "resource_type": node.resource_type if node else uid.split(".", 1)[0]}
+    owner = (node.owner if node else None) or (model.owner if model else None) or \
+        (node.group_owner if node else None) or (model.group_owner if model else None)
+    group = (node.group if node else None) or (model.group if model else None)
+    tags = list(dict.fromkeys([*(node.tags if node else ()), *(model.tags if model else ())]))
+    table = _table(anchor)
+    for name, value in (("table", table), ("model", model.name if model else None), ("owner", owner),
+                        ("group", group), ("tags", ",".join(tags)), ("dbt_severity", node.severity if node else None)):
+        if value:
+            labels[name] = value
+    return labels
+
+
+def _exposure_text(manifest: Manifest, start: list[str]) -> tuple[str, str]:
+    exposures = manifest.downstream_exposures(start)
+    if not exposures:
+        return "", ""
+    short = ", ".join(e.label for e in exposures[:3]) + (f" +{len(exposures) - 3} more" if len(exposures) > 3 else "")
+    long = "\n".join(f"{e.label} ({e.type}{', ' + e.maturity + ' maturity' if e.maturity else ''})"
+                     f"{' ' + e.url if e.url else ''}{'; owner ' + e.owner if e.owner else ''}" for e in exposures)
+    return short, long
+
+
+def _upstream_causes(uid: str, manifest: Manifest, results: dict[str, NodeResult], limit: int = 5000) -> list[str]:
+    """Failed ancestors of a skipped node: models that errored and error-severity tests that failed on them."""
+    causes: list[str] = []
+    seen: set[str] = set()
+    stack = manifest.parents(uid)
+    while stack and len(seen) < limit:
+        parent = stack.pop()
+        if parent in seen:
+            continue
+        seen.add(parent)
+        result = results.get(parent)
+        if result is not None and result.status in ("error", "partial success"):
+            causes.append(parent)
+        for child in manifest.children(parent):
+            test = results.get(child)
+            if child.startswith("test.") and test is not None and test.status in ("fail", "error"):
+                causes.append(child)
+        if result is None or result.status not in ("error",):
+            stack.extend(manifest.parents(parent))
+    return sorted(set(causes))
+
+
+def _node_finding(result: NodeResult, artifacts: DbtArtifacts, params: DbtResultsParams,
+                  results: dict[str, NodeResult]) -> Finding | None:
+    manifest = artifacts.manifest
+    node = manifest.node(result.unique_id)
+    kind = node.resource_type if node else result.resource_type
+    is_test = kind in _TEST_TYPES
+    if is_test:
+        if result.status not in params.test_statuses:
+            return None
+        status = _TEST_STATUS[result.status]
+    elif kind in _BUILD_TYPES:
+        if result.status not in params.node_statuses:
+            return None
+        status = _NODE_STATUS[result.status]
+    else:
+        return None  # exposures, saved queries...: not built, nothing to alert on
+
+    name = node.name if node else result.unique_id.split(".")[-1]
+    models = manifest.tested_models(node) if is_test and node else []
+    model = manifest.node(models[0]) if models else None
+    labels = _labels(node, result.unique_id, model=model, stage="dbt")
+    owner = labels.get("owner", "no owner in dbt (set meta.owner or a group)")
+    impacted = models if is_test else [result.unique_id]
+    feeds, exposures = _exposure_text(manifest, impacted)
+    values: dict[str, float] = {"execution_seconds": result.execution_seconds}
+    details: dict[str, str] = {"dbt_status": result.status, "owner": owner}
+
+    if is_test:
+        on = f" on {model.name}" if model else ""
+        failures = result.failures or 0
+        values["failures"] = float(failures)
+        verb = {"fail": "failed", "warn": "warns", "error": "errored"}[result.status]
+        what = f"{failures:,} failing row{'s' if failures != 1 else ''}" if result.status != "error" \
+            else first_line(result.message)
+        summary = f"dbt test {name}{on} {verb}: {what} (severity {node.severity if node else '?'}, owner {owner})"
+        details["rerun"] = f"dbt test --select {name} --store-failures"
+        if node and (node.warn_if or node.error_if):
+            details["thresholds"] = f"warn_if {node.warn_if}, error_if {node.error_if}"
+    elif result.status == "skipped":
+        causes = _upstream_causes(result.unique_id, manifest, results)
+        cause_names = [c.split(".")[2] if c.count(".") >= 2 else c for c in causes]
+        why = f"upstream {', '.join(cause_names[:3])} failed" if causes else \
+            "no upstream failure in this run (fail-fast or an interrupted run?)"
+        summary = f"dbt {kind} {name} was skipped: {why}; its data is stale (owner {owner})"
+        details["upstream_failures"] = "\n".join(causes) or "none found"
+        values["upstream_failures"] = float(len(causes))
+        details["rerun"] = f"dbt build --select {' '.join(n + '+' for n in cause_names[:3]) or name}"
+    else:
+        summary = f"dbt {kind} {name} failed to build: {first_line(result.message)} (owner {owner})"
+        details["rerun"] = f"dbt build --select {name}+"
+    if feeds:
+        summary += f"; feeds {feeds}"
+        details["exposures"] = exposures
+        values["exposures"] = float(exposures.count("\n") + 1)
+    if result.message:
+        details["message"] = result.message.strip()[:4000]
+    sql = result.compiled_code or (node.compiled_code if node else None)
+    if sql:
+        details["compiled_sql"] = trim_sql(sql, params.sql_max_chars)
+    if node and node.original_file_path:
+        details["file"] = node.original_file_path
+    return Finding(key=result.unique_id, status=status, summary=summary, values=values, labels=labels, details=details)
+
+
+def _freshness_finding(fr: FreshnessResult, manifest: Manifest, params: DbtResultsParams) -> Finding | None:
+    if fr.status not in params.freshness_statuses:
+        return None
+    node = manifest.node(fr.unique_id)
+    labels = _labels(node, fr.unique_id, model=None, stage="snowflake_raw")
+    table = labels.get("table", fr.unique_id)
+    owner = labels.get("owner", "no owner in dbt")
+    values: dict[str, float] = {}
+    details: dict[str, str] = {"dbt_status": fr.status, "owner": owner,
+                               "rerun": f"dbt source freshness --select source:{table}"}
+    limits = ", ".join(f"{n} after {format_duration(v)}" for n, v in (("warn", fr.warn_after), ("error", fr.error_after))
+                       if v is not None)
+    if fr.status == "runtime error":
+        summary = f"dbt source freshness of {table} could not run: {first_line(fr.error)} (owner {owner})"
+        details["message"] = (fr.error or "")[:4000]
+    else:
+        age = timedelta(seconds=fr.age_seconds or 0.0)
+        loaded = f"{fr.max_loaded_at:%Y-%m-%d %H:%M} UTC" if fr.max_loaded_at else "never"
+        summary = (f"source {table} is stale: newest row loaded {format_duration(age)} ago ({loaded}); "
+                   f"{limits or 'no thresholds'} (dbt freshness {fr.status.upper()}, owner {owner})")
+        values["age_seconds"] = age.total_seconds()
+        details["max_loaded_at"] = fr.max_loaded_at.isoformat() if fr.max_loaded_at else ""
+        details["snapshotted_at"] = fr.snapshotted_at.isoformat() if fr.snapshotted_at else ""
+    for name, limit in (("warn_after_seconds", fr.warn_after), ("error_after_seconds", fr.error_after)):
+        if limit is not None:
+            values[name] = limit.total_seconds()
+    details["thresholds"] = limits or "none configured"
+    if fr.filter:
+        details["filter"] = fr.filter
+    feeds, exposures = _exposure_text(manifest, [fr.unique_id])
+    if feeds:
+        summary += f"; feeds {feeds}"
+        details["exposures"] = exposures
+    if node and node.original_file_path:
+        details["file"] = node.original_file_path
+    return Finding(key=fr.unique_id, status=_FRESHNESS_STATUS[fr.status], summary=summary, values=values,
+                   labels=labels, details=details)
+
+
+def not_running_finding(artifacts: DbtArtifacts, params: DbtResultsParams, now: datetime) -> Finding:
+    run = artifacts.run_results
+    age = max(timedelta(0), now - run.generated_at)
+    limit = params.cadence + params.slack
+    late = age > limit
+    summary = (
+        f"dbt stopped running: newest run_results.json is {format_duration(age)} old (generated "
+        f"{run.generated_at:%Y-%m-%d %H:%M} UTC), expected every {format_duration(params.cadence)} "
+        f"+ {format_duration(params.slack)} slack; every model downstream is going stale"
+        if late else
+        f"dbt is running: newest run {format_duration(age)} ago (limit {format_duration(limit)})"
+    )
+    return Finding(
+        key=_NOT_RUNNING_KEY, status=Status.CRITICAL if late else Status.OK, summary=summary,
+        values={"run_age_seconds": age.total_seconds(), "max_age_seconds": limit.total_seconds()},
+        labels={"stage": "dbt", "dbt_node": "dbt job"},
+        details={"run_results": run.file, "generated_at": run.generated_at.isoformat(),
+                 "invocation_id": run.invocation_id, "location": artifacts.location,
+                 "runbook": "dbt-not-running"},
+    )
+
+
+def evaluate(artifacts: DbtArtifacts, params: DbtResultsParams, now: datetime,
+             previous: dict[str, Any] | None = None) -> Evaluation:
+    run, manifest, sources = artifacts.run_results, artifacts.manifest, artifacts.sources
+    results = run.by_id()
+    problems = [f for r in run.results if (f := _node_finding(r, artifacts, params, results)) is not None]
+    if sources is not None:
+        problems += [f for fr in sources.results if (f := _freshness_finding(fr, manifest, params)) is not None]
+
+    run_scope = RunScope(run.invocation_id, run.generated_at, frozenset(results))
+    src_scope = RunScope(sources.invocation_id, sources.generated_at,
+                         frozenset(r.unique_id for r in sources.results)) if sources else None
+
+    def scope_of(key: str) -> RunScope | None:
+        return src_scope if key.startswith("source.") else run_scope
+
+    findings, memory = track(problems, scope_of=scope_of, still_defined=lambda k: k in manifest,
+                             previous=previous, now=now)
+    stale = not_running_finding(artifacts, params, now)
+    findings.insert(0, stale)
+
+    count = {name: 0 for name in ("tests_failed", "tests_warned", "nodes_failed", "nodes_skipped",
+                                  "sources_error", "sources_warn")}
+    for r in run.results:
+        kind = r.resource_type
+        if kind in _TEST_TYPES and r.status in ("fail", "error"):
+            count["tests_failed"] += 1
+        elif kind in _TEST_TYPES and r.status == "warn":
+            count["tests_warned"] += 1
+        elif kind in _BUILD_TYPES and r.status in ("error", "partial success"):
+            count["nodes_failed"] += 1
+        elif kind in _BUILD_TYPES and r.status == "skipped":
+            count["nodes_skipped"] += 1
+    for fr in sources.results if sources else ():
+        if fr.status in ("error", "runtime error"):
+            count["sources_error"] += 1
+        elif fr.status == "warn":
+            count["sources_warn"] += 1
+
+    status = Status.worst(f.status for f in findings)
+    age = stale.values["run_age_seconds"]
+    parts = [f"{n} {one if n == 1 else many}" for one, many, n in (
+        ("test failing", "tests failing", count["tests_failed"]),
+        ("test warning", "tests warning", count["tests_warned"]),
+        ("model failed", "models failed", count["nodes_failed"]),
+        ("skipped", "skipped", count["nodes_skipped"]),
+        ("source stale (error)", "sources stale (error)", count["sources_error"]),
+        ("source stale (warn)", "sources stale (warn)", count["sources_warn"])) if n]
+    head = f"dbt run of {run.generated_at:%Y-%m-%d %H:%M} UTC ({format_duration(timedelta(seconds=age))} ago)"
+    body = ", ".join(parts) if parts else f"all {len(run.results)} nodes OK"
+    summary = (f"dbt stopped running ({head}); " if stale.status is not Status.OK else f"{head}: ") + body
+    if parts and stale.status is not Status.OK:
+        summary += " in that run"
+    values = {name: float(n) for name, n in count.items()}
+    values.update(run_age_seconds=age, nodes_total=float(len(run.results)), run_elapsed_seconds=run.elapsed_seconds,
+                  open_problems=float(sum(1 for f in findings if f.status is not Status.OK)))
+    details = {"location": artifacts.location, "run_results": run.file, "manifest": manifest.file,
+               "sources": sources.file if sources else "none found", "invocation_id": run.invocation_id,
+               "dbt_version": run.dbt_version, "command": run.command or "unknown"}
+    return Evaluation(status, summary, findings, values, details, memory)
+
+
+class DbtResultsCheck(Check[DbtResultsParams]):
+    kind = "dbt_results"
+    Params = DbtResultsParams
+    runbook = "dbt-test-failure"
+
+    def describe(self) -> str:
+        p = self.params
+        return f"dbt artifacts at {p.location}, expected every {format_duration(p.cadence)} (+{format_duration(p.slack)})"
+
+    def run(self, ctx: CheckContext) -> CheckResult:
+        artifacts: DbtArtifacts = ctx.sources.dbt_artifacts(self.params.location).load(timeout=ctx.remaining_seconds())
+        ev = evaluate(artifacts, self.params, ctx.now(), ctx.memory.load(MEMORY_KEY))
+        ctx.memory.save(MEMORY_KEY, ev.memory)
+        return ctx.result(self.kind, ev.status, ev.summary, values=ev.values, labels={"stage": "dbt"},
+                          details=ev.details, findings=ev.findings)
