@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from sentinel.model import CheckResult, Status
 
@@ -12,19 +12,20 @@ _MARK = {Status.OK: "OK", Status.WARN: "WARN", Status.CRITICAL: "CRIT", Status.E
 _COLOR = {Status.OK: "32", Status.WARN: "33", Status.CRITICAL: "31;1", Status.ERROR: "35;1"}
 
 
-def primary_value(values: dict[str, float] | object) -> str:
-    """The first named value, with its threshold when the check reports `<name>_{critical,warning}_threshold`."""
-    if not isinstance(values, dict) or not values:
-        return ""
+def primary_value(values: Mapping[str, float], status: Status = Status.OK) -> str:
+    """The first named value, with the threshold that applies when the check reports
+    `<name>_warning_threshold` / `<name>_critical_threshold` (the breached one, else the nearest)."""
     name = next((k for k in values if not k.endswith("_threshold")), None)
     if name is None:
         return ""
     text = f"{name}={_num(values[name])}"
-    for level in ("critical", "warning"):
-        threshold = values.get(f"{name}_{level}_threshold")
-        if threshold is not None:
-            text += f" (crit {_num(threshold)})" if level == "critical" else f" (warn {_num(threshold)})"
-            break
+    warn, crit = values.get(f"{name}_warning_threshold"), values.get(f"{name}_critical_threshold")
+    if status is Status.CRITICAL and crit is not None:
+        text += f" (crit {_num(crit)})"
+    elif warn is not None:
+        text += f" (warn {_num(warn)})"
+    elif crit is not None:
+        text += f" (crit {_num(crit)})"
     return text
 
 
@@ -46,10 +47,10 @@ def render_table(results: Sequence[CheckResult], runbook_for: Callable[[str], tu
     color = tty
     rows: list[tuple[Status, str, str, str, str]] = []
     for r in sorted(results, key=lambda r: (-r.status.rank, r.check_id)):
-        rows.append((r.status, r.check_id, primary_value(dict(r.values)), r.summary, runbook_for(r.check_id)[0]))
+        rows.append((r.status, r.check_id, primary_value(r.values, r.status), r.summary, runbook_for(r.check_id)[0]))
         bad = [f for f in r.findings if f.status is not Status.OK]
         for f in sorted(bad, key=lambda f: -f.status.rank)[:10]:
-            rows.append((f.status, f"  └ {f.key}", primary_value(dict(f.values)), f.summary, ""))
+            rows.append((f.status, f"  └ {f.key}", primary_value(f.values, f.status), f.summary, ""))
         if len(bad) > 10:
             rows.append((Status.OK, f"  └ … {len(bad) - 10} more", "", "see --format json", ""))
     w_check = min(40, max([5, *(len(r[1]) for r in rows)]))
@@ -58,6 +59,7 @@ def render_table(results: Sequence[CheckResult], runbook_for: Callable[[str], tu
     w_summary = max(30, width - (6 + w_check + w_value + w_runbook + 8))
     if not tty:
         w_summary = max([7, *(len(r[3]) for r in rows)])
+        w_value = max([5, *(len(r[2]) for r in rows)])
     lines = [f"{'STATUS':<6}  {'CHECK':<{w_check}}  {'VALUE':<{w_value}}  {'SUMMARY':<{w_summary}}  RUNBOOK"]
     for status, check, value, summary, runbook in rows:
         mark = f"{_MARK[status]:<6}"
@@ -78,7 +80,7 @@ def render_table(results: Sequence[CheckResult], runbook_for: Callable[[str], tu
         lines.append("")
         lines.append("What to do:")
         for r in sorted(needing, key=lambda r: (-r.status.rank, r.check_id)):
-            name, url = runbook_for(r.check_id)
+            url = runbook_for(r.check_id)[1]
             lines.append(f"  {r.check_id}: {url}")
     return "\n".join(lines)
 

@@ -1,0 +1,153 @@
+"""`scripts/demo`: bring up a local NovaPay pipeline, seed it with a few realistic problems, and run
+`sentinel check --once` against it so a newcomer sees real checks, real alerts and runbook links.
+
+Each pipeline area seeds itself in devstack/demo_<area>.py and adds its checks in demo/fragments/<area>.yaml.
+Services are stopped at the end unless --keep is given (then `python -m devstack.demo --down` stops them).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import importlib
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from devstack.base import PROJECT_ROOT, ServiceUnavailable, cache_dir
+from devstack.postgres import PostgresService, start_postgres
+
+DEMO_DIR = PROJECT_ROOT / "demo"
+
+
+def say(text: str) -> None:
+    print(f"demo: {text}", file=sys.stderr, flush=True)
+
+
+class DemoStack:
+    """The running services and the SENTINEL_* environment the seeders build up."""
+
+    def __init__(self, work: Path) -> None:
+        self.work = work
+        self.env: dict[str, str] = {}
+        self._stops: list[Callable[[], None]] = []
+        self.services: dict[str, Any] = {}
+
+    def start(self, name: str, starter: Callable[[], Any]) -> Any:
+        if name not in self.services:
+            say(f"starting {name} ...")
+            began = time.monotonic()
+            service = starter()
+            self.services[name] = service
+            self._stops.append(service.stop)
+            say(f"{name} up in {time.monotonic() - began:.1f}s")
+        return self.services[name]
+
+    def postgres(self) -> PostgresService:
+        service: PostgresService = self.start("postgres", lambda: start_postgres("demo"))
+        return service
+
+    def stop(self) -> None:
+        for stop in reversed(self._stops):
+            with contextlib.suppress(Exception):
+                stop()
+
+
+def seed_postgres(stack: DemoStack) -> None:
+    """payments.transactions with some stuck payouts, and an inactive Debezium slot holding WAL."""
+    import psycopg
+
+    pg = stack.postgres()
+    dsn = pg.create_database("novapay")
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("CREATE SCHEMA IF NOT EXISTS payments")
+        conn.execute("DROP TABLE IF EXISTS payments.transactions")
+        conn.execute(
+            "CREATE TABLE payments.transactions (id bigint PRIMARY KEY, merchant_id int, amount numeric(12,2),"
+            " currency text, status text, created_at timestamptz, updated_at timestamptz)"
+        )
+        conn.execute(
+            "INSERT INTO payments.transactions SELECT g, g % 50, (g % 997) * 1.25, 'EUR',"
+            " CASE WHEN g % 40 = 0 THEN 'pending' ELSE 'settled' END,"
+            " now() - (g || ' seconds')::interval, now() - (g || ' seconds')::interval FROM generate_series(1, 4000) g"
+        )
+        exists = conn.execute("SELECT 1 FROM pg_replication_slots WHERE slot_name = 'debezium_novapay'").fetchone()
+        if not exists:
+            conn.execute("SELECT pg_create_logical_replication_slot('debezium_novapay', 'pgoutput')")
+        # Writes nobody consumes: the inactive slot retains their WAL, as when the Debezium task is down.
+        conn.execute("CREATE TABLE IF NOT EXISTS payments.wal_filler (payload text)")
+        conn.execute("INSERT INTO payments.wal_filler SELECT repeat('x', 1000) FROM generate_series(1, 3000)")
+    stack.env["SENTINEL_POSTGRES_DSN"] = dsn
+
+
+# (area, module, function): each seeder takes the DemoStack and returns nothing.
+AREAS: list[tuple[str, str, str]] = []
+
+
+def build_config(work: Path, areas: list[str]) -> Path:
+    config = yaml.safe_load((DEMO_DIR / "base.yaml").read_text())
+    for area in areas:
+        fragment = DEMO_DIR / "fragments" / f"{area}.yaml"
+        if fragment.exists():
+            extra = yaml.safe_load(fragment.read_text()) or {}
+            for key, value in extra.items():
+                if isinstance(value, list):
+                    config.setdefault(key, []).extend(value)
+                elif isinstance(value, dict):
+                    config.setdefault(key, {}).update(value)
+    path = work / "alert_rules.yaml"
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    return path
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="scripts/demo", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--keep", action="store_true", help="leave the services running after the check")
+    parser.add_argument("--only-area", action="append", default=None, help="seed only these areas (postgres is always on)")
+    args = parser.parse_args(argv)
+
+    work = cache_dir("demo")
+    stack = DemoStack(work)
+    ran: list[str] = []
+    try:
+        seed_postgres(stack)
+        for area, module, func in AREAS:
+            if args.only_area and area not in args.only_area:
+                continue
+            try:
+                getattr(importlib.import_module(module), func)(stack)
+                ran.append(area)
+            except ServiceUnavailable as exc:
+                say(f"{area}: could not start its services, skipping it in the demo: {exc}")
+        config = build_config(work, ran)
+        state = work / "state.db"
+        state.unlink(missing_ok=True)
+        env = {**os.environ, **stack.env, "SENTINEL_CONFIG_FILE": str(config), "SENTINEL_STATE_PATH": str(state),
+               "SENTINEL_SECRETS_DIR": str(work / "secrets")}
+        say(f"config {config}; running: sentinel check --once")
+        print(file=sys.stderr)
+        sentinel = Path(sys.executable).parent / "sentinel"
+        code = subprocess.run([str(sentinel), "check", "--once"], env=env, check=False).returncode
+        print()
+        say(f"`sentinel check --once` exited {code} (0 ok, 1 warning, 2 critical, 3 could not run). "
+            "The breaches above are seeded on purpose; each row names its runbook.")
+        if args.keep:
+            say("services left running (--keep); environment for more commands:")
+            for key, value in sorted(env.items()):
+                if key.startswith("SENTINEL_"):
+                    print(f"export {key}='{value}'")
+        return 0
+    finally:
+        if not args.keep:
+            stack.stop()
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
