@@ -59,16 +59,21 @@ class SlackNotifier:
                                          blocks=render_blocks(message))
                 self._client.chat_postMessage(channel=parent["channel"], thread_ts=parent["ts"],
                                               text=reply_text(message), blocks=reply_blocks(message),
-                                              unfurl_links=False, unfurl_media=False)
+                                              unfurl_links=False, unfurl_media=False, metadata=_metadata(message))
                 return SendOutcome(ref=ref)
             response = self._client.chat_postMessage(channel=self.slack_channel, text=fallback_text(message),
                                                      blocks=render_blocks(message), unfurl_links=False,
-                                                     unfurl_media=False)
+                                                     unfurl_media=False, metadata=_metadata(message))
             return SendOutcome(ref=json.dumps({"channel": response["channel"], "ts": response["ts"]}))
         except SlackApiError as exc:
             raise _classify(exc) from None
         except (urllib.error.URLError, TimeoutError, ConnectionError, OSError) as exc:
             raise NotifyError(f"Slack unreachable: {type(exc).__name__}", retryable=True) from None
+
+
+def _metadata(message: Message) -> dict[str, Any]:
+    """The alert key rides along as message metadata, so a resend after a crash is recognisably the same alert."""
+    return {"event_type": "sentinel_alert", "event_payload": {"key": message.key, "event": message.event}}
 
 
 def _classify(exc: SlackApiError) -> NotifyError:

@@ -1,0 +1,169 @@
+"""Delivery: Slack 429 with Retry-After, Slack down for ten minutes, pager 401 -> meta-alert, JSM, PagerDuty,
+email over aiosmtpd, the heartbeat, and grouping with group_wait in real (fake-clock) time."""
+
+from __future__ import annotations
+
+import time
+from datetime import timedelta
+
+from sentinel.alerting.types import DeliveryStatus
+from sentinel.model import Status
+from tests.fakes.alerting_apis import Fault
+from tests.integration.alerting_helpers import FRESHNESS_RULE, all_text, freshness, result
+
+CONFIG = {"rules": [FRESHNESS_RULE]}
+
+
+def test_slack_429_is_delivered_after_retry_after(make_pipeline, alerting_fakes):
+    slack = alerting_fakes.slack
+    slack.faults.push(Fault(429, {"ok": False, "error": "ratelimited"}, {"Retry-After": "1"}))
+    h = make_pipeline(CONFIG, pager="none")
+    p = h.build()
+    p.process([freshness(h.clock, 1200)])
+    started = time.monotonic()
+    deliveries = p.deliver_due()
+    assert time.monotonic() - started >= 1.0  # the SDK's rate-limit handler waited Retry-After
+    assert [d.status for d in deliveries] == [DeliveryStatus.SENT]
+    assert len(slack.posts) == 1 and slack.requests_seen == 2
+
+
+def test_slack_429_beyond_the_sdk_retry_is_rescheduled_by_the_outbox(make_pipeline, alerting_fakes):
+    slack = alerting_fakes.slack
+    slack.faults.push(Fault(429, {"ok": False, "error": "ratelimited"}, {"Retry-After": "1"}), times=2)
+    h = make_pipeline(CONFIG, pager="none")
+    p = h.build()
+    p.process([freshness(h.clock, 1200)])
+    first = p.deliver_due()
+    assert [d.status for d in first] == [DeliveryStatus.RETRY] and slack.posts == []
+    assert p.deliver_due() == []  # Retry-After (1s of the fake clock) has not passed: nothing is tried
+    h.clock.advance(timedelta(seconds=1))
+    assert [d.status for d in p.deliver_due()] == [DeliveryStatus.SENT]
+    assert len(slack.posts) == 1
+
+
+def test_slack_down_ten_minutes_delivers_everything_in_order_when_back(make_pipeline, alerting_fakes):
+    slack = alerting_fakes.slack
+    slack.faults.down = True
+    h = make_pipeline({"rules": [{**FRESHNESS_RULE, "checks": ["a", "b", "c"]}]}, pager="none")
+    p = h.build()
+    for check in ("a", "b", "c"):
+        p.process([freshness(h.clock, 1200, check_id=check, summary=f"alert {check}")])
+        p.deliver_due()
+        h.clock.advance(timedelta(minutes=1))
+    for _ in range(8):
+        assert all(d.status is DeliveryStatus.RETRY for d in p.deliver_due())
+        h.clock.advance(timedelta(minutes=1))
+    assert slack.posts == []
+    slack.faults.down = False
+    h.clock.advance(timedelta(minutes=5))  # the longest backoff
+    sent = p.deliver_due()
+    assert [d.status for d in sent] == [DeliveryStatus.SENT] * 3
+    assert [all_text(m.blocks).split("What broke:* ")[1][:7] for m in slack.posts] == ["alert a", "alert b",
+                                                                                     "alert c"]
+
+
+def test_pager_401_raises_a_meta_alert_in_slack(make_pipeline, alerting_fakes):
+    slack, genie = alerting_fakes.slack, alerting_fakes.opsgenie
+    h = make_pipeline(CONFIG, opsgenie_api_key="og-wrong-key-000")
+    p = h.build()
+    p.process([freshness(h.clock, 1200)])
+    deliveries = p.deliver_due()
+    statuses = {d.receiver: d.status for d in deliveries}
+    assert statuses["pager"] is DeliveryStatus.FAILED and "401" in next(d.error for d in deliveries
+                                                                         if d.receiver == "pager")
+    assert genie.alerts == {}
+    p.deliver_due()  # the meta-alert was queued by the failure
+    assert len(slack.posts) == 2
+    meta = all_text(slack.posts[1].blocks)
+    assert "FAILED" in meta and "pager" in meta and "Nobody was paged" in meta
+    # not retried: a 4xx other than 429 is a configuration problem
+    h.clock.advance(timedelta(minutes=10))
+    assert p.deliver_due() == []
+
+
+def test_pager_5xx_is_retried_by_the_outbox_not_forever_by_the_sdk(make_pipeline, alerting_fakes):
+    genie = alerting_fakes.opsgenie
+    genie.faults.down = True
+    h = make_pipeline(CONFIG)
+    p = h.build()
+    p.process([freshness(h.clock, 1200)])
+    started = time.monotonic()
+    deliveries = p.deliver_due()
+    assert time.monotonic() - started < 20  # the SDK's own retries are bounded
+    assert {d.receiver: d.status for d in deliveries} == {"slack": DeliveryStatus.SENT, "pager": DeliveryStatus.RETRY}
+    genie.faults.down = False
+    h.clock.advance(timedelta(seconds=10))
+    assert [d.status for d in p.deliver_due()] == [DeliveryStatus.SENT]
+    assert len(genie.alerts) == 1
+
+
+def test_jsm_creates_and_closes_by_alias(make_pipeline, alerting_fakes):
+    jsm = alerting_fakes.jsm
+    h = make_pipeline(CONFIG, pager="jsm")
+    p = h.build()
+    p.process([freshness(h.clock, 1200)])
+    p.deliver_due()
+    assert len(jsm.alerts) == 1 and jsm.open_aliases
+    body = jsm.requests[0][1]
+    assert body["alias"].startswith("sentinel-") and body["priority"] == "P1" and "sentinel" in body["tags"]
+    h.clock.advance(timedelta(minutes=1))
+    p.process([freshness(h.clock, 10)])
+    p.deliver_due()
+    assert jsm.open_aliases == [] and [r[0] for r in jsm.requests] == ["create", "close"]
+
+
+def test_pagerduty_trigger_and_resolve_with_dedup_key(make_pipeline, alerting_fakes):
+    pd = alerting_fakes.pagerduty
+    h = make_pipeline(CONFIG, pager="pagerduty")
+    p = h.build()
+    p.process([freshness(h.clock, 1200)])
+    p.deliver_due()
+    assert [e["event_action"] for e in pd.events] == ["trigger"]
+    key = pd.events[0]["dedup_key"]
+    assert pd.events[0]["payload"]["severity"] == "critical" and pd.events[0]["links"][0]["href"].endswith(".md")
+    h.clock.advance(timedelta(minutes=1))
+    p.process([freshness(h.clock, 10)])
+    p.deliver_due()
+    assert [e["event_action"] for e in pd.events] == ["trigger", "resolve"] and pd.incidents == {key: "resolved"}
+
+
+def test_email_route_over_smtp(make_pipeline, alerting_fakes, smtp_server):
+    host, port, sink = smtp_server
+    sink.clear()
+    config = {
+        "rules": [FRESHNESS_RULE],
+        "notifiers": [{"name": "data_eng_mail", "kind": "email", "options": {"to": ["data-eng@novapay.example"]}}],
+        "routes": [{"name": "mail", "receivers": ["data_eng_mail"], "group_wait": "0s"}],
+    }
+    h = make_pipeline(config, pager="none", smtp_host=host, smtp_port=port, smtp_starttls=False)
+    p = h.build()
+    p.process([freshness(h.clock, 1200)])
+    p.deliver_due()
+    assert len(sink.messages) == 1
+    mail = sink.messages[0]
+    assert mail["To"] == "data-eng@novapay.example" and "CRITICAL" in mail["Subject"]
+    assert "snowflake-freshness.md" in mail.get_payload()
+    assert alerting_fakes.slack.calls == []  # the only route is email
+
+
+def test_heartbeat_pings_the_pager(make_pipeline, alerting_fakes):
+    h = make_pipeline(CONFIG, heartbeat_name="sentinel-prod")
+    p = h.build()
+    assert p.heartbeat() is True and p.heartbeat() is True
+    assert alerting_fakes.opsgenie.heartbeats == {"sentinel-prod": 2}
+
+
+def test_group_wait_collects_alerts_into_one_message(make_pipeline, alerting_fakes):
+    slack = alerting_fakes.slack
+    h = make_pipeline({}, pager="none")
+    p = h.build(immediate=False)
+    p.process([result(h.clock, "pg_a", Status.CRITICAL, "replication slot a lags", stage="postgres")])
+    h.clock.advance(timedelta(seconds=10))
+    p.process([result(h.clock, "pg_b", Status.CRITICAL, "replication slot b lags", stage="postgres")])
+    p.deliver_due()
+    assert slack.calls == []  # group_wait (30s) not over
+    h.clock.advance(timedelta(seconds=21))
+    p.deliver_due()
+    assert len(slack.posts) == 1
+    text = all_text(slack.posts[0].blocks)
+    assert "2 of 2 alerts" in text and "pg_a" in text and "pg_b" in text
