@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SecretsSettingsSource, SettingsConfigDict
 
 DEFAULT_SECRETS_DIR = Path("/run/secrets/sentinel")
 
@@ -81,6 +81,7 @@ class Settings(BaseSettings):
     pagerduty_routing_key: SecretStr | None = None
     pagerduty_base_url: str = "https://events.pagerduty.com"
     heartbeat_name: str | None = None
+    heartbeat_url: str | None = Field(None, description="any URL to POST after each healthy cycle (dead man's switch)")
 
     # Email
     smtp_host: str | None = None
@@ -92,12 +93,24 @@ class Settings(BaseSettings):
     smtp_timeout_seconds: float = 20.0
 
 
-def load_settings(**overrides: Any) -> Settings:
-    """Settings from the environment, plus the secrets directory when it exists.
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Secret files are named after the field alone (`slack_token`), as Kubernetes mounts them; env wins over files.
+        secrets_dir = Path(os.environ.get("SENTINEL_SECRETS_DIR", str(DEFAULT_SECRETS_DIR)))
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        if secrets_dir.is_dir():
+            sources.append(SecretsSettingsSource(settings_cls, secrets_dir=secrets_dir, env_prefix=""))
+        return tuple(sources)
 
-    SENTINEL_SECRETS_DIR picks the directory; the default is the Kubernetes mount /run/secrets/sentinel.
-    """
-    secrets_dir = Path(os.environ.get("SENTINEL_SECRETS_DIR", str(DEFAULT_SECRETS_DIR)))
-    if secrets_dir.is_dir():
-        return Settings(_secrets_dir=secrets_dir, **overrides)
+
+def load_settings(**overrides: Any) -> Settings:
+    """Settings from arguments, then SENTINEL_* environment variables, then files in the secrets directory
+    (SENTINEL_SECRETS_DIR, default the Kubernetes mount /run/secrets/sentinel)."""
     return Settings(**overrides)
