@@ -42,7 +42,7 @@ def generated_at(folder: Path) -> str:
 
 def run_check(location: str, clock: FakeClock, memory: DictMemory | None = None,
               settings: Settings | None = None, **params: object) -> CheckResult:
-    check = DbtResultsCheck(DbtResultsParams(location=location, **params))  # type: ignore[arg-type]
+    check = DbtResultsCheck(DbtResultsParams(location=location, **params))
     ctx = CheckContext(check_id="dbt_prod", clock=clock, deadline_monotonic=clock.monotonic() + 30,
                        sources=Sources(settings or Settings()), memory=memory or DictMemory(),
                        labels={"stage": "dbt"})
@@ -192,8 +192,8 @@ def test_s3_prefix_reads_the_newest_run(dbt_runs: DbtRuns, s3_server: S3Service)
     client.put_object(Bucket="novapay-dbt-artifacts", Key="prod/runs/aa-newer/compiled/run_results.json", Body=b"{")
 
     settings = Settings(aws_endpoint_url=s3_server.endpoint_url, aws_region=s3_server.region,
-                        aws_access_key_id=s3_server.access_key_id,  # type: ignore[arg-type]
-                        aws_secret_access_key=s3_server.secret_access_key)  # type: ignore[arg-type]
+                        aws_access_key_id=s3_server.access_key_id,
+                        aws_secret_access_key=s3_server.secret_access_key)
     artifacts = Sources(settings).dbt_artifacts("s3://novapay-dbt-artifacts/prod").load(timeout=20)
     assert artifacts.run_folder == "s3://novapay-dbt-artifacts/prod/runs/aa-newer"
     assert artifacts.sources is not None and artifacts.sources.file.endswith("aa-newer/sources.json")
@@ -208,8 +208,8 @@ def test_s3_prefix_without_artifacts_and_unreadable_artifacts_are_errors(dbt_run
     client = s3_server.client()
     client.create_bucket(Bucket="novapay-dbt-empty")
     settings = Settings(aws_endpoint_url=s3_server.endpoint_url, aws_region=s3_server.region,
-                        aws_access_key_id=s3_server.access_key_id,  # type: ignore[arg-type]
-                        aws_secret_access_key=s3_server.secret_access_key)  # type: ignore[arg-type]
+                        aws_access_key_id=s3_server.access_key_id,
+                        aws_secret_access_key=s3_server.secret_access_key)
     result = run_through_runner("s3://novapay-dbt-empty/prod/", settings)
     assert result.status is Status.ERROR
     assert "no run_results.json under s3://novapay-dbt-empty/prod/" in result.summary

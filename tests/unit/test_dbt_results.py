@@ -248,7 +248,7 @@ def test_a_problem_not_in_the_newest_run_is_carried_and_a_removed_node_resolves(
 
 def test_params_reject_unknown_statuses_and_keys() -> None:
     with pytest.raises(ValueError, match="test_statuses"):
-        DbtResultsParams(location="/x", test_statuses=["pass"])  # type: ignore[list-item]
+        DbtResultsParams(location="/x", test_statuses=["pass"])
     with pytest.raises(ValueError, match="Extra inputs"):
         DbtResultsParams(location="/x", cadense="15m")  # type: ignore[call-arg]
-    assert DbtResultsParams(location="/x", cadence="30m").cadence == timedelta(minutes=30)  # type: ignore[arg-type]
+    assert DbtResultsParams(location="/x", cadence="30m").cadence == timedelta(minutes=30)
