@@ -100,6 +100,7 @@ def build_app(
     extra_checks: Mapping[str, Any] | None = None,
     with_alerting: bool = True,
     with_metrics: bool = True,
+    immediate_alerts: bool = False,
 ) -> App:
     """Build everything from settings. Raises ConfigErrors (every problem at once) or PluginError."""
     clock = clock or SystemClock()
@@ -121,6 +122,8 @@ def build_app(
     )
     metrics = build_metrics() if with_metrics else NullMetrics()
     app = App(settings, clock, config, registry, store, sources, runner, metrics, redactor, planned)
+    # One-shot runs send at once; the daemon waits group_wait so related alerts arrive as one message.
+    app.extras["alerting_immediate"] = immediate_alerts
     if with_alerting:
         app.alerting = build_alerting(app)
     return app
@@ -141,11 +144,8 @@ def build_metrics() -> Any:
     return SentinelMetrics(CollectorRegistry(auto_describe=True))
 
 
-def build_alerting(app: App) -> AlertSink | None:
-    """The alerting pipeline, when its module is installed (it lands with the alerting work)."""
-    try:
-        from sentinel.alerting.pipeline import build_pipeline
-    except ImportError:
-        return None
+def build_alerting(app: App) -> AlertSink:
+    from sentinel.alerting.pipeline import build_pipeline
+
     pipeline: AlertSink = build_pipeline(app)
     return pipeline

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from pathlib import Path
 
@@ -37,7 +38,7 @@ def check(ctx: click.Context, once: bool, only: tuple[str, ...], fmt: str, no_no
 
     settings = settings_from(ctx)
     try:
-        app = build_app(settings, with_alerting=not no_notify, with_metrics=False)
+        app = build_app(settings, with_alerting=not no_notify, with_metrics=False, immediate_alerts=True)
         results = app.run_checks(only or None)
     except ConfigErrors as exc:
         _fail_config(exc)
@@ -45,23 +46,25 @@ def check(ctx: click.Context, once: bool, only: tuple[str, ...], fmt: str, no_no
     except SentinelError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(EXIT_CONFIG)
-    try:
-        if app.alerting is not None:
-            app.alerting.process(results)
-            app.alerting.deliver_due()
-    finally:
-        app.close()
-
     planned = {p.id: p for p in app.planned}
 
     def runbook_for(check_id: str) -> tuple[str, str]:
         name = planned[check_id].runbook
         return name, app.runbook_url(name)
 
+    # What the checks found first, then what was sent about it (the console notifier prints there too).
     if fmt == "json":
         click.echo(render_json(results, runbook_for))
     else:
         click.echo(render_table(results, runbook_for, tty=sys.stdout.isatty()))
+    try:
+        if app.alerting is not None:
+            # Keep stdout pure JSON for machines: the console notifier's text goes to stderr then.
+            with contextlib.redirect_stdout(sys.stderr) if fmt == "json" else contextlib.nullcontext():
+                app.alerting.process(results)
+                app.alerting.deliver_due()
+    finally:
+        app.close()
     sys.exit(Status.worst(r.status for r in results).exit_code)
 
 

@@ -164,3 +164,11 @@ def test_daemon_runs_schedules_serves_metrics_and_stops_cleanly_on_sigterm(env: 
     assert proc.returncode == 0, err
     assert time.monotonic() - started < 10
     assert "received SIGTERM; draining" in err and "stopped" in err
+
+
+def test_alerts_go_out_through_the_console_notifier_and_json_stays_parseable(env: dict[str, str]) -> None:
+    proc = sentinel(env, "check", "--once", "--only", "backlog_breach", "--format", "json")
+    assert proc.returncode == 2, proc.stderr
+    assert json.loads(proc.stdout)["results"][0]["status"] == "critical"
+    assert "would notify [console]" in proc.stderr
+    assert "runbooks/sql-threshold.md" in proc.stderr and "sentinel silence add" in proc.stderr
