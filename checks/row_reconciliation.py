@@ -1,0 +1,314 @@
+"""row_reconciliation: is every row of a PostgreSQL table in its warehouse copy (Snowflake, or DuckDB), once,
+and up to date?
+
+Per table pair, both databases compute per-hour (or per-day) aggregates concurrently; Sentinel moves aggregates,
+not rows. Buckets (hour for the last 48 h, day for the last 30 days by default) that differ are drilled down by key
+range to the exact missing, extra, duplicated and stale keys (see sentinel.reconcile). Rows newer than the in-flight
+window are not compared. Closed buckets that matched are remembered (ctx.memory) and skipped until `recheck_after`,
+so a run every few minutes only re-reads recent data. One finding per table pair, keyed by the pair name.
+
+Plugin rule exception: the algorithm lives in the engine-neutral library `sentinel.reconcile` (also used by the
+benchmark); this module only maps params to it and results to findings.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from typing import Any, Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from sentinel.api import Check, CheckContext, CheckError, CheckResult, Duration, Finding, Params, SourceError, Status
+from sentinel.reconcile import PairReport, ReconcileMode, ReconcileOptions, Side, Tier, dialect_for, plan_buckets
+from sentinel.reconcile.engine import DeletedFilter, Execute, SideSpec, reconcile_pair
+from sentinel.reconcile.plan import BucketPlan
+from sentinel.reconcile.sides import duckdb_execute, postgres_execute, snowflake_execute
+
+MEMORY_KEY = "matched_buckets"
+
+
+def _check_ident(value: str) -> str:
+    if not value or len(value) > 255 or "\x00" in value or value != value.strip():
+        raise ValueError(f"{value!r} is not a usable identifier")
+    return value
+
+
+class TableParams(Params):
+    engine: Literal["postgres", "snowflake", "duckdb"]
+    table: str = Field(description="schema.table (Postgres, DuckDB) or database.schema.table (Snowflake)")
+    connection: str = Field("default", description="Postgres: the connection name (SENTINEL_POSTGRES_DSNS)")
+    path: str | None = Field(None, description="DuckDB: the database file (opened read-only)")
+
+    @field_validator("table")
+    @classmethod
+    def _table(cls, value: str) -> str:
+        parts = value.split(".")
+        if not 2 <= len(parts) <= 3:
+            raise ValueError(f"expected schema.table or database.schema.table, got {value!r}")
+        for p in parts:
+            _check_ident(p)
+        return value
+
+    @model_validator(mode="after")
+    def _path(self) -> TableParams:
+        if self.engine == "duckdb" and not self.path:
+            raise ValueError("a duckdb table needs `path` (the database file)")
+        return self
+
+
+class DeletedParams(Params):
+    column: str = Field(description="target column marking CDC deletes, e.g. __deleted or __op")
+    values: list[str] = Field(min_length=1, description="values meaning deleted, compared as text: ['true'], ['d']")
+
+
+class TierParams(Params):
+    every: Duration
+    last: Duration
+
+
+class PairParams(Params):
+    name: str | None = Field(None, description="pipeline table label; default: the source table")
+    source: TableParams
+    target: TableParams
+    key: list[str] = Field(min_length=1, description="key column(s), source names; the first must be an integer")
+    time_column: str = Field(description="bucket time column, e.g. created_at")
+    version_column: str | None = Field(None, description="e.g. updated_at: catches missed updates")
+    target_deleted: DeletedParams | None = None
+    column_map: dict[str, str] = Field(default_factory=dict, description="source column -> target column")
+    columns: list[str] | None = Field(None, description="full mode: source columns to compare (default: all)")
+    exclude_columns: list[str] = Field(default_factory=list, description="full mode: source columns to skip")
+    stage: str = "snowflake_raw"
+
+    @model_validator(mode="after")
+    def _names(self) -> PairParams:
+        for n in [*self.key, self.time_column, *([self.version_column] if self.version_column else []),
+                  *self.column_map, *self.column_map.values()]:
+            _check_ident(n)
+        if self.source.engine != "postgres":
+            raise ValueError("the source of a table pair is a PostgreSQL table")
+        return self
+
+    @property
+    def label(self) -> str:
+        return self.name or self.source.table
+
+    def target_name(self, source_column: str) -> str:
+        return self.column_map.get(source_column, source_column)
+
+
+class RowReconciliationParams(Params):
+    pairs: list[PairParams] = Field(min_length=1)
+    mode: Literal["count", "checksum", "full"] = Field(
+        "checksum", description="count: counts per bucket; checksum: + key and version-hash sums, drill down to keys; "
+        "full: every column hashed")
+    buckets: list[TierParams] = Field(default_factory=lambda: [
+        TierParams(every=timedelta(hours=1), last=timedelta(hours=48)),
+        TierParams(every=timedelta(days=1), last=timedelta(days=30))])
+    in_flight: Duration = Field(timedelta(minutes=15), description="rows newer than this are not compared (the SLA)")
+    tolerance_abs: int = Field(0, ge=0, description="differing rows per bucket tolerated")
+    tolerance_pct: float = Field(0.0, ge=0, le=100, description="differing rows per bucket tolerated, % of source rows")
+    numeric_scale: int = Field(6, ge=0, le=18)
+    sample_keys: int = Field(10, ge=0, le=100)
+    leaf_rows: int = Field(512, ge=1)
+    fanout: int = Field(64, ge=2, le=1024)
+    max_leaf_rows: int = Field(200_000, ge=1)
+    remember_matched: bool = True
+    settle_after: Duration = Field(timedelta(hours=2), description="late-data margin before a matched bucket is remembered")
+    recheck_after: Duration = Field(timedelta(hours=24), description="remembered buckets are compared again after this")
+
+    @field_validator("buckets")
+    @classmethod
+    def _tiers(cls, value: list[TierParams]) -> list[TierParams]:
+        for t in value:
+            Tier(t.every, t.last)  # raises ValueError with the reason
+        return value
+
+
+# ------------------------------------------------------------------------------------------------- pure evaluation
+def _fmt(n: float) -> str:
+    return f"{int(n):,}"
+
+
+def pair_finding(pair: PairParams, report: PairReport, params: RowReconciliationParams) -> Finding:
+    """Status and words for one compared table pair (pure)."""
+    breaches = []
+    for d in report.diffs:
+        allowed = max(params.tolerance_abs, params.tolerance_pct / 100 * d.source_rows)
+        if d.differing_rows > allowed:
+            breaches.append(d)
+    differing = [d for d in report.diffs if d.differing_rows > 0]
+    status = Status.CRITICAL if breaches else Status.WARN if differing else Status.OK
+    totals = {k: report.total(k) for k in ("missing", "extra", "duplicate", "stale", "in_flight", "unresolved")}
+    where = f"{pair.source.table} -> {pair.target.engine} {pair.target.table}"
+    values = {
+        "source_rows": float(report.source_rows), "target_rows": float(report.target_rows),
+        "missing_rows": float(totals["missing"]), "extra_rows": float(totals["extra"]),
+        "duplicate_rows": float(totals["duplicate"]), "stale_rows": float(totals["stale"]),
+        "in_flight_rows": float(totals["in_flight"]), "unresolved_rows": float(totals["unresolved"]),
+        "differing_buckets": float(len(differing)), "buckets_checked": float(report.buckets_checked),
+        "buckets_skipped": float(report.buckets_skipped),
+    }
+    details: dict[str, str] = {"compared": where, "mode": params.mode,
+                               "queries": f"source {report.queries.get('source', 0)}, target {report.queries.get('target', 0)}"
+                               f", drill-down levels {report.levels}"}
+    if report.sql:
+        details["bucket_sql"] = report.sql
+    if not differing:
+        skipped = f"; {report.buckets_skipped} remembered buckets skipped" if report.buckets_skipped else ""
+        summary = (f"{pair.label}: {_fmt(report.source_rows)} rows match in {report.buckets_checked} buckets "
+                   f"({where}{skipped})")
+        if totals["in_flight"]:
+            summary += f"; {totals['in_flight']} recent updates still in flight"
+        return Finding(pair.label, status, summary, values, _labels(pair), details)
+    parts = [f"{_fmt(totals[k])} {k if k != 'duplicate' else 'duplicated'}" for k in ("missing", "extra", "duplicate",
+                                                                                        "stale") if totals[k]]
+    if totals["unresolved"]:
+        parts.append(f"{_fmt(totals['unresolved'])} rows of count difference"
+                     + (" not drilled down" if params.mode != "count" else ""))
+    worst = max(differing, key=lambda d: d.differing_rows)
+    tolerance = (f"tolerance {params.tolerance_abs} rows / {params.tolerance_pct:g}% per bucket"
+                 if params.tolerance_abs or params.tolerance_pct else "tolerance 0")
+    summary = (f"{pair.label}: {', '.join(parts)} in {len(differing)} of {report.buckets_checked} buckets "
+               f"({tolerance}); worst {worst.bucket.label}: source {_fmt(worst.source_rows)} vs target "
+               f"{_fmt(worst.target_rows)}")
+    key_name = "/".join(pair.key)
+    samples = [f"{kind} {key_name} {', '.join(keys[:3])}" for kind, keys in report.samples.items() if keys]
+    if samples:
+        summary += "; e.g. " + "; ".join(samples)
+    details["buckets"] = "\n".join(
+        f"{d.bucket.label}: source {_fmt(d.source_rows)}, target {_fmt(d.target_rows)}, missing {d.missing}, "
+        f"extra {d.extra}, duplicated {d.duplicate}, stale {d.stale}"
+        + (f", not drilled {d.unresolved}" if d.unresolved else "") + (f", in flight {d.in_flight}" if d.in_flight else "")
+        for d in differing[:50])
+    for kind, keys in report.samples.items():
+        if keys:
+            details[f"{kind}_keys"] = ", ".join(keys)
+    if report.truncated:
+        details["note"] = "drill-down stopped at max_leaf_rows/max_levels: some differences are counted, not listed"
+    return Finding(pair.label, status, summary, values, _labels(pair), details)
+
+
+def _labels(pair: PairParams) -> dict[str, str]:
+    return {"table": pair.label, "stage": pair.stage, "target": pair.target.table}
+
+
+def fingerprint(pair: PairParams, params: RowReconciliationParams) -> str:
+    """What a remembered match depends on: the pair definition and the comparison settings."""
+    payload = json.dumps([pair.model_dump(mode="json"), params.mode, params.numeric_scale], sort_keys=True)
+    return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+
+def remembered(memory: Any, fp: str, plan: BucketPlan, now: datetime, recheck_after: timedelta) -> list[datetime]:
+    """Starts of planned buckets remembered as matched, with the same bounds, verified less than recheck_after ago."""
+    if not isinstance(memory, dict) or memory.get("fp") != fp:
+        return []
+    matched = memory.get("matched", {})
+    out = []
+    for b in plan.buckets:
+        at = matched.get(f"{b.start.isoformat()}|{b.end.isoformat()}")
+        if b.closed and at and now - datetime.fromisoformat(at) < recheck_after:
+            out.append(b.start)
+    return out
+
+
+def remember(memory: Any, fp: str, plan: BucketPlan, report: PairReport, now: datetime,
+             settle_after: timedelta) -> dict[str, Any]:
+    old = memory.get("matched", {}) if isinstance(memory, dict) and memory.get("fp") == fp else {}
+    keep = {k: v for k, v in old.items() if datetime.fromisoformat(k.split("|")[0]) >= plan.start}
+    for b in report.matched_buckets:
+        if b.closed and b.end <= plan.cutoff - settle_after:
+            keep[f"{b.start.isoformat()}|{b.end.isoformat()}"] = now.isoformat()
+    return {"fp": fp, "matched": keep}
+
+
+# ------------------------------------------------------------------------------------------------- the check
+class RowReconciliationCheck(Check[RowReconciliationParams]):
+    kind = "row_reconciliation"
+    Params = RowReconciliationParams
+    runbook = "row-count-mismatch"
+
+    def describe(self) -> str:
+        p = self.params
+        return (f"{len(p.pairs)} table pair(s), mode {p.mode}, in-flight {p.in_flight}, "
+                f"tolerance {p.tolerance_abs}/{p.tolerance_pct:g}%")
+
+    def run(self, ctx: CheckContext) -> CheckResult:
+        p = self.params
+        plan = plan_buckets(ctx.now(), [Tier(t.every, t.last) for t in p.buckets], p.in_flight)
+        options = ReconcileOptions(mode=ReconcileMode(p.mode), numeric_scale=p.numeric_scale, fanout=p.fanout,
+                                   leaf_rows=p.leaf_rows, max_leaf_rows=p.max_leaf_rows, sample_keys=p.sample_keys)
+        memory = ctx.memory.load(MEMORY_KEY) or {}
+        findings: list[Finding] = []
+        for pair in p.pairs:
+            fp = fingerprint(pair, p)
+            skip = remembered(memory.get(pair.label), fp, plan, ctx.now(), p.recheck_after) if p.remember_matched else []
+            try:
+                report = self._compare(ctx, pair, plan, options, skip)
+            except CheckError as exc:  # SourceError included: this pair could not be measured, the others can
+                findings.append(Finding(pair.label, Status.ERROR, f"{pair.label}: cannot reconcile: {exc}",
+                                        labels=_labels(pair), details={"error": str(exc)}))
+                continue
+            findings.append(pair_finding(pair, report, p))
+            if p.remember_matched:
+                memory[pair.label] = remember(memory.get(pair.label), fp, plan, report, ctx.now(), p.settle_after)
+        if p.remember_matched:
+            ctx.memory.save(MEMORY_KEY, memory)
+        status = Status.worst(f.status for f in findings)
+        bad = [f for f in findings if f.status is not Status.OK]
+        if len(findings) == 1:
+            summary = findings[0].summary
+        elif bad:
+            summary = f"{len(bad)} of {len(findings)} table pairs differ: " + "; ".join(f.summary for f in bad[:3])
+        else:
+            summary = f"all {len(findings)} table pairs match (" + ", ".join(f.key for f in findings) + ")"
+        values = {k: sum(f.values.get(k, 0.0) for f in findings) for k in
+                  ("missing_rows", "extra_rows", "duplicate_rows", "stale_rows", "differing_buckets")}
+        return ctx.result(self.kind, status, summary, values=values, findings=findings,
+                          details={"window": f"{plan.start.isoformat()} .. {plan.cutoff.isoformat()} (in-flight cutoff)"})
+
+    def _compare(self, ctx: CheckContext, pair: PairParams, plan: BucketPlan, options: ReconcileOptions,
+                 skip: list[datetime]) -> PairReport:
+        src_cols = list(pair.columns or [])
+        src_spec = SideSpec("source", tuple(pair.source.table.split(".")), tuple(pair.key), pair.time_column,
+                            pair.version_column, None, tuple(src_cols))
+        deleted = (DeletedFilter(pair.target_deleted.column, tuple(pair.target_deleted.values))
+                   if pair.target_deleted else None)
+        t = pair.target_name
+        tgt_spec = SideSpec("target", tuple(pair.target.table.split(".")), tuple(t(k) for k in pair.key),
+                            t(pair.time_column), t(pair.version_column) if pair.version_column else None, deleted,
+                            tuple(t(c) for c in src_cols))
+        with self._open(ctx, pair.source) as src_exec, self._open(ctx, pair.target) as tgt_exec:
+            source = Side(src_spec, dialect_for(pair.source.engine), src_exec, self._where(pair.source))
+            target = Side(tgt_spec, dialect_for(pair.target.engine), tgt_exec, self._where(pair.target))
+            return reconcile_pair(source, target, plan, options, skip, column_map=pair.column_map,
+                                  exclude=tuple(pair.exclude_columns))
+
+    @staticmethod
+    def _where(table: TableParams) -> str:
+        if table.engine == "postgres":
+            return f"postgres connection {table.connection!r}"
+        return f"duckdb {table.path}" if table.engine == "duckdb" else "snowflake"
+
+    @contextlib.contextmanager
+    def _open(self, ctx: CheckContext, table: TableParams) -> Iterator[Execute]:
+        if table.engine == "postgres":
+            with postgres_execute(ctx.sources.postgres(table.connection), ctx.remaining) as ex:
+                yield ex
+        elif table.engine == "duckdb":
+            assert table.path is not None
+            with duckdb_execute(ctx.sources.duckdb(table.path), ctx.remaining) as ex:
+                yield ex
+        else:
+            source = ctx.sources.snowflake(timeout=ctx.remaining_seconds())
+            try:
+                with snowflake_execute(source, ctx.remaining) as ex:
+                    yield ex
+            finally:
+                source.close()
+
+
+__all__ = ["RowReconciliationCheck", "RowReconciliationParams", "SourceError"]

@@ -1,0 +1,328 @@
+"""SQL dialects for reconciliation: PostgreSQL, Snowflake and DuckDB.
+
+Every engine must compute the *same integer* for the same row, or the bucket aggregates never match. So values are
+first normalised to engine-neutral primitives, then hashed with functions all three engines evaluate exactly:
+
+  timestamps  -> UTC epoch microseconds (bigint). TIMESTAMPTZ/TIMESTAMP_TZ/LTZ use their UTC instant; naive
+                 TIMESTAMP/TIMESTAMP_NTZ are taken as UTC wall time (what Debezium and Snowpipe write).
+  numerics    -> text of the value cast to DECIMAL(38, scale), e.g. 12.5 (numeric(12,2)) and 12.5000 (NUMBER(38,4))
+                 both become '12.500000', so scale differences are not differences.
+  integers    -> decimal text; dates -> days since 1970-01-01; booleans -> '1'/'0'; text -> itself.
+  NULL        -> the explicit marker '\\N' (COPY's), so NULL and '' differ and a NULL never erases a row's hash.
+
+Two hashes, both plain non-negative integers summed exactly (NUMERIC / HUGEINT / NUMBER(38,0)):
+  version hash (recommended mode, integer or timestamp version column):
+      mix(v) = MOD(MOD(v, 2147483647) * 1945555039, 1000000007)
+    integer arithmetic only (no text, no md5), so it is cheap on a 50M-row scan and bit-identical everywhere;
+    MOD truncates toward zero in all three engines, products stay below 2^62.
+  row hash (full-column mode, or a non-numeric version column):
+      the first 15 hex digits of md5(normalised text) read as a 60-bit integer.
+    PostgreSQL: ('x0' || substr(md5(t), 1, 15))::bit(64)::bigint; DuckDB: ('0x' || substr(md5(t), 1, 15))::BIGINT;
+    Snowflake: the 15 digits summed positionally (POSITION(digit IN '0123456789abcdef') - 1) * 16^i, because
+    TO_NUMBER(.., 'XXXX') is not available in every Snowflake-compatible engine we test against.
+
+PostgreSQL detail: extract(epoch) returns NUMERIC (slow on big scans). date_part('epoch') returns a double that is
+exact to the microsecond when split as floor(e) seconds + round((e - floor(e)) * 1e6) microseconds: the error of
+e is below 0.5 µs until about year 2100 (tests compare it with the NUMERIC path).
+
+Queries are built in layers: layer 1 reads the table (with the WHERE), later layers compute from layer-1 aliases,
+so no expensive expression is evaluated twice. PostgreSQL layers end with OFFSET 0 so the planner does not inline
+them back (which would duplicate date_part calls).
+
+Identifiers from config are quoted: PostgreSQL by psycopg (sql.Identifier), Snowflake and DuckDB as double-quoted
+identifiers; Snowflake names that are plain (unquoted-style) identifiers are upper-cased first, exactly as Snowflake
+resolves unquoted names. Values are always bound parameters.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+MIX_P = 2147483647
+MIX_C = 1945555039
+MIX_Q = 1000000007
+NULL_MARKER = "\\N"
+_PLAIN = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]*$")
+
+
+class ColumnKind(enum.StrEnum):
+    INT = "int"
+    DECIMAL = "decimal"
+    FLOAT = "float"
+    TIMESTAMP_TZ = "timestamp_tz"
+    TIMESTAMP = "timestamp"
+    DATE = "date"
+    BOOL = "bool"
+    TEXT = "text"
+    OTHER = "other"
+
+    @property
+    def is_time(self) -> bool:
+        return self in (ColumnKind.TIMESTAMP_TZ, ColumnKind.TIMESTAMP)
+
+    @property
+    def is_integral(self) -> bool:
+        """Normalises to an exact integer (usable in sum(key) and the cheap version hash)."""
+        return self in (ColumnKind.INT, ColumnKind.TIMESTAMP_TZ, ColumnKind.TIMESTAMP, ColumnKind.DATE)
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    kind: ColumnKind
+    type_name: str = ""
+
+
+class Dialect:
+    """SQL text for one engine. Subclasses override the engine-specific pieces."""
+
+    name: str = ""
+    placeholder: str = "%s"
+    offset_fence: str = ""
+
+    # ---- identifiers -------------------------------------------------------------------------------------------
+    def ident(self, name: str) -> str:
+        return '"' + name.replace('"', '""') + '"'
+
+    def table(self, parts: Sequence[str]) -> str:
+        return ".".join(self.ident(p) for p in parts)
+
+    def columns_query(self, parts: Sequence[str]) -> tuple[str, list[object]]:
+        """(column_name, data_type, numeric_scale) of a table; no rows when it does not exist."""
+        *schema, table = parts
+        ph = self.placeholder
+        where = f"table_name = {ph}"
+        params: list[object] = [table]
+        if schema:
+            where += f" AND table_schema = {ph}"
+            params.append(schema[-1])
+        return (f"SELECT column_name, data_type, numeric_scale FROM information_schema.columns WHERE {where} "
+                "ORDER BY ordinal_position", params)
+
+    def classify(self, data_type: str, scale: object) -> ColumnKind:
+        t = data_type.strip().lower()
+        if t in ("bigint", "integer", "int", "smallint", "tinyint", "hugeint", "ubigint", "uinteger", "usmallint",
+                 "utinyint", "int8", "int4", "int2"):
+            return ColumnKind.INT
+        if t.startswith(("numeric", "decimal", "number")):
+            return ColumnKind.INT if scale in (0, "0") and t.startswith("number") else ColumnKind.DECIMAL
+        if t in ("real", "double precision", "double", "float", "float4", "float8"):
+            return ColumnKind.FLOAT
+        if t in ("timestamp with time zone", "timestamptz", "timestamp_tz", "timestamp_ltz"):
+            return ColumnKind.TIMESTAMP_TZ
+        if t in ("timestamp without time zone", "timestamp", "timestamp_ntz", "datetime"):
+            return ColumnKind.TIMESTAMP
+        if t == "date":
+            return ColumnKind.DATE
+        if t in ("boolean", "bool"):
+            return ColumnKind.BOOL
+        if t in ("text", "character varying", "varchar", "character", "char", "string", "uuid", "bpchar"):
+            return ColumnKind.TEXT
+        return ColumnKind.OTHER
+
+    # ---- time ----------------------------------------------------------------------------------------------------
+    def utc_wall(self, col: str, kind: ColumnKind) -> str:
+        """The column as a naive UTC timestamp (for truncation)."""
+        return f"({col} AT TIME ZONE 'UTC')" if kind is ColumnKind.TIMESTAMP_TZ else col
+
+    def trunc(self, col: str, kind: ColumnKind, grain: str) -> str:
+        return f"date_trunc('{grain}', {self.utc_wall(col, kind)})"
+
+    def time_value(self, kind: ColumnKind, when: datetime) -> tuple[str, object]:
+        """A placeholder fragment and bound value comparable with a column of this kind."""
+        when = when.astimezone(UTC)
+        if kind is ColumnKind.TIMESTAMP_TZ:
+            return self.placeholder, when
+        return self.placeholder, when.replace(tzinfo=None)
+
+    # ---- normalisation: layer 1 (reads the column) and layer 2 (from the layer-1 alias) ---------------------------
+    def int_l1(self, col: str, kind: ColumnKind) -> str:
+        """Layer-1 expression of an integral column (epoch µs for timestamps, days for dates)."""
+        if kind is ColumnKind.INT:
+            return col
+        if kind.is_time:
+            return self.epoch_us(col, kind)
+        if kind is ColumnKind.DATE:
+            return self.epoch_days(col)
+        raise ValueError(f"{kind} is not integral")
+
+    def int_l2(self, alias: str, kind: ColumnKind) -> str:
+        return alias
+
+    def epoch_us(self, col: str, kind: ColumnKind) -> str:
+        raise NotImplementedError
+
+    def epoch_days(self, col: str) -> str:
+        raise NotImplementedError
+
+    def text_l1(self, col: str, kind: ColumnKind, scale: int) -> str:
+        """Layer-1 value for the normalised text of a column (may be a primitive finished in text_l2)."""
+        if kind.is_integral:
+            return self.int_l1(col, kind)
+        if kind in (ColumnKind.DECIMAL, ColumnKind.FLOAT):
+            return self.cast_text(f"CAST({col} AS {self.decimal_type(scale)})")
+        if kind is ColumnKind.BOOL:
+            return f"CASE WHEN {col} THEN '1' WHEN NOT {col} THEN '0' END"
+        return self.cast_text(col)
+
+    def text_l2(self, alias: str, kind: ColumnKind) -> str:
+        """Layer-2 normalised text, NULL made explicit."""
+        value = self.cast_text(self.int_l2(alias, kind)) if kind.is_integral else alias
+        return f"COALESCE({value}, {self.str_literal(NULL_MARKER)})"
+
+    def decimal_type(self, scale: int) -> str:
+        return f"DECIMAL(38, {scale})"
+
+    def cast_text(self, expr: str) -> str:
+        return f"CAST({expr} AS VARCHAR)"
+
+    def str_literal(self, value: str) -> str:
+        return "'" + value.replace("'", "''") + "'"
+
+    def concat(self, parts: Sequence[str]) -> str:
+        sep = f" || {self.str_literal('|')} || "
+        return sep.join(parts) if parts else "''"
+
+    # ---- hashing -------------------------------------------------------------------------------------------------
+    def mix(self, int_expr: str) -> str:
+        return f"MOD(MOD({int_expr}, {MIX_P}) * {MIX_C}, {MIX_Q})"
+
+    def md5_layers(self, text_expr: str, alias: str) -> list[list[tuple[str, str]]]:
+        """Layers computing `alias` = the 60-bit integer of md5(text_expr)."""
+        raise NotImplementedError
+
+    # ---- arithmetic and aggregates -------------------------------------------------------------------------------
+    def int_div(self, a: str, b: str) -> str:
+        return f"({a}) / ({b})"
+
+    def sum_exact(self, expr: str) -> str:
+        return f"SUM({expr})"
+
+    def as_text_for_filter(self, col: str) -> str:
+        return self.cast_text(col)
+
+
+class PostgresDialect(Dialect):
+    name = "postgres"
+    placeholder = "%s"
+    offset_fence = " OFFSET 0"
+
+    def ident(self, name: str) -> str:
+        from psycopg import sql
+
+        return sql.Identifier(name).as_string(None)
+
+    def epoch_us(self, col: str, kind: ColumnKind) -> str:
+        return f"date_part('epoch', {col})"  # finished exactly in int_l2
+
+    def int_l2(self, alias: str, kind: ColumnKind) -> str:
+        if kind.is_time:
+            return f"(floor({alias})::bigint * 1000000 + round(({alias} - floor({alias})) * 1000000)::bigint)"
+        return alias
+
+    def epoch_days(self, col: str) -> str:
+        return f"({col} - DATE '1970-01-01')"
+
+    def decimal_type(self, scale: int) -> str:
+        return f"NUMERIC(38, {scale})"
+
+    def cast_text(self, expr: str) -> str:
+        return f"({expr})::text"
+
+    def md5_layers(self, text_expr: str, alias: str) -> list[list[tuple[str, str]]]:
+        return [[(alias, f"('x0' || substr(md5({text_expr}), 1, 15))::bit(64)::bigint")]]
+
+    def as_text_for_filter(self, col: str) -> str:
+        return f"({col})::text"
+
+
+class DuckDBDialect(Dialect):
+    name = "duckdb"
+    placeholder = "?"
+
+    def epoch_us(self, col: str, kind: ColumnKind) -> str:
+        return f"epoch_us({col})"
+
+    def epoch_days(self, col: str) -> str:
+        return f"({col} - DATE '1970-01-01')"
+
+    def md5_layers(self, text_expr: str, alias: str) -> list[list[tuple[str, str]]]:
+        return [[(alias, f"CAST('0x' || substr(md5({text_expr}), 1, 15) AS BIGINT)")]]
+
+    def int_div(self, a: str, b: str) -> str:
+        return f"({a}) // ({b})"
+
+
+class SnowflakeDialect(Dialect):
+    name = "snowflake"
+    placeholder = "%s"
+
+    def ident(self, name: str) -> str:
+        # Unquoted Snowflake identifiers resolve upper-case; quoting the upper-cased name is the same object,
+        # and anything else (mixed case, spaces) is taken literally.
+        return super().ident(name.upper() if _PLAIN.match(name) else name)
+
+    def columns_query(self, parts: Sequence[str]) -> tuple[str, list[object]]:
+        names = [p.upper() if _PLAIN.match(p) else p for p in parts]
+        *prefix, schema, table = names if len(names) >= 2 else ["", *names]
+        catalog = f"{self.ident(prefix[0])}." if prefix else ""
+        sql = (f"SELECT column_name, data_type, numeric_scale FROM {catalog}information_schema.columns "
+               "WHERE table_name = %s" + (" AND table_schema = %s" if schema else "") + " ORDER BY ordinal_position")
+        return sql, [table, schema] if schema else [table]
+
+    def utc_wall(self, col: str, kind: ColumnKind) -> str:
+        if kind is ColumnKind.TIMESTAMP_TZ:
+            return f"CAST(CONVERT_TIMEZONE('UTC', {col}) AS TIMESTAMP_NTZ)"
+        return col
+
+    def trunc(self, col: str, kind: ColumnKind, grain: str) -> str:
+        return f"DATE_TRUNC('{grain.upper()}', {self.utc_wall(col, kind)})"
+
+    def time_value(self, kind: ColumnKind, when: datetime) -> tuple[str, object]:
+        text = when.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+        if kind is ColumnKind.TIMESTAMP_TZ:
+            return "TO_TIMESTAMP_TZ(%s)", text + " +0000"
+        return "TO_TIMESTAMP_NTZ(%s)", text
+
+    def epoch_us(self, col: str, kind: ColumnKind) -> str:
+        return f"DATE_PART(EPOCH_MICROSECOND, {col})"
+
+    def epoch_days(self, col: str) -> str:
+        return f"DATEDIFF(DAY, TO_DATE('1970-01-01'), {col})"
+
+    def decimal_type(self, scale: int) -> str:
+        return f"NUMBER(38, {scale})"
+
+    def cast_text(self, expr: str) -> str:
+        return f"TO_VARCHAR({expr})"
+
+    def str_literal(self, value: str) -> str:
+        return "'" + value.replace("\\", "\\\\").replace("'", "''") + "'"
+
+    def md5_layers(self, text_expr: str, alias: str) -> list[list[tuple[str, str]]]:
+        hx = f"{alias}_hex"
+        digits = " + ".join(
+            f"(POSITION(SUBSTR({hx}, {i + 1}, 1) IN '0123456789abcdef') - 1) * {16 ** (14 - i)}" for i in range(15)
+        )
+        return [[(hx, f"MD5({text_expr})")], [(alias, digits)]]
+
+    def int_div(self, a: str, b: str) -> str:
+        # exact in Snowflake's NUMBER arithmetic: the dividend is a multiple of the divisor
+        return f"CAST((({a}) - MOD({a}, {b})) / ({b}) AS BIGINT)"
+
+    def sum_exact(self, expr: str) -> str:
+        return f"SUM(CAST({expr} AS NUMBER(38, 0)))"
+
+
+DIALECTS: dict[str, Dialect] = {d.name: d for d in (PostgresDialect(), DuckDBDialect(), SnowflakeDialect())}
+
+
+def dialect_for(name: str) -> Dialect:
+    try:
+        return DIALECTS[name]
+    except KeyError:
+        raise ValueError(f"unknown reconciliation dialect {name!r} (known: {', '.join(sorted(DIALECTS))})") from None

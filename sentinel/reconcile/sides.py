@@ -1,0 +1,56 @@
+"""Adapters from Sentinel's thin clients to the one call the algorithm needs: execute(sql, params) -> rows.
+
+Each adapter keeps one session open for the whole comparison (a few grouped statements, not one login per query)
+and gives every statement the time left before the check's deadline.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from collections.abc import Callable, Iterator
+from datetime import timedelta
+from typing import Any
+
+from sentinel.reconcile.engine import Execute
+
+Remaining = Callable[[], timedelta]
+_PLACEHOLDER = re.compile(r"%s")
+
+
+@contextlib.contextmanager
+def postgres_execute(source: Any, remaining: Remaining) -> Iterator[Execute]:
+    """PostgresSource: one read-only session whose statement_timeout is the time left."""
+    with source.connect(remaining()) as conn:
+        conn.execute("SET jit = off")  # JIT compilation costs more than it saves on these short aggregate scans
+
+        def execute(sql: str, params: list[Any]) -> list[tuple[Any, ...]]:
+            return [tuple(r) for r in conn.execute(sql, params).fetchall()]
+
+        yield execute
+
+
+@contextlib.contextmanager
+def duckdb_execute(source: Any, remaining: Remaining) -> Iterator[Execute]:
+    """DuckDBSource: one read-only connection, interrupted at the deadline."""
+    with source.connect(remaining()) as conn:
+
+        def execute(sql: str, params: list[Any]) -> list[tuple[Any, ...]]:
+            return [tuple(r) for r in conn.execute(sql, params).fetchall()]
+
+        yield execute
+
+
+@contextlib.contextmanager
+def snowflake_execute(source: Any, remaining: Remaining) -> Iterator[Execute]:
+    """SnowflakeSource.query takes named pyformat parameters and returns dicts: number the positional %s and
+    read the columns back in SELECT order."""
+
+    def execute(sql: str, params: list[Any]) -> list[tuple[Any, ...]]:
+        counter = iter(range(len(params)))
+        named_sql = _PLACEHOLDER.sub(lambda _m: f"%(p{next(counter)})s", sql)
+        named = {f"p{i}": v for i, v in enumerate(params)}
+        rows = source.query(named_sql, named, timeout=max(1.0, remaining().total_seconds()))
+        return [tuple(r.values()) for r in rows]
+
+    yield execute
