@@ -100,6 +100,8 @@ def evaluate(rule: Rule, result: CheckResult) -> list[Verdict]:
     verdicts = []
     for finding_key, status, summary, values, labels, details in _unit_list(result):
         all_labels = {**labels, **rule.labels}
+        if finding_key is not None:
+            all_labels["finding"] = finding_key
         key = alert_key(rule, result.check_id, finding_key, labels)
         common: dict[str, Any] = {
             "rule_id": rule.id, "key": key, "check_id": result.check_id, "kind": result.kind,

@@ -15,6 +15,7 @@ import logging
 import threading
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -82,6 +83,7 @@ class AlertPipeline:
         self.metrics = metrics
         self.immediate = immediate
         self.redact = redact or (lambda s: s)
+        self._redacting = redact is not None
         self.rulebook = RuleBook(
             spec.rules, error_threshold=spec.defaults.error_threshold, resolve_after=spec.defaults.resolve_after,
             check_runbooks={c.id: c.runbook for c in spec.checks if c.runbook},
@@ -129,10 +131,15 @@ class AlertPipeline:
             judged += self._vanished(results, set(fingerprints), known)
             changed: dict[str, AlertState] = {}
             events: list[AlertEvent] = []
-            for rule, verdict in judged:
+            for rule, judged_verdict in judged:
+                verdict = judged_verdict
                 previous = changed.get(verdict.fingerprint) or known.get(verdict.fingerprint)
                 if previous is None and (not verdict.known or verdict.severity is Severity.NONE):
                     continue  # nothing to remember about an alert that never breached
+                if self._redacting and verdict.severity is not Severity.NONE:
+                    verdict = replace(verdict, summary=self.redact(verdict.summary),
+                                      details={k: self.redact(v) for k, v in verdict.details.items()},
+                                      labels={k: self.redact(v) for k, v in verdict.labels.items()})
                 state, new_events = step(previous, verdict, rule, now)
                 if state != previous:
                     changed[verdict.fingerprint] = state
@@ -158,9 +165,12 @@ class AlertPipeline:
             rule = self.rulebook.rule_by_id(state.rule_id, state.check_id, state.kind)
             if rule is None:
                 continue
+            key = AlertKey.of(state.rule_id, {**state.labels, "check": state.check_id})
+            if key.fingerprint != state.fingerprint:
+                continue
             known.setdefault(state.fingerprint, state)
             out.append((rule, Verdict(
-                rule_id=state.rule_id, key=AlertKey.of(state.rule_id, state.labels), check_id=state.check_id,
+                rule_id=state.rule_id, key=key, check_id=state.check_id,
                 kind=state.kind, severity=Severity.NONE, observed_at=result.observed_at,
                 summary="no longer reported", runbook=state.runbook)))
             seen.add(state.fingerprint)

@@ -6,10 +6,12 @@ A silenced alert is tracked, not lost: its state advances as usual, it shows as 
 
 from __future__ import annotations
 
+import re
 import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from sentinel.alerting.types import AlertState, Silence
 from sentinel.config.base import label_matches
@@ -50,11 +52,25 @@ class MaintenanceWindow:
     comment: str = ""
 
     def active_at(self, now: datetime) -> bool:
-        from apscheduler.triggers.cron import CronTrigger
-
-        trigger = CronTrigger.from_crontab(self.cron, timezone=UTC)
-        start = trigger.get_next_fire_time(None, now - self.duration)
+        start = crontab_trigger(self.cron).get_next_fire_time(None, now - self.duration)
         return start is not None and start <= now
+
+
+_DOW = {"0": "sun", "1": "mon", "2": "tue", "3": "wed", "4": "thu", "5": "fri", "6": "sat", "7": "sun"}
+
+
+def crontab_trigger(expr: str) -> Any:
+    """A UTC CronTrigger with standard crontab day-of-week numbers (0 or 7 = Sunday, 1 = Monday).
+
+    APScheduler 3's from_crontab counts 0 = Monday, so `0 9 * * 1` would open the window on Tuesday."""
+    from apscheduler.triggers.cron import CronTrigger
+
+    fields = expr.split()
+    if len(fields) != 5:
+        raise ValueError(f"cron expression {expr!r} needs 5 fields (minute hour day month day-of-week)")
+    minute, hour, day, month, dow = fields
+    dow = re.sub(r"\d", lambda m: _DOW[m.group(0)], dow)
+    return CronTrigger(minute=minute, hour=hour, day=day, month=month, day_of_week=dow, timezone=UTC)
 
 
 class Suppressor:

@@ -42,7 +42,7 @@ def _section(text: str) -> dict[str, Any]:
 
 def _header(message: Message) -> dict[str, Any]:
     state = "resolved" if message.resolved else message.severity
-    text = f"{_ICONS.get(state, '')} {message.title}".strip()
+    text = f"{_ICONS.get(state, '')} {escape(message.title)}".strip()
     return {"type": "header", "text": {"type": "plain_text", "text": _cut(text, MAX_HEADER), "emoji": True}}
 
 

@@ -65,14 +65,15 @@ class PipelineHarness:
     config: SentinelConfig
     stores: list[SqliteStateStore] = field(default_factory=list)
 
-    def build(self, *, immediate: bool = True, notifiers: dict[str, Any] | None = None) -> AlertPipeline:
+    def build(self, *, immediate: bool = True, notifiers: dict[str, Any] | None = None,
+              redact: Callable[[str], str] | None = None) -> AlertPipeline:
         """A fresh pipeline on the same SQLite file (call again to simulate a restart)."""
         store = SqliteStateStore(self.state_path)
         self.stores.append(store)
         built = build_notifiers(self.config, self.settings)
         built.update(notifiers or {})
         return AlertPipeline(self.config, store, built, self.clock, self.settings, immediate=immediate,
-                             kind_runbooks={})
+                             kind_runbooks={}, redact=redact)
 
     def close(self) -> None:
         for s in self.stores:
