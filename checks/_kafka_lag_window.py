@@ -27,6 +27,7 @@ F64 = npt.NDArray[np.float64]
 BOOL = npt.NDArray[np.bool_]
 
 STATE_VERSION = 1
+_TIME_SLACK = 0.01  # stored times are rounded to the millisecond
 
 
 class Verdict(enum.IntEnum):
@@ -83,7 +84,7 @@ def evaluate(
     if s_count >= 2:
         valid_rows = (committed >= 0) & (end >= 0)
         valid_all = valid_rows.all(axis=0)
-        covered = (times[-1] - times[0]) >= window_seconds - 1e-6
+        covered = (times[-1] - times[0]) >= window_seconds - _TIME_SLACK
         enough = valid_all & (s_count >= min_samples)
         lags = np.maximum(end - committed, 0)
         dc = np.diff(committed, axis=0)
@@ -133,7 +134,7 @@ def naive_evaluate(times: list[float], committed: list[list[int]], end: list[lis
     """Per-partition Python loops over lists of tuples; the benchmark's baseline (same answers, slower)."""
     out: list[int] = []
     s_count = len(times)
-    covered = s_count >= 2 and times[-1] - times[0] >= window_seconds - 1e-6
+    covered = s_count >= 2 and times[-1] - times[0] >= window_seconds - _TIME_SLACK
     for p in range(len(log_start)):
         pairs = [(committed[s][p], end[s][p]) for s in range(s_count)]
         c_now, e_now = pairs[-1]
@@ -235,7 +236,7 @@ class WindowState:
         new_end, new_committed = merge(self.end, end), merge(self.committed, committed)
         # drop the oldest rows while the next one is still at or before the window start
         start = 0
-        while start + 1 < len(times) - 1 and times[start + 1] <= now - window_seconds:
+        while start + 1 < len(times) - 1 and times[start + 1] <= now - window_seconds + _TIME_SLACK:
             start += 1
         rows = np.arange(start, len(times))
         if len(rows) > max_samples:

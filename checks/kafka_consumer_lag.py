@@ -98,6 +98,12 @@ def _status(name: StatusName) -> Status:
     return {"ok": Status.OK, "warn": Status.WARN, "critical": Status.CRITICAL}[name]
 
 
+def _budget(ctx: CheckContext) -> float:
+    """Timeout for the next remote call: the time left, minus a margin to turn a failure into a clear result."""
+    left = ctx.remaining_seconds(0)
+    return max(0.2, left - min(1.0, 0.15 * left))
+
+
 def _fmt_secs(seconds: float) -> str:
     return format_duration(timedelta(seconds=round(seconds)))
 
@@ -126,16 +132,16 @@ class KafkaConsumerLagCheck(Check[KafkaConsumerLagParams]):
     def run(self, ctx: CheckContext) -> CheckResult:
         p = self.params
         kafka = ctx.sources.kafka()
-        topics_md: dict[str, int] = kafka.topics(ctx.remaining_seconds())
+        topics_md: dict[str, int] = kafka.topics(_budget(ctx))
         if all(_LITERAL.match(g) for g in p.groups):
             groups = sorted(set(p.groups))
         else:
-            groups = [g for g in kafka.groups(ctx.remaining_seconds()) if _match(p.groups, g)]
+            groups = [g for g in kafka.groups(_budget(ctx)) if _match(p.groups, g)]
         if not groups:
             return ctx.result(self.kind, Status.WARN, f"no consumer group matches {', '.join(p.groups)}",
                               details={"groups": ", ".join(p.groups)})
-        committed = kafka.committed_offsets(groups, ctx.remaining_seconds())
-        described = kafka.describe_groups(groups, ctx.remaining_seconds())
+        committed = kafka.committed_offsets(groups, _budget(ctx))
+        described = kafka.describe_groups(groups, _budget(ctx))
 
         literal_topics = {t for t in p.topics if _LITERAL.match(t)}
         matching = {t for t in topics_md if _match(p.topics, t) and (not t.startswith("__") or t in literal_topics)}
@@ -152,7 +158,7 @@ class KafkaConsumerLagCheck(Check[KafkaConsumerLagParams]):
                 col += topics_md[t]
 
         tps = sorted({(s.topic, i) for s in slices for i in range(s.count)})
-        log = kafka.log_offsets(tps, ctx.remaining_seconds())
+        log = kafka.log_offsets(tps, _budget(ctx))
 
         total = col
         cur_c = np.full(total, -1, dtype=np.int64)
@@ -192,7 +198,7 @@ class KafkaConsumerLagCheck(Check[KafkaConsumerLagParams]):
         estimated = np.zeros(total, dtype=bool)
         want = self._timestamp_requests(slices, ev.lag, cur_c, start)
         if want:
-            budget = min(p.timestamp_timeout.total_seconds(), max(0.5, ctx.remaining_seconds(0) * 0.5))
+            budget = min(p.timestamp_timeout.total_seconds(), max(0.2, _budget(ctx) * 0.5))
             got = kafka.message_timestamps([w for w, _ in want], budget)
             for (t, part, off), column in want:
                 ts = got.get((t, part, off))

@@ -127,7 +127,7 @@ class KafkaSource:
     def groups(self, timeout: float) -> list[str]:
         try:
             fut = self._admin_client().list_consumer_groups(request_timeout=timeout)
-            result = fut.result(timeout=timeout + 1)
+            result = fut.result(timeout=timeout + 0.25)
         except Exception as exc:
             raise self._fail("listing consumer groups", exc, timeout) from None
         if result.errors and not result.valid:
@@ -142,7 +142,7 @@ class KafkaSource:
             futs = self._admin_client().describe_consumer_groups(names, request_timeout=timeout)
         except Exception as exc:
             raise self._fail("describing consumer groups", exc, timeout) from None
-        described = self._await(futs, "describing consumer groups", timeout + 1)
+        described = self._await(futs, "describing consumer groups", timeout + 0.25)
         out: dict[str, GroupInfo] = {}
         for name, d in described.items():
             assigned = frozenset(
@@ -173,12 +173,14 @@ class KafkaSource:
                                                               request_timeout=timeout))
         except Exception as exc:
             raise self._fail("fetching committed offsets", exc, timeout) from None
-        fetched = self._await(futs, "fetching committed offsets", timeout + 1)
+        fetched = self._await(futs, "fetching committed offsets", timeout + 0.25)
         out: dict[str, dict[TP, int]] = {}
         for name, res in fetched.items():
             offsets: dict[TP, int] = {}
             for tp in res.topic_partitions or []:
-                if tp.error is None and tp.offset >= 0:
+                if tp.error is not None:
+                    raise self._fail(f"fetching committed offsets of {name} ({tp.topic}[{tp.partition}])", tp.error)
+                if tp.offset >= 0:
                     offsets[(tp.topic, tp.partition)] = int(tp.offset)
             out[name] = offsets
         return out
@@ -202,7 +204,7 @@ class KafkaSource:
         keyed: dict[Any, Future[Any]] = {}
         keyed.update({("s", tp.topic, tp.partition): f for tp, f in earliest.items()})
         keyed.update({("e", tp.topic, tp.partition): f for tp, f in latest.items()})
-        got = self._await(keyed, "listing log offsets", timeout + 1)
+        got = self._await(keyed, "listing log offsets", timeout + 0.25)
         return {(t, p): (int(got[("s", t, p)].offset), int(got[("e", t, p)].offset)) for t, p in tps}
 
     # -- message timestamps ----------------------------------------------------------------------------
