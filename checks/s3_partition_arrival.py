@@ -120,7 +120,7 @@ def evaluate_prefix(obs: PrefixObservation, now: datetime, p: S3PartitionArrival
     today_start, _ = day_bounds(today, tz)
     _, yesterday_end = day_bounds(yesterday, tz)
     since_midnight = now - today_start
-    problems: list[tuple[Status, str]] = []
+    problems: list[tuple[Status, str, str]] = []  # status, text, headline value
     values: dict[str, float] = {"seconds_since_midnight": since_midnight.total_seconds()}
     key = p.partition_key
 
@@ -130,7 +130,7 @@ def evaluate_prefix(obs: PrefixObservation, now: datetime, p: S3PartitionArrival
         if since_midnight >= p.partition_deadline:
             problems.append((Status.CRITICAL, f"today's partition {key}={today} is missing "
                              f"{format_duration(since_midnight)} after midnight {p.timezone} "
-                             f"(deadline {format_duration(p.partition_deadline)})"))
+                             f"(deadline {format_duration(p.partition_deadline)})", "seconds_since_midnight"))
     else:
         newest = max(o.last_modified for o in obs.today)
         age = max(timedelta(0), now - newest)
@@ -140,7 +140,7 @@ def evaluate_prefix(obs: PrefixObservation, now: datetime, p: S3PartitionArrival
         if status is not Status.OK:
             limit = p.newest_critical_after if status is Status.CRITICAL else p.newest_warn_after
             problems.append((status, f"newest file in {key}={today} is {format_duration(age)} old "
-                             f"(threshold {format_duration(limit)})"))
+                             f"(threshold {format_duration(limit)})", "newest_object_age_seconds"))
 
     # 2. yesterday complete: nothing landing long after close
     late = [o for o in obs.yesterday if o.last_modified > yesterday_end + p.late_grace]
@@ -149,7 +149,7 @@ def evaluate_prefix(obs: PrefixObservation, now: datetime, p: S3PartitionArrival
         latest = max(o.last_modified for o in late)
         problems.append((Status.WARN, f"{len(late)} file(s) landed in {key}={yesterday} after its close + "
                          f"{format_duration(p.late_grace)} (latest {format_duration(latest - yesterday_end)} after "
-                         f"midnight): dbt may have built {yesterday} without them"))
+                         f"midnight): dbt may have built {yesterday} without them", "yesterday_late_objects"))
 
     # 3. gaps among closed days
     expected = [yesterday - timedelta(days=i) for i in range(p.gap_lookback_days)]
@@ -158,7 +158,7 @@ def evaluate_prefix(obs: PrefixObservation, now: datetime, p: S3PartitionArrival
     if missing:
         shown = ", ".join(f"{key}={d}" for d in missing[:5]) + (" ..." if len(missing) > 5 else "")
         problems.append((Status.CRITICAL, f"{len(missing)} partition(s) missing in the last "
-                         f"{p.gap_lookback_days} days: {shown}"))
+                         f"{p.gap_lookback_days} days: {shown}", "missing_partitions"))
 
     # 4. yesterday's size vs the same weekday in previous weeks
     if p.size_weeks and yesterday not in missing:
@@ -177,12 +177,14 @@ def evaluate_prefix(obs: PrefixObservation, now: datetime, p: S3PartitionArrival
             if status is not Status.OK:
                 problems.append((status, f"{key}={yesterday} holds {count} files / {_bytes(size)}, "
                                  f"{ratio:.0%} of the {yesterday:%A} median ({median_count:g} files / "
-                                 f"{_bytes(median_bytes)} over {len(past)} weeks)"))
+                                 f"{_bytes(median_bytes)} over {len(past)} weeks)", "size_ratio"))
 
-    status = Status.worst(s for s, _ in problems)
+    status = Status.worst(s for s, _, _ in problems)
     worst_first = sorted(problems, key=lambda sp: -sp[0].rank)
+    values = headline_first(values, worst_first[0][2] if worst_first else
+                            "newest_object_age_seconds" if "newest_object_age_seconds" in values else "today_objects")
     if problems:
-        summary = f"s3 {obs.prefix}: " + "; ".join(text for _, text in worst_first)
+        summary = f"s3 {obs.prefix}: " + "; ".join(text for _, text, _ in worst_first)
     else:
         if "newest_object_age_seconds" in values:
             newest_txt = f", newest file {format_duration(timedelta(seconds=values['newest_object_age_seconds']))} old"
@@ -191,6 +193,11 @@ def evaluate_prefix(obs: PrefixObservation, now: datetime, p: S3PartitionArrival
         summary = f"s3 {obs.prefix}: {key}={today} has {len(obs.today)} files{newest_txt}; no gaps"
     return Finding(key=obs.prefix, status=status, summary=summary, values=values,
                    labels={"table": table_label(obs.prefix), "stage": "s3", "prefix": obs.prefix})
+
+
+def headline_first(values: dict[str, float], key: str) -> dict[str, float]:
+    """The value that explains the status first (tables show a finding's first value)."""
+    return {key: values[key], **values} if key in values else values
 
 
 def _bytes(n: float) -> str:

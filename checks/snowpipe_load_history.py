@@ -98,7 +98,7 @@ def evaluate_copy_history(target: SnowpipeTarget, rows: list[CopyHistoryRow], no
         "error_rows": float(sum(r.error_count for r in rows)),
         "window_seconds": p.window.total_seconds(),
     }
-    problems: list[tuple[Status, str]] = []
+    problems: list[tuple[Status, str, str]] = []  # status, text, headline value
     details: dict[str, str] = {}
     groups = (("LOAD_FAILED", failed, p.failed_file_status), ("PARTIALLY_LOADED", partial, p.partial_file_status))
     for label, group, status in groups:
@@ -106,13 +106,14 @@ def evaluate_copy_history(target: SnowpipeTarget, rows: list[CopyHistoryRow], no
             first = group[0]
             where = _error_position(first)
             problems.append((status, f"{len(group)} file(s) {label} in the last {format_duration(p.window)}: "
-                             f"{_path(first)}: {first.first_error_message or 'no error message'}{where}"))
+                             f"{_path(first)}: {first.first_error_message or 'no error message'}{where}",
+                             "files_failed" if label == "LOAD_FAILED" else "files_partially_loaded"))
             details[label.lower() + "_files"] = "\n".join(
                 f"{_path(r)} | {r.last_load_at:%Y-%m-%d %H:%M:%S} UTC | errors={r.error_count} | {r.first_error_message}"
                 if r.last_load_at else f"{_path(r)} | errors={r.error_count} | {r.first_error_message}"
                 for r in group[:20])
     if last_ok is None:
-        problems.append((Status.CRITICAL, f"no successful load in the last {format_duration(p.window)}"))
+        problems.append((Status.CRITICAL, f"no successful load in the last {format_duration(p.window)}", "files_loaded"))
     else:
         age = max(timedelta(0), now - last_ok)
         values["seconds_since_last_load"] = age.total_seconds()
@@ -120,10 +121,13 @@ def evaluate_copy_history(target: SnowpipeTarget, rows: list[CopyHistoryRow], no
                   else Status.WARN if age >= p.last_load_warn_after else Status.OK)
         if status is not Status.OK:
             limit = p.last_load_critical_after if status is Status.CRITICAL else p.last_load_warn_after
-            problems.append((status, f"last successful load {format_duration(age)} ago (threshold {format_duration(limit)})"))
-    status = Status.worst(s for s, _ in problems)
+            problems.append((status, f"last successful load {format_duration(age)} ago (threshold {format_duration(limit)})",
+                             "seconds_since_last_load"))
+    status = Status.worst(s for s, _, _ in problems)
+    ranked = sorted(problems, key=lambda x: -x[0].rank)
+    values = _headline_first(values, ranked[0][2] if ranked else "rows_loaded")
     if problems:
-        summary = f"snowpipe {target.table}: " + "; ".join(t for _, t in sorted(problems, key=lambda x: -x[0].rank))
+        summary = f"snowpipe {target.table}: " + "; ".join(t for _, t, _ in ranked)
     else:
         age_txt = format_duration(timedelta(seconds=values["seconds_since_last_load"]))
         summary = (f"snowpipe {target.table}: {int(values['files_loaded'])} files, {rows_loaded:,} rows loaded in the last "
@@ -136,7 +140,7 @@ def evaluate_pipe(target: SnowpipeTarget, st: PipeStatus, previous: PipeMemory |
                   p: SnowpipeLoadHistoryParams) -> Finding:
     """Judge one pipe's SYSTEM$PIPE_STATUS, against the previous run's observation. Pure."""
     problems: list[tuple[Status, str]] = []
-    values: dict[str, float] = {"pending_file_count": float(st.pending_file_count)}
+    values: dict[str, float] = {"pending_file_count": float(st.pending_file_count)}  # first: the headline value
     state = st.execution_state.upper()
     if state != "RUNNING":
         problems.append((Status.WARN if state in _WARN_STATES else Status.CRITICAL,
@@ -168,6 +172,10 @@ def evaluate_pipe(target: SnowpipeTarget, st: PipeStatus, previous: PipeMemory |
         summary = f"pipe {target.pipe}: RUNNING, {st.pending_file_count} files pending{ing}"
     return Finding(key=f"pipe:{target.pipe}", status=status, summary=summary, values=values,
                    labels={"table": target.label, "stage": "snowpipe", "pipe": str(target.pipe)}, details=details)
+
+
+def _headline_first(values: dict[str, float], key: str) -> dict[str, float]:
+    return {key: values[key], **values} if key in values else values
 
 
 def _error_position(row: CopyHistoryRow) -> str:

@@ -104,13 +104,15 @@ def _local_midnight(day: date, tz: ZoneInfo) -> datetime:
 
 def evaluate_age(target: FreshnessTarget, newest: datetime | None, now: datetime) -> Finding:
     values: dict[str, float] = {}
-    if target.critical_after is not None:
-        values["sla_seconds"] = target.critical_after.total_seconds()
     if newest is None:
+        if target.critical_after is not None:
+            values["sla_seconds"] = target.critical_after.total_seconds()
         return _finding(target, Status.CRITICAL, f"{target.table} is empty: no {target.column} at all", values)
     newest = as_utc(newest)
     age = max(timedelta(0), now - newest)
     values["age_seconds"] = age.total_seconds()
+    if target.critical_after is not None:
+        values["sla_seconds"] = target.critical_after.total_seconds()
     status = Status.OK
     limit = None
     if target.critical_after is not None and age >= target.critical_after:
@@ -136,14 +138,15 @@ def evaluate_deadline(target: FreshnessTarget, newest: date | datetime | None, n
     pending = due + timedelta(days=1)  # the next day to arrive, due at its own deadline
     pending_due_at = _local_midnight(pending + timedelta(days=1), tz) + target.deadline
     newest_day = None if newest is None else (as_utc(newest).astimezone(tz).date() if isinstance(newest, datetime) else newest)
-    values: dict[str, float] = {"deadline_seconds_after_midnight": target.deadline.total_seconds()}
+    values: dict[str, float] = {}  # the first value is the headline in tables
     zone = tz.key
     if newest_day is not None:
         values["days_behind"] = float(max(0, (due - newest_day).days))
+    values["deadline_seconds_after_midnight"] = target.deadline.total_seconds()
     if newest_day is None or newest_day < due:
         due_at = _local_midnight(due + timedelta(days=1), tz) + target.deadline
         late = now - due_at
-        values["seconds_past_deadline"] = late.total_seconds()
+        values = {"seconds_past_deadline": late.total_seconds(), **values}
         latest = f"latest is {newest_day}" if newest_day else "the table is empty"
         summary = (f"{target.table} has no row for {due} at {now.astimezone(tz):%H:%M} {zone}, due by "
                    f"{due_at.astimezone(tz):%H:%M} {zone} ({format_duration(late)} late); {latest}")
