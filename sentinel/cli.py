@@ -25,6 +25,9 @@ LAZY_COMMANDS: dict[str, tuple[str, str]] = {
     "list": ("sentinel.cli_check:list_checks", "Show configured checks and their schedules."),
     "validate": ("sentinel.cli_check:validate", "Validate alert_rules.yaml; every error with file:line."),
     "run": ("sentinel.cli_daemon:run", "Run the daemon: scheduled checks, alerts, /metrics, /healthz."),
+    "alerts": ("sentinel.cli_alerts:alerts", "Show firing, pending and silenced alerts: since, last notified, where."),
+    "silence": ("sentinel.cli_alerts:silence", "Silence alerts: add --match K=V --for 2h --comment ..., list, expire."),
+    "notify-test": ("sentinel.cli_alerts:notify_test_cmd", "Send a test notification through a route's receivers."),
 }
 
 

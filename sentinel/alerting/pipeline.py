@@ -16,7 +16,7 @@ import threading
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sentinel.alerting.compose import build_message, change_line
@@ -107,10 +107,12 @@ class AlertPipeline:
         for i, route in enumerate(self.router.routes):
             for name in route.receivers:
                 if name not in self.notifiers:
+                    hint = {"slack": " (set SENTINEL_SLACK_TOKEN to enable the built-in `slack` receiver)",
+                            "pager": " (set SENTINEL_PAGER_BACKEND and its key to enable the built-in `pager`)"}
                     problems.append(ConfigProblem(
                         str(self.settings.config_file), f"routes[{i}].receivers",
                         f"route {route.name!r} names receiver {name!r}, but the notifiers are: "
-                        f"{', '.join(sorted(self.notifiers)) or 'none'}"))
+                        f"{', '.join(sorted(self.notifiers)) or 'none'}{hint.get(name, '')}"))
         for rule in self.rulebook.rules:
             if rule.route and rule.route not in self.router.by_name:
                 problems.append(ConfigProblem(str(self.settings.config_file), f"rules.{rule.id}.route",
@@ -355,3 +357,42 @@ def build_pipeline(app: Any) -> AlertPipeline:
         kind_runbooks={p.spec.kind: type(p.check).runbook for p in app.planned},
         redact=app.redactor.text, immediate=bool(app.extras.get("alerting_immediate", False)),
     )
+
+
+def notify_test(pipeline: AlertPipeline, route_name: str) -> list[tuple[str, bool, str]]:
+    """Send a test message straight to every receiver of a route (pagers: trigger, then resolve at once).
+    Returns (receiver, ok, detail) per receiver; deliveries are recorded like any other."""
+    from sentinel.alerting.types import Delivery, DeliveryStatus
+    from sentinel.errors import NotifyError
+    from sentinel.notify.message import AlertLine, runbook_url
+
+    route = pipeline.router.by_name.get(route_name)
+    if route is None:
+        raise KeyError(f"no route named {route_name!r}; routes: {', '.join(sorted(pipeline.router.by_name))}")
+    now = pipeline.clock.now()
+    key = f"sentinel-test-{route_name}"
+    line = AlertLine(
+        fingerprint=key, rule_id="notify_test", check_id="notify_test", severity="warning", phase="firing",
+        summary=f"Test notification for route {route_name}: if you read this, delivery works. No action needed.",
+        runbook="check-broken", runbook_url=runbook_url(pipeline.settings.runbook_base_url, "check-broken"), since=now,
+    )
+    message = Message(key=key, route=route_name, event="test", is_update=False, severity="warning",
+                      title=f"TEST from Sentinel: route {route_name}", created_at=now, alerts=(line,),
+                      page_action="trigger", notes=("This is a test sent by `sentinel notify-test`; pages close at once.",))
+    out = []
+    for receiver in route.receivers:
+        notifier = pipeline.notifiers[receiver]
+        started = pipeline.clock.monotonic()
+        try:
+            outcome = notifier.send(message, None)
+            if getattr(notifier, "channel", "") == "pager":
+                notifier.send(replace(message, is_update=True, page_action="resolve", resolved=True), outcome.ref)
+            ok, detail, status = True, outcome.detail or "sent", DeliveryStatus.SENT
+        except NotifyError as exc:
+            ok, detail, status = False, pipeline.redact(str(exc)), DeliveryStatus.FAILED
+        pipeline.store.delivery_add(Delivery(
+            outbox_id=0, receiver=receiver, message_key=key, event="test", status=status, attempt=1,
+            at=pipeline.clock.now(), latency=timedelta(seconds=pipeline.clock.monotonic() - started),
+            error="" if ok else detail))
+        out.append((receiver, ok, detail))
+    return out
