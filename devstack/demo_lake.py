@@ -34,12 +34,12 @@ def _midday(day: date) -> datetime:
     return datetime(day.year, day.month, day.day, 12, tzinfo=UTC)
 
 
-def seed_s3(s3: S3Service, now: datetime, days: int = 8) -> None:
+def seed_s3(s3: S3Service, now: datetime, *, bucket: str = BUCKET, days: int = 8) -> None:
     """Parquet-named objects under raw/<schema>/<table>/dt=YYYY-MM-DD/ for `days` closed days plus today."""
     client = s3.client()
     existing = {b["Name"] for b in client.list_buckets().get("Buckets", [])}
-    if BUCKET not in existing:
-        client.create_bucket(Bucket=BUCKET)
+    if bucket not in existing:
+        client.create_bucket(Bucket=bucket)
     today = now.date()
     for prefix in PREFIXES:
         for age in range(days + 1):
@@ -49,45 +49,48 @@ def seed_s3(s3: S3Service, now: datetime, days: int = 8) -> None:
             when = now - timedelta(minutes=2) if age == 0 else _midday(day)
             keys = [f"{prefix}dt={day}/part-{i:05d}.snappy.parquet" for i in range(6)]
             if s3.in_process:
-                s3.bulk_put(BUCKET, keys, b"PAR1" + b"\0" * 2048, last_modified=when)
+                s3.bulk_put(bucket, keys, b"PAR1" + b"\0" * 2048, last_modified=when)
             else:  # a child-process moto stamps objects with the real now; still fine for the gap and freshness
                 for key in keys:
-                    client.put_object(Bucket=BUCKET, Key=key, Body=b"PAR1" + b"\0" * 2048)
+                    client.put_object(Bucket=bucket, Key=key, Body=b"PAR1" + b"\0" * 2048)
 
 
-def seed_snowflake(sf: SnowflakeService, now: datetime) -> None:
+def seed_snowflake(sf: SnowflakeService, now: datetime, *, database: str = DATABASE) -> None:
     from sentinel.sources.snowpipe import COPY_HISTORY_STANDIN_DDL, PIPE_STATUS_STANDIN_DDL
+
+    copy_history = f"{database}.MONITORING.COPY_HISTORY"
+    pipe_status = f"{database}.MONITORING.PIPE_STATUS"
 
     conn = sf.connect()
     try:
         cur = conn.cursor()
-        cur.execute(f"CREATE DATABASE IF NOT EXISTS {DATABASE}")
+        cur.execute(f"CREATE DATABASE IF NOT EXISTS {database}")
         for schema in ("RAW", "ANALYTICS", "MONITORING"):
-            cur.execute(f"CREATE SCHEMA IF NOT EXISTS {DATABASE}.{schema}")
-        cur.execute(f"DROP TABLE IF EXISTS {COPY_HISTORY}")
-        cur.execute(f"DROP TABLE IF EXISTS {PIPE_STATUS}")
-        cur.execute(COPY_HISTORY_STANDIN_DDL.format(relation=COPY_HISTORY))
-        cur.execute(PIPE_STATUS_STANDIN_DDL.format(relation=PIPE_STATUS))
+            cur.execute(f"CREATE SCHEMA IF NOT EXISTS {database}.{schema}")
+        cur.execute(f"DROP TABLE IF EXISTS {copy_history}")
+        cur.execute(f"DROP TABLE IF EXISTS {pipe_status}")
+        cur.execute(COPY_HISTORY_STANDIN_DDL.format(relation=copy_history))
+        cur.execute(PIPE_STATUS_STANDIN_DDL.format(relation=pipe_status))
         naive_now = now.astimezone(UTC).replace(tzinfo=None)
         # raw tables as Snowpipe fills them
         for table in ("TRANSACTIONS", "REFUNDS"):
-            cur.execute(f"CREATE OR REPLACE TABLE {DATABASE}.RAW.{table} (ID NUMBER, AMOUNT NUMBER(12,2), "
+            cur.execute(f"CREATE OR REPLACE TABLE {database}.RAW.{table} (ID NUMBER, AMOUNT NUMBER(12,2), "
                         "CURRENCY VARCHAR, _LOADED_AT TIMESTAMP_NTZ)")
-            cur.execute(f"INSERT INTO {DATABASE}.RAW.{table} VALUES (1, 10.50, 'EUR', %s), (2, 99.00, 'EUR', %s)",
+            cur.execute(f"INSERT INTO {database}.RAW.{table} VALUES (1, 10.50, 'EUR', %s), (2, 99.00, 'EUR', %s)",
                         (naive_now - timedelta(minutes=9), naive_now - timedelta(minutes=4)))
         # load history: every 5 minutes for the last hour; one refunds file failed 7 minutes ago
         rows: list[tuple[Any, ...]] = []
         for table, prefix in (("TRANSACTIONS", "raw/payments/transactions/"), ("REFUNDS", "raw/payments/refunds/")):
             for i in range(12):
                 when = now - timedelta(minutes=2 + 5 * i)
-                rows.append(_copy_row(table, f"{prefix}dt={when.date()}/part-{100 - i:05d}.snappy.parquet", when,
-                                      "Loaded", 4000 if table == "TRANSACTIONS" else 120))
+                rows.append(_copy_row(database, table, f"{prefix}dt={when.date()}/part-{100 - i:05d}.snappy.parquet",
+                                      when, "Loaded", 4000 if table == "TRANSACTIONS" else 120))
         failed_at = now - timedelta(minutes=7)
-        rows.append(_copy_row("REFUNDS", f"raw/payments/refunds/dt={failed_at.date()}/part-00093-bad.snappy.parquet",
+        rows.append(_copy_row(database, "REFUNDS", f"raw/payments/refunds/dt={failed_at.date()}/part-00093-bad.snappy.parquet",
                               failed_at, "Load failed", 0, error=FAILED_FILE_ERROR, line=17,
                               column='"REFUNDS"["AMOUNT":2]'))
         cur.executemany(
-            f"INSERT INTO {COPY_HISTORY} (FILE_NAME, STAGE_LOCATION, LAST_LOAD_TIME, ROW_COUNT, ROW_PARSED, FILE_SIZE, "
+            f"INSERT INTO {copy_history} (FILE_NAME, STAGE_LOCATION, LAST_LOAD_TIME, ROW_COUNT, ROW_PARSED, FILE_SIZE, "
             "FIRST_ERROR_MESSAGE, FIRST_ERROR_LINE_NUMBER, FIRST_ERROR_COLUMN_NAME, ERROR_COUNT, ERROR_LIMIT, STATUS, "
             "TABLE_CATALOG_NAME, TABLE_SCHEMA_NAME, TABLE_NAME, PIPE_CATALOG_NAME, PIPE_SCHEMA_NAME, PIPE_NAME, "
             "PIPE_RECEIVED_TIME) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
@@ -105,30 +108,30 @@ def seed_snowflake(sf: SnowflakeService, now: datetime) -> None:
                 "lastForwardedMessageTimestamp": _iso(now - timedelta(minutes=2, seconds=29)),
                 "lastPulledFromChannelTimestamp": _iso(now - timedelta(seconds=20)),
             }
-            cur.execute(f"INSERT INTO {PIPE_STATUS} VALUES (%s, %s)", (f"{DATABASE}.RAW.{table}_PIPE", json.dumps(status)))
+            cur.execute(f"INSERT INTO {pipe_status} VALUES (%s, %s)", (f"{database}.RAW.{table}_PIPE", json.dumps(status)))
         # analytics, fresh
-        cur.execute(f"CREATE OR REPLACE TABLE {DATABASE}.ANALYTICS.FCT_TRANSACTIONS (TRANSACTION_ID NUMBER, "
+        cur.execute(f"CREATE OR REPLACE TABLE {database}.ANALYTICS.FCT_TRANSACTIONS (TRANSACTION_ID NUMBER, "
                     "MERCHANT_ID NUMBER, AMOUNT NUMBER(12,2), _LOADED_AT TIMESTAMP_NTZ)")
-        cur.execute(f"INSERT INTO {DATABASE}.ANALYTICS.FCT_TRANSACTIONS VALUES (1, 7, 10.50, %s), (2, 9, 99.00, %s)",
+        cur.execute(f"INSERT INTO {database}.ANALYTICS.FCT_TRANSACTIONS VALUES (1, 7, 10.50, %s), (2, 9, 99.00, %s)",
                     (naive_now - timedelta(minutes=11), naive_now - timedelta(minutes=3)))
-        cur.execute(f"CREATE OR REPLACE TABLE {DATABASE}.ANALYTICS.FCT_MERCHANT_HEALTH (MERCHANT_ID NUMBER, "
+        cur.execute(f"CREATE OR REPLACE TABLE {database}.ANALYTICS.FCT_MERCHANT_HEALTH (MERCHANT_ID NUMBER, "
                     "APPROVAL_RATE FLOAT, UPDATED_AT TIMESTAMP_NTZ)")
-        cur.execute(f"INSERT INTO {DATABASE}.ANALYTICS.FCT_MERCHANT_HEALTH VALUES (7, 0.97, %s)",
+        cur.execute(f"INSERT INTO {database}.ANALYTICS.FCT_MERCHANT_HEALTH VALUES (7, 0.97, %s)",
                     (naive_now - timedelta(minutes=8),))
-        cur.execute(f"CREATE OR REPLACE TABLE {DATABASE}.ANALYTICS.FCT_DAILY_VOLUME (VOLUME_DATE DATE, "
+        cur.execute(f"CREATE OR REPLACE TABLE {database}.ANALYTICS.FCT_DAILY_VOLUME (VOLUME_DATE DATE, "
                     "CURRENCY VARCHAR, TOTAL_AMOUNT NUMBER(18,2), TX_COUNT NUMBER)")
         yesterday = now.date() - timedelta(days=1)
-        cur.execute(f"INSERT INTO {DATABASE}.ANALYTICS.FCT_DAILY_VOLUME VALUES (%s, 'EUR', 1250000.00, 48211), "
+        cur.execute(f"INSERT INTO {database}.ANALYTICS.FCT_DAILY_VOLUME VALUES (%s, 'EUR', 1250000.00, 48211), "
                     "(%s, 'EUR', 1190000.00, 47002)", (yesterday, yesterday - timedelta(days=1)))
     finally:
         conn.close()
 
 
-def _copy_row(table: str, file: str, when: datetime, status: str, rows: int, *, error: str | None = None,
+def _copy_row(database: str, table: str, file: str, when: datetime, status: str, rows: int, *, error: str | None = None,
               line: int | None = None, column: str | None = None) -> tuple[Any, ...]:
     failed = status != "Loaded"
     return (file, f"s3://{BUCKET}/", when, rows, rows if not failed else 1, 18_432, error, line, column,
-            1 if failed else 0, 1 if failed else rows, status, DATABASE, "RAW", table, DATABASE, "RAW",
+            1 if failed else 0, 1 if failed else rows, status, database, "RAW", table, database, "RAW",
             f"{table}_PIPE", when - timedelta(seconds=45))
 
 
@@ -136,21 +139,25 @@ def _iso(when: datetime) -> str:
     return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{when.microsecond // 1000:03d}Z"
 
 
-def sentinel_env(s3: S3Service, sf: SnowflakeService) -> dict[str, str]:
+def sentinel_env(s3: S3Service, sf: SnowflakeService, *, database: str = DATABASE) -> dict[str, str]:
     return {
         **s3.env(),
-        **sf.env(database=DATABASE),
+        **sf.env(database=database),
         "SENTINEL_SNOWFLAKE_SCHEMA": "RAW",  # fakesnow resolves IDENTIFIER() names only with a current schema
-        "SENTINEL_SNOWFLAKE_COPY_HISTORY_RELATION": COPY_HISTORY,
-        "SENTINEL_SNOWFLAKE_PIPE_STATUS_RELATION": PIPE_STATUS,
+        "SENTINEL_SNOWFLAKE_COPY_HISTORY_RELATION": f"{database}.MONITORING.COPY_HISTORY",
+        "SENTINEL_SNOWFLAKE_PIPE_STATUS_RELATION": f"{database}.MONITORING.PIPE_STATUS",
     }
 
 
-def seed_lake(s3: S3Service, sf: SnowflakeService, now: datetime) -> dict[str, str]:
-    """Seed both running services relative to `now`; returns the SENTINEL_* environment pointing at them."""
-    seed_s3(s3, now)
-    seed_snowflake(sf, now)
-    return sentinel_env(s3, sf)
+def seed_lake(s3: S3Service, sf: SnowflakeService, now: datetime, *, bucket: str = BUCKET,
+              database: str = DATABASE) -> dict[str, str]:
+    """Seed both running services relative to `now`; returns the SENTINEL_* environment pointing at them.
+
+    `bucket` / `database` default to the names demo/fragments/lake.yaml uses (novapay-raw, NOVAPAY).
+    """
+    seed_s3(s3, now, bucket=bucket)
+    seed_snowflake(sf, now, database=database)
+    return sentinel_env(s3, sf, database=database)
 
 
 def seed(stack: Any) -> None:
