@@ -264,8 +264,11 @@ class S3PartitionArrivalCheck(Check[S3PartitionArrivalParams]):
                                    timeout=ctx.remaining_seconds())
             return [ObjectInfo(o.key, o.size, o.last_modified) for o in objs]
 
-        present = partition_dates(s3.list_prefixes(p.bucket, prefix, timeout=ctx.remaining_seconds()),
-                                  prefix, p.partition_key)
+        oldest = min(yesterday - timedelta(days=p.gap_lookback_days), yesterday - timedelta(weeks=p.size_weeks))
+        # dt=YYYY-MM-DD sorts by date: start listing just before the oldest partition we look at
+        start_after = f"{prefix}{p.partition_key}={oldest - timedelta(days=1)}/~"
+        listed = s3.list_prefixes(p.bucket, prefix, start_after=start_after, timeout=ctx.remaining_seconds())
+        present = partition_dates(listed, prefix, p.partition_key)
         today_objs = listing(today) if today in present else []
         yesterday_objs = listing(yesterday) if yesterday in present else []
         history = self._history(ctx, prefix, yesterday, present, listing)

@@ -63,7 +63,7 @@ class S3Source:
                 region_name=region,
                 connect_timeout=connect_timeout,
                 read_timeout=read_timeout,
-                retries={"mode": "standard", "max_attempts": max_attempts},
+                retries={"mode": "standard", "total_max_attempts": max_attempts},  # incl. the first try
             )
             client = boto3.client(
                 "s3",
@@ -83,14 +83,19 @@ class S3Source:
     def list_objects(self, bucket: str, prefix: str, *, timeout: float | None = None) -> list[S3Object]:
         return list(self.iter_objects(bucket, prefix, timeout=timeout))
 
-    def list_prefixes(self, bucket: str, prefix: str, *, timeout: float | None = None) -> list[str]:
-        """Immediate "sub-folders" of `prefix` (CommonPrefixes with delimiter "/"), e.g. the dt= partitions."""
+    def list_prefixes(self, bucket: str, prefix: str, *, start_after: str | None = None,
+                      timeout: float | None = None) -> list[str]:
+        """Immediate "sub-folders" of `prefix` (CommonPrefixes with delimiter "/"), e.g. the dt= partitions.
+
+        `start_after` (a full key) skips everything sorting before it: years of old dt= partitions stay unlisted.
+        """
         out: list[str] = []
-        for page in self._pages(bucket, prefix, delimiter="/", timeout=timeout):
+        for page in self._pages(bucket, prefix, delimiter="/", timeout=timeout, start_after=start_after):
             out.extend(p["Prefix"] for p in page.get("CommonPrefixes", []))
         return out
 
-    def _pages(self, bucket: str, prefix: str, *, delimiter: str | None, timeout: float | None) -> Iterator[Any]:
+    def _pages(self, bucket: str, prefix: str, *, delimiter: str | None, timeout: float | None,
+               start_after: str | None = None) -> Iterator[Any]:
         from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
         started = time.monotonic()
@@ -98,6 +103,8 @@ class S3Source:
         kwargs: dict[str, Any] = {"Bucket": bucket, "Prefix": prefix}
         if delimiter:
             kwargs["Delimiter"] = delimiter
+        if start_after:
+            kwargs["StartAfter"] = start_after
         pages = 0
         try:
             for page in paginator.paginate(**kwargs):

@@ -338,3 +338,12 @@ def test_daily_aggregate_deadline_at_midnight_and_one() -> None:
     not_yet = evaluate_deadline(DAILY, date(2025, 1, 14), at("2025-01-16T00:55:00"), utc)
     assert not_yet.status is Status.OK and "2025-01-15 is due by 2025-01-16 01:00 UTC" in not_yet.summary
     assert evaluate_deadline(DAILY, date(2025, 1, 15), at("2025-01-16T01:05:00"), utc).status is Status.OK
+
+
+def test_s3_source_uses_standard_retries_and_timeouts() -> None:
+    from sentinel.sources.s3 import S3Source
+
+    src = S3Source(region="eu-west-1", endpoint_url="http://127.0.0.1:9", connect_timeout=3, read_timeout=7)
+    config = src._client.meta.config
+    assert config.retries == {"mode": "standard", "total_max_attempts": 4}
+    assert (config.connect_timeout, config.read_timeout) == (3, 7)
