@@ -1,0 +1,99 @@
+"""Pure judgement of Kafka Connect status payloads and replication slot rows."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from pydantic import SecretStr, ValidationError
+
+from checks.kafka_connect_status import KafkaConnectStatusParams, first_line, judge_connector
+from checks.postgres_replication_slot import (
+    PostgresReplicationSlotParams,
+    format_bytes,
+    judge_slot,
+    parse_bytes,
+)
+from sentinel.api import Status
+from sentinel.sources.kafka_connect import KafkaConnectSource, parse_status, safe_url
+
+TRACE = ("org.apache.kafka.connect.errors.ConnectException: Tolerance exceeded in error handler\n"
+         "\tat org.apache.kafka.connect.runtime.errors.RetryWithToleranceOperator.execAndHandleError(X.java:1)\n"
+         "Caused by: org.apache.kafka.connect.errors.DataException: Converting byte[] to Kafka Connect data failed\n")
+
+
+def payload(conn_state: str = "RUNNING", *tasks: tuple[str, str]) -> dict[str, object]:
+    return {
+        "name": "s3-sink", "type": "sink",
+        "connector": {"state": conn_state, "worker_id": "10.0.0.5:8083"},
+        "tasks": [{"id": i, "state": st, "worker_id": "10.0.0.5:8083", **({"trace": tr} if tr else {})}
+                  for i, (st, tr) in enumerate(tasks)],
+    }
+
+
+def test_running_connector_is_ok() -> None:
+    status, summary, _ = judge_connector(parse_status("s3-sink", payload("RUNNING", ("RUNNING", ""))),
+                                         KafkaConnectStatusParams())
+    assert status is Status.OK and summary == "sink connector s3-sink: RUNNING, 1/1 tasks running"
+
+
+def test_failed_task_puts_the_first_trace_line_in_the_summary_and_the_trace_in_details() -> None:
+    conn = parse_status("s3-sink", payload("RUNNING", ("RUNNING", ""), ("FAILED", TRACE)))
+    status, summary, details = judge_connector(conn, KafkaConnectStatusParams())
+    assert status is Status.CRITICAL
+    assert summary == ("sink connector s3-sink: task 1 FAILED on 10.0.0.5:8083: org.apache.kafka.connect.errors."
+                       "ConnectException: Tolerance exceeded in error handler (1/2 tasks running)")
+    assert details["task_1_trace"] == TRACE
+
+
+@pytest.mark.parametrize(("state", "expected"), [("PAUSED", Status.WARN), ("STOPPED", Status.WARN),
+                                                 ("UNASSIGNED", Status.WARN), ("FAILED", Status.CRITICAL)])
+def test_connector_states(state: str, expected: Status) -> None:
+    status, summary, _ = judge_connector(parse_status("x", payload(state)), KafkaConnectStatusParams(min_tasks=0))
+    assert status is expected and f"connector {state}" in summary
+
+
+def test_running_connector_without_tasks_is_not_healthy() -> None:
+    status, summary, _ = judge_connector(parse_status("x", payload("RUNNING")), KafkaConnectStatusParams())
+    assert status is Status.WARN and "only 0 task(s), expected at least 1" in summary
+
+
+def test_first_line_skips_blank_lines() -> None:
+    assert first_line("\n\n  java.lang.OutOfMemoryError: heap\n\tat x") == "java.lang.OutOfMemoryError: heap"
+
+
+def test_connect_source_never_shows_credentials() -> None:
+    assert safe_url("https://admin:pw@connect.internal:8083/") == "https://connect.internal:8083"
+    src = KafkaConnectSource("https://connect:8083", username="u", password=SecretStr("s3cr3t"))
+    assert "s3cr3t" not in repr(src) and src.url == "https://connect:8083"
+
+
+def row(active: bool, retained: int, flush: int | None = 0, wal_status: str = "reserved") -> dict[str, object]:
+    return {"slot_name": "debezium", "plugin": "pgoutput", "slot_type": "logical", "database": "payments",
+            "active": active, "retained_bytes": retained, "flush_lag_bytes": flush, "wal_status": wal_status,
+            "safe_wal_size": None}
+
+
+def test_slot_thresholds_warn_then_critical() -> None:
+    p = PostgresReplicationSlotParams(retained_warn="1GB", retained_critical="10GB", inactive_warn_after="5m")
+    assert judge_slot(row(True, 10_000_000), None, p)[0] is Status.OK
+    status, summary, _ = judge_slot(row(False, 2_000_000_000), timedelta(minutes=1), p)
+    assert status is Status.WARN
+    assert summary == ("slot debezium INACTIVE for 1m, retaining 2.0 GB of WAL, confirmed flush 0 B behind "
+                       "(retained WAL > 1.0 GB)")
+    assert judge_slot(row(False, 20_000_000_000), timedelta(minutes=1), p)[0] is Status.CRITICAL
+    assert judge_slot(row(False, 1000), timedelta(minutes=6), p)[0] is Status.WARN
+
+
+def test_invalidated_slot_is_critical() -> None:
+    status, summary, _ = judge_slot(row(False, 0, None, "lost"), None, PostgresReplicationSlotParams())
+    assert status is Status.CRITICAL and "INVALIDATED" in summary
+
+
+def test_sizes_parse_and_print() -> None:
+    assert parse_bytes("512MB") == 512_000_000 and parse_bytes("1GiB") == 1024**3 and parse_bytes(42) == 42
+    assert format_bytes(3_200_000_000) == "3.2 GB"
+    with pytest.raises(ValueError, match="size"):
+        parse_bytes("lots")
+    with pytest.raises(ValidationError, match="retained_warn must not exceed retained_critical"):
+        PostgresReplicationSlotParams(retained_warn="10GB", retained_critical="1GB")
