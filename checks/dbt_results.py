@@ -156,13 +156,13 @@ def _node_finding(result: NodeResult, artifacts: DbtArtifacts, params: DbtResult
     owner = labels.get("owner", "no owner in dbt (set meta.owner or a group)")
     impacted = models if is_test else [result.unique_id]
     feeds, exposures = _exposure_text(manifest, impacted)
-    values: dict[str, float] = {"execution_seconds": result.execution_seconds}
+    # The first value is the one `sentinel check` shows in its VALUE column: failures for tests, else the streak.
+    values: dict[str, float] = {"failures": float(result.failures or 0)} if is_test else {"consecutive_runs": 1.0}
     details: dict[str, str] = {"dbt_status": result.status, "owner": owner}
 
     if is_test:
         on = f" on {model.name}" if model else ""
         failures = result.failures or 0
-        values["failures"] = float(failures)
         verb = {"fail": "failed", "warn": "warns", "error": "errored"}[result.status]
         what = f"{failures:,} failing row{'s' if failures != 1 else ''}" if result.status != "error" \
             else first_line(result.message)
@@ -186,6 +186,7 @@ def _node_finding(result: NodeResult, artifacts: DbtArtifacts, params: DbtResult
         summary += f"; feeds {feeds}"
         details["exposures"] = exposures
         values["exposures"] = float(exposures.count("\n") + 1)
+    values["execution_seconds"] = result.execution_seconds
     if result.message:
         details["message"] = result.message.strip()[:4000]
     sql = result.compiled_code or (node.compiled_code if node else None)
