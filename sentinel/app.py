@@ -44,6 +44,7 @@ class App:
     redactor: Redactor
     planned: list[PlannedCheck]
     alerting: AlertSink | None = None
+    sla: Any = None  # sentinel.sla_ledger.SlaLedger when the config has `slas:`
     extras: dict[str, Any] = field(default_factory=dict)
 
     def select(self, only: Sequence[str] | None = None) -> list[PlannedCheck]:
@@ -72,6 +73,8 @@ class App:
     def record(self, result: CheckResult) -> None:
         """Persist and measure one result. Alerting runs separately so `--no-notify` can skip it."""
         self.store.save_result(result)
+        if self.sla is not None:
+            self.sla.record(result)
         self.metrics.observe(result)
 
     def runbook_url(self, name: str) -> str:
@@ -110,7 +113,7 @@ def build_app(
         planned = plan_checks(config, registry)
     except PluginError as exc:
         raise ConfigErrors([ConfigProblem(str(config.path), "checks", str(exc))]) from None
-    store = store or SqliteStateStore(settings.state_path)
+    store = store or build_store(settings)
     redactor = Redactor.from_settings(settings)
     sources = Sources(settings)
     runner = CheckRunner(
@@ -124,9 +127,22 @@ def build_app(
     app = App(settings, clock, config, registry, store, sources, runner, metrics, redactor, planned)
     # One-shot runs send at once; the daemon waits group_wait so related alerts arrive as one message.
     app.extras["alerting_immediate"] = immediate_alerts
+    if config.spec.slas:
+        from sentinel.sla_ledger import SlaLedger
+
+        app.sla = SlaLedger(config.spec.slas, store, clock)
     if with_alerting:
         app.alerting = build_alerting(app)
     return app
+
+
+def build_store(settings: Settings) -> StateStore:
+    """SQLite by default; PostgreSQL (shared by replicas, see sentinel/leader.py) when SENTINEL_STATE_DSN is set."""
+    if settings.state_dsn is not None:
+        from sentinel.store.postgres import PostgresStateStore
+
+        return PostgresStateStore(settings.state_dsn.get_secret_value())
+    return SqliteStateStore(settings.state_path)
 
 
 class NullMetrics:
@@ -148,4 +164,8 @@ def build_alerting(app: App) -> AlertSink:
     from sentinel.alerting.pipeline import build_pipeline
 
     pipeline: AlertSink = build_pipeline(app)
+    if app.sla is not None:  # SLA burn-rate alerts ride along with the results that measure the SLA
+        from sentinel.sla_ledger import SlaAlertSink
+
+        return SlaAlertSink(pipeline, app.sla)
     return pipeline

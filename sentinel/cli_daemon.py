@@ -29,12 +29,18 @@ def run(ctx: click.Context, http_port: int | None, http_host: str | None) -> Non
     HTTP:  /metrics  Prometheus metrics (check durations, last status, values, errors)
            /healthz  200 while the process and its scheduler are alive (liveness probe)
            /readyz   200 once the config is loaded and the state store is open (readiness probe)
+           /         the pipeline per table, stage by stage, with firing alerts (HTML for on-call)
     SIGTERM or SIGINT stop scheduling, let running checks finish (up to 8 s) and exit 0.
+    SIGHUP reloads alert_rules.yaml: a valid file replaces the checks; a broken one is logged and ignored.
+    With SENTINEL_STATE_DSN (PostgreSQL) replicas share state and only the elected leader runs checks.
     """
     from sentinel.app import build_app
     from sentinel.daemon_http import health_routes
+    from sentinel.daemon_ops import reload_config, start_leadership
     from sentinel.http import HttpServer
+    from sentinel.reports.weekly import install_report_duty
     from sentinel.scheduler import CheckScheduler
+    from sentinel.status_page import status_routes
 
     more = {k: v for k, v in {"http_port": http_port, "http_host": http_host}.items() if v is not None}
     settings = settings_from(ctx, **more)
@@ -55,23 +61,36 @@ def run(ctx: click.Context, http_port: int | None, http_host: str | None) -> Non
         log.info("received %s; draining", signal.Signals(signum).name)
         stop.set()
 
+    reload_requested = threading.Event()
+
+    def on_hup(_signum: int, _frame: FrameType | None) -> None:
+        reload_requested.set()
+
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGHUP, on_hup)
 
+    elector = start_leadership(app)
     scheduler = CheckScheduler(app)
-    server = HttpServer(settings.http_host, settings.http_port, health_routes(app, scheduler))
+    server = HttpServer(settings.http_host, settings.http_port, {**health_routes(app, scheduler), **status_routes(app)})
     server.start()
     scheduler.start()
+    install_report_duty(app, scheduler)  # weekly SLA report: on schedule, and a missed one on start
     log.info("sentinel running: %d checks, http on %s:%d", len(app.planned), settings.http_host, server.port)
     while not stop.wait(1.0):
-        pass
+        if reload_requested.is_set():
+            reload_requested.clear()
+            log.info("received SIGHUP; reloading %s", app.config.path)
+            reload_config(app, scheduler)
     drained = scheduler.shutdown(DRAIN)
-    if app.alerting is not None:
+    if app.alerting is not None and (elector is None or elector.is_leader):  # a follower never sends
         try:
             app.alerting.deliver_due()
         except Exception:
             log.exception("final delivery failed; the outbox keeps it for the next start")
     server.stop()
+    if elector is not None:
+        elector.stop()  # release the lock now: the other replica takes over within its retry interval
     app.close()
     log.info("stopped cleanly" if drained else "stopped; some checks were abandoned mid-run")
     sys.exit(0)

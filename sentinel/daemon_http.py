@@ -29,6 +29,8 @@ def health_routes(app: App, scheduler: CheckScheduler) -> dict[str, Route]:
             version = app.store.schema_version()
         except Exception as exc:
             return 503, TEXT, f"state store not usable: {type(exc).__name__}\n".encode()
-        return 200, TEXT, f"ready: {len(app.planned)} checks, store schema v{version}\n".encode()
+        elector = app.extras.get("leader")
+        role = f", role {elector.role}" if elector is not None else ""
+        return 200, TEXT, f"ready: {len(app.planned)} checks, store schema v{version}{role}\n".encode()
 
     return {"/metrics": metrics, "/healthz": healthz, "/readyz": readyz}

@@ -68,7 +68,26 @@ class CheckScheduler:
         """For other daemon duties (weekly report, heartbeat) to share the same scheduler."""
         self._scheduler.add_job(func, trigger, id=job_id, name=job_id)
 
+    def replace_checks(self, planned: list[PlannedCheck]) -> None:
+        """After a config reload: jobs of removed checks go, new and changed ones are (re)scheduled now."""
+        now = self.app.clock.now()
+        wanted = {p.id for p in planned}
+        for job in self._scheduler.get_jobs():
+            if not job.id.startswith("__") and job.id not in wanted:
+                job.remove()
+        for p in planned:
+            self._scheduler.add_job(self._run_check, trigger_for(p.spec.schedule), args=[p], id=p.id, name=p.id,
+                                    next_run_time=now, replace_existing=True)
+        log.info("scheduler now runs %d checks", len(planned))
+
+    def _is_leader(self) -> bool:
+        """With a shared (PostgreSQL) store only the replica holding the leader lock runs checks and sends."""
+        elector = self.app.extras.get("leader")
+        return elector is None or bool(elector.is_leader)
+
     def _run_check(self, planned: PlannedCheck) -> None:
+        if not self._is_leader():
+            return
         with self._inflight_cv:
             self._inflight += 1
         try:
@@ -87,7 +106,7 @@ class CheckScheduler:
                 self._inflight_cv.notify_all()
 
     def _deliver(self) -> None:
-        if self.app.alerting is not None:
+        if self.app.alerting is not None and self._is_leader():
             try:
                 self.app.alerting.deliver_due()
             except Exception:

@@ -1,0 +1,121 @@
+"""On-call commands: `sentinel status` (the pipeline per table) and `sentinel runbook NAME`."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+
+import click
+
+from sentinel.cli import settings_from
+from sentinel.errors import ConfigErrors, SentinelError
+
+
+@click.command()
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option("--table", "only_table", default=None, help="Show one table only, e.g. payments.transactions.")
+@click.pass_context
+def status(ctx: click.Context, fmt: str, only_table: str | None) -> None:
+    """Draw the pipeline per table from the latest stored results: each stage with its state, lag or age,
+    and the alerts firing there. Reads the state store the daemon writes (SENTINEL_STATE_PATH or
+    SENTINEL_STATE_DSN); it runs no checks. The same view is the daemon's HTML page at `/`.
+
+    \b
+    Exit codes: 0 all OK, 1 a warning, 2 a critical stage, 3 a stage whose check could not run, 4 bad config.
+    """
+    from sentinel.app import build_store
+    from sentinel.clock import SystemClock
+    from sentinel.config.loader import load_config
+    from sentinel.model import Status
+    from sentinel.plugins import check_registry
+    from sentinel.status import build_status, render_text
+
+    settings = settings_from(ctx)
+    try:
+        config = load_config(settings.config_file, check_registry())
+        store = build_store(settings)
+    except ConfigErrors as exc:
+        click.echo(str(exc), err=True)
+        sys.exit(4)
+    except SentinelError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(4)
+    try:
+        now = SystemClock().now()
+        alert_states = getattr(store, "alert_states", None)  # the alerting tables (both stores have them)
+        alerts = alert_states(active_only=True).values() if alert_states is not None else []
+        views = build_status(config.spec, store.latest_results(), alerts, now)
+    finally:
+        store.close()
+    if only_table:
+        views = [v for v in views if v.table == only_table]
+        if not views:
+            click.echo(f"no table {only_table!r} in the pipeline config or the results", err=True)
+            sys.exit(4)
+    if fmt == "json":
+        click.echo(json.dumps({"as_of": now.isoformat(), "tables": [
+            {"table": v.table, "status": v.status.value, "slas": list(v.slas), "dashboards": list(v.dashboards),
+             "stages": [{"stage": s.stage, "status": s.status.value if s.status else None, "key_value": s.key_value,
+                         "summary": s.summary, "checks": list(s.checks), "note": s.note,
+                         "firing": [{"rule": a.rule_id, "severity": a.severity, "summary": a.summary,
+                                     "runbook": a.runbook, "muted": a.muted} for a in s.alerts]}
+                        for s in v.stages]} for v in views]}, indent=2))
+    else:
+        tty = sys.stdout.isatty()
+        width = shutil.get_terminal_size((140, 40)).columns if tty else 10_000
+        click.echo(f"Pipeline status as of {now:%Y-%m-%d %H:%M:%S} UTC (store: {getattr(store, 'path', '?')})\n")
+        click.echo(render_text(views, color=tty, width=width))
+    sys.exit(Status.worst(v.status for v in views).exit_code if views else 0)
+
+
+@click.command()
+@click.argument("name", required=False)
+@click.option("--list", "list_all", is_flag=True, help="List every runbook.")
+@click.option("--path", "show_path", is_flag=True, help="Print the file path only.")
+@click.pass_context
+def runbook(ctx: click.Context, name: str | None, list_all: bool, show_path: bool) -> None:
+    """Show a runbook in the terminal: what fired, impact, first five minutes, diagnosis commands for this
+    pipeline, remediation, escalation, how to silence. NAME is a runbook name (as in alert messages, e.g.
+    kafka-consumer-lag) or a check kind (kafka_consumer_lag)."""
+    from sentinel.plugins import suggest
+    from sentinel.runbooks import available, render_terminal, runbooks_dir
+
+    directory = runbooks_dir()
+    names = available(directory)
+    if list_all or not name:
+        click.echo(f"Runbooks in {directory}:")
+        for n in names:
+            click.echo(f"  {n}")
+        if not name:
+            return
+    assert name is not None
+    chosen = name.removesuffix(".md")
+    if chosen not in names and chosen.replace("_", "-") in names:
+        chosen = chosen.replace("_", "-")
+    if chosen not in names:
+        chosen = _kind_runbook(chosen) or chosen
+    if chosen not in names:
+        click.echo(f"no runbook {name!r}{suggest(name, names)}", err=True)
+        click.echo("available: " + ", ".join(names), err=True)
+        sys.exit(2)
+    path = directory / f"{chosen}.md"
+    if show_path:
+        click.echo(str(path))
+        return
+    tty = sys.stdout.isatty()
+    click.echo(render_terminal(path.read_text(encoding="utf-8"), color=tty), nl=False)
+    settings = settings_from(ctx)
+    click.echo(f"\nOnline: {settings.runbook_base_url.rstrip('/')}/{chosen}.md")
+
+
+def _kind_runbook(kind: str) -> str | None:
+    """The runbook a check kind names (its class attribute), found through the entry point."""
+    from importlib.metadata import entry_points
+
+    for ep in entry_points(group="sentinel.checks", name=kind):
+        try:
+            return str(getattr(ep.load(), "runbook", "") or "") or None
+        except Exception:
+            return None
+    return None

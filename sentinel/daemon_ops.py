@@ -1,0 +1,87 @@
+"""Daemon duties beyond scheduling: leader election on a shared store, and config reload on SIGHUP."""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import TYPE_CHECKING, Any
+
+from sentinel.errors import ConfigErrors, ConfigProblem, PluginError, SentinelError
+
+if TYPE_CHECKING:
+    from sentinel.app import App
+    from sentinel.leader import LeaderElector
+    from sentinel.scheduler import CheckScheduler
+
+log = logging.getLogger("sentinel.daemon")
+
+
+def start_leadership(app: App) -> LeaderElector | None:
+    """With SENTINEL_STATE_DSN (replicas share state) elect one leader; alone (SQLite) this replica just runs."""
+    if app.settings.state_dsn is None:
+        return None
+    import os
+    import socket
+
+    from sentinel.leader import LeaderElector, leader_gauge
+
+    elector = LeaderElector(app.settings.state_dsn.get_secret_value(), name=f"{socket.gethostname()}:{os.getpid()}")
+    app.extras["leader"] = elector
+    registry = getattr(app.metrics, "registry", None)
+    if registry is not None:
+        leader_gauge(registry, elector)
+    elector.start()
+    log.info("leader election: this replica starts as %s", elector.role)
+    return elector
+
+
+def reload_config(app: App, scheduler: CheckScheduler) -> bool:
+    """Load the config file again. Valid: it replaces checks, rules and routes, and the jobs follow.
+    Invalid: every error is logged and the running config stays. Returns whether the new config was taken."""
+    from sentinel.app import build_alerting, plan_checks
+    from sentinel.config.loader import load_config
+
+    path = app.config.path
+    started = time.monotonic()
+    try:
+        config = load_config(path, app.registry)
+        try:
+            planned = plan_checks(config, app.registry)
+        except PluginError as exc:
+            raise ConfigErrors([ConfigProblem(str(path), "checks", str(exc))]) from None
+    except (ConfigErrors, SentinelError) as exc:
+        _count(app, "rejected")
+        log.error("config reload rejected; still running the previous config (%d checks):\n%s", len(app.planned), exc)
+        return False
+
+    old = (app.config, app.planned, app.alerting)
+    app.config, app.planned = config, planned
+    if app.alerting is not None:
+        try:
+            app.alerting = build_alerting(app)
+        except (ConfigErrors, SentinelError) as exc:
+            app.config, app.planned, app.alerting = old
+            _count(app, "rejected")
+            log.error("config reload rejected; still running the previous config:\n%s", exc)
+            return False
+    before, after = {p.id for p in old[1]}, {p.id for p in planned}
+    scheduler.replace_checks(planned)
+    _count(app, "applied")
+    log.info("config reloaded from %s in %.0f ms: %d checks (added: %s; removed: %s)", path,
+             (time.monotonic() - started) * 1000, len(planned), ", ".join(sorted(after - before)) or "none",
+             ", ".join(sorted(before - after)) or "none")
+    return True
+
+
+def _count(app: App, result: str) -> None:
+    registry = getattr(app.metrics, "registry", None)
+    if registry is None:
+        return
+    counter: Any = app.extras.get("reload_counter")
+    if counter is None:
+        from prometheus_client import Counter
+
+        counter = Counter("sentinel_config_reloads", "Config reloads on SIGHUP by result (applied, rejected)",
+                          ["result"], registry=registry)
+        app.extras["reload_counter"] = counter
+    counter.labels(result=result).inc()
