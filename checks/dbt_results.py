@@ -83,7 +83,20 @@ def _table(node: ManifestNode | None) -> str | None:
     return f"{node.schema}.{node.alias or node.name}" if node.schema else node.alias or node.name
 
 
-def _labels(node: ManifestNode | None, uid: str, *, model: ManifestNode | None, stage: str) -> dict[str, str]:
+def _pipeline_table(manifest: Manifest, anchor: ManifestNode | None) -> tuple[str | None, str | None]:
+    """(`table`, `source_tables`): the captured table ("payments.transactions") the node is built from, as the
+    pipeline lineage names it, when there is exactly one; all of them otherwise."""
+    if anchor is None:
+        return None, None
+    if anchor.resource_type == "source":
+        return _table(anchor), None
+    names = sorted({_table(n) or "" for uid in manifest.upstream_sources(anchor.unique_id)
+                    if (n := manifest.node(uid)) is not None} - {""})
+    return (names[0] if len(names) == 1 else None), (",".join(names) or None)
+
+
+def _labels(manifest: Manifest, node: ManifestNode | None, uid: str, *, model: ManifestNode | None,
+            stage: str) -> dict[str, str]:
     """Stable identity labels only (no counts or messages), so the alert key does not change between runs."""
     anchor = model or node
     labels = {"stage": stage, "dbt_node": node.name if node else uid.rsplit(".", maxsplit=1)[-1],
@@ -92,8 +105,10 @@ def _labels(node: ManifestNode | None, uid: str, *, model: ManifestNode | None, 
         (node.group_owner if node else None) or (model.group_owner if model else None)
     group = (node.group if node else None) or (model.group if model else None)
     tags = list(dict.fromkeys([*(node.tags if node else ()), *(model.tags if model else ())]))
-    table = _table(anchor)
-    for name, value in (("table", table), ("model", model.name if model else None), ("owner", owner),
+    table, source_tables = _pipeline_table(manifest, anchor)
+    relation = _table(anchor) if anchor is not None and anchor.resource_type != "source" else None
+    for name, value in (("table", table), ("source_tables", source_tables), ("relation", relation),
+                        ("model", model.name if model else None), ("owner", owner),
                         ("group", group), ("tags", ",".join(tags)), ("dbt_severity", node.severity if node else None)):
         if value:
             labels[name] = value
@@ -152,7 +167,7 @@ def _node_finding(result: NodeResult, artifacts: DbtArtifacts, params: DbtResult
     name = node.name if node else result.unique_id.split(".")[-1]
     models = manifest.tested_models(node) if is_test and node else []
     model = manifest.node(models[0]) if models else None
-    labels = _labels(node, result.unique_id, model=model, stage="dbt")
+    labels = _labels(manifest, node, result.unique_id, model=model, stage="dbt")
     owner = labels.get("owner", "no owner in dbt (set meta.owner or a group)")
     impacted = models if is_test else [result.unique_id]
     feeds, exposures = _exposure_text(manifest, impacted)
@@ -201,7 +216,7 @@ def _freshness_finding(fr: FreshnessResult, manifest: Manifest, params: DbtResul
     if fr.status not in params.freshness_statuses:
         return None
     node = manifest.node(fr.unique_id)
-    labels = _labels(node, fr.unique_id, model=None, stage="snowflake_raw")
+    labels = _labels(manifest, node, fr.unique_id, model=None, stage="snowflake_raw")
     table = labels.get("table", fr.unique_id)
     owner = labels.get("owner", "no owner in dbt")
     values: dict[str, float] = {}

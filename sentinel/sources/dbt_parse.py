@@ -220,6 +220,7 @@ class Manifest:
         self._child_map: dict[str, list[str]] = data.get("child_map") or {}
         self._cache: dict[str, ManifestNode | None] = {}
         self._fed_by: dict[str, set[str]] | None = None
+        self._sources_of: dict[str, frozenset[str]] = {}
         self.groups: dict[str, str | None] = {}
         for group in (data.get("groups") or {}).values():
             if isinstance(group, dict) and group.get("name"):
@@ -313,6 +314,30 @@ class Manifest:
                     stack.extend(self.parents(parent))
             ancestors |= seen
         return [uid for uid in read if uid not in ancestors] or read
+
+    def upstream_sources(self, unique_id: str) -> frozenset[str]:
+        """The dbt sources a node reads, directly or through other models (memoised per manifest)."""
+        memo = self._sources_of
+        if unique_id in memo:
+            return memo[unique_id]
+        stack: list[tuple[str, bool]] = [(unique_id, False)]
+        on_path: set[str] = set()
+        while stack:
+            uid, expanded = stack.pop()
+            if uid in memo:
+                continue
+            parents = self.parents(uid)
+            if not expanded:
+                on_path.add(uid)
+                stack.append((uid, True))
+                stack.extend((p, False) for p in parents if p not in memo and p not in on_path)
+                continue
+            found: set[str] = {uid} if uid.startswith("source.") else set()
+            for parent in parents:
+                found |= memo.get(parent, frozenset())
+            memo[uid] = frozenset(found)
+            on_path.discard(uid)
+        return memo[unique_id]
 
     def downstream_exposures(self, start: Iterable[str]) -> list[Exposure]:
         """Exposures (dashboards...) fed directly or transitively by any of `start`."""

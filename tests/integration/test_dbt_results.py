@@ -72,7 +72,8 @@ def test_broken_run_gives_one_finding_per_problem_with_owner_sql_and_dashboards(
     unique = found[UNIQUE_MERCHANT]
     assert unique.status is Status.CRITICAL
     assert unique.values["failures"] == 1
-    assert unique.labels["model"] == "dim_merchants" and unique.labels["table"] == "analytics.dim_merchants"
+    assert unique.labels["model"] == "dim_merchants" and unique.labels["relation"] == "analytics.dim_merchants"
+    assert unique.labels["table"] == "users.merchants", "`table` is the captured table, as the pipeline lineage names it"
     assert unique.labels["owner"] == "merchant-analytics@novapay.example"  # the model's meta.owner
     assert unique.labels["group"] == "merchant_analytics" and unique.labels["dbt_severity"] == "error"
     assert "having count(*) > 1" in unique.details["compiled_sql"]
@@ -85,6 +86,8 @@ def test_broken_run_gives_one_finding_per_problem_with_owner_sql_and_dashboards(
     assert "warns: 2 failing rows" in warn.summary
 
     reconcile = found[RECONCILE]
+    assert reconcile.labels["table"] == "payments.transactions"
+    assert reconcile.labels["relation"] == "analytics.fct_daily_volume"
     assert reconcile.labels["model"] == "fct_daily_volume", "a singular test is about its most downstream model"
     assert reconcile.labels["owner"] == "finance-analytics@novapay.example"  # the test's own meta.owner
     assert "feeds Executive Dashboard" in reconcile.summary
@@ -102,6 +105,7 @@ def test_broken_run_gives_one_finding_per_problem_with_owner_sql_and_dashboards(
     assert "skipped: upstream int_merchant_scores" in skipped.summary
     assert skipped.details["upstream_failures"].splitlines() == [SCORES, UNIQUE_MERCHANT]
     assert "Merchant Health" in skipped.summary
+    assert "table" not in skipped.labels and skipped.labels["source_tables"] == "payments.transactions,users.merchants"
 
     stale = found[SRC_TX]
     assert stale.status is Status.CRITICAL and stale.labels["table"] == "payments.transactions"

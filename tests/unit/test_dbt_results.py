@@ -166,6 +166,8 @@ def test_findings_cover_unit_tests_hooks_test_errors_and_source_runtime_errors()
     errored = found["test.p.not_null_fct_tx_id.abc"]
     assert errored.status is Status.CRITICAL and "errored: column id missing" in errored.summary
     assert "feeds Executive Dashboard" in errored.summary  # fct_tx -> fct_daily -> exposure, transitively
+    assert errored.labels["table"] == "payments.transactions"  # fct_tx <- stg_tx <- source payments.transactions
+    assert errored.labels["relation"] == "analytics.fct_tx"
     # fct_daily was skipped with no failed model upstream, but fct_tx's test errored: that is the cause.
     assert found["model.p.fct_daily"].details["upstream_failures"] == "test.p.not_null_fct_tx_id.abc"
     assert "could not run: Database Error: gone" in found["source.p.payments.transactions"].summary
