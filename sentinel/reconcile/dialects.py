@@ -276,7 +276,7 @@ class SnowflakeDialect(Dialect):
 
     def utc_wall(self, col: str, kind: ColumnKind) -> str:
         if kind is ColumnKind.TIMESTAMP_TZ:
-            return f"CAST(CONVERT_TIMEZONE('UTC', {col}) AS TIMESTAMP_NTZ)"
+            return f"CONVERT_TIMEZONE('UTC', {col})"  # a TIMESTAMP_TZ at offset +00:00: truncates on UTC hours
         return col
 
     def trunc(self, col: str, kind: ColumnKind, grain: str) -> str:
@@ -285,8 +285,8 @@ class SnowflakeDialect(Dialect):
     def time_value(self, kind: ColumnKind, when: datetime) -> tuple[str, object]:
         text = when.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
         if kind is ColumnKind.TIMESTAMP_TZ:
-            return "TO_TIMESTAMP_TZ(%s)", text + " +0000"
-        return "TO_TIMESTAMP_NTZ(%s)", text
+            return "%s", text + "+00:00"  # compared with the column, Snowflake casts to its type
+        return "%s", text
 
     def epoch_us(self, col: str, kind: ColumnKind) -> str:
         return f"DATE_PART(EPOCH_MICROSECOND, {col})"

@@ -539,3 +539,33 @@ def _classify(report: PairReport, diff: BucketDiff, srows: list[tuple[Any, ...]]
             else:
                 diff.stale += 1
                 note("stale", key)
+
+
+# --------------------------------------------------------------------------------------------------- inspection
+def prepare(side: Side, options: ReconcileOptions) -> None:
+    """Introspect and resolve a side on its own (full mode with no column list: all columns of the table)."""
+    cols = _table_columns(side)
+    if options.mode is ReconcileMode.FULL and not side.spec.columns:
+        side.spec = replace(side.spec, columns=tuple(c.name for c in cols.values()))
+    _resolve(side, cols, _needed(side.spec))
+
+
+def row_fingerprints(side: Side, start: datetime, end: datetime,
+                     options: ReconcileOptions) -> dict[tuple[Any, ...], tuple[int, int | None]]:
+    """Per key, (hash, version µs) exactly as this engine computes them for [start, end): the values that must be
+    identical on every engine for identical rows. For tests and for debugging a pair by hand."""
+    prepare(side, options)
+    q = _Query(side, options.mode, options.numeric_scale, leaf=True)
+    where, params = _base_where(side, [(start, end)])
+    keys = ["k0", *[f"k{i}" for i in range(1, len(side.spec.keys))]]
+    cols = [*keys, "h" if q.has_hash else "0 AS h", "vv" if "vv" in q.keep else "NULL AS vv"]
+    rows = side.run(f"SELECT {', '.join(cols)} FROM ({q.rows_sql(where)}) q", params)
+    n = len(keys)
+    return {(int(r[0]), *(str(v) for v in r[1:n])): (_int(r[n]), _opt_int(r[n + 1])) for r in rows}
+
+
+def cell_aggregates(side: Side, plan: BucketPlan, options: ReconcileOptions) -> dict[datetime, Agg]:
+    """The per-cell aggregates of a side over the whole plan (count, sum/min/max key, sum of hashes)."""
+    prepare(side, options)
+    cells, _ = _cells(side, plan, plan.ranges(), options)
+    return cells

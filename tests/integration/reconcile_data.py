@@ -65,7 +65,8 @@ def load_duckdb(path: Path, table: str, rows: Iterable[Sequence[Any]], *, delete
         conn.close()
 
 
-def load_snowflake(conn: Any, table: str, rows: Iterable[Sequence[Any]], *, tz: bool = True) -> None:
+def load_snowflake(conn: Any, table: str, rows: Iterable[Sequence[Any]], *, tz: bool = True,
+                   deleted: Sequence[str | None] = ()) -> None:
     """Snowflake-style copy (fakesnow): NUMBER(38,4), TIMESTAMP_TZ (or NTZ) and the Debezium __DELETED column."""
     db, schema, name = table.split(".")
     cur = conn.cursor()
@@ -74,11 +75,11 @@ def load_snowflake(conn: Any, table: str, rows: Iterable[Sequence[Any]], *, tz: 
     ts = "TIMESTAMP_TZ" if tz else "TIMESTAMP_NTZ"
     cur.execute(f"CREATE OR REPLACE TABLE {table} (ID NUMBER(38,0), MERCHANT_ID NUMBER(38,0), AMOUNT NUMBER(38,4),"
                 f" CURRENCY VARCHAR, STATUS VARCHAR, NOTE VARCHAR, CREATED_AT {ts}, UPDATED_AT {ts}, __DELETED VARCHAR)")
-    data = [tuple(_sf_value(v, tz) for v in r) for r in rows]
+    data = [(*(_sf_value(v, tz) for v in r), deleted[i] if i < len(deleted) else None) for i, r in enumerate(rows)]
     if data:
         for i in range(0, len(data), 500):
             chunk = data[i:i + 500]
-            values = ", ".join(["(" + ", ".join(["%s"] * 8) + ", NULL)"] * len(chunk))
+            values = ", ".join(["(" + ", ".join(["%s"] * 9) + ")"] * len(chunk))
             cur.execute(f"INSERT INTO {table} VALUES {values}", [v for r in chunk for v in r])
     cur.close()
 
@@ -86,7 +87,7 @@ def load_snowflake(conn: Any, table: str, rows: Iterable[Sequence[Any]], *, tz: 
 def _sf_value(v: Any, tz: bool) -> Any:
     if isinstance(v, datetime):
         text = v.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
-        return text + " +0000" if tz else text
+        return text + "+00:00" if tz else text
     return v
 
 

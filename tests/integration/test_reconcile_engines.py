@@ -1,0 +1,145 @@
+"""The crux of reconciliation: identical rows give identical normalised values and aggregates on PostgreSQL, DuckDB
+and Snowflake (the fakesnow server), whatever each engine's column types, session time zone or NULLs."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import psycopg
+import pytest
+from pydantic import SecretStr
+
+from devstack.postgres import PostgresService
+from devstack.snowflake import SnowflakeService
+from sentinel.config.settings import Settings
+from sentinel.reconcile import ReconcileMode, ReconcileOptions, Side, Tier, dialect_for, plan_buckets
+from sentinel.reconcile.engine import SideSpec, cell_aggregates, row_fingerprints
+from sentinel.reconcile.sides import duckdb_execute, postgres_execute, snowflake_execute
+from sentinel.sources import Sources
+from sentinel.sources.duckdb import DuckDBSource
+from sentinel.sources.postgres import PostgresSource
+from tests.integration.reconcile_data import Row, load_duckdb, load_postgres, load_snowflake, make_rows
+
+pytestmark = pytest.mark.integration
+
+NOW = datetime(2026, 3, 29, 12, 0, tzinfo=UTC)  # Europe's spring-forward was at 01:00 UTC that day
+FULL = ("id", "merchant_id", "amount", "currency", "status", "note", "created_at", "updated_at")
+
+
+def edge_rows() -> list[Row]:
+    """Values that break naive normalisation: DST edges, .999999 µs, extreme and negative amounts, NULL vs ''."""
+    t = datetime(2026, 3, 29, 0, 59, 59, 999999, tzinfo=UTC)
+    return [
+        (9_000_001, 1, Decimal("9999999999.99"), "EUR", "settled", "", t, t),
+        (9_000_002, 2, Decimal("-0.01"), "EUR", "settled", None, t + timedelta(microseconds=1), t + timedelta(hours=1)),
+        (9_000_003, 3, Decimal("0.00"), "USD", "pending", "ünïcödé ✓", datetime(2026, 3, 28, 23, 0, tzinfo=UTC),
+         datetime(2026, 3, 29, 2, 30, tzinfo=UTC)),
+        (9_000_004, 4, None, "USD", "pending", "\\N-like but not NULL", datetime(2026, 3, 27, 0, 0, tzinfo=UTC),
+         datetime(2026, 3, 27, 0, 0, 0, 1, tzinfo=UTC)),
+    ]
+
+
+@pytest.fixture(scope="module")
+def engines(postgres: PostgresService, snowflake_server: SnowflakeService,
+            tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    rows = make_rows(NOW, n=400) + edge_rows()
+    dsn = postgres.create_database("reconcile_engines")
+    with psycopg.connect(dsn, autocommit=True) as conn:  # sessions in a DST zone must still bucket in UTC
+        conn.execute("ALTER DATABASE reconcile_engines SET timezone = 'Europe/Berlin'")
+    load_postgres(dsn, "payments.tx", rows)
+    duck = tmp_path_factory.mktemp("engines") / "target.duckdb"
+    load_duckdb(duck, "payments.tx", rows)
+    conn = snowflake_server.connect()
+    load_snowflake(conn, "RECON_ENG.PAYMENTS.TX_TZ", rows, tz=True)
+    load_snowflake(conn, "RECON_ENG.PAYMENTS.TX_NTZ", rows, tz=False)
+    conn.close()
+    sf_settings = Settings(snowflake_account=snowflake_server.account, snowflake_user=snowflake_server.user,
+                           snowflake_password=SecretStr(snowflake_server.password), snowflake_host=snowflake_server.host,
+                           snowflake_port=snowflake_server.port, snowflake_protocol="http")
+    yield {"dsn": dsn, "duck": duck, "sf": Sources(sf_settings), "rows": rows}
+
+
+def _remaining() -> timedelta:
+    return timedelta(seconds=60)
+
+
+def _run_on(engine: str, env: dict[str, Any], fn: Any, mode: ReconcileMode) -> Any:
+    cols = FULL if mode is ReconcileMode.FULL else ()
+    table = {"postgres": ("payments", "tx"), "duckdb": ("payments", "tx"),
+             "snowflake_tz": ("RECON_ENG", "PAYMENTS", "TX_TZ"), "snowflake_ntz": ("RECON_ENG", "PAYMENTS", "TX_NTZ")}
+    spec = SideSpec(engine, table[engine], ("id",), "created_at", "updated_at", None, cols)
+    if engine == "postgres":
+        with postgres_execute(PostgresSource("src", SecretStr(env["dsn"])), _remaining) as ex:
+            return fn(Side(spec, dialect_for("postgres"), ex, engine))
+    if engine == "duckdb":
+        with duckdb_execute(DuckDBSource(env["duck"]), _remaining) as ex:
+            return fn(Side(spec, dialect_for("duckdb"), ex, engine))
+    source = env["sf"].snowflake(timeout=60)
+    try:
+        with snowflake_execute(source, _remaining) as ex:
+            return fn(Side(spec, dialect_for("snowflake"), ex, engine))
+    finally:
+        source.close()
+
+
+ENGINES = ["postgres", "duckdb", "snowflake_tz", "snowflake_ntz"]
+
+
+@pytest.mark.parametrize("mode", [ReconcileMode.CHECKSUM, ReconcileMode.FULL])
+def test_every_row_normalises_and_hashes_identically_on_all_engines(engines: dict[str, Any], mode: ReconcileMode) -> None:
+    options = ReconcileOptions(mode=mode)
+    start, end = NOW - timedelta(days=5), NOW + timedelta(days=1)
+    per_engine = {e: _run_on(e, engines, lambda s: row_fingerprints(s, start, end, options), mode) for e in ENGINES}
+    reference = per_engine["postgres"]
+    assert len(reference) == len(engines["rows"])
+    assert len({h for h, _ in reference.values()}) > len(reference) * 0.9  # a real hash, not a constant
+    for engine, got in per_engine.items():
+        diffs = {k: (reference[k], got.get(k)) for k in reference if got.get(k) != reference[k]}
+        assert not diffs, f"{engine} disagrees with postgres on {len(diffs)} rows, e.g. {list(diffs.items())[:3]}"
+    # the version normalisation is exact UTC epoch microseconds, including the .999999 and DST-edge rows
+    row = next(r for r in engines["rows"] if r[0] == 9_000_002)
+    assert reference[(9_000_002,)][1] == int((row[7] - datetime(1970, 1, 1, tzinfo=UTC)) / timedelta(microseconds=1))
+
+
+def test_bucket_aggregates_are_identical_on_all_engines(engines: dict[str, Any]) -> None:
+    options = ReconcileOptions(mode=ReconcileMode.FULL)
+    plan = plan_buckets(NOW, [Tier(timedelta(hours=1), timedelta(hours=48)), Tier(timedelta(days=1), timedelta(days=30))],
+                        timedelta(minutes=15))
+    per_engine = {e: _run_on(e, engines, lambda s: cell_aggregates(s, plan, options), options.mode) for e in ENGINES}
+    reference = per_engine["postgres"]
+    assert sum(a.count for a in reference.values()) > 380
+    # cells are UTC hours: the row at 00:59:59.999999 UTC and the one a microsecond later are in different hours
+    assert datetime(2026, 3, 29, 0, tzinfo=UTC) in reference and datetime(2026, 3, 29, 1, tzinfo=UTC) in reference
+    for engine, got in per_engine.items():
+        assert got == reference, f"{engine} bucket aggregates differ from postgres"
+
+
+def test_postgres_double_epoch_path_equals_exact_numeric_path(postgres: PostgresService) -> None:
+    """The fast date_part('epoch') normalisation equals extract(epoch) (NUMERIC) to the microsecond, 1970..2100."""
+    d = dialect_for("postgres")
+    exact_us = d.int_l2("e", d.classify("timestamp with time zone", None))
+    dsn = postgres.create_database("reconcile_engines")
+    with psycopg.connect(dsn) as conn:
+        bad = conn.execute(f"""
+            SELECT count(*) FROM (
+              SELECT t, {exact_us} AS fast, (extract(epoch FROM t) * 1000000)::bigint AS exact
+              FROM (SELECT t, date_part('epoch', t) AS e FROM (
+                SELECT timestamptz '1970-01-01 00:00:00+00' + (random() * interval '130 years')
+                       + (floor(random() * 1000000) * interval '1 microsecond') AS t
+                FROM generate_series(1, 200000)) a) b) c
+            WHERE fast <> exact""").fetchone()
+    assert bad == (0,)
+
+
+def test_config_identifiers_are_quoted_not_spliced() -> None:
+    evil = 'id"; DROP TABLE payments.tx; --'
+    for name in ("postgres", "duckdb", "snowflake"):
+        quoted = dialect_for(name).ident(evil)
+        assert quoted.startswith('"') and quoted.endswith('"') and '""' in quoted
+    assert dialect_for("snowflake").table(["raw", "payments", "transactions"]) == '"RAW"."PAYMENTS"."TRANSACTIONS"'
+    assert dialect_for("postgres").table(["payments", "Tx"]) == '"payments"."Tx"'
+
+
