@@ -12,10 +12,11 @@ from pathlib import Path
 
 import sentinel
 
-# The sections every runbook has, in this order (TEMPLATE.md shows what goes in each).
+# The sections every runbook has, in this order (TEMPLATE.md shows what goes in each). A heading may add
+# words after the name ("Diagnosis (real commands for this pipeline)").
 SECTIONS = (
     "What fired",
-    "Impact (SLAs, dashboards)",
+    "Impact",
     "First five minutes",
     "Diagnosis",
     "Remediation",
@@ -46,9 +47,21 @@ def sections(text: str) -> list[str]:
     return [m.group(1).strip() for m in re.finditer(r"^## (.+)$", text, flags=re.MULTILINE)]
 
 
-def missing_sections(text: str) -> list[str]:
-    present = sections(text)
-    return [s for s in SECTIONS if s not in present]
+def section_problems(text: str) -> list[str]:
+    """Missing template sections, or sections out of the template's order."""
+    headings = sections(text)
+    found = []
+    problems = []
+    for name in SECTIONS:
+        index = next((i for i, h in enumerate(headings) if h == name or h.startswith(name + " ")), None)
+        if index is None:
+            problems.append(f"missing section '## {name}'")
+        else:
+            found.append((index, name))
+    order = [name for _, name in sorted(found)]
+    if order != [name for _, name in found]:
+        problems.append(f"sections out of order: {order}; expected {list(SECTIONS)}")
+    return problems
 
 
 def render_terminal(text: str, *, color: bool) -> str:
