@@ -95,10 +95,23 @@ def alert_key(rule: Rule, check_id: str, finding_key: str | None, labels: Mappin
     return AlertKey.of(rule.id, key_labels)
 
 
-def evaluate(rule: Rule, result: CheckResult) -> list[Verdict]:
-    """One Verdict per alert instance of `result` under `rule` (pure)."""
+def evaluate(rule: Rule, result: CheckResult, *, keep_clear: bool = True) -> list[Verdict]:
+    """One Verdict per alert instance of `result` under `rule` (pure).
+
+    keep_clear=False drops clear and unknown verdicts (a fast path when no alert of this rule and check is active,
+    so there is nothing to resolve or hold)."""
     verdicts = []
     for finding_key, status, summary, values, labels, details in _unit_list(result):
+        if not keep_clear:
+            if status is Status.ERROR:
+                continue
+            if rule.value is None:
+                if status not in _STATUS_SEVERITY:
+                    continue
+            else:
+                probe = values.get(rule.value)
+                if probe is None or not _breaches(rule, probe):
+                    continue
         all_labels = {**labels, **rule.labels}
         if finding_key is not None:
             all_labels["finding"] = finding_key
@@ -138,6 +151,11 @@ def evaluate(rule: Rule, result: CheckResult) -> list[Verdict]:
         verdicts.append(Verdict(severity=severity, summary=text, value_name=rule.value, value=float(value),
                                 threshold=threshold, op=rule.op, **common))
     return verdicts
+
+
+def _breaches(rule: Rule, value: float) -> bool:
+    compare = _OPS[rule.op]
+    return any(t is not None and compare(value, t) for t in (rule.warning, rule.critical))
 
 
 def broken_verdict(rule: Rule, result: CheckResult) -> Verdict:
@@ -217,7 +235,13 @@ class RuleBook:
                 clear_for=self.resolve_after, implicit=True)
         return None
 
-    def judge(self, result: CheckResult) -> list[tuple[Rule, Verdict]]:
-        out = [(rule, v) for rule in self.rules_for(result) for v in evaluate(rule, result)]
-        out.append((self.broken_rule, broken_verdict(self.broken_rule, result)))
+    def judge(self, result: CheckResult, active: Callable[[str, str], bool] | None = None) -> list[tuple[Rule, Verdict]]:
+        """Verdicts of every rule that selects `result`, plus the check-broken verdict.
+
+        `active(rule_id, check_id)` tells whether an alert of that rule and check is pending or firing; when it is
+        not, clear verdicts are dropped (nothing to resolve), which keeps a healthy fleet cheap to judge."""
+        out = [(rule, v) for rule in self.rules_for(result)
+               for v in evaluate(rule, result, keep_clear=active is None or active(rule.id, result.check_id))]
+        if result.status is Status.ERROR or active is None or active(BROKEN_RULE_ID, result.check_id):
+            out.append((self.broken_rule, broken_verdict(self.broken_rule, result)))
         return out

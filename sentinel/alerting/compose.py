@@ -7,7 +7,7 @@ from datetime import datetime
 
 from sentinel.alerting.types import AlertState, Phase
 from sentinel.model import Severity
-from sentinel.notify.message import AlertLine, Message, runbook_url, silence_command
+from sentinel.notify.message import MAX_LINES, AlertLine, Message, runbook_url, silence_command
 
 Redact = Callable[[str], str]
 
@@ -66,9 +66,11 @@ def build_message(
     return Message(
         key=key, route=route, event=event, is_update=is_update, severity=worst(states),
         title=title_of(ordered, group, redact), created_at=now,
-        alerts=tuple(line_of(s, base_url, redact) for s in ordered),
-        changes=tuple(redact(c) for c in changes),
-        symptoms=tuple(line_of(s, base_url, redact) for s in symptoms),
+        alerts=tuple(line_of(s, base_url, redact) for s in ordered[:MAX_LINES]),
+        changes=tuple(redact(c) for c in changes[:MAX_LINES])
+        + ((f"... and {len(changes) - MAX_LINES} more changes",) if len(changes) > MAX_LINES else ()),
+        symptoms=tuple(line_of(s, base_url, redact) for s in symptoms[:MAX_LINES]),
+        total_alerts=len(ordered), total_symptoms=len(symptoms),
         at_risk=tuple(at_risk), notes=tuple(redact(n) for n in notes), page_action=page_action, resolved=resolved,
     )
 

@@ -15,6 +15,7 @@ class Lineage:
     def __init__(self, pipeline: Any, slas: Sequence[Any] = ()) -> None:
         self.pipeline = pipeline
         self._slas = slas
+        self._positions: dict[str, dict[str, int]] = {}
 
     def order(self, table: str | None) -> list[str]:
         stages: list[str] = list(self.pipeline.stages)
@@ -26,8 +27,11 @@ class Lineage:
         stage, table = state.labels.get("stage"), state.labels.get("table")
         if not stage or not table:
             return None
-        order = self.order(table)
-        return order.index(stage) if stage in order else None
+        positions = self._positions.get(table)
+        if positions is None:
+            positions = {s: i for i, s in enumerate(self.order(table))}
+            self._positions[table] = positions
+        return positions.get(stage)
 
     def at_risk(self, tables: Iterable[str]) -> list[str]:
         out: list[str] = []
@@ -42,35 +46,41 @@ class Lineage:
 
 
 class Inhibitor:
-    """Built from the alerts firing now; answers "is this alert a symptom, and of which root?"."""
+    """Built from the alerts firing now; answers "is this alert a symptom, and of which root?" in O(1)."""
 
     def __init__(self, lineage: Lineage, firing: Iterable[AlertState]) -> None:
         self.lineage = lineage
-        self._by_table: dict[str, list[tuple[int, AlertState]]] = defaultdict(list)
+        self._root: dict[str, tuple[int, AlertState]] = {}  # table -> most upstream firing alert
+        entries: list[tuple[int, AlertState]] = []
         for state in firing:
             if state.phase is not Phase.FIRING or state.broken:
                 continue
             pos = lineage.position(state)
-            if pos is not None:
-                self._by_table[state.labels["table"]].append((pos, state))
-        for entries in self._by_table.values():
-            entries.sort(key=lambda e: (e[0], e[1].fired_at or e[1].pending_since, e[1].fingerprint))
+            if pos is None:
+                continue
+            entries.append((pos, state))
+            table = state.labels["table"]
+            best = self._root.get(table)
+            if best is None or (pos, state.fired_at or state.pending_since, state.fingerprint) < (
+                    best[0], best[1].fired_at or best[1].pending_since, best[1].fingerprint):
+                self._root[table] = (pos, state)
+        self._symptoms: dict[str, list[AlertState]] = defaultdict(list)
+        for pos, state in sorted(entries, key=lambda e: (e[0], e[1].check_id)):
+            root = self.root_of(state, pos)
+            if root is not None:
+                self._symptoms[root.fingerprint].append(state)
 
-    def root_of(self, state: AlertState) -> AlertState | None:
+    def root_of(self, state: AlertState, pos: int | None = None) -> AlertState | None:
         """The most upstream firing alert of the same table, strictly upstream of `state`."""
         if state.broken:
             return None
-        pos = self.lineage.position(state)
+        pos = self.lineage.position(state) if pos is None else pos
         if pos is None:
             return None
-        for upstream_pos, candidate in self._by_table.get(state.labels["table"], []):
-            if upstream_pos < pos and candidate.fingerprint != state.fingerprint:
-                return candidate
-        return None
+        best = self._root.get(state.labels["table"])
+        if best is None or best[0] >= pos or best[1].fingerprint == state.fingerprint:
+            return None
+        return best[1]
 
     def symptoms_of(self, root: AlertState) -> list[AlertState]:
-        table = root.labels.get("table")
-        if not table:
-            return []
-        return [s for _, s in self._by_table.get(table, []) if s.fingerprint != root.fingerprint
-                and (r := self.root_of(s)) is not None and r.fingerprint == root.fingerprint]
+        return list(self._symptoms.get(root.fingerprint, ()))

@@ -127,10 +127,13 @@ class AlertPipeline:
             return []
         with self._lock:
             now = self.clock.now()
-            judged = [pair for result in results for pair in self.rulebook.judge(result)]
-            fingerprints = list(dict.fromkeys(v.fingerprint for _, v in judged))
-            known = self.store.alert_states(fingerprints)
-            judged += self._vanished(results, set(fingerprints), known)
+            # Only pending and firing alerts matter: a clear verdict for anything else changes nothing, and a
+            # breach of a resolved alert starts a new episode from scratch.
+            known = self.store.alert_states(active_only=True)
+            pairs = {(s.rule_id, s.check_id) for s in known.values()}
+            judged = [pair for result in results
+                      for pair in self.rulebook.judge(result, lambda rule_id, check_id: (rule_id, check_id) in pairs)]
+            judged += self._vanished(results, {v.fingerprint for _, v in judged}, known)
             changed: dict[str, AlertState] = {}
             events: list[AlertEvent] = []
             for rule, judged_verdict in judged:
@@ -149,6 +152,8 @@ class AlertPipeline:
             with self.store.transaction() as tx:
                 if changed:
                     self.store.alert_states_save(list(changed.values()), now, tx)
+                    # a new episode gets new messages: forget the threads of the previous one
+                    self.store.threads_forget([fp for fp in changed if fp not in known], tx)
                 for event in events:
                     self._buffer(event, tx)
             return events
@@ -160,7 +165,7 @@ class AlertPipeline:
         if not measured:
             return []
         out = []
-        for state in self.store.alert_states(active_only=True).values():
+        for state in list(known.values()):
             result = measured.get(state.check_id)
             if result is None or state.fingerprint in seen or state.broken or "finding" not in state.labels:
                 continue
@@ -170,7 +175,6 @@ class AlertPipeline:
             key = AlertKey.of(state.rule_id, {**state.labels, "check": state.check_id})
             if key.fingerprint != state.fingerprint:
                 continue
-            known.setdefault(state.fingerprint, state)
             out.append((rule, Verdict(
                 rule_id=state.rule_id, key=key, check_id=state.check_id,
                 kind=state.kind, severity=Severity.NONE, observed_at=result.observed_at,
@@ -195,6 +199,7 @@ class AlertPipeline:
             active = self.store.alert_states(active_only=True)
             inhibitor = Inhibitor(self.lineage, active.values())
             self._resurface(active, suppressor, inhibitor, now)
+            cache = dict(active)  # states read once per flush, kept current as groups are flushed
             queued = 0
             for route_name, group_key, oldest in self.store.pending_groups():
                 route = self.router.by_name.get(route_name)
@@ -206,7 +211,7 @@ class AlertPipeline:
                     last = self.store.group_flushed_at(route_name, group_key)
                     if now - oldest < route.group_wait or (last is not None and now - last < route.group_interval):
                         continue
-                queued += self._flush_group(route, group_key, now, suppressor, inhibitor)
+                queued += self._flush_group(route, group_key, now, suppressor, inhibitor, cache)
             return queued
 
     def _resurface(self, active: Mapping[str, AlertState], suppressor: Suppressor, inhibitor: Inhibitor,
@@ -228,14 +233,21 @@ class AlertPipeline:
                         self.store.pending_add(route.name, route.group_key(state), state.fingerprint, "fired", now,
                                                {}, tx)
 
+    def _states(self, fingerprints: Sequence[str], cache: dict[str, AlertState]) -> dict[str, AlertState]:
+        missing = [fp for fp in fingerprints if fp not in cache]
+        if missing:
+            cache.update(self.store.alert_states(missing))
+        return {fp: cache[fp] for fp in fingerprints if fp in cache}
+
     def _flush_group(self, route: Route, group_key: str, now: datetime, suppressor: Suppressor,
-                     inhibitor: Inhibitor) -> int:
+                     inhibitor: Inhibitor, cache: dict[str, AlertState]) -> int:
         with self.store.transaction() as tx:
             entries = self.store.pending_take(route.name, group_key, tx)
             kinds: dict[str, list[str]] = defaultdict(list)
             for entry in entries:
                 kinds[entry.fingerprint].append(entry.event)
-            states = self.store.alert_states(list(kinds))
+            states = self._states(list(kinds), cache)
+            threads = self.store.threads_of(route.name, list(kinds))
             updated: dict[str, AlertState] = {}
             announce: list[AlertState] = []
             follow: dict[str, dict[str, Any]] = defaultdict(lambda: {"changes": [], "kinds": set()})
@@ -247,7 +259,7 @@ class AlertPipeline:
                 root = inhibitor.root_of(state) if state.phase is Phase.FIRING else None
                 state = state.evolve(silenced_by=silenced, inhibited_by=root.fingerprint if root else None)
                 updated[fp] = state
-                thread = self.store.thread_of(route.name, fp)
+                thread = threads.get(fp)
                 kind = max(fp_kinds, key=lambda k: _KIND_RANK.get(k, 0))
                 if state.phase is Phase.RESOLVED:
                     if thread is not None:  # never announced here -> nothing to resolve here
@@ -275,7 +287,7 @@ class AlertPipeline:
                 for state in announce:
                     updated[state.fingerprint] = updated[state.fingerprint].evolve(announced=True, last_notified_at=now)
             for thread, info in follow.items():
-                messages.append(self._follow_up(route, group_key, thread, info, updated, inhibitor, now))
+                messages.append(self._follow_up(route, group_key, thread, info, updated, inhibitor, now, cache))
                 for fp in self.store.thread_members(route.name, thread):
                     if fp in updated:
                         updated[fp] = updated[fp].evolve(last_notified_at=now)
@@ -286,6 +298,7 @@ class AlertPipeline:
                     self.outbox.enqueue(receiver, message, dedup, tx)
             if updated:
                 self.store.alert_states_save(list(updated.values()), now, tx)
+                cache.update(updated)
             self.store.group_mark_flushed(route.name, group_key, now, tx)
             return len(messages)
 
@@ -293,8 +306,7 @@ class AlertPipeline:
                   inhibitor: Inhibitor, now: datetime, tx: Any) -> Message:
         key = announce[0].fingerprint if len(announce) == 1 else group_thread_key(
             route.name, group_key, announce[0].fingerprint, now.isoformat())
-        for state in announce:
-            self.store.thread_set(route.name, state.fingerprint, key, now, tx)
+        self.store.threads_set(route.name, [s.fingerprint for s in announce], key, now, tx)
         symptoms = [s for a in announce for s in inhibitor.symptoms_of(a)]
         tables = [t for s in (*announce, *symptoms) if (t := s.labels.get("table"))]
         escalated = any("escalated" in kinds.get(s.fingerprint, ()) for s in announce)
@@ -306,9 +318,10 @@ class AlertPipeline:
         )
 
     def _follow_up(self, route: Route, group_key: str, thread: str, info: Mapping[str, Any],
-                   updated: Mapping[str, AlertState], inhibitor: Inhibitor, now: datetime) -> Message:
+                   updated: Mapping[str, AlertState], inhibitor: Inhibitor, now: datetime,
+                   cache: dict[str, AlertState]) -> Message:
         members = self.store.thread_members(route.name, thread)
-        stored = self.store.alert_states(members)
+        stored = self._states(members, cache)
         states = [updated.get(fp) or stored[fp] for fp in members if fp in updated or fp in stored]
         resolved = all(s.phase is Phase.RESOLVED for s in states)
         kinds: set[str] = info["kinds"]

@@ -59,14 +59,12 @@ class Verdict:
     details: Mapping[str, str] = field(default_factory=dict)
     route: str | None = None
     broken: bool = False
+    fingerprint: str = field(default="", compare=False)  # computed from `key` once
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "labels", _frozen(self.labels))
         object.__setattr__(self, "details", _frozen(self.details))
-
-    @property
-    def fingerprint(self) -> str:
-        return self.key.fingerprint
+        object.__setattr__(self, "fingerprint", self.key.fingerprint)
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import shlex
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -54,6 +54,9 @@ class AlertLine:
         return " / ".join(p for p in (self.stage, self.table) if p)
 
 
+MAX_LINES = 50  # alert lines kept per message (Slack shows 30, email 50); the rest is counted
+
+
 @dataclass(frozen=True)
 class Message:
     key: str  # thread key == pager dedup key (an alert fingerprint, or a group's key)
@@ -70,13 +73,23 @@ class Message:
     notes: tuple[str, ...] = ()
     page_action: str = "none"  # trigger | resolve | none
     resolved: bool = False
+    total_alerts: int = 0  # `alerts` and `symptoms` hold at most MAX_LINES each; these count them all
+    total_symptoms: int = 0
+
+    def __post_init__(self) -> None:
+        if self.total_alerts < len(self.alerts):
+            object.__setattr__(self, "total_alerts", len(self.alerts))
+        if self.total_symptoms < len(self.symptoms):
+            object.__setattr__(self, "total_symptoms", len(self.symptoms))
 
     @property
     def firing(self) -> list[AlertLine]:
         return [a for a in self.alerts if a.phase != "resolved"]
 
     def to_json(self) -> dict[str, Any]:
-        data = asdict(self)
+        data = {f: getattr(self, f) for f in self.__dataclass_fields__}
+        data["alerts"] = [_line_json(a) for a in self.alerts]
+        data["symptoms"] = [_line_json(a) for a in self.symptoms]
         return _jsonable(data)  # type: ignore[no-any-return]
 
     @staticmethod
@@ -95,6 +108,14 @@ class Message:
         for k in ("changes", "at_risk", "notes"):
             values[k] = tuple(values.get(k, ()))
         return Message(**values)
+
+
+def _line_json(line: AlertLine) -> dict[str, Any]:
+    data = {f: getattr(line, f) for f in line.__dataclass_fields__}
+    for k in ("since", "resolved_at"):
+        if data[k] is not None:
+            data[k] = data[k].isoformat()
+    return data
 
 
 def _jsonable(value: Any) -> Any:
@@ -141,11 +162,11 @@ def plain_text(message: Message, now: datetime | None = None, limit: int = 50) -
         lines.append(f"  runbook: {a.runbook_url}")
         if a.phase != "resolved" and a.silence_command:
             lines.append(f"  silence: {a.silence_command}")
-    if len(message.alerts) > len(shown):
-        lines.append(f"... and {len(message.alerts) - len(shown)} more (run `sentinel alerts`)")
+    if message.total_alerts > len(shown):
+        lines.append(f"... and {message.total_alerts - len(shown)} more (run `sentinel alerts`)")
     if message.symptoms:
         lines.append("")
-        lines.append(f"Symptoms attached to this incident (not paged): {len(message.symptoms)}")
+        lines.append(f"Symptoms attached to this incident (not paged): {message.total_symptoms}")
         lines.extend(f"  - {s.summary} ({s.where})" for s in message.symptoms[:limit])
     if message.at_risk:
         lines.append("")

@@ -33,7 +33,7 @@ def genie_payload(message: Message, priorities: Mapping[str, str], extra_tags: l
     """Opsgenie / JSM create-alert body within the API's field limits."""
     first = message.firing[0] if message.firing else (message.alerts[0] if message.alerts else None)
     tags = ["sentinel", message.severity, *extra_tags]
-    details: dict[str, str] = {"sentinel_key": message.key, "alerts": str(len(message.alerts))}
+    details: dict[str, str] = {"sentinel_key": message.key, "alerts": str(message.total_alerts)}
     if first is not None:
         tags += [t for t in (first.stage, first.table) if t]
         details.update({"check": first.check_id, "rule": first.rule_id, "runbook": first.runbook_url})

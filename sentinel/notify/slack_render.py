@@ -79,7 +79,7 @@ def render_blocks(message: Message, *, max_rows: int = 30) -> list[dict[str, Any
     blocks: list[dict[str, Any]] = [_header(message)]
     for note in message.notes:
         blocks.append(_section(f":warning: {escape(note)}"))
-    if len(message.alerts) == 1:
+    if message.total_alerts == 1:
         blocks += _alert_blocks(message.alerts[0], message)
     elif message.alerts:
         rows = [_alert_row(a) for a in message.alerts[:max_rows]]
@@ -91,15 +91,17 @@ def render_blocks(message: Message, *, max_rows: int = 30) -> list[dict[str, Any
             chunk.append(row)
         if chunk:
             blocks.append(_section("\n".join(chunk)))
-        if len(message.alerts) > max_rows:
-            blocks.append(_section(f"\u2026 and {len(message.alerts) - max_rows} more: run `sentinel alerts`"))
+        if message.total_alerts > min(max_rows, len(rows)):
+            extra = message.total_alerts - min(max_rows, len(rows))
+            blocks.append(_section(f"\u2026 and {extra} more: run `sentinel alerts`"))
         first = next((a for a in message.alerts if a.phase != "resolved"), None)
         if first is not None and first.silence_command:
             blocks.append({"type": "context", "elements": [
                 _mrkdwn(f"*Silence one:* `{escape(first.silence_command)}`", MAX_FIELD)]})
     if message.symptoms:
         rows = [f"\u2022 `{escape(s.check_id)}` ({escape(s.where)}): {escape(s.summary)}" for s in message.symptoms[:15]]
-        more = f"\n\u2026 and {len(message.symptoms) - 15} more" if len(message.symptoms) > 15 else ""
+        hidden = message.total_symptoms - min(15, len(message.symptoms))
+        more = f"\n\u2026 and {hidden} more" if hidden > 0 else ""
         blocks.append(_section("*Symptoms attached to this incident (not paged):*\n" + "\n".join(rows) + more))
     if message.at_risk:
         blocks.append(_section("*At risk:* " + escape(", ".join(message.at_risk))))

@@ -66,6 +66,7 @@ MIGRATIONS: list[tuple[int, str, str]] = [
             PRIMARY KEY (route, fingerprint)
         );
         CREATE INDEX alert_threads_by_thread ON alert_threads (route, thread_key);
+        CREATE INDEX alert_threads_by_fingerprint ON alert_threads (fingerprint);
         CREATE TABLE outbox (
             seq             INTEGER PRIMARY KEY,
             receiver        TEXT NOT NULL,
@@ -111,6 +112,29 @@ MIGRATIONS: list[tuple[int, str, str]] = [
             expired_at  TEXT
         );
         CREATE INDEX silences_by_end ON silences (ends_at);
+        """,
+    ),
+    (
+        3,
+        "SLA ledger: observations per SLA, weekly report send log",
+        """
+        CREATE TABLE sla_observations (
+            sla_id      TEXT NOT NULL,
+            observed_at TEXT NOT NULL,
+            state       TEXT NOT NULL,
+            value       REAL,
+            check_id    TEXT NOT NULL,
+            summary     TEXT NOT NULL
+        );
+        CREATE INDEX sla_observations_by_sla_time ON sla_observations (sla_id, observed_at);
+        CREATE TABLE sla_reports (
+            week        TEXT PRIMARY KEY,
+            status      TEXT NOT NULL,
+            claimed_at  TEXT NOT NULL,
+            sent_at     TEXT,
+            recipients  TEXT NOT NULL,
+            detail      TEXT NOT NULL
+        );
         """,
     ),
 ]

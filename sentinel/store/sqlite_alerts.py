@@ -127,6 +127,33 @@ class SqliteAlertsMixin:
                 (route, fingerprint, thread_key, ts(at)),
             )
 
+    def threads_set(self, route: str, fingerprints: Sequence[str], thread_key: str, at: datetime,
+                    tx: Any = None) -> None:
+        with self._tx(tx) as conn:
+            conn.executemany(
+                "INSERT INTO alert_threads (route, fingerprint, thread_key, created_at) VALUES (?, ?, ?, ?)"
+                " ON CONFLICT (route, fingerprint) DO UPDATE SET thread_key = excluded.thread_key,"
+                " created_at = excluded.created_at",
+                [(route, fp, thread_key, ts(at)) for fp in fingerprints],
+            )
+
+    def threads_of(self, route: str, fingerprints: Sequence[str]) -> dict[str, str]:
+        out: dict[str, str] = {}
+        for chunk in iter_chunks(list(fingerprints)):
+            marks = ",".join("?" * len(chunk))
+            rows = self.query(f"SELECT fingerprint, thread_key FROM alert_threads WHERE route = ? AND fingerprint IN ({marks})",
+                              (route, *chunk))
+            out.update({str(fp): str(t) for fp, t in rows})
+        return out
+
+    def threads_forget(self, fingerprints: Sequence[str], tx: Any = None) -> None:
+        if not fingerprints:
+            return
+        with self._tx(tx) as conn:
+            for chunk in iter_chunks(list(fingerprints)):
+                marks = ",".join("?" * len(chunk))
+                conn.execute(f"DELETE FROM alert_threads WHERE fingerprint IN ({marks})", tuple(chunk))
+
     def thread_members(self, route: str, thread_key: str) -> list[str]:
         rows = self.query("SELECT fingerprint FROM alert_threads WHERE route = ? AND thread_key = ? ORDER BY created_at",
                           (route, thread_key))

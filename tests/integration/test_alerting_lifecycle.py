@@ -121,3 +121,19 @@ def test_restart_while_firing_does_not_repage_and_resolve_while_down_is_sent_onc
     assert len(slack.updates) == 1 and "RESOLVED" in all_text(slack.updates[0].blocks)
     closes = [r for r in genie.requests if r[0] == "close"]
     assert len(closes) == 1 and genie.open_aliases == []
+
+
+def test_a_new_episode_after_resolve_is_a_new_message_and_a_new_page(make_pipeline, alerting_fakes):
+    slack, genie = alerting_fakes.slack, alerting_fakes.opsgenie
+    h = make_pipeline(CONFIG)
+    p = h.build()
+    run(p, freshness(h.clock, 1200))
+    h.clock.advance(timedelta(minutes=5))
+    run(p, freshness(h.clock, 30))
+    assert genie.open_aliases == []
+    h.clock.advance(timedelta(minutes=30))
+    run(p, freshness(h.clock, 1500))
+    assert len(slack.posts) == 2  # not an edit of the resolved message
+    alias = next(iter(genie.alerts))
+    assert genie.open_aliases == [alias] and genie.alerts[alias].creates == 1  # the same key opens a new alert
+    assert [r[0] for r in genie.requests] == ["create", "close", "create"]
