@@ -52,7 +52,8 @@ class MaintenanceWindow:
     comment: str = ""
 
     def active_at(self, now: datetime) -> bool:
-        start = crontab_trigger(self.cron).get_next_fire_time(None, now - self.duration)
+        # the window is [start, start + duration): look for a start strictly after now - duration
+        start = crontab_trigger(self.cron).get_next_fire_time(None, now - self.duration + timedelta(microseconds=1))
         return start is not None and start <= now
 
 

@@ -1,0 +1,90 @@
+"""The alert state machine as a pure function of (previous state, verdict, rule, now)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from sentinel.alerting.lifecycle import step
+from sentinel.alerting.types import AlertState, EventKind, Phase, Verdict
+from sentinel.model import AlertKey, Severity
+from sentinel.rules import Rule
+
+T0 = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
+KEY = AlertKey.of("lag", {"check": "lag"})
+
+
+def verdict(severity: Severity, at: datetime, *, known: bool = True) -> Verdict:
+    return Verdict(rule_id="lag", key=KEY, check_id="lag", kind="kafka_consumer_lag", severity=severity,
+                   observed_at=at, summary=f"lag is {severity.value}", runbook="kafka-consumer-lag", known=known)
+
+
+def drive(rule: Rule, script: list[tuple[int, Severity | None]]) -> tuple[AlertState | None, list[tuple[int, str]]]:
+    """script: (minute, severity or None for unknown) -> final state and (minute, event) list."""
+    state: AlertState | None = None
+    events = []
+    for minute, sev in script:
+        now = T0 + timedelta(minutes=minute)
+        state, new = step(state, verdict(sev or Severity.NONE, now, known=sev is not None), rule, now)
+        events += [(minute, e.kind.value) for e in new]
+    return state, events
+
+
+def test_breach_fires_at_once_without_for():
+    state, events = drive(Rule(id="lag", runbook="x"), [(0, Severity.CRITICAL)])
+    assert events == [(0, "fired")] and state is not None and state.phase is Phase.FIRING
+
+
+def test_for_holds_pending_until_elapsed_and_clear_cancels_silently():
+    rule = Rule(id="lag", runbook="x", for_=timedelta(minutes=5))
+    state, events = drive(rule, [(0, Severity.WARNING), (3, Severity.WARNING), (4, Severity.NONE)])
+    assert events == [] and state is not None and state.phase is Phase.INACTIVE
+    _, events = drive(rule, [(0, Severity.WARNING), (3, Severity.WARNING), (5, Severity.WARNING)])
+    assert events == [(5, "fired")]
+
+
+def test_for_count_needs_consecutive_observations():
+    rule = Rule(id="lag", runbook="x", for_count=3)
+    _, events = drive(rule, [(0, Severity.WARNING), (1, Severity.WARNING), (2, Severity.NONE), (3, Severity.WARNING),
+                             (4, Severity.WARNING), (5, Severity.WARNING)])
+    assert events == [(5, "fired")]
+
+
+def test_escalation_then_reminders_on_the_repeat_interval():
+    rule = Rule(id="lag", runbook="x", repeat=timedelta(minutes=30))
+    _, events = drive(rule, [(0, Severity.WARNING), (10, Severity.CRITICAL), (20, Severity.CRITICAL),
+                             (39, Severity.CRITICAL), (40, Severity.CRITICAL), (55, Severity.WARNING),
+                             (70, Severity.CRITICAL)])
+    assert events == [(0, "fired"), (10, "escalated"), (40, "reminder"), (70, "reminder")]
+
+
+def test_flap_damping_resolves_only_after_clear_for():
+    rule = Rule(id="lag", runbook="x", clear_for=timedelta(minutes=10))
+    script: list[tuple[int, Severity | None]] = [(m, Severity.CRITICAL if m % 2 == 0 else Severity.NONE)
+                                                 for m in range(20)]
+    script += [(20 + m, Severity.NONE) for m in range(12)]
+    state, events = drive(rule, script)
+    assert events == [(0, "fired"), (29, "resolved")]  # last breach at 18, clear from 19, + 10 min
+    assert state is not None and state.phase is Phase.RESOLVED and state.resolved_at == T0 + timedelta(minutes=29)
+
+
+def test_unknown_neither_fires_nor_resolves():
+    rule = Rule(id="lag", runbook="x")
+    state, events = drive(rule, [(0, Severity.CRITICAL), (1, None), (2, None), (3, None)])
+    assert events == [(0, "fired")] and state is not None and state.phase is Phase.FIRING
+    state, events = drive(rule, [(0, None), (1, None)])
+    assert events == [] and state is not None and state.phase is Phase.INACTIVE
+
+
+def test_a_breach_after_resolve_is_a_new_episode():
+    rule = Rule(id="lag", runbook="x")
+    state, events = drive(rule, [(0, Severity.CRITICAL), (5, Severity.NONE), (9, Severity.WARNING)])
+    assert events == [(0, "fired"), (5, "resolved"), (9, "fired")]
+    assert state is not None and state.fired_at == T0 + timedelta(minutes=9) and state.resolved_at is None
+    assert state.announced is False
+
+
+def test_state_round_trips_through_json():
+    state, _ = drive(Rule(id="lag", runbook="x"), [(0, Severity.CRITICAL)])
+    assert state is not None
+    assert AlertState.from_json(state.to_json()) == state
+    assert [e.value for e in EventKind] == ["fired", "escalated", "reminder", "resolved"]
