@@ -81,7 +81,9 @@ class Settings(BaseSettings):
     pagerduty_routing_key: SecretStr | None = None
     pagerduty_base_url: str = "https://events.pagerduty.com"
     heartbeat_name: str | None = None
-    heartbeat_url: str | None = Field(None, description="any URL to POST after each healthy cycle (dead man's switch)")
+    heartbeat_url: str | None = Field(None, description="a URL to GET after each healthy cycle (dead man's switch), e.g."
+                                      " JSM .../v1/teams/{teamId}/heartbeats/ping?name=sentinel")
+    heartbeat_basic_auth: SecretStr | None = Field(None, description="user:token for heartbeat_url (JSM: email:api_token)")
 
     # Email
     smtp_host: str | None = None

@@ -1,9 +1,13 @@
 """Dead man's switch: after each healthy scheduling cycle Sentinel pings a pager heartbeat, so on-call is paged
 when Sentinel itself dies or stops ticking.
 
-Backends: Opsgenie (`/v2/heartbeats/{name}/ping`, GenieKey), JSM ops (same path on the integration API base,
-GenieKey) or any URL (`SENTINEL_HEARTBEAT_URL`, e.g. a healthchecks endpoint). A failed ping is logged and
-reported as False; it never raises into the scheduler.
+Backends:
+  Opsgenie   SENTINEL_PAGER_BACKEND=opsgenie + SENTINEL_HEARTBEAT_NAME: `GET {opsgenie}/v2/heartbeats/{name}/ping`
+             with the GenieKey.
+  any URL    SENTINEL_HEARTBEAT_URL (+ SENTINEL_HEARTBEAT_BASIC_AUTH=user:token): e.g. JSM operations
+             `https://api.atlassian.com/jsm/ops/api/{cloudId}/v1/teams/{teamId}/heartbeats/ping?name=sentinel`
+             (basic auth with an Atlassian API token), or a healthchecks-style URL.
+A failed ping is logged and reported as False; it never raises into the scheduler.
 """
 
 from __future__ import annotations
@@ -19,15 +23,17 @@ log = logging.getLogger(__name__)
 
 
 class HeartbeatPinger:
-    def __init__(self, url: str, headers: dict[str, str] | None = None, timeout: float = 5.0) -> None:
+    def __init__(self, url: str, headers: dict[str, str] | None = None, auth: tuple[str, str] | None = None,
+                 timeout: float = 5.0) -> None:
         self.url = url
         self._headers = headers or {}
+        self._auth = auth
         self.timeout = timeout
         self._session = requests.Session()
 
     def ping(self) -> bool:
         try:
-            response = self._session.post(self.url, headers=self._headers, timeout=self.timeout)
+            response = self._session.get(self.url, headers=self._headers, auth=self._auth, timeout=self.timeout)
         except requests.RequestException as exc:
             log.warning("heartbeat ping failed: %s", type(exc).__name__)
             return False
@@ -40,16 +46,19 @@ class HeartbeatPinger:
 def heartbeat_from_settings(settings: Settings) -> HeartbeatPinger | None:
     url = getattr(settings, "heartbeat_url", None)
     if url:
-        return HeartbeatPinger(url)
+        secret = getattr(settings, "heartbeat_basic_auth", None)
+        auth = None
+        if secret is not None:
+            user, _, token = secret.get_secret_value().partition(":")
+            auth = (user, token)
+        return HeartbeatPinger(url, auth=auth)
     name = settings.heartbeat_name
     if not name:
         return None
     if settings.pager_backend == "opsgenie" and settings.opsgenie_api_key is not None:
-        base, key = settings.opsgenie_base_url, settings.opsgenie_api_key
-    elif settings.pager_backend == "jsm" and settings.jsm_api_key is not None:
-        base, key = settings.jsm_base_url, settings.jsm_api_key
-    else:
-        log.warning("SENTINEL_HEARTBEAT_NAME is set but no Opsgenie/JSM key is configured: no dead man's switch")
-        return None
-    url = f"{base.rstrip('/')}/v2/heartbeats/{quote(name, safe='')}/ping"
-    return HeartbeatPinger(url, {"Authorization": f"GenieKey {key.get_secret_value()}"})
+        url = f"{settings.opsgenie_base_url.rstrip('/')}/v2/heartbeats/{quote(name, safe='')}/ping"
+        return HeartbeatPinger(url, {"Authorization": f"GenieKey {settings.opsgenie_api_key.get_secret_value()}"})
+    log.warning("SENTINEL_HEARTBEAT_NAME is set but only Opsgenie pings by name; for JSM set SENTINEL_HEARTBEAT_URL"
+                " (.../v1/teams/{teamId}/heartbeats/ping?name=...) and SENTINEL_HEARTBEAT_BASIC_AUTH: no dead man's"
+                " switch until then")
+    return None

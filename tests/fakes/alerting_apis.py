@@ -199,6 +199,9 @@ class FakeGenie:
         httpserver.expect_request(re.compile(rf"^{prefix}/v2/alerts/[^/]+/close$"),
                                   method="POST").respond_with_handler(self.close)
         httpserver.expect_request(re.compile(rf"^{prefix}/v2/heartbeats/[^/]+/ping$")).respond_with_handler(self.ping)
+        self.basic_auth: tuple[str, str] | None = None  # JSM's team heartbeat API uses an Atlassian API token
+        httpserver.expect_request(re.compile(rf"^{prefix.rsplit('/integration', 1)[0]}/api/[^/]+/v1/teams/[^/]+"
+                                             r"/heartbeats/ping$")).respond_with_handler(self.team_ping)
 
     def _gate(self, request: Request) -> Response | None:
         fault = self.faults.take()
@@ -270,6 +273,17 @@ class FakeGenie:
             self.heartbeats[name] = self.heartbeats.get(name, 0) + 1
         return _json_response({"result": "PONG - Heartbeat received", "took": 0.0, "requestId": str(uuid.uuid4())},
                               202)
+
+    def team_ping(self, request: Request) -> Response:
+        auth = request.authorization
+        if self.basic_auth is None or auth is None or (auth.username, auth.password) != self.basic_auth:
+            return _json_response({"message": "Unauthorized"}, 401)
+        name = request.args.get("name")
+        if not name:
+            return _json_response({"message": "name is required"}, 422)
+        with self._lock:
+            self.heartbeats[name] = self.heartbeats.get(name, 0) + 1
+        return _json_response({"result": "PONG - Heartbeat received"}, 202)
 
     @property
     def open_aliases(self) -> list[str]:

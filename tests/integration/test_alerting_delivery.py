@@ -153,6 +153,18 @@ def test_heartbeat_pings_the_pager(make_pipeline, alerting_fakes):
     assert alerting_fakes.opsgenie.heartbeats == {"sentinel-prod": 2}
 
 
+def test_heartbeat_url_with_basic_auth_for_jsm(make_pipeline, alerting_fakes):
+    jsm = alerting_fakes.jsm
+    jsm.basic_auth = ("oncall@novapay.example", "atlassian-token-1")
+    url = jsm.base_url.replace("/integration", "/api/cloud-1/v1/teams/team-9/heartbeats/ping?name=sentinel")
+    h = make_pipeline(CONFIG, pager="jsm", heartbeat_url=url,
+                      heartbeat_basic_auth="oncall@novapay.example:atlassian-token-1")
+    assert h.build().heartbeat() is True
+    assert jsm.heartbeats == {"sentinel": 1}
+    wrong = make_pipeline(CONFIG, pager="jsm", heartbeat_url=url, heartbeat_basic_auth="oncall@novapay.example:nope")
+    assert wrong.build().heartbeat() is False
+
+
 def test_group_wait_collects_alerts_into_one_message(make_pipeline, alerting_fakes):
     slack = alerting_fakes.slack
     h = make_pipeline({}, pager="none")
