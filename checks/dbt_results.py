@@ -44,7 +44,7 @@ class DbtResultsParams(Params):
     test_statuses: tuple[TestStatus, ...] = ("fail", "error", "warn")
     node_statuses: tuple[NodeStatus, ...] = ("error", "partial success", "skipped")
     freshness_statuses: tuple[FreshnessStatus, ...] = ("warn", "error", "runtime error")
-    sql_max_chars: int = Field(3000, ge=200, le=50_000, description="compiled SQL longer than this is trimmed")
+    sql_max_chars: int = Field(2000, ge=200, le=50_000, description="compiled SQL longer than this is trimmed")
 
 
 @dataclass(frozen=True)
@@ -147,6 +147,16 @@ def _upstream_causes(uid: str, manifest: Manifest, results: dict[str, NodeResult
     return sorted(set(causes))
 
 
+# Messages show the first few details of an alert: what on-call needs first comes first.
+_DETAIL_ORDER = ("message", "compiled_sql", "rerun", "upstream_failures", "exposures", "max_loaded_at", "thresholds",
+                 "snapshotted_at", "filter", "owner", "file", "dbt_status")
+
+
+def _ordered(details: dict[str, str]) -> dict[str, str]:
+    rank = {name: i for i, name in enumerate(_DETAIL_ORDER)}
+    return dict(sorted(details.items(), key=lambda kv: rank.get(kv[0], len(rank))))
+
+
 def _node_finding(result: NodeResult, artifacts: DbtArtifacts, params: DbtResultsParams,
                   results: dict[str, NodeResult]) -> Finding | None:
     manifest = artifacts.manifest
@@ -209,7 +219,8 @@ def _node_finding(result: NodeResult, artifacts: DbtArtifacts, params: DbtResult
         details["compiled_sql"] = trim_sql(sql, params.sql_max_chars)
     if node and node.original_file_path:
         details["file"] = node.original_file_path
-    return Finding(key=result.unique_id, status=status, summary=summary, values=values, labels=labels, details=details)
+    return Finding(key=result.unique_id, status=status, summary=summary, values=values, labels=labels,
+                   details=_ordered(details))
 
 
 def _freshness_finding(fr: FreshnessResult, manifest: Manifest, params: DbtResultsParams) -> Finding | None:
@@ -248,7 +259,7 @@ def _freshness_finding(fr: FreshnessResult, manifest: Manifest, params: DbtResul
     if node and node.original_file_path:
         details["file"] = node.original_file_path
     return Finding(key=fr.unique_id, status=_FRESHNESS_STATUS[fr.status], summary=summary, values=values,
-                   labels=labels, details=details)
+                   labels=labels, details=_ordered(details))
 
 
 def not_running_finding(artifacts: DbtArtifacts, params: DbtResultsParams, now: datetime) -> Finding:
@@ -328,9 +339,9 @@ def evaluate(artifacts: DbtArtifacts, params: DbtResultsParams, now: datetime,
     values = {name: float(n) for name, n in count.items()}
     values.update(run_age_seconds=age, nodes_total=float(len(run.results)), run_elapsed_seconds=run.elapsed_seconds,
                   open_problems=float(sum(1 for f in findings if f.status is not Status.OK)))
-    details = {"location": artifacts.location, "run_results": run.file, "manifest": manifest.file,
-               "sources": sources.file if sources else "none found", "invocation_id": run.invocation_id,
-               "dbt_version": run.dbt_version, "command": run.command or "unknown"}
+    # Kept short: finding details follow these in a message, and messages show only the first few.
+    details = {"dbt_run": f"{run.file} (dbt {run.dbt_version} {run.command or 'run'}, invocation {run.invocation_id})",
+               "dbt_sources": sources.file if sources else "no sources.json found"}
     return Evaluation(status, summary, findings, values, details, memory)
 
 

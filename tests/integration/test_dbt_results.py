@@ -205,7 +205,7 @@ def test_s3_prefix_reads_the_newest_run(dbt_runs: DbtRuns, s3_server: S3Service)
     from_s3 = run_check("s3://novapay-dbt-artifacts/prod/", clock_after(dbt_runs.broken, 3), settings=settings)
     local = run_check(str(dbt_runs.broken), clock_after(dbt_runs.broken, 3))
     assert {f.key: f.status for f in from_s3.findings} == {f.key: f.status for f in local.findings}
-    assert from_s3.details["run_results"] == "s3://novapay-dbt-artifacts/prod/runs/aa-newer/run_results.json"
+    assert from_s3.details["dbt_run"].startswith("s3://novapay-dbt-artifacts/prod/runs/aa-newer/run_results.json (dbt 1.11")
 
 
 def test_s3_prefix_without_artifacts_and_unreadable_artifacts_are_errors(dbt_runs: DbtRuns, s3_server: S3Service) -> None:
