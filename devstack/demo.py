@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import importlib
+import logging
 import os
 import subprocess
 import sys
@@ -87,7 +88,10 @@ def seed_postgres(stack: DemoStack) -> None:
 
 
 # (area, module, function): each seeder takes the DemoStack and returns nothing.
-AREAS: list[tuple[str, str, str]] = []
+AREAS: list[tuple[str, str, str]] = [
+    ("lake", "devstack.demo_lake", "seed"),
+    ("dbt", "devstack.demo_dbt", "seed"),
+]
 
 
 def build_config(work: Path, areas: list[str]) -> Path:
@@ -112,6 +116,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep", action="store_true", help="leave the services running after the check")
     parser.add_argument("--only-area", action="append", default=None, help="seed only these areas (postgres is always on)")
     args = parser.parse_args(argv)
+    # The in-process moto server logs every request through werkzeug; the newcomer wants Sentinel's output.
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
 
     work = cache_dir("demo")
     stack = DemoStack(work)

@@ -58,16 +58,16 @@ def render_table(results: Sequence[CheckResult], runbook_for: Callable[[str], tu
     w_runbook = min(30, max([7, *(len(r[4]) for r in rows)]))
     w_summary = max(30, width - (6 + w_check + w_value + w_runbook + 8))
     if not tty:
-        w_summary = max([7, *(len(r[3]) for r in rows)])
         w_value = max([5, *(len(r[2]) for r in rows)])
-    lines = [f"{'STATUS':<6}  {'CHECK':<{w_check}}  {'VALUE':<{w_value}}  {'SUMMARY':<{w_summary}}  RUNBOOK"]
+    # SUMMARY last: it is the only long column, so nothing after it needs padding.
+    lines = [f"{'STATUS':<6}  {'CHECK':<{w_check}}  {'VALUE':<{w_value}}  {'RUNBOOK':<{w_runbook}}  SUMMARY"]
     for status, check, value, summary, runbook in rows:
         mark = f"{_MARK[status]:<6}"
         if color:
             mark = f"\x1b[{_COLOR[status]}m{mark}\x1b[0m"
         lines.append(
             f"{mark}  {_clip(check, w_check):<{w_check}}  {_clip(value, w_value):<{w_value}}  "
-            f"{_clip(summary, w_summary):<{w_summary}}  {_clip(runbook, w_runbook)}".rstrip()
+            f"{_clip(runbook, w_runbook):<{w_runbook}}  {_clip(summary, w_summary)}".rstrip()
         )
     counts = {s: sum(1 for r in results if r.status is s) for s in Status}
     lines.append("")

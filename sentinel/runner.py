@@ -136,7 +136,8 @@ class CheckRunner:
         return self._redactor.result(replace(result, duration=timedelta(seconds=elapsed)))
 
     def _error(self, planned: PlannedCheck, reason: str, elapsed: float) -> CheckResult:
-        reason = self._redactor.text(reason)
+        # One line: drivers put newlines and tabs in their messages; a summary is read in a table or a Slack line.
+        reason = " ".join(self._redactor.text(reason).split())
         return CheckResult(
             check_id=planned.spec.id,
             kind=planned.spec.kind,

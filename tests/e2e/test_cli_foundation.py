@@ -68,7 +68,7 @@ def test_check_once_prints_a_readable_table_and_exits_with_the_worst_status(env:
     out = proc.stdout
     assert proc.returncode == 3, proc.stderr  # the hung query could not run -> 3 outranks critical
     lines = out.splitlines()
-    assert lines[0].split() == ["STATUS", "CHECK", "VALUE", "SUMMARY", "RUNBOOK"]
+    assert lines[0].split() == ["STATUS", "CHECK", "VALUE", "RUNBOOK", "SUMMARY"]
     # cut at 1 s, by the session's statement_timeout or the runner's deadline, whichever fires first
     assert any(line.startswith("ERROR") and "backlog_hangs" in line and ("1s deadline" in line or "1s statement_timeout" in line)
                for line in lines)
