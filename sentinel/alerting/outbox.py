@@ -25,6 +25,8 @@ from sentinel.store.alerts import AlertStore, OutboxRow
 
 log = logging.getLogger(__name__)
 
+PAGER_WARN_AFTER_ATTEMPTS = 2  # a page still failing after this many outbox attempts is announced in chat
+
 
 @dataclass(frozen=True)
 class RetryPolicy:
@@ -125,25 +127,36 @@ class Outbox:
             self.store.delivery_add(delivery, tx)
             if status is DeliveryStatus.FAILED:
                 self._meta_alert(row, message, error, now, tx)
+            elif (status is DeliveryStatus.RETRY and attempt == PAGER_WARN_AFTER_ATTEMPTS
+                  and getattr(self.notifiers.get(row.receiver), "channel", "") == "pager"):
+                self._meta_alert(row, message, error, now, tx, retrying=True)
         if self.on_delivery is not None:
             self.on_delivery(delivery)
         return delivery
 
-    def _meta_alert(self, row: OutboxRow, failed: Message, error: str, now: datetime, tx: Any) -> None:
-        if failed.event == "meta":
+    def _meta_alert(self, row: OutboxRow, failed: Message, error: str, now: datetime, tx: Any, *,
+                    retrying: bool = False) -> None:
+        """Tell the chat receivers that a notification (above all a page) did not get through."""
+        if failed.event == "meta" or (failed.page_action == "none" and retrying):
             return
         notifier = self.notifiers.get(row.receiver)
         what = "page" if getattr(notifier, "channel", "") == "pager" else "notification"
-        meta = Message(
-            key=f"sentinel-meta-{row.receiver}-{row.seq}", route="meta", event="meta", is_update=False,
-            severity="critical", title=f"CRITICAL: the {what} to {row.receiver} FAILED: {failed.title}",
-            created_at=now, alerts=failed.alerts,
-            notes=(f"{row.receiver} refused it: {error}",
-                   "Nobody was paged for the alert below; fix the receiver (credentials, routing key) and"
-                   " run `sentinel notify-test --route NAME`." if what == "page" else
-                   f"{row.receiver} did not get the alert below; fix it and run `sentinel notify-test`."),
-        )
+        if retrying:
+            title = f"CRITICAL: the {what} to {row.receiver} is FAILING (still retrying): {failed.title}"
+            notes: tuple[str, ...] = (
+                f"{row.receiver} did not accept it after {row.attempts + 1} attempts: {error}",
+                "On-call has NOT been paged yet; Sentinel keeps retrying with backoff. Page by hand if this is urgent.",
+            )
+        else:
+            title = f"CRITICAL: the {what} to {row.receiver} FAILED: {failed.title}"
+            notes = (f"{row.receiver} refused it: {error}",
+                     "Nobody was paged for the alert below; fix the receiver (credentials, routing key) and"
+                     " run `sentinel notify-test --route NAME`." if what == "page" else
+                     f"{row.receiver} did not get the alert below; fix it and run `sentinel notify-test`.")
+        meta = Message(key=f"sentinel-meta-{row.receiver}-{row.seq}", route="meta", event="meta", is_update=False,
+                       severity="critical", title=title, created_at=now, alerts=failed.alerts,
+                       total_alerts=failed.total_alerts, notes=notes)
         for receiver in self.meta_receivers:
             if receiver != row.receiver:
-                self.store.outbox_add(receiver, meta.key, dedup_id("meta", receiver, str(row.seq)), "meta",
-                                      meta.to_json(), now, tx)
+                self.store.outbox_add(receiver, meta.key, dedup_id("meta", receiver, str(row.seq), str(retrying)),
+                                      "meta", meta.to_json(), now, tx)

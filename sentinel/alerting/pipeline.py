@@ -22,6 +22,7 @@ from typing import Any
 from sentinel.alerting.compose import build_message, change_line
 from sentinel.alerting.inhibit import Inhibitor, Lineage
 from sentinel.alerting.lifecycle import step
+from sentinel.alerting.metrics import AlertingMetrics
 from sentinel.alerting.outbox import Outbox, RetryPolicy, dedup_id
 from sentinel.alerting.routing import Route, Router, compile_routes, group_thread_key
 from sentinel.alerting.silences import MaintenanceWindow, Suppressor
@@ -38,6 +39,9 @@ from sentinel.store.alerts import AlertStore
 log = logging.getLogger(__name__)
 
 _KIND_RANK = {"reminder": 0, "fired": 1, "escalated": 2, "resolved": 3}
+PRUNE_EVERY = timedelta(hours=1)
+KEEP_RESOLVED = timedelta(days=7)  # resolved alert states (their threads go with the next episode)
+KEEP_OUTBOX = timedelta(days=7)  # sent/failed outbox rows; delivery history (deliveries table) is kept
 
 
 def _entry_point_runbook(kind: str) -> str:
@@ -99,8 +103,12 @@ class AlertPipeline:
                 if getattr(self.notifiers.get(n), "channel", "") != "pager"]
         self.outbox = Outbox(store, self.notifiers, clock, redact=self.redact,
                              meta_receivers=list(dict.fromkeys(meta)), policy=retry)
+        self._metrics = AlertingMetrics.attach(metrics)
+        if self._metrics is not None:
+            self.outbox.on_delivery = self._metrics.on_delivery
         self._lock = threading.RLock()
         self._deliver_lock = threading.Lock()
+        self._last_prune: datetime | None = None
 
     def _validate_receivers(self) -> None:
         problems = []
@@ -156,6 +164,8 @@ class AlertPipeline:
                     self.store.threads_forget([fp for fp in changed if fp not in known], tx)
                 for event in events:
                     self._buffer(event, tx)
+            if self._metrics is not None and events:
+                self._metrics.on_events(events)
             return events
 
     def _vanished(self, results: Sequence[CheckResult], seen: set[str],
@@ -347,7 +357,23 @@ class AlertPipeline:
         """Flush due groups (all of them when immediate) and send what is due from the outbox."""
         with self._deliver_lock:
             self.flush(force=self.immediate if flush is None else flush)
-            return self.outbox.deliver_due()
+            deliveries = self.outbox.deliver_due()
+            self._housekeeping()
+            return deliveries
+
+    def _housekeeping(self) -> None:
+        """Hourly: prune old resolved states and sent outbox rows; refresh the gauges."""
+        now = self.clock.now()
+        if self._metrics is not None:
+            self._metrics.outbox_pending.set(len(self.store.outbox_pending()))
+            self._metrics.alerts_firing.set(sum(1 for s in self.store.alert_states(active_only=True).values()
+                                                if s.phase is Phase.FIRING))
+        if self._last_prune is not None and now - self._last_prune < PRUNE_EVERY:
+            return
+        self._last_prune = now
+        with self.store.transaction() as tx:
+            self.store.alert_states_prune(now - KEEP_RESOLVED, tx)
+            self.store.outbox_prune(now - KEEP_OUTBOX, tx)
 
     def heartbeat(self) -> bool:
         """Ping the dead man's switch after a healthy scheduling cycle (see sentinel.notify.heartbeat)."""

@@ -91,6 +91,13 @@ def test_pager_5xx_is_retried_by_the_outbox_not_forever_by_the_sdk(make_pipeline
     deliveries = p.deliver_due()
     assert time.monotonic() - started < 20  # the SDK's own retries are bounded
     assert {d.receiver: d.status for d in deliveries} == {"slack": DeliveryStatus.SENT, "pager": DeliveryStatus.RETRY}
+    assert len(alerting_fakes.slack.posts) == 1  # Slack still gets the alert
+    h.clock.advance(timedelta(seconds=5))
+    assert [d.status for d in p.deliver_due()] == [DeliveryStatus.RETRY]  # second failure: chat hears about it
+    p.deliver_due()
+    assert len(alerting_fakes.slack.posts) == 2
+    meta = all_text(alerting_fakes.slack.posts[1].blocks)
+    assert "FAILING (still retrying)" in meta and "NOT been paged" in meta
     genie.faults.down = False
     h.clock.advance(timedelta(seconds=10))
     assert [d.status for d in p.deliver_due()] == [DeliveryStatus.SENT]
@@ -179,3 +186,26 @@ def test_group_wait_collects_alerts_into_one_message(make_pipeline, alerting_fak
     assert len(slack.posts) == 1
     text = all_text(slack.posts[0].blocks)
     assert "2 of 2 alerts" in text and "pg_a" in text and "pg_b" in text
+
+
+def test_alerting_metrics_on_the_app_registry(make_pipeline, alerting_fakes):
+    from prometheus_client import CollectorRegistry, generate_latest
+
+    from sentinel.alerting.pipeline import AlertPipeline
+    from sentinel.metrics import SentinelMetrics
+    from sentinel.notify.registry import build_notifiers
+    from sentinel.store.sqlite import SqliteStateStore
+
+    h = make_pipeline(CONFIG, pager="none")
+    metrics = SentinelMetrics(CollectorRegistry())
+    store = SqliteStateStore(h.state_path)
+    h.stores.append(store)
+    p = AlertPipeline(h.config, store, build_notifiers(h.config, h.settings), h.clock, h.settings, metrics,
+                      immediate=True, kind_runbooks={})
+    alerting_fakes.slack.faults.down = True
+    p.process([freshness(h.clock, 1200)])
+    p.deliver_due()
+    text = generate_latest(metrics.registry).decode()
+    assert 'sentinel_alert_events_total{event="fired",severity="critical"} 1.0' in text
+    assert 'sentinel_notifications_total{receiver="slack",status="retry"} 1.0' in text
+    assert "sentinel_outbox_pending 1.0" in text and "sentinel_alerts_firing 1.0" in text

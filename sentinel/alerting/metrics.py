@@ -1,0 +1,32 @@
+"""Alerting metrics, registered on the app's registry (SentinelMetrics.registry) when there is one."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Gauge
+
+from sentinel.alerting.types import AlertEvent, Delivery
+
+
+class AlertingMetrics:
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.events = Counter("sentinel_alert_events_total", "Alert lifecycle events (fired, escalated, reminder,"
+                              " resolved).", ["event", "severity"], registry=registry)
+        self.deliveries = Counter("sentinel_notifications_total", "Delivery attempts per receiver and outcome.",
+                                  ["receiver", "status"], registry=registry)
+        self.outbox_pending = Gauge("sentinel_outbox_pending", "Notifications waiting in the outbox (a growing"
+                                    " number means a receiver is down).", registry=registry)
+        self.alerts_firing = Gauge("sentinel_alerts_firing", "Alerts firing now.", registry=registry)
+
+    @staticmethod
+    def attach(metrics: Any) -> AlertingMetrics | None:
+        registry = getattr(metrics, "registry", None)
+        return AlertingMetrics(registry) if isinstance(registry, CollectorRegistry) else None
+
+    def on_events(self, events: list[AlertEvent]) -> None:
+        for e in events:
+            self.events.labels(e.kind.value, e.state.severity.value).inc()
+
+    def on_delivery(self, delivery: Delivery) -> None:
+        self.deliveries.labels(delivery.receiver, delivery.status.value).inc()
