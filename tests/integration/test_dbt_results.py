@@ -278,3 +278,19 @@ def test_unknown_fields_in_real_artifacts_are_tolerated(dbt_runs: DbtRuns, tmp_p
     assert len(artifacts.run_results.results) == 20
     result = run_check(str(folder), clock_after(dbt_runs.broken, 3))
     assert len(result.findings) == 8
+
+
+def test_pointing_at_the_dbt_target_dir_itself(dbt_runs: DbtRuns) -> None:
+    """target/ after the last run: its run_results.json (the fixing build), sources.json left by the freshness
+    step, and thousands of compiled/run SQL files that must not be mistaken for runs."""
+    target = dbt_runs.project_dir / "target"
+    assert (target / "compiled").is_dir() and (target / "run").is_dir()
+    artifacts = DbtArtifactsSource(str(target)).load()
+    assert artifacts.run_folder == str(target)
+    assert artifacts.run_results.command == "build"
+    assert {r.unique_id for r in artifacts.run_results.results} >= {RECONCILE, f"model.{P}.fct_daily_volume"}
+    assert artifacts.sources is not None and artifacts.sources.file == str(target / "sources.json")
+
+    result = run_check(str(target), clock_after(dbt_runs.fixed, 1))
+    assert {f.key for f in result.findings} == {"dbt_not_running", SRC_TX, SRC_EVENTS}
+    assert result.summary.endswith("source stale (error), 1 source stale (warn)")
