@@ -126,21 +126,24 @@ def evaluate_prefix(obs: PrefixObservation, now: datetime, p: S3PartitionArrival
 
     # 1. today's partition exists by the deadline, and keeps receiving files
     values["today_objects"] = float(len(obs.today))
-    if not obs.today:
-        if since_midnight >= p.partition_deadline:
-            problems.append((Status.CRITICAL, f"today's partition {key}={today} is missing "
-                             f"{format_duration(since_midnight)} after midnight {p.timezone} "
-                             f"(deadline {format_duration(p.partition_deadline)})", "seconds_since_midnight"))
+    if not obs.today and since_midnight >= p.partition_deadline:
+        problems.append((Status.CRITICAL, f"today's partition {key}={today} is missing "
+                         f"{format_duration(since_midnight)} after midnight {p.timezone} "
+                         f"(deadline {format_duration(p.partition_deadline)})", "seconds_since_midnight"))
     else:
-        newest = max(o.last_modified for o in obs.today)
-        age = max(timedelta(0), now - newest)
-        values["newest_object_age_seconds"] = age.total_seconds()
-        status = (Status.CRITICAL if age >= p.newest_critical_after
-                  else Status.WARN if age >= p.newest_warn_after else Status.OK)
-        if status is not Status.OK:
-            limit = p.newest_critical_after if status is Status.CRITICAL else p.newest_warn_after
-            problems.append((status, f"newest file in {key}={today} is {format_duration(age)} old "
-                             f"(threshold {format_duration(limit)})", "newest_object_age_seconds"))
+        # Before today's deadline an empty partition is normal: judge the newest file of yesterday instead,
+        # so a sink that stopped at 22:00 is not invisible until 00:15.
+        newest_day, pool = (today, obs.today) if obs.today else (yesterday, obs.yesterday)
+        if pool:
+            newest = max(o.last_modified for o in pool)
+            age = max(timedelta(0), now - newest)
+            values["newest_object_age_seconds"] = age.total_seconds()
+            status = (Status.CRITICAL if age >= p.newest_critical_after
+                      else Status.WARN if age >= p.newest_warn_after else Status.OK)
+            if status is not Status.OK:
+                limit = p.newest_critical_after if status is Status.CRITICAL else p.newest_warn_after
+                problems.append((status, f"newest file in {key}={newest_day} is {format_duration(age)} old "
+                                 f"(threshold {format_duration(limit)})", "newest_object_age_seconds"))
 
     # 2. yesterday complete: nothing landing long after close
     late = [o for o in obs.yesterday if o.last_modified > yesterday_end + p.late_grace]
@@ -186,10 +189,11 @@ def evaluate_prefix(obs: PrefixObservation, now: datetime, p: S3PartitionArrival
     if problems:
         summary = f"s3 {obs.prefix}: " + "; ".join(text for _, text, _ in worst_first)
     else:
+        newest_txt = ""
         if "newest_object_age_seconds" in values:
             newest_txt = f", newest file {format_duration(timedelta(seconds=values['newest_object_age_seconds']))} old"
-        else:
-            newest_txt = f" (not due until {format_duration(p.partition_deadline)} after midnight)"
+        if not obs.today:
+            newest_txt = f" (not due until {format_duration(p.partition_deadline)} after midnight){newest_txt}"
         summary = f"s3 {obs.prefix}: {key}={today} has {len(obs.today)} files{newest_txt}; no gaps"
     return Finding(key=obs.prefix, status=status, summary=summary, values=values,
                    labels={"table": table_label(obs.prefix), "stage": "s3", "prefix": obs.prefix})

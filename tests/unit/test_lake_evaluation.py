@@ -58,7 +58,7 @@ def observe(
         PREFIX,
         frozenset(present),
         today or [],
-        yesterday if yesterday is not None else objs(y, 50, at(f"{y}T23:50:00")),
+        yesterday if yesterday is not None else objs(y, 50, at(f"{y}T23:59:00")),
         history if history is not None else {},
     )
 
@@ -347,3 +347,15 @@ def test_s3_source_uses_standard_retries_and_timeouts() -> None:
     config = src._client.meta.config
     assert config.retries == {"mode": "standard", "total_max_attempts": 4}
     assert (config.connect_timeout, config.read_timeout) == (3, 7)
+
+
+def test_before_the_deadline_a_sink_stopped_yesterday_evening_is_still_caught() -> None:
+    now = at("2025-01-15T00:05:00")
+    y = date(2025, 1, 14)
+    stopped = observe(now, yesterday=objs(y, 30, at("2025-01-14T22:00:00")))
+    f = evaluate_prefix(stopped, now, P)
+    assert f.status is Status.CRITICAL
+    assert "newest file in dt=2025-01-14 is 2h05m old (threshold 30m)" in f.summary
+    running = evaluate_prefix(observe(now, yesterday=objs(y, 30, at("2025-01-14T23:58:00"))), now, P)
+    assert running.status is Status.OK
+    assert running.summary.endswith("dt=2025-01-15 has 0 files (not due until 15m after midnight), newest file 7m old; no gaps")
