@@ -212,3 +212,17 @@ def test_unreachable_endpoint_is_an_error_within_the_deadline() -> None:
     ).run_one(PlannedCheck(spec, check, "s3-partition-missing"))
     assert result.status is Status.ERROR
     assert "EndpointConnectionError" in result.summary and "wJalrXUtnFEMI-secret" not in result.summary
+
+
+def test_dst_day_partitions_in_a_local_zone(s3_server_inprocess: S3Service, bucket: str) -> None:
+    """Europe/Berlin springs forward on 2025-03-30: local midnight is 23:00 UTC the day before, the day 23h long."""
+    now = at("2025-03-29T23:20:00")  # 00:20 in Berlin on the 30th
+    seed_history(s3_server_inprocess, bucket, date(2025, 3, 30))
+    missing = run(s3_server_inprocess, bucket, now, timezone="Europe/Berlin")
+    assert missing.status is Status.CRITICAL
+    assert "today's partition dt=2025-03-30 is missing 20m after midnight Europe/Berlin" in missing.findings[0].summary
+    # a file written at 00:10 Berlin (23:10 UTC, still CET) lands in the 30th and is 10 minutes old
+    put(s3_server_inprocess, bucket, date(2025, 3, 30), at("2025-03-29T23:10:00"))
+    present = run(s3_server_inprocess, bucket, now, timezone="Europe/Berlin")
+    assert present.status is Status.OK, present.summary
+    assert present.findings[0].values["newest_object_age_seconds"] == 600
