@@ -22,7 +22,8 @@ from pydantic import Field
 from checks.dbt_tracking import MEMORY_KEY, RunScope, track
 from sentinel.api import Check, CheckContext, CheckResult, Duration, Finding, Params, Status, format_duration
 from sentinel.sources.dbt_artifacts import DbtArtifacts
-from sentinel.sources.dbt_parse import FreshnessResult, Manifest, ManifestNode, NodeResult
+from sentinel.sources.dbt_manifest import Manifest, ManifestNode
+from sentinel.sources.dbt_parse import FreshnessResult, NodeResult
 
 TestStatus = Literal["fail", "error", "warn"]
 NodeStatus = Literal["error", "skipped", "partial success"]

@@ -23,15 +23,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from sentinel.errors import SourceError
-from sentinel.sources.dbt_parse import (
-    ArtifactError,
-    Manifest,
-    RunResults,
-    SourcesResults,
-    parse_manifest,
-    parse_run_results,
-    parse_sources,
-)
+from sentinel.sources.dbt_manifest import Manifest, parse_manifest
+from sentinel.sources.dbt_parse import ArtifactError, RunResults, SourcesResults, parse_run_results, parse_sources
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client

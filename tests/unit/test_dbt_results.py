@@ -12,7 +12,8 @@ import pytest
 from checks.dbt_results import DbtResultsParams, evaluate, first_line, trim_sql
 from sentinel.api import Status
 from sentinel.sources.dbt_artifacts import DbtArtifacts
-from sentinel.sources.dbt_parse import ArtifactError, parse_manifest, parse_run_results, parse_sources
+from sentinel.sources.dbt_manifest import parse_manifest
+from sentinel.sources.dbt_parse import ArtifactError, parse_run_results, parse_sources
 
 T0 = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
 SCHEMA = "https://schemas.getdbt.com/dbt/{}/v{}.json"

@@ -1,0 +1,218 @@
+"""manifest.json (v12): the nodes, sources, groups and exposures a dbt_results finding needs, and the graph.
+
+Nodes stay the decoded dicts until asked for (`node(uid)` converts and caches one), so a 5,000-node manifest costs
+little more than its JSON decoding. Unknown fields are ignored; the version check is in dbt_parse.load_artifact.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from sentinel.sources.dbt_parse import as_object, load_artifact, parse_timestamp
+
+
+@dataclass(frozen=True, slots=True)
+class ManifestNode:
+    unique_id: str
+    name: str
+    resource_type: str
+    schema: str | None
+    alias: str | None
+    relation_name: str | None
+    original_file_path: str | None
+    owner: str | None  # meta.owner as set in dbt
+    group: str | None
+    group_owner: str | None  # the owner of `group` (groups: in the manifest)
+    tags: tuple[str, ...]
+    severity: str | None  # tests: "error" / "warn" as configured
+    warn_if: str | None
+    error_if: str | None
+    attached_node: str | None  # tests: the model a generic test is attached to
+    depends_on: tuple[str, ...]
+    compiled_code: str | None
+    description: str | None
+    source_name: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Exposure:
+    unique_id: str
+    name: str
+    label: str
+    type: str
+    url: str | None
+    owner: str | None
+    maturity: str | None
+    depends_on: tuple[str, ...]
+
+
+def _owner_text(owner: Any) -> str | None:
+    if not isinstance(owner, dict):
+        return owner if isinstance(owner, str) and owner else None
+    name, email = owner.get("name"), owner.get("email")
+    if name and email:
+        return f"{name} <{email}>"
+    return str(name or email) if (name or email) else None
+
+
+class Manifest:
+    """The parts of manifest.json a check needs. Nodes are converted on first access."""
+
+    def __init__(self, file: str, data: dict[str, Any]) -> None:
+        meta = as_object(data.get("metadata"))
+        self.file = file
+        self.schema_version: int = data["_schema_version"]
+        self.dbt_version = str(meta.get("dbt_version") or "unknown")
+        self.project_name: str | None = meta.get("project_name")
+        self.generated_at = parse_timestamp(meta.get("generated_at"))
+        self.invocation_id = str(meta.get("invocation_id") or "")
+        self._raw_nodes: dict[str, Any] = data.get("nodes") or {}
+        self._raw_sources: dict[str, Any] = data.get("sources") or {}
+        self._raw_unit_tests: dict[str, Any] = data.get("unit_tests") or {}
+        self._parent_map: dict[str, list[str]] = data.get("parent_map") or {}
+        self._child_map: dict[str, list[str]] = data.get("child_map") or {}
+        self._cache: dict[str, ManifestNode | None] = {}
+        self._fed_by: dict[str, set[str]] | None = None
+        self._sources_of: dict[str, frozenset[str]] = {}
+        self.groups: dict[str, str | None] = {}
+        for group in (data.get("groups") or {}).values():
+            if isinstance(group, dict) and group.get("name"):
+                self.groups[str(group["name"])] = _owner_text(group.get("owner"))
+        self.exposures: dict[str, Exposure] = {}
+        for uid, exp in (data.get("exposures") or {}).items():
+            if isinstance(exp, dict):
+                self.exposures[uid] = Exposure(
+                    unique_id=uid, name=str(exp.get("name") or uid), label=str(exp.get("label") or exp.get("name") or uid),
+                    type=str(exp.get("type") or "exposure"), url=exp.get("url"), owner=_owner_text(exp.get("owner")),
+                    maturity=exp.get("maturity"), depends_on=tuple((exp.get("depends_on") or {}).get("nodes") or ()),
+                )
+
+    def __contains__(self, unique_id: str) -> bool:
+        return unique_id in self._raw_nodes or unique_id in self._raw_sources or unique_id in self._raw_unit_tests
+
+    def __len__(self) -> int:
+        return len(self._raw_nodes) + len(self._raw_sources)
+
+    def node(self, unique_id: str) -> ManifestNode | None:
+        if unique_id not in self._cache:
+            raw = self._raw_nodes.get(unique_id) or self._raw_sources.get(unique_id) or self._raw_unit_tests.get(unique_id)
+            self._cache[unique_id] = self._convert(unique_id, raw) if isinstance(raw, dict) else None
+        return self._cache[unique_id]
+
+    def _convert(self, uid: str, raw: dict[str, Any]) -> ManifestNode:
+        config = as_object(raw.get("config"))
+        meta = {**(raw.get("meta") or {}), **(config.get("meta") or {})}
+        group = raw.get("group") or config.get("group")
+        owner = meta.get("owner")
+        tags = raw.get("tags") or config.get("tags") or ()
+        attached = raw.get("attached_node") or (raw.get("model") if raw.get("resource_type") == "unit_test" else None)
+        if isinstance(attached, str) and not attached.startswith(("model.", "seed.", "snapshot.", "source.")):
+            attached = None  # unit tests name their model by name; resolve through depends_on instead
+        return ManifestNode(
+            unique_id=uid,
+            name=str(raw.get("name") or uid.rsplit(".", 1)[-1]),
+            resource_type=str(raw.get("resource_type") or uid.split(".", 1)[0]),
+            schema=raw.get("schema"),
+            alias=raw.get("alias") or raw.get("identifier"),
+            relation_name=raw.get("relation_name"),
+            original_file_path=raw.get("original_file_path"),
+            owner=_owner_text(owner),
+            group=str(group) if group else None,
+            group_owner=self.groups.get(str(group)) if group else None,
+            tags=tuple(str(t) for t in tags) if isinstance(tags, list | tuple) else (),
+            severity=(str(config["severity"]).lower() if config.get("severity") else None),
+            warn_if=config.get("warn_if"),
+            error_if=config.get("error_if"),
+            attached_node=attached if isinstance(attached, str) else None,
+            depends_on=tuple(self.parents(uid)),
+            compiled_code=raw.get("compiled_code") if isinstance(raw.get("compiled_code"), str) else None,
+            description=raw.get("description") or None,
+            source_name=raw.get("source_name"),
+        )
+
+    def parents(self, unique_id: str) -> list[str]:
+        if unique_id in self._parent_map:
+            return list(self._parent_map[unique_id])
+        raw = self._raw_nodes.get(unique_id) or self._raw_unit_tests.get(unique_id) or {}
+        return list(((raw.get("depends_on") or {}).get("nodes")) or ())
+
+    def children(self, unique_id: str) -> list[str]:
+        if not self._child_map:  # an older or trimmed manifest: derive it from depends_on once
+            derived: dict[str, list[str]] = {}
+            for uid in [*self._raw_nodes, *self._raw_unit_tests]:
+                for parent in self.parents(uid):
+                    derived.setdefault(parent, []).append(uid)
+            for exp in self.exposures.values():
+                for parent in exp.depends_on:
+                    derived.setdefault(parent, []).append(exp.unique_id)
+            self._child_map = derived or {"": []}
+        return list(self._child_map.get(unique_id) or ())
+
+    def tested_models(self, test: ManifestNode) -> list[str]:
+        """The model(s) a test checks: its attached node, else the models/seeds/snapshots/sources it reads."""
+        if test.attached_node:
+            return [test.attached_node]
+        read = [p for p in test.depends_on if p.startswith(("model.", "seed.", "snapshot.", "source."))]
+        if len(read) < 2:
+            return read
+        # A singular test reading several models tests the most downstream one(s) (fct_daily_volume, not the
+        # fct_transactions it reconciles against): drop any model that is an ancestor of another one it reads.
+        ancestors: set[str] = set()
+        for uid in read:
+            stack, seen = self.parents(uid), set[str]()
+            while stack and len(seen) < 20_000:
+                parent = stack.pop()
+                if parent not in seen:
+                    seen.add(parent)
+                    stack.extend(self.parents(parent))
+            ancestors |= seen
+        return [uid for uid in read if uid not in ancestors] or read
+
+    def upstream_sources(self, unique_id: str) -> frozenset[str]:
+        """The dbt sources a node reads, directly or through other models (memoised per manifest)."""
+        memo = self._sources_of
+        if unique_id in memo:
+            return memo[unique_id]
+        stack: list[tuple[str, bool]] = [(unique_id, False)]
+        on_path: set[str] = set()
+        while stack:
+            uid, expanded = stack.pop()
+            if uid in memo:
+                continue
+            parents = self.parents(uid)
+            if not expanded:
+                on_path.add(uid)
+                stack.append((uid, True))
+                stack.extend((p, False) for p in parents if p not in memo and p not in on_path)
+                continue
+            found: set[str] = {uid} if uid.startswith("source.") else set()
+            for parent in parents:
+                found |= memo.get(parent, frozenset())
+            memo[uid] = frozenset(found)
+            on_path.discard(uid)
+        return memo[unique_id]
+
+    def downstream_exposures(self, start: Iterable[str]) -> list[Exposure]:
+        """Exposures (dashboards...) fed directly or transitively by any of `start`."""
+        if self._fed_by is None:
+            # Once per manifest: walk up from each exposure and remember every ancestor it depends on.
+            fed_by: dict[str, set[str]] = {}
+            for exp in self.exposures.values():
+                seen: set[str] = set()
+                stack = list(exp.depends_on)
+                while stack:
+                    uid = stack.pop()
+                    if uid not in seen:
+                        seen.add(uid)
+                        stack.extend(self.parents(uid))
+                for uid in seen:
+                    fed_by.setdefault(uid, set()).add(exp.unique_id)
+            self._fed_by = fed_by
+        found = set().union(*(self._fed_by.get(uid, set()) for uid in start))
+        return sorted((self.exposures[uid] for uid in found), key=lambda e: e.label)
+
+
+def parse_manifest(raw: bytes, file: str) -> Manifest:
+    return Manifest(file, load_artifact(raw, file, "manifest"))
