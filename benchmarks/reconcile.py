@@ -167,6 +167,14 @@ def run_baseline(dsn: str, duck: Path, table: str) -> dict[str, Any]:
         return {"groups": [a.result(), b.result()], "keys": []}
 
 
+def peak_rss_mib() -> float:
+    """VmHWM of this process. (ru_maxrss survives exec, so a child would report its parent's peak.)"""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def child(name: str, dsn: str, duck: Path, table: str) -> None:
     t0 = time.perf_counter()
     if name.startswith("sentinel_"):
@@ -176,7 +184,7 @@ def child(name: str, dsn: str, duck: Path, table: str) -> None:
     else:
         out = run_baseline(dsn, duck, table)
     out["wall_seconds"] = time.perf_counter() - t0
-    out["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    out["peak_rss_mib"] = peak_rss_mib()
     print("RESULT " + json.dumps(out))
 
 
@@ -199,6 +207,8 @@ def main() -> None:
     ap.add_argument("--duck")
     ap.add_argument("--table")
     ap.add_argument("--skip-reladiff", action="store_true")
+    ap.add_argument("--reuse", action="store_true", help="keep the data of the previous run (same --rows)")
+    ap.add_argument("--only", help="comma-separated contenders to run")
     args = ap.parse_args()
     if args.child:
         child(args.child, args.dsn, Path(args.duck), args.table)
@@ -207,19 +217,25 @@ def main() -> None:
     from devstack.base import cache_dir
     from devstack.postgres import start_postgres
 
-    pg = start_postgres("bench")
+    pg = start_postgres("bench", fresh=not args.reuse)
     try:
         dsn = pg.create_database("bench")
         duck = cache_dir("bench") / "reconcile.duckdb"
         t0 = time.perf_counter()
-        generate_postgres(dsn, args.rows)
-        expected = generate_duckdb(duck, args.rows)
+        if args.reuse and duck.exists():
+            ch = changes(args.rows)
+            expected = {2 * i for i in ch["delete"] + ch["modify"]} | {2 * i + 1 for i in ch["add_after"]}
+        else:
+            generate_postgres(dsn, args.rows)
+            expected = generate_duckdb(duck, args.rows)
         print(f"generated {args.rows:,} rows in PostgreSQL and DuckDB in {time.perf_counter() - t0:.1f}s; "
               f"{len(expected)} differing keys on the DuckDB side")
         contenders = [("sentinel_checksum", "clean"), ("sentinel_checksum", "diff"), ("sentinel_full", "clean"),
                       ("sentinel_full", "diff"), ("sentinel_count", "diff"), ("group_by_hour", "diff")]
         if not args.skip_reladiff:
             contenders += [("reladiff", "clean"), ("reladiff", "diff")]
+        if args.only:
+            contenders = [c for c in contenders if c[0] in args.only.split(",")]
         results: list[dict[str, Any]] = []
         for name, case in contenders:
             table = "transactions_clean" if case == "clean" else "transactions"

@@ -37,6 +37,7 @@ class DuckDBSource:
             raise SourceError(f"cannot open DuckDB file {self.path}: {exc}",
                               hint="another process may hold it open for writing") from None
         conn.execute("SET TimeZone = 'UTC'")
+        conn.execute("SET enable_progress_bar = false")  # it would print to the daemon's stdout
         expired = threading.Event()
 
         def interrupt() -> None:

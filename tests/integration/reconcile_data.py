@@ -37,7 +37,7 @@ def make_rows(now: datetime, n: int = 600, hours: int = 60, seed: int = 7) -> li
 
 
 def load_postgres(dsn: str, table: str, rows: Iterable[Row], *, extra_ddl: str = "") -> None:
-    schema, name = table.split(".")
+    schema, _name = table.split(".")
     with psycopg.connect(dsn, autocommit=True) as conn:
         conn.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
         conn.execute(f"DROP TABLE IF EXISTS {table}")
@@ -59,8 +59,10 @@ def load_duckdb(path: Path, table: str, rows: Iterable[Sequence[Any]], *, delete
         conn.execute(f"CREATE TABLE {table} (id BIGINT, merchant_id INTEGER, amount DECIMAL(18,4), currency VARCHAR,"
                      " status VARCHAR, note VARCHAR, created_at TIMESTAMP, updated_at TIMESTAMP, __deleted VARCHAR)")
         data = [(*_naive(r), deleted[i] if i < len(deleted) else None) for i, r in enumerate(rows)]
-        if data:
-            conn.executemany(f"INSERT INTO {table} VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", data)
+        for i in range(0, len(data), 300):  # multi-row VALUES: executemany is row by row in DuckDB
+            chunk = data[i:i + 300]
+            values = ", ".join(["(?, ?, ?, ?, ?, ?, ?, ?, ?)"] * len(chunk))
+            conn.execute(f"INSERT INTO {table} VALUES {values}", [v for r in chunk for v in r])
     finally:
         conn.close()
 
@@ -68,7 +70,7 @@ def load_duckdb(path: Path, table: str, rows: Iterable[Sequence[Any]], *, delete
 def load_snowflake(conn: Any, table: str, rows: Iterable[Sequence[Any]], *, tz: bool = True,
                    deleted: Sequence[str | None] = ()) -> None:
     """Snowflake-style copy (fakesnow): NUMBER(38,4), TIMESTAMP_TZ (or NTZ) and the Debezium __DELETED column."""
-    db, schema, name = table.split(".")
+    db, schema, _name = table.split(".")
     cur = conn.cursor()
     cur.execute(f"CREATE DATABASE IF NOT EXISTS {db}")
     cur.execute(f"CREATE SCHEMA IF NOT EXISTS {db}.{schema}")
