@@ -116,14 +116,93 @@ class PipelineSpec(Spec):
         return order[: order.index(stage)] if stage in order else []
 
 
+class BurnWindowSpec(Spec):
+    """One multi-window burn-rate alert: fire when the error budget burns `factor` times faster than the
+    objective allows over both the `long` and the `short` window (the short one makes it resolve quickly)."""
+
+    name: Identifier
+    long: Duration
+    short: Duration
+    factor: float = Field(gt=0)
+    severity: Literal["warning", "critical"] = "warning"
+
+    @model_validator(mode="after")
+    def _short_is_shorter(self) -> BurnWindowSpec:
+        if self.short >= self.long:
+            raise ValueError(f"burn window {self.name!r}: short ({self.short}) must be shorter than long ({self.long})")
+        return self
+
+
+def default_burn_windows() -> list[BurnWindowSpec]:
+    """Fast burn pages (2% of a 30-day budget in 1 h), slow burn goes to Slack (5% in 6 h)."""
+    return [
+        BurnWindowSpec(name="fast", long=timedelta(hours=1), short=timedelta(minutes=5), factor=14.4,
+                       severity="critical"),
+        BurnWindowSpec(name="slow", long=timedelta(hours=6), short=timedelta(minutes=30), factor=6.0,
+                       severity="warning"),
+    ]
+
+
 class SlaSpec(Spec):
+    """A service level: what "met" means at one instant, the check value that measures it, and the objective.
+
+    freshness: met while `value` (default age_seconds) < `threshold` ("15m").
+    deadline:  met unless the day's row is missing past its deadline (the check reports `seconds_past_deadline`
+               > 0 or a CRITICAL status); `deadline` is the documented time after midnight UTC.
+    The measuring check may report findings (one per table): `finding` (the finding key) or `table` (its
+    `table` label) picks the one this SLA follows. Between two observations the earlier one holds for at most
+    `max_gap`; time not covered by an observation is unknown, shown, and never counted as met.
+    """
+
     id: Identifier
     description: str = ""
     kind: Literal["freshness", "deadline"] = "freshness"
     check: str
-    value: str = "age_seconds"
-    threshold: float | None = None
+    finding: str | None = None
+    table: str | None = None
+    value: str | None = None
+    threshold: Duration | None = None
     deadline: Duration | None = None
     objective: float = Field(0.995, gt=0, lt=1)
     owner: str = "data-platform"
-    table: str | None = None
+    max_gap: Duration = timedelta(minutes=15)
+    burn_rate: list[BurnWindowSpec] = Field(default_factory=default_burn_windows)
+    route: str | None = None
+
+    @model_validator(mode="after")
+    def _kind_fields(self) -> SlaSpec:
+        if self.kind == "freshness" and self.threshold is None:
+            raise ValueError(f"freshness SLA {self.id!r} needs threshold (e.g. '15m')")
+        if self.kind == "deadline" and self.deadline is None:
+            raise ValueError(f"deadline SLA {self.id!r} needs deadline (e.g. '1h' after midnight UTC)")
+        return self
+
+    @property
+    def value_name(self) -> str:
+        return self.value or ("age_seconds" if self.kind == "freshness" else "seconds_past_deadline")
+
+    @property
+    def period_budget_fraction(self) -> float:
+        return 1.0 - self.objective
+
+
+class ReportSpec(Spec):
+    """The weekly SLA report: who gets it and when (UTC). `transport: ses` sends through Amazon SES."""
+
+    to: list[str] = Field(default_factory=list)
+    cc: list[str] = Field(default_factory=list)
+    sender: str | None = Field(None, alias="from")
+    subject: str = "Sentinel weekly SLA report {week}"
+    weekday: Literal["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"] = "monday"
+    at: str = Field("09:00", pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")
+    transport: Literal["smtp", "ses"] = "smtp"
+    noisiest: int = Field(5, ge=1, le=50)
+
+    model_config = Spec.model_config | {"populate_by_name": True}
+
+    @model_validator(mode="after")
+    def _addresses(self) -> ReportSpec:
+        for addr in (*self.to, *self.cc, *([self.sender] if self.sender else [])):
+            if "@" not in addr or any(c in addr for c in "\r\n,;"):
+                raise ValueError(f"not a single email address: {addr!r}")
+        return self

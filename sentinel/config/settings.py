@@ -93,6 +93,7 @@ class Settings(BaseSettings):
     smtp_starttls: bool = True
     smtp_from: str = "sentinel@novapay.example"
     smtp_timeout_seconds: float = 20.0
+    smtp_ca_file: Path | None = Field(None, description="CA bundle to verify the SMTP server's STARTTLS certificate")
 
 
     @classmethod

@@ -6,7 +6,15 @@ from datetime import timedelta
 
 from pydantic import Field, model_validator
 
-from sentinel.config.alerting_spec import MaintenanceSpec, NotifierSpec, PipelineSpec, RouteSpec, RuleSpec, SlaSpec
+from sentinel.config.alerting_spec import (
+    MaintenanceSpec,
+    NotifierSpec,
+    PipelineSpec,
+    ReportSpec,
+    RouteSpec,
+    RuleSpec,
+    SlaSpec,
+)
 from sentinel.config.base import Spec
 from sentinel.config.checks_spec import CheckSpec
 from sentinel.durations import Duration
@@ -26,6 +34,7 @@ class SentinelConfig(Spec):
     routes: list[RouteSpec] = Field(default_factory=list)
     maintenance: list[MaintenanceSpec] = Field(default_factory=list)
     slas: list[SlaSpec] = Field(default_factory=list)
+    report: ReportSpec = Field(default_factory=ReportSpec)
     pipeline: PipelineSpec = Field(default_factory=PipelineSpec)
 
     @model_validator(mode="after")

@@ -15,9 +15,10 @@ from sentinel.errors import StoreError
 from sentinel.model import CheckResult
 from sentinel.store.migrations import MIGRATIONS
 from sentinel.store.sqlite_alerts import SqliteAlertsMixin
+from sentinel.store.sqlite_sla import SqliteSlaMixin
 
 
-class SqliteStateStore(SqliteAlertsMixin):
+class SqliteStateStore(SqliteAlertsMixin, SqliteSlaMixin):
     def __init__(self, path: Path | str) -> None:
         self.path = str(path)
         if self.path != ":memory:":

@@ -1,0 +1,142 @@
+"""`sentinel report weekly` and `sentinel sla`."""
+
+from __future__ import annotations
+
+import sys
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import click
+
+from sentinel.cli import settings_from
+from sentinel.errors import ConfigErrors, SentinelError
+
+
+def _app(ctx: click.Context) -> Any:
+    from sentinel.app import build_app
+
+    settings = settings_from(ctx)
+    try:
+        return build_app(settings, with_alerting=False, with_metrics=False)
+    except ConfigErrors as exc:
+        click.echo(str(exc), err=True)
+        sys.exit(4)
+    except SentinelError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(4)
+
+
+@click.group()
+def report() -> None:
+    """Reports built from the state store."""
+
+
+@report.command()
+@click.option("--week", help="ISO week, e.g. 2026-W47 [default: the last complete week]")
+@click.option("--out", type=click.Path(path_type=Path), help="write the HTML report (charts inline) here")
+@click.option("--send", "send_it", is_flag=True, help="email it to report.to (SMTP with STARTTLS, or SES)")
+@click.pass_context
+def weekly(ctx: click.Context, week: str | None, out: Path | None, send_it: bool) -> None:
+    """The weekly SLA report: per SLA the objective, attainment, error budget left, p50/p95/max freshness,
+    breaches with their root cause, and the trend against the week before; the noisiest checks; alerts and pages.
+
+    \b
+    Without --out or --send it prints the plain-text version.
+    Examples:
+      sentinel report weekly --week 2026-W47 --out report.html
+      sentinel report weekly --send        (last week, to the recipients in alert_rules.yaml)
+    """
+    from sentinel.reports.render import render_html, render_text
+    from sentinel.reports.weekly import make_report, send_report
+    from sentinel.sla import iso_week, shift_week, week_start
+
+    app = _app(ctx)
+    try:
+        now = app.clock.now()
+        if week is None:
+            week = shift_week(iso_week(now), -1)
+        else:
+            try:
+                week = iso_week(week_start(week))
+            except ValueError as exc:
+                raise click.BadParameter(str(exc), param_hint="--week") from None
+        rep = make_report(app, week, now, charts=bool(out or send_it))
+        if out is not None:
+            out.write_text(render_html(rep), encoding="utf-8")
+            click.echo(f"wrote {out} ({rep.headline})")
+        if send_it:
+            spec = app.config.spec.report
+            try:
+                detail = send_report(app, rep)
+            except SentinelError as exc:
+                click.echo(f"error: report not sent: {exc}", err=True)
+                sys.exit(3)
+            app.store.report_claim(week, now, ", ".join(spec.to))
+            app.store.report_mark(week, "sent", app.clock.now(), detail + " (sentinel report weekly --send)")
+            click.echo(f"sent {week} to {', '.join([*spec.to, *spec.cc])}: {detail}")
+        if out is None and not send_it:
+            click.echo(render_text(rep), nl=False)
+    finally:
+        app.close()
+
+
+@click.command()
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@click.pass_context
+def sla(ctx: click.Context, fmt: str) -> None:
+    """The current week so far, per SLA: attainment, unknown time, error budget left, burn rates, breaches."""
+    import json
+
+    from sentinel.reports.render import budget_text, dur, pct
+    from sentinel.reports.weekly import ledger_of
+    from sentinel.sla import burn_statuses, iso_week, week_bounds
+
+    app = _app(ctx)
+    try:
+        now = app.clock.now()
+        week = iso_week(now)
+        start, end = week_bounds(week)
+        ledger = ledger_of(app)
+        if not ledger.slas:
+            click.echo("no SLAs configured (add `slas:` to alert_rules.yaml)")
+            return
+        rows = []
+        for spec in ledger.slas:
+            w = ledger.window(spec, start, end, now)
+            longest = max((b.long for b in spec.burn_rate), default=timedelta(0))
+            recent = app.store.sla_observations(spec.id, now - longest, now + timedelta(microseconds=1))
+            burns = burn_statuses(spec, recent, now, app.store.sla_observation_before(spec.id, now - longest))
+            rows.append((spec, w, burns))
+        if fmt == "json":
+            click.echo(json.dumps([{
+                "sla": s.id, "week": week, "objective": s.objective, "attainment": w.attainment.attainment,
+                "met_seconds": w.attainment.met.total_seconds(), "breach_seconds": w.attainment.breach.total_seconds(),
+                "unknown_seconds": w.attainment.unknown.total_seconds(),
+                "budget_left_seconds": w.attainment.budget_left.total_seconds(),
+                "burn": {b.window: {"long": b.long_rate, "short": b.short_rate, "firing": b.firing} for b in burns},
+                "breaches": [{"start": b.start.isoformat(), "seconds": b.duration.total_seconds(),
+                              "ongoing": b.ongoing} for b in w.breaches],
+            } for s, w, burns in rows], indent=2))
+            return
+        from sentinel.reports.model import SlaSection
+
+        click.echo(f"SLAs, week {week} so far ({start:%a %d %b} 00:00 to {now:%a %H:%M} UTC, "
+                   f"{dur(now - start)} of 7d)")
+        header = f"{'SLA':<30} {'objective':>9} {'attain':>8} {'breach':>7} {'unknown':>8}  budget left"
+        click.echo(header)
+        click.echo("-" * len(header))
+        for s, w, burns in rows:
+            a = w.attainment
+            section = SlaSection(s, w, None, w.breaches)
+            click.echo(f"{s.id:<30} {pct(s.objective):>9} {pct(a.attainment):>8} {dur(a.breach):>7} "
+                       f"{dur(a.unknown):>8}  {budget_text(section)}")
+            burn_text = ", ".join(
+                f"{b.window} {'n/a' if b.long_rate is None else f'{b.long_rate:.1f}x'}/"
+                f"{'n/a' if b.short_rate is None else f'{b.short_rate:.1f}x'}"
+                f"{' FIRING' if b.firing else ''} (>= {b.factor:g}x)" for b in burns)
+            click.echo(f"{'':<30} burn {burn_text}")
+            for b in w.breaches:
+                click.echo(f"{'':<30} breach {b.start:%a %H:%M} {'ongoing' if b.ongoing else dur(b.duration)}")
+    finally:
+        app.close()

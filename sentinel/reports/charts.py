@@ -1,0 +1,62 @@
+"""PNG charts for the report (email clients do not render SVG): per SLA, the measured value over the week as a
+step line against its threshold, breaches shaded red, unknown time (no observation) shaded grey.
+matplotlib is imported lazily, with the Agg backend, so nothing else pays for it."""
+
+from __future__ import annotations
+
+import io
+import math
+from datetime import datetime
+from typing import Any
+
+from sentinel.sla import ObsState, SlaWindow
+
+WIDTH_PX, HEIGHT_PX, DPI = 760, 230, 100
+
+
+def chart_png(window: SlaWindow, start: datetime, end: datetime) -> bytes:
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.dates as _mdates
+    from matplotlib.figure import Figure
+
+    mdates: Any = _mdates
+    sla = window.sla
+    fig = Figure(figsize=(WIDTH_PX / DPI, HEIGHT_PX / DPI), dpi=DPI)
+    ax: Any = fig.add_subplot(1, 1, 1)
+    deadline = sla.kind == "deadline"
+    limit = 0.0 if deadline else sla.threshold.total_seconds() / 60.0
+    xs: list[Any] = []
+    ys: list[float] = []
+    for iv in window.intervals:
+        y = float("nan") if iv.value is None or iv.state is ObsState.UNKNOWN else iv.value / 60.0
+        xs += [iv.start, iv.end]
+        ys += [y, y]
+        if iv.state is ObsState.BREACH:
+            ax.axvspan(iv.start, iv.end, color="#d93025", alpha=0.18, linewidth=0)
+        elif iv.state is ObsState.UNKNOWN:
+            ax.axvspan(iv.start, iv.end, color="#9aa0a6", alpha=0.25, linewidth=0, hatch="//")
+    if xs:
+        ax.plot(xs, ys, color="#1a73e8", linewidth=1.4, label="minutes late" if deadline else "age (min)")
+    ax.axhline(limit, color="#d93025", linestyle="--", linewidth=1.2,
+               label="deadline" if deadline else f"threshold {limit:g} min")
+    ax.set_xlim(start, end)
+    top = max([limit * 1.6 if limit else 10.0] + [y * 1.1 for y in ys if not math.isnan(y)])
+    ax.set_ylim(0, top)
+    ax.xaxis.set_major_locator(mdates.DayLocator())
+    ax.xaxis.set_major_formatter(mdates.DateFormatter("%a %d"))
+    ax.set_ylabel("min past deadline" if deadline else "age (min)", fontsize=8)
+    ax.tick_params(labelsize=8)
+    ax.grid(True, axis="y", alpha=0.3)
+    ax.set_title(f"{sla.id}: {'minutes past the deadline' if deadline else 'freshness'} over the week (UTC)",
+                 fontsize=9, loc="left")
+    ax.legend(loc="upper right", fontsize=7, frameon=False)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=DPI)
+    return buf.getvalue()
+
+
+def charts_for(report: Any) -> dict[str, bytes]:
+    return {s.sla.id: chart_png(s.window, report.start, report.end) for s in report.sections}

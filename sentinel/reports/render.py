@@ -1,0 +1,105 @@
+"""The weekly report as HTML (jinja2, autoescaped, inline styles and table layout so mail clients show it) and as
+plain text (the other half of the multipart email, and what `sentinel report weekly` prints)."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+from sentinel.durations import format_duration
+from sentinel.reports.model import SlaSection, WeeklyReport
+from sentinel.reports.templates import WEEKLY_HTML
+
+
+def pct(value: float | None, digits: int = 2) -> str:
+    return "n/a" if value is None else f"{value * 100:.{digits}f}%"
+
+
+def dur(delta: timedelta) -> str:
+    if delta < timedelta(0):
+        return "-" + format_duration(-delta)
+    return format_duration(delta) if delta >= timedelta(seconds=1) else "0s"
+
+
+def minutes(seconds: float | None) -> str:
+    return "n/a" if seconds is None else f"{seconds / 60:.1f} min"
+
+
+def trend(points: float | None) -> str:
+    if points is None:
+        return "no data last week"
+    if abs(points) < 0.005:
+        return "unchanged"
+    return f"{'+' if points > 0 else '-'}{abs(points):.2f} pp"
+
+
+def budget_text(section: SlaSection) -> str:
+    att = section.attainment
+    left = att.budget_left
+    if left < timedelta(0):
+        return f"exhausted, over by {dur(-left)} (budget {dur(att.budget)})"
+    return f"{dur(left)} of {dur(att.budget)} ({att.budget_left_fraction:.0%})"
+
+
+def data_uri(png: bytes) -> str:
+    return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
+
+
+def _environment() -> Any:
+    import jinja2
+
+    env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+    env.filters.update(pct=pct, dur=dur, minutes=minutes, trend=trend)
+    return env
+
+
+def render_html(report: WeeklyReport, image_src: Callable[[str], str] | None = None) -> str:
+    """`image_src(sla_id)` gives each chart's src: a data: URI for a file, `cid:...` for an email."""
+    src = image_src or (lambda sla_id: data_uri(report.charts[sla_id]) if sla_id in report.charts else "")
+    template = _environment().from_string(WEEKLY_HTML)
+    return str(template.render(r=report, src=src, budget_text=budget_text, verdict_color=_VERDICT_COLORS))
+
+
+_VERDICT_COLORS = {"met": "#188038", "on track": "#188038", "at risk": "#e37400", "missed": "#d93025"}
+
+
+def render_text(report: WeeklyReport) -> str:
+    lines = [f"Sentinel weekly SLA report {report.week} "
+             f"({report.start:%Y-%m-%d} to {(report.end - timedelta(days=1)):%Y-%m-%d}, UTC)",
+             report.headline if report.complete else f"{report.headline} (as of {report.generated_at:%a %H:%M} UTC)",
+             ""]
+    for s in report.sections:
+        a, v = s.attainment, s.window.values
+        lines += [
+            f"== {s.sla.id}: {s.sla.description or s.threshold_text} [{s.verdict.upper()}]",
+            f"   objective {pct(s.sla.objective)} of the week, {s.threshold_text}; owner {s.sla.owner}",
+            f"   attainment {pct(a.attainment)} ({trend(s.trend_points)} vs {report.previous_week});"
+            f" breach {dur(a.breach)}, unknown (no data) {dur(a.unknown)}",
+            f"   error budget left: {budget_text(s)}",
+            f"   {'lateness' if s.sla.kind == 'deadline' else 'freshness'} p50 {minutes(v.p50)}, p95 {minutes(v.p95)},"
+            f" max {minutes(v.max)} ({v.count} observations)",
+        ]
+        if s.breaches:
+            lines.append(f"   breaches ({len(s.breaches)}):")
+            for b in s.breaches:
+                end = "ongoing" if b.ongoing else f"for {dur(b.duration)}"
+                lines.append(f"   - {b.start:%a %Y-%m-%d %H:%M} UTC {end}, worst {minutes(b.worst_value)}")
+                lines.append(f"     root cause: {b.root_cause}")
+        else:
+            lines.append("   breaches: none")
+        lines.append("")
+    lines.append("Noisiest checks (alerts sent / not-OK results):")
+    for n in report.noisiest or []:
+        lines.append(f"- {n.check_id}: {n.alerts} alerts, {n.episodes} fired, {n.not_ok}/{n.results} not OK"
+                     f" ({n.errors} errors)")
+    if not report.noisiest:
+        lines.append("- none: a quiet week")
+    al = report.alerts
+    lines += ["", f"Alerts: {al.messages} messages sent, {al.fired} alerts fired, {al.pages} pages,"
+                  f" {al.failed} failed deliveries",
+              "   by receiver: " + (", ".join(f"{k} {v}" for k, v in al.by_receiver.items()) or "none"), ""]
+    lines.append("Attainment is met time over elapsed time; time without observations is unknown and never counted "
+                 "as met.")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,208 @@
+"""A simulated fortnight of the CDC pipeline for the SLA tests, run by the real check runner under a FakeClock.
+
+The measured system is a simulated warehouse table `ANALYTICS.FCT_TRANSACTIONS` that a dbt job loads every
+10 minutes; a check plugin written for the test reads its newest `_loaded_at` and judges it with the production
+`warehouse_freshness` judgement (`evaluate_age`, one finding per table) against a 15-minute SLA. (A real
+PostgreSQL connection costs ~30 ms per run; 2,700 runs would make this test minutes long.) Upstream stages are a
+scripted check. Alerts go through the real pipeline to contract-checking fake Slack and PagerDuty servers.
+
+Week 2026-W46 (Mon 9 Nov - Sun 15 Nov), checks every 15 minutes:
+  - Wed 11 Nov 14:10-14:50 no loads -> one breach 14:15-15:00 (45 min), no upstream alert.
+Week 2026-W47 (Mon 16 Nov - Sun 22 Nov), checks every 5 minutes:
+  - Tue 17 Nov 09:50-10:20 no loads (S3 sink stalled 09:35-10:30) -> breach 09:55-10:30 (35 min, worst 45 min)
+  - Thu 19 Nov 01:50-02:30 no loads (dbt failing 01:40-02:40)     -> breach 01:55-02:40 (45 min, worst 55 min)
+  - Fri 20 Nov 12:00-12:25 the daemon is down (no check runs): the 11:55 observation holds 15 min (max_gap),
+    12:10-12:30 is unknown (20 min)
+  - Sat 21 Nov 03:00 the warehouse is unreachable during the check run: ERROR -> 03:00-03:05 unknown (5 min)
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import Field
+
+from checks.warehouse_freshness import FreshnessTarget, evaluate_age
+from sentinel.api import Check, CheckContext, CheckResult, Params, SourceError, Status
+from sentinel.app import App, build_app
+from sentinel.clock import FakeClock
+from sentinel.config.settings import Settings
+
+TX = "payments.transactions"
+W46_START = datetime(2026, 11, 9, tzinfo=UTC)
+W47_START = datetime(2026, 11, 16, tzinfo=UTC)
+W48_START = datetime(2026, 11, 23, tzinfo=UTC)
+
+
+def at(day: int, hh: int, mm: int) -> datetime:
+    return datetime(2026, 11, day, hh, mm, tzinfo=UTC)
+
+
+NO_LOADS = [(at(11, 14, 1), at(11, 14, 59)), (at(17, 9, 41), at(17, 10, 29)), (at(19, 1, 41), at(19, 2, 39))]
+DAEMON_DOWN = (at(20, 12, 0), at(20, 12, 29))
+TABLE_UNREACHABLE_AT = at(21, 3, 0)
+S3_STALL = (at(17, 9, 35), at(17, 10, 30))
+DBT_FAILING = (at(19, 1, 40), at(19, 2, 40))
+S3_SUMMARY = "S3 sink connector s3-sink-payments is 48213 records behind on cdc.payments.transactions (critical > 10000)"
+DBT_SUMMARY = "dbt job dbt_every_15m failed: model fct_transactions, Database Error: division by zero"
+
+
+class Window(Params):
+    start: datetime
+    end: datetime
+    summary: str
+
+
+class ScriptedParams(Params):
+    windows: list[Window] = Field(default_factory=list)
+    ok_summary: str = "healthy"
+
+
+class ScriptedStatusCheck(Check[ScriptedParams]):
+    """CRITICAL inside its scripted windows, OK outside (an upstream stage of the simulated pipeline)."""
+
+    kind = "scripted_status"
+    Params = ScriptedParams
+    runbook = "sql-threshold"
+
+    def run(self, ctx: CheckContext) -> CheckResult:
+        now = ctx.now()
+        for w in self.params.windows:
+            if w.start <= now < w.end:
+                return ctx.result(self.kind, Status.CRITICAL, w.summary, values={"bad": 1.0})
+        return ctx.result(self.kind, Status.OK, self.params.ok_summary, values={"bad": 0.0})
+
+
+class SimWarehouse:
+    """The measured system: load times of the table, and moments the warehouse does not answer."""
+
+    def __init__(self) -> None:
+        self.loads: list[datetime] = []
+        self.unreachable: set[datetime] = set()
+
+    def newest(self, now: datetime) -> datetime | None:
+        if now in self.unreachable:
+            raise SourceError("warehouse did not answer within 10s (statement timeout)")
+        return self.loads[-1] if self.loads else None
+
+
+WAREHOUSE = SimWarehouse()
+
+
+class SimFreshnessParams(Params):
+    tables: list[FreshnessTarget]
+
+
+class SimFreshnessCheck(Check[SimFreshnessParams]):
+    """warehouse_freshness's judgement on the simulated warehouse."""
+
+    kind = "sim_freshness"
+    Params = SimFreshnessParams
+    runbook = "freshness-sla-breach"
+
+    def run(self, ctx: CheckContext) -> CheckResult:
+        now = ctx.now()
+        findings = [evaluate_age(t, WAREHOUSE.newest(now), now) for t in self.params.tables]
+        status = Status.worst(f.status for f in findings)
+        return ctx.result(self.kind, status, " | ".join(f.summary for f in findings), findings=findings)
+
+
+PLUGINS = {"scripted_status": ScriptedStatusCheck, "sim_freshness": SimFreshnessCheck}
+
+
+def config_dict() -> dict[str, Any]:
+    def window(span: tuple[datetime, datetime], summary: str) -> dict[str, str]:
+        return {"start": span[0].isoformat(), "end": span[1].isoformat(), "summary": summary}
+
+    return {
+        "checks": [
+            {"id": "tx_freshness", "kind": "sim_freshness", "schedule": {"every": "5m"}, "timeout": "10s",
+             "labels": {"table": TX, "stage": "analytics"},
+             "params": {"tables": [
+                 {"table": "ANALYTICS.FCT_TRANSACTIONS", "column": "_loaded_at", "critical_after": "15m",
+                  "source_table": TX, "stage": "analytics"}]}},
+            {"id": "s3_sink_lag", "kind": "scripted_status", "schedule": {"every": "5m"},
+             "labels": {"table": TX, "stage": "s3_sink"},
+             "params": {"windows": [window(S3_STALL, S3_SUMMARY)], "ok_summary": "S3 sink lag 120 records"}},
+            {"id": "dbt_run", "kind": "scripted_status", "schedule": {"every": "5m"},
+             "labels": {"table": TX, "stage": "dbt"},
+             "params": {"windows": [window(DBT_FAILING, DBT_SUMMARY)], "ok_summary": "dbt run succeeded"}},
+        ],
+        "slas": [
+            {"id": "transactions_freshness", "description": "transaction data in Snowflake < 15 min",
+             "kind": "freshness", "check": "tx_freshness", "table": TX, "threshold": "15m", "objective": 0.99,
+             "max_gap": "15m", "owner": "data-platform"},
+        ],
+        "report": {"to": ["data-platform@novapay.example", "cfo-office@novapay.example"],
+                   "cc": ["oncall-leads@novapay.example"], "from": "sentinel@novapay.example"},
+        "pipeline": {"tables": {TX: {"slas": ["transactions_freshness"], "dashboards": ["Executive Dashboard"]}}},
+    }
+
+
+@dataclass
+class SimulatedWeek:
+    state_path: Path
+    config_path: Path
+    settings: dict[str, Any]
+    pages_triggered_w47: int
+    slack_posts_w47: int
+    steps: int
+    seconds: float
+    copies: list[Path] = field(default_factory=list)
+
+    def copy_state(self, dest: Path) -> Path:
+        """A private copy of the state store (tests that send reports must not share the send log)."""
+        src = sqlite3.connect(self.state_path)
+        dst = sqlite3.connect(dest)
+        src.backup(dst)
+        src.close()
+        dst.close()
+        return dest
+
+    def app(self, clock: FakeClock, state_path: Path, *, with_alerting: bool = True, **settings: Any) -> App:
+        values = {**self.settings, "state_path": state_path, **settings}
+        return build_app(Settings(**values), clock=clock, extra_checks=PLUGINS,
+                         with_metrics=False, with_alerting=with_alerting)
+
+
+def _within(moment: datetime, span: tuple[datetime, datetime]) -> bool:
+    return span[0] <= moment <= span[1]
+
+
+def simulate(tmp: Path, alert_settings: dict[str, Any],
+             on_week_start: Callable[[], None] | None = None) -> SimulatedWeek:
+    import time
+
+    config_path = tmp / "alert_rules.yaml"
+    config_path.write_text(yaml.safe_dump(config_dict(), sort_keys=False))
+    settings = {"config_file": config_path, **alert_settings}
+    WAREHOUSE.loads.clear()
+    WAREHOUSE.unreachable = {TABLE_UNREACHABLE_AT}
+    clock = FakeClock(W46_START)
+    state_path = tmp / "state.db"
+    app = build_app(Settings(**settings, state_path=state_path), clock=clock, extra_checks=PLUGINS,
+                    with_metrics=False)
+    assert app.alerting is not None
+    started = time.monotonic()
+    steps = 0
+    now = W46_START
+    while now < W48_START:
+        if now == W47_START and on_week_start is not None:
+            on_week_start()
+        if now.minute % 10 == 0 and not any(_within(now, span) for span in NO_LOADS):
+            WAREHOUSE.loads.append(now)
+        cadence = 15 if now < W47_START else 5  # minutes between check runs
+        if now.minute % cadence == 0 and not _within(now, DAEMON_DOWN):
+            app.alerting.process(app.run_checks())
+            app.alerting.deliver_due()
+            steps += 1
+        clock.advance(timedelta(minutes=5))
+        now = clock.now()
+    app.close()
+    return SimulatedWeek(state_path, config_path, settings, 0, 0, steps, time.monotonic() - started)

@@ -1,0 +1,178 @@
+"""A simulated fortnight (see tests/integration/sla_week.py) through the real runner, store, alerting pipeline and
+SLA ledger; figures checked against numbers worked out by hand from the scenario."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+from typing import Any, cast
+
+import pytest
+
+from sentinel.app import App
+from sentinel.clock import FakeClock
+from sentinel.reports.weekly import WeeklyReportDuty, make_report
+from sentinel.sla import ObsState
+from sentinel.store.sla import SlaStore
+from tests.integration.sla_week import (
+    DBT_SUMMARY,
+    S3_SUMMARY,
+    TX,
+    W47_START,
+    W48_START,
+    SimulatedWeek,
+    at,
+)
+from tests.plugins.smtp import SMTP_PASSWORD, SmtpTlsServer
+
+pytestmark = pytest.mark.integration
+
+
+def sla_store(app: App) -> SlaStore:
+    return cast(SlaStore, app.store)
+
+MIN = timedelta(minutes=1)
+WEEK_MIN = 7 * 24 * 60
+
+
+def test_the_week_gives_hand_computed_attainment_budget_and_breaches(week: SimulatedWeek, tmp_path: Path) -> None:
+    app = week.app(FakeClock(W48_START), week.copy_state(tmp_path / "s.db"), with_alerting=False)
+    report = make_report(app, "2026-W47", charts=False)
+    (s,) = report.sections
+    a = s.attainment
+    # By hand: breaches 09:55-10:30 Tue (35 min) + 01:55-02:40 Thu (45 min) = 80 min;
+    # unknown: daemon down, 11:55 holds to 12:10, back 12:30 (20 min) + ERROR at 03:00 Sat (5 min) = 25 min.
+    assert a.breach == 80 * MIN
+    assert a.unknown == 25 * MIN
+    assert a.met == (WEEK_MIN - 105) * MIN
+    assert a.attainment == pytest.approx((WEEK_MIN - 105) / WEEK_MIN)  # 98.958%
+    assert a.measured_attainment == pytest.approx((WEEK_MIN - 105) / (WEEK_MIN - 25))  # 99.2% if gaps were "met"
+    assert a.budget == timedelta(minutes=100.8)  # 1% of 10,080 minutes
+    assert a.budget_left == timedelta(minutes=100.8 - 105)  # over by 4.2 minutes: unknown time is never met
+    assert s.verdict == "missed"
+    assert [(b.start, b.duration, b.worst_value) for b in s.breaches] == [
+        (at(17, 9, 55), 35 * MIN, 45 * 60.0),
+        (at(19, 1, 55), 45 * MIN, 55 * 60.0),
+    ]
+    # Root causes from the alert history: the most upstream alert of the table around each breach.
+    assert s.breaches[0].root_cause.startswith(f"s3_sink / {TX}: {S3_SUMMARY}")
+    assert "firing since Tue 09:35 UTC" in s.breaches[0].root_cause
+    assert s.breaches[1].root_cause.startswith(f"dbt / {TX}: {DBT_SUMMARY}")
+    # Week before: one 45-minute breach at a 15-minute cadence -> 10,035 of 10,080 minutes.
+    assert s.previous is not None and s.previous.breach == 45 * MIN and s.previous.unknown == timedelta(0)
+    assert s.trend_points == pytest.approx(((WEEK_MIN - 105) - (WEEK_MIN - 45)) / WEEK_MIN * 100)  # -0.595 pp
+    # Freshness distribution (nearest rank over the 2,009 measured observations): 995 at 0 min (checked right after
+    # a load), 996 at 5 min, 2 at 10 min, 16 breach values 15..55 min.
+    v = s.window.values
+    assert v.count == 2016 - 6 - 1
+    assert (v.p50, v.p95, v.max) == (300.0, 300.0, 3300.0)
+    states = [p[2] for p in s.window.points]
+    assert states.count(ObsState.BREACH) == 16 and states.count(ObsState.UNKNOWN) == 1
+    app.close()
+
+
+def test_alert_figures_match_what_the_receivers_got(week: SimulatedWeek, tmp_path: Path) -> None:
+    app = week.app(FakeClock(W48_START), week.copy_state(tmp_path / "s.db"), with_alerting=False)
+    report = make_report(app, "2026-W47", charts=False)
+    assert report.alerts.pages == week.pages_triggered_w47 > 0
+    assert report.alerts.by_receiver["slack"] == week.slack_posts_w47 > 0
+    noisy = {n.check_id: n for n in report.noisiest}
+    # Upstream alerts fired once per incident; the burn-rate alert fired for both breaches.
+    assert noisy["s3_sink_lag"].episodes == 1 and noisy["dbt_run"].episodes == 1
+    assert noisy["sla_burn_transactions_freshness"].episodes >= 1
+    assert noisy["tx_freshness"].not_ok == 16 + 1 and noisy["tx_freshness"].errors == 1
+    app.close()
+
+
+def test_burn_rate_alerts_paged_during_the_fast_breach(week: SimulatedWeek, tmp_path: Path) -> None:
+    app = week.app(FakeClock(W48_START), week.copy_state(tmp_path / "s.db"), with_alerting=False)
+    messages = sla_store(app).messages_between(W47_START, W48_START)
+    burn_pages = [m for m in messages if m.receiver == "pager" and m.event == "fired"
+                  and any(a["check_id"] == "sla_burn_transactions_freshness" for a in m.payload["alerts"])]
+    # Fast burn (14.4x over 1h and 5m) is reached 10 minutes into each breach: 10 of 60 min at 1% allowed = 16.7x.
+    assert sorted({m.created_at.date().isoformat() for m in burn_pages}) == ["2026-11-17", "2026-11-19"]
+    first = min(burn_pages, key=lambda m: m.created_at)
+    assert at(17, 10, 5) <= first.created_at <= at(17, 10, 15)
+    assert first.payload["alerts"][0]["runbook"] == "sla-burn-rate"
+    app.close()
+
+
+def _parts(msg: Any) -> dict[str, list[Any]]:
+    out: dict[str, list[Any]] = {}
+    for part in msg.walk():
+        out.setdefault(part.get_content_type(), []).append(part)
+    return out
+
+
+def test_report_email_arrives_with_both_parts_and_inline_charts(week: SimulatedWeek, smtp_tls_server: SmtpTlsServer,
+                                                                tmp_path: Path) -> None:
+    smtp_tls_server.clear()
+    clock = FakeClock(at(23, 9, 0))
+    app = week.app(clock, week.copy_state(tmp_path / "s.db"), with_alerting=False, **smtp_tls_server.settings())
+    assert WeeklyReportDuty(app).run_once() == "2026-W47"
+    (got,) = smtp_tls_server.wait_for(1)
+    assert got.tls and got.login == smtp_tls_server.username
+    assert sorted(got.envelope_to) == ["cfo-office@novapay.example", "data-platform@novapay.example",
+                                       "oncall-leads@novapay.example"]
+    msg = got.message
+    assert msg["Subject"] == "Sentinel weekly SLA report 2026-W47"
+    assert msg["From"] == "sentinel@novapay.example" and msg["Cc"] == "oncall-leads@novapay.example"
+    assert msg.get_content_type() == "multipart/alternative"
+    parts = _parts(msg)
+    text = parts["text/plain"][0].get_content()
+    html = parts["text/html"][0].get_content()
+    assert "attainment 98.96%" in text and "exhausted, over by 4m12s" in text
+    assert "Tue 2026-11-17 09:55 UTC for 35m" in text and S3_SUMMARY in text
+    assert "98.96%" in html and "Thu 2026-11-19 01:55" in html
+    (png,) = parts["image/png"]
+    assert png.get_payload(decode=True).startswith(b"\x89PNG\r\n\x1a\n")
+    cid = png["Content-ID"].strip("<>")
+    assert f'src="cid:{cid}"' in html
+    assert parts["multipart/related"][0].get_payload()[0].get_content_type() == "text/html"
+    assert SMTP_PASSWORD not in msg.as_string()
+    log = sla_store(app).report_log("2026-W47")
+    assert log[0].status == "sent" and "3 recipient(s)" in log[0].detail
+    app.close()
+
+
+def test_a_missed_monday_is_sent_once_on_restart_never_twice(week: SimulatedWeek, smtp_tls_server: SmtpTlsServer,
+                                                             tmp_path: Path) -> None:
+    smtp_tls_server.clear()
+    state = week.copy_state(tmp_path / "s.db")
+    clock = FakeClock(at(23, 8, 59))
+    app = week.app(clock, state, **smtp_tls_server.settings())
+    sla_store(app).report_claim("2026-W46", at(16, 9, 0), "x")  # last Monday's report went out on time
+    sla_store(app).report_mark("2026-W46", "sent", at(16, 9, 0))
+    assert WeeklyReportDuty(app).run_once() is None  # 08:59: W47's report is not due yet
+    app.close()
+    # The daemon is down from 09:00 Monday until Tuesday afternoon.
+    clock.set(at(24, 15, 30))
+    first = week.app(clock, state, **smtp_tls_server.settings())
+    assert WeeklyReportDuty(first).run_once() == "2026-W47"
+    assert WeeklyReportDuty(first).run_once() is None  # the hourly retry does not resend
+    first.close()
+    clock.advance(timedelta(hours=2))
+    second = week.app(clock, state, **smtp_tls_server.settings())  # another restart
+    assert WeeklyReportDuty(second).run_once() is None
+    second.close()
+    got = smtp_tls_server.wait_for(1)
+    assert [r.message["X-Sentinel-Report"] for r in got] == ["2026-W47"]
+
+
+def test_a_failed_send_is_retried_and_a_wrong_password_is_not_leaked(week: SimulatedWeek,
+                                                                      smtp_tls_server: SmtpTlsServer,
+                                                                      tmp_path: Path) -> None:
+    smtp_tls_server.clear()
+    state = week.copy_state(tmp_path / "s.db")
+    clock = FakeClock(at(23, 9, 0))
+    wrong = {**smtp_tls_server.settings(), "smtp_password": "WRONG-secret-77"}
+    app = week.app(clock, state, **wrong)
+    assert WeeklyReportDuty(app).run_once() is None
+    (entry,) = sla_store(app).report_log("2026-W47")
+    assert entry.status == "failed" and entry.detail.startswith("NotifyError: SMTP 127.0.0.1") and "WRONG" not in entry.detail
+    app.close()
+    clock.advance(timedelta(hours=1))
+    fixed = week.app(clock, state, **smtp_tls_server.settings())
+    assert WeeklyReportDuty(fixed).run_once() == "2026-W47"
+    assert len(smtp_tls_server.wait_for(1)) == 1
+    fixed.close()

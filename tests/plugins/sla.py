@@ -1,0 +1,40 @@
+"""Session fixture: the simulated fortnight of tests/integration/sla_week.py, run once and shared by the SLA
+integration tests and the report's end-to-end test (each test copies the state file before writing to it)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from tests.integration.sla_week import SimulatedWeek, simulate
+from tests.plugins.alerting import PAGERDUTY_KEY, SLACK_TOKEN
+
+
+@pytest.fixture(scope="session")
+def week(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimulatedWeek]:
+    from pytest_httpserver import HTTPServer
+
+    from devstack.base import free_port
+    from tests.fakes.alerting_apis import FakePagerDuty, FakeSlack
+
+    server = HTTPServer(host="127.0.0.1", port=free_port())
+    server.start()
+    slack = FakeSlack(server, SLACK_TOKEN)
+    pagerduty = FakePagerDuty(server, PAGERDUTY_KEY)
+    alert_settings = {"slack_token": SLACK_TOKEN, "slack_base_url": slack.base_url, "pager_backend": "pagerduty",
+                      "pagerduty_routing_key": PAGERDUTY_KEY, "pagerduty_base_url": pagerduty.base_url,
+                      "runbook_base_url": "https://runbooks.example/novapay/"}
+
+    def forget_week_46() -> None:
+        pagerduty.events.clear()
+        slack.calls.clear()
+
+    sim = simulate(tmp_path_factory.mktemp("sla-week"), alert_settings, on_week_start=forget_week_46)
+    sim.pages_triggered_w47 = sum(1 for e in pagerduty.events if e["event_action"] == "trigger")
+    sim.slack_posts_w47 = sum(1 for c in slack.calls if c.method == "chat.postMessage")
+    print(f"simulated {sim.steps} steps in {sim.seconds:.1f}s")
+    yield sim
+    server.stop()
+
+
