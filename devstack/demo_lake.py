@@ -9,15 +9,20 @@ analytics tables, seeded relative to `now` so `sentinel check --once` shows each
                           FCT_DAILY_VOLUME has yesterday's row (all ok).
 
     seed_lake(s3, snowflake, now) -> env      seeds running services, returns the SENTINEL_* settings for them
-    seed(stack)                               devstack.demo entry: starts "s3" (in-process moto) and "snowflake"
+    start_seeded_s3(now) -> S3Service         a child-process moto seeded with realistic object times
+    seed(stack)                               devstack.demo entry: starts "s3" (seeded) and "snowflake", seeds, env
 """
 
 from __future__ import annotations
 
+import argparse
 import json
+import sys
+import threading
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+from devstack.base import PROJECT_ROOT, ServiceUnavailable, cache_dir, free_port, spawn, wait_until
 from devstack.s3 import S3Service, start_s3
 from devstack.snowflake import SnowflakeService, start_snowflake
 
@@ -160,8 +165,61 @@ def seed_lake(s3: S3Service, sf: SnowflakeService, now: datetime, *, bucket: str
     return sentinel_env(s3, sf, database=database)
 
 
+SEEDED_MARKER = "_sentinel_demo/seeded"
+
+
+def start_seeded_s3(now: datetime, *, bucket: str = BUCKET, timeout: float = 60.0) -> S3Service:
+    """A moto server in a child process, seeded before it starts serving, with object times relative to `now`.
+
+    The child (`python -m devstack.demo_lake serve-s3`) seeds through moto's backend, so LastModified is realistic
+    (yesterday's files at yesterday's times), and it outlives this process: `scripts/demo --keep` keeps working.
+    """
+    port = free_port()
+    endpoint = f"http://127.0.0.1:{port}"
+    log = cache_dir("moto") / f"moto-demo-{port}.log"
+    proc = spawn("moto-demo", [sys.executable, "-m", "devstack.demo_lake", "serve-s3", "--port", str(port),
+                               "--now", now.isoformat(), "--bucket", bucket], log=log, cwd=PROJECT_ROOT)
+    svc = S3Service(endpoint, in_process=False, _stop=proc.stop)
+
+    try:
+        wait_until(lambda: _seeded(svc, bucket), what=f"seeded moto server on {endpoint}", timeout=timeout,
+                   proc=proc.popen, log=log)
+    except ServiceUnavailable:
+        proc.stop()
+        raise
+    return svc
+
+
+def _serve_s3(port: int, now: datetime, bucket: str) -> None:
+    svc = start_s3(in_process=True, port=port)
+    seed_s3(svc, now, bucket=bucket)
+    svc.client().put_object(Bucket=bucket, Key=SEEDED_MARKER, Body=b"")
+    threading.Event().wait()  # serve until the parent stops our process group
+
+
 def seed(stack: Any) -> None:
     """devstack.demo entry point: start (or reuse) "s3" and "snowflake" in the DemoStack, seed, export env."""
-    s3: S3Service = stack.start("s3", lambda: start_s3(in_process=True))
+    now = datetime.now(UTC)
+    s3: S3Service = stack.start("s3", lambda: start_seeded_s3(now))
+    if not _seeded(s3, BUCKET):
+        seed_s3(s3, now)  # another area started "s3" first: seed it through the API
     sf: SnowflakeService = stack.start("snowflake", start_snowflake)
-    stack.env.update(seed_lake(s3, sf, datetime.now(UTC)))
+    seed_snowflake(sf, now)
+    stack.env.update(sentinel_env(s3, sf))
+
+
+def _seeded(s3: S3Service, bucket: str) -> bool:
+    client = s3.client()
+    if bucket not in {b["Name"] for b in client.list_buckets().get("Buckets", [])}:
+        return False
+    return bool(client.list_objects_v2(Bucket=bucket, Prefix=SEEDED_MARKER).get("KeyCount"))
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description="serve a seeded moto S3 for the demo")
+    parser.add_argument("command", choices=["serve-s3"])
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--now", required=True, help="ISO time the seed is relative to")
+    parser.add_argument("--bucket", default=BUCKET)
+    args = parser.parse_args()
+    _serve_s3(args.port, datetime.fromisoformat(args.now), args.bucket)
