@@ -294,3 +294,34 @@ def test_pointing_at_the_dbt_target_dir_itself(dbt_runs: DbtRuns) -> None:
     result = run_check(str(target), clock_after(dbt_runs.fixed, 1))
     assert {f.key for f in result.findings} == {"dbt_not_running", SRC_TX, SRC_EVENTS}
     assert result.summary.endswith("source stale (error), 1 source stale (warn)")
+
+
+def test_through_rules_and_the_alert_lifecycle_the_failing_test_fires_once_and_resolves_once(
+        dbt_runs: DbtRuns, tmp_path: Path) -> None:
+    """The same four real dbt runs, judged by the implicit rule and stepped through the alert state machine."""
+    from sentinel.alerting.lifecycle import step
+    from sentinel.alerting.types import AlertState, EventKind
+    from sentinel.rules import RuleBook, evaluate
+
+    book = RuleBook(kind_runbooks={"dbt_results": "dbt-test-failure"})
+    states: dict[str, AlertState] = {}
+    events: list[tuple[str, EventKind, str]] = []
+    location, memory = tmp_path / "archive", DictMemory()
+    for run_no, folder in enumerate(dbt_runs.in_order, start=1):
+        shutil.copytree(folder, location / folder.name)
+        for minutes in (2, 4):
+            clock = clock_after(folder, minutes)
+            result = run_check(str(location), clock, memory)
+            rule = book.implicit_rule(result)
+            for verdict in evaluate(rule, result):
+                state, new = step(states.get(verdict.fingerprint), verdict, rule, clock.now())
+                states[verdict.fingerprint] = state
+                events += [(e.state.labels.get("dbt_node", ""), e.kind, f"run {run_no}") for e in new]
+
+    reconcile = [(kind, when) for node, kind, when in events if node == "assert_daily_volume_reconciles"]
+    assert reconcile == [(EventKind.FIRED, "run 1"), (EventKind.RESOLVED, "run 4")]
+    fired_in_run_1 = {node for node, kind, when in events if kind is EventKind.FIRED and when == "run 1"}
+    assert fired_in_run_1 == {"unique_dim_merchants_merchant_id", "not_null_fct_transactions_merchant_id",
+                              "assert_daily_volume_reconciles", "int_merchant_scores", "fct_merchant_health",
+                              "transactions", "merchant_events"}
+    assert [e for e in events if e[2] != "run 1" and e[1] is EventKind.FIRED] == []
