@@ -77,3 +77,17 @@ def test_demo_seed_makes_the_fragment_checks_fire_and_pass(
 
     fresh = results["warehouse_freshness"]
     assert fresh.status is Status.OK, fresh.summary
+
+
+def test_seeded_child_process_s3_has_realistic_object_times() -> None:
+    from devstack.demo_lake import start_seeded_s3
+
+    now = datetime.now(UTC).replace(microsecond=0)
+    svc = start_seeded_s3(now, bucket="demo-lake-child")
+    try:
+        yesterday = now.date() - timedelta(days=1)
+        listed = svc.client().list_objects_v2(Bucket="demo-lake-child", Prefix=f"raw/users/merchants/dt={yesterday}/")
+        times = {o["LastModified"] for o in listed["Contents"]}
+        assert times == {datetime(yesterday.year, yesterday.month, yesterday.day, 12, tzinfo=UTC)}
+    finally:
+        svc.stop()
