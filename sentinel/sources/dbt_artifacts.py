@@ -10,6 +10,10 @@ it, and `sources.json` is taken beside it or else the newest one under the locat
 
 Reads have deadlines: S3 uses boto3's standard retry mode with connect/read timeouts, and listing is bounded
 by the caller's timeout. Errors are SourceError / ArtifactError (file + version found), never secrets.
+
+Listing walks every object under the prefix (dbt's compiled/ and run/ folders are skipped, not avoided), so keep
+the location to artifacts: upload run_results/manifest/sources.json only, and expire old runs with a lifecycle
+rule. Sentinel needs s3:ListBucket on the prefix and s3:GetObject on its objects.
 """
 
 from __future__ import annotations
