@@ -192,7 +192,8 @@ def _node_finding(result: NodeResult, artifacts: DbtArtifacts, params: DbtResult
         verb = {"fail": "failed", "warn": "warns", "error": "errored"}[result.status]
         what = f"{failures:,} failing row{'s' if failures != 1 else ''}" if result.status != "error" \
             else first_line(result.message)
-        summary = f"dbt test {name}{on} {verb}: {what} (severity {node.severity if node else '?'}, owner {owner})"
+        severity = node.severity if node and node.severity else "error"  # dbt's default severity
+        summary = f"dbt test {name}{on} {verb}: {what} (severity {severity}, owner {owner})"
         details["rerun"] = f"dbt test --select {name} --store-failures"
         if node and (node.warn_if or node.error_if):
             details["thresholds"] = f"warn_if {node.warn_if}, error_if {node.error_if}"
