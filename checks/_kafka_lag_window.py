@@ -8,7 +8,8 @@ plus, for the current sample only, the log start offsets (P,) and which partitio
 Columns of all group/topics are concatenated, so one call evaluates a whole check run.
 
 The state kept between runs is the same arrays flattened to JSON lists (`WindowState`), one time axis for
-everything: compact, and it loads straight back into arrays.
+everything, each matrix stored as its first row plus row-to-row differences: compact, and it loads straight
+back into arrays.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ I64 = npt.NDArray[np.int64]
 F64 = npt.NDArray[np.float64]
 BOOL = npt.NDArray[np.bool_]
 
-STATE_VERSION = 1
+STATE_VERSION = 2
 _TIME_SLACK = 0.01  # stored times are rounded to the millisecond
 
 
@@ -197,7 +198,7 @@ class WindowState:
                     arr = np.asarray(flat, dtype=np.int64)
                     if arr.size != s_count * int(p_count):
                         continue
-                    out[key] = arr.reshape(s_count, int(p_count))
+                    out[key] = np.cumsum(arr.reshape(s_count, int(p_count)), axis=0)  # rows are stored as deltas
                 return out
 
             return WindowState(times, load(data["e"]), load(data["c"]))
@@ -206,7 +207,10 @@ class WindowState:
 
     def to_json(self) -> dict[str, Any]:
         def dump(block: dict[str, I64]) -> dict[str, Any]:
-            return {k: [int(v.shape[1]), v.ravel().tolist()] for k, v in block.items()}
+            # first row absolute, later rows as differences from the row before: offsets near 10^9 become
+            # a few digits each, and cumsum restores them exactly
+            return {k: [int(v.shape[1]), np.diff(v, axis=0, prepend=np.zeros((1, v.shape[1]), np.int64)).ravel()
+                        .tolist()] for k, v in block.items()}
 
         return {"v": STATE_VERSION, "t": [round(float(t), 3) for t in self.times], "e": dump(self.end),
                 "c": dump(self.committed)}

@@ -239,7 +239,7 @@ class KafkaConsumerLagCheck(Check[KafkaConsumerLagParams]):
                  described: dict[str, GroupInfo]) -> Finding:
         p = self.params
         sl = slice(s.start, s.start + s.count)
-        verdicts = [Verdict(int(v)) for v in ev.verdict[sl]]
+        codes = ev.verdict[sl].astype(np.intp)
         lag = ev.lag[sl]
         secs = lag_seconds[sl]
         total_lag = int(lag.sum())
@@ -247,7 +247,10 @@ class KafkaConsumerLagCheck(Check[KafkaConsumerLagParams]):
         worst_col = int(np.argmax(secs)) if s.count else 0
         is_estimate = bool(s.count and secs[worst_col] > 0 and estimated[sl][worst_col])
 
-        statuses = [self.verdict_status(v) for v in verdicts]
+        by_rank = {st.rank: st for st in Status}
+        rank_of = np.array([self.verdict_status(v).rank for v in Verdict], dtype=np.int8)
+        part_ranks = rank_of[codes]
+        statuses = [by_rank[int(part_ranks.max())]] if s.count else [Status.OK]
         threshold_notes = []
         if p.lag_critical_offsets is not None and total_lag > p.lag_critical_offsets:
             statuses.append(Status.CRITICAL)
@@ -263,8 +266,9 @@ class KafkaConsumerLagCheck(Check[KafkaConsumerLagParams]):
             threshold_notes.append(f"oldest unconsumed > {format_duration(p.lag_warn)}")
         status = Status.worst(statuses)
 
-        worst_verdict = max(verdicts, default=Verdict.OK)
-        counts = {v: verdicts.count(v) for v in set(verdicts)}
+        tally = np.bincount(codes, minlength=len(Verdict))
+        counts = {Verdict(i): int(n) for i, n in enumerate(tally) if n}
+        worst_verdict = max(counts, default=Verdict.OK)
         problem = [v for v in sorted(counts, reverse=True) if self.verdict_status(v) is not Status.OK]
         age = ("~" if is_estimate else "") + _fmt_secs(max_secs) + (" (estimated, at least)" if is_estimate else "")
         where = f"{s.group} on {s.topic}"
@@ -298,13 +302,13 @@ class KafkaConsumerLagCheck(Check[KafkaConsumerLagParams]):
         if p.table_from_topic and (m := re.fullmatch(p.table_from_topic, s.topic)):
             labels["table"] = m.group("table")
         rows = []
-        order = sorted(range(s.count), key=lambda i: (-int(verdicts[i]), -int(lag[i])))
-        for i in order[:25]:
+        order: list[int] = np.lexsort((-lag, -codes))[:25].tolist() if s.count else []
+        for i in order:
             c = s.start + i
             committed_txt = str(int(cur_c[c])) if cur_c[c] >= 0 else "-"
             rows.append(f"{i:>5} {committed_txt:>12} {int(start[c]):>12} {int(end[c]):>12} {int(lag[i]):>10} "
                         f"{_fmt_secs(float(secs[i])) + ('~' if estimated[c] and secs[i] > 0 else ''):>9} "
-                        f"{'yes' if owned[c] else 'no':>5}  {verdicts[i].label}")
+                        f"{'yes' if owned[c] else 'no':>5}  {Verdict(int(codes[i])).label}")
         info = described.get(s.group)
         state = getattr(info, "state", "unknown")
         members = getattr(info, "members", 0)
@@ -324,7 +328,7 @@ class KafkaConsumerLagCheck(Check[KafkaConsumerLagParams]):
             "lag_seconds_estimated": 1.0 if is_estimate else 0.0,
             "partitions": float(s.count),
             "lagging_partitions": float((lag > 0).sum()),
-            "problem_partitions": float(sum(1 for st in statuses[: s.count] if st is not Status.OK)),
+            "problem_partitions": float((part_ranks > 0).sum()),
             "lost_offsets": float(ev.lost[sl].sum()),
             "unread_without_offset": float(ev.unread_without_offset[sl].sum()),
         }

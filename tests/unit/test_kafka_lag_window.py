@@ -140,7 +140,8 @@ def test_state_is_capped_at_max_samples_keeping_the_oldest_and_newest() -> None:
 
 def test_unreadable_state_starts_a_fresh_window() -> None:
     assert len(WindowState.from_json({"v": 999}).times) == 0
-    assert len(WindowState.from_json({"v": 1, "t": "x"}).times) == 0
+    assert len(WindowState.from_json({"v": 2, "t": "x"}).times) == 0
+    assert len(WindowState.from_json({"v": 1, "t": [1.0], "e": {}, "c": {}}).times) == 0  # older format
     assert len(WindowState.from_json(None).times) == 0
 
 
