@@ -343,10 +343,11 @@ def _segment_sql(side: Side, plan: BucketPlan, segs: Sequence[tuple[int, _Segmen
             parts.append(f"SELECT {seg_id} AS seg, {', '.join(cols)} FROM ({inner}) q{seg_id}")
             params += [*wparams, seg.lo, seg.hi]
         else:
-            sub = d.int_div(f"k0 - {ph}", ph)
+            # lo and width are integers computed here, not config values: inlined, since a dialect may repeat them
+            sub = d.int_div(f"k0 - {int(seg.lo)}", str(int(width)))
             parts.append(f"SELECT {seg_id} AS seg, {sub} AS sub, COUNT(*) AS c, {d.sum_exact('k0')} AS sk, "
                          f"{d.sum_exact('h')} AS sh FROM ({inner}) q{seg_id} GROUP BY 2")
-            params += [seg.lo, width, *wparams, seg.lo, seg.hi]
+            params += [*wparams, seg.lo, seg.hi]
     return " UNION ALL ".join(parts), params
 
 
