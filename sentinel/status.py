@@ -66,6 +66,15 @@ class TableView:
         return Status.worst(s.status for s in self.stages if s.status is not None)
 
     @property
+    def watched(self) -> bool:
+        """Some stage of this table has a result."""
+        return any(s.status is not None for s in self.stages)
+
+    @property
+    def badge(self) -> str:
+        return _MARK[self.status] if self.watched else "NOT WATCHED"
+
+    @property
     def first_failing(self) -> StageView | None:
         """The most upstream stage that is not OK: usually the cause of everything after it."""
         return next((s for s in self.stages if s.status not in (None, Status.OK)), None)
@@ -169,7 +178,7 @@ def render_text(views: Sequence[TableView], *, color: bool = False, width: int =
         return "No tables: add `pipeline.tables` to alert_rules.yaml or `table`/`stage` labels to checks.\n"
     out: list[str] = []
     for view in views:
-        head = f"{view.table}  [{_MARK[view.status]}]"
+        head = f"{view.table}  [{view.badge}]"
         if view.slas:
             head += f"  SLAs: {', '.join(view.slas)}"
         if view.dashboards:

@@ -49,9 +49,9 @@ def render_html(views: Sequence[TableView], *, now: datetime, runbook_base_url: 
                      " labels to checks.</p>")
     for view in views:
         tid = "table-" + view.table.replace(".", "-")
-        parts.append(f'<section id="{escape(tid)}" data-table="{escape(view.table)}" data-status="{view.status.value}">')
-        parts.append(f'<h2>{escape(view.table)} <span class="badge {view.status.value}">{view.status.value.upper()}'
-                     "</span></h2>")
+        css = view.status.value if view.watched else "unwatched"
+        parts.append(f'<section id="{escape(tid)}" data-table="{escape(view.table)}" data-status="{css}">')
+        parts.append(f'<h2>{escape(view.table)} <span class="badge {css}">{escape(view.badge)}</span></h2>')
         if view.slas or view.dashboards:
             parts.append(f"<div class=meta>SLAs: {escape(', '.join(view.slas) or '-')} &middot; dashboards: "
                          f"{escape(', '.join(view.dashboards) or '-')}</div>")
@@ -64,6 +64,9 @@ def render_html(views: Sequence[TableView], *, now: datetime, runbook_base_url: 
         if failing is not None:
             parts.append(f'<p class="first-failing">First failing stage: <b>{escape(failing.stage)}</b>; '
                          "stages after it are likely symptoms.</p>")
+        if not view.watched and not any(s.alerts for s in view.stages):
+            parts.append("<p class=unwatched>No check reports on this table yet.</p></section>")
+            continue
         parts.append("<table><tr><th>stage</th><th>state</th><th>lag / age</th><th>what the checks see</th>"
                      "<th>firing alerts</th></tr>")
         for s in view.stages:
