@@ -121,7 +121,7 @@ def generate(folder: Path, seed: int = 7) -> dict[str, Any]:
         "freshness": {"warn_after": {"count": 30, "period": "minute"}, "error_after": {"count": 2, "period": "hour"}},
         "meta": {"owner": "data-platform@novapay.example"}, "tags": ["cdc"], "columns": {},
         "original_file_path": "models/sources.yml"} for i in range(N_SOURCES)}
-    exposures = {f"exposure.novapay.dash_{i}": {
+    exposures: dict[str, dict[str, Any]] = {f"exposure.novapay.dash_{i}": {
         "name": f"dash_{i}", "label": f"Dashboard {i}", "type": "dashboard", "url": f"https://looker/{i}",
         "owner": {"name": "Analytics", "email": "analytics@novapay.example"}, "maturity": "high",
         "depends_on": {"nodes": [models[-1 - i * 7]], "macros": []}} for i in range(N_EXPOSURES)}
