@@ -53,17 +53,25 @@ def reload_config(app: App, scheduler: CheckScheduler) -> bool:
         _count(app, "rejected")
         log.error("config reload rejected; still running the previous config (%d checks):\n%s", len(app.planned), exc)
         return False
+    except Exception:
+        _count(app, "rejected")
+        log.exception("config reload failed; still running the previous config (%d checks)", len(app.planned))
+        return False
 
-    old = (app.config, app.planned, app.alerting)
+    old = (app.config, app.planned, app.alerting, app.sla)
     app.config, app.planned = config, planned
-    if app.alerting is not None:
-        try:
+    try:
+        app.sla = _sla_ledger(app)
+        if app.alerting is not None:
             app.alerting = build_alerting(app)
-        except (ConfigErrors, SentinelError) as exc:
-            app.config, app.planned, app.alerting = old
-            _count(app, "rejected")
+    except Exception as exc:  # a reload must never take the running daemon down
+        app.config, app.planned, app.alerting, app.sla = old
+        _count(app, "rejected")
+        if isinstance(exc, (ConfigErrors, SentinelError)):
             log.error("config reload rejected; still running the previous config:\n%s", exc)
-            return False
+        else:
+            log.exception("config reload failed; still running the previous config")
+        return False
     before, after = {p.id for p in old[1]}, {p.id for p in planned}
     scheduler.replace_checks(planned)
     _count(app, "applied")
@@ -71,6 +79,15 @@ def reload_config(app: App, scheduler: CheckScheduler) -> bool:
              (time.monotonic() - started) * 1000, len(planned), ", ".join(sorted(after - before)) or "none",
              ", ".join(sorted(before - after)) or "none")
     return True
+
+
+def _sla_ledger(app: App) -> Any:
+    """The SLA ledger for the new config's `slas:` (as build_app makes it), or None."""
+    if not app.config.spec.slas:
+        return None
+    from sentinel.sla_ledger import SlaLedger
+
+    return SlaLedger(app.config.spec.slas, app.store, app.clock)
 
 
 def _count(app: App, result: str) -> None:

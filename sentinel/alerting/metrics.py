@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import weakref
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
@@ -21,8 +22,15 @@ class AlertingMetrics:
 
     @staticmethod
     def attach(metrics: Any) -> AlertingMetrics | None:
+        """One instance per registry: a pipeline rebuilt on config reload (SIGHUP) reuses the same collectors."""
         registry = getattr(metrics, "registry", None)
-        return AlertingMetrics(registry) if isinstance(registry, CollectorRegistry) else None
+        if not isinstance(registry, CollectorRegistry):
+            return None
+        existing = _BY_REGISTRY.get(registry)
+        if existing is None:
+            existing = _BY_REGISTRY[registry] = AlertingMetrics(registry)
+        return existing
+
 
     def on_events(self, events: list[AlertEvent]) -> None:
         for e in events:
@@ -30,3 +38,6 @@ class AlertingMetrics:
 
     def on_delivery(self, delivery: Delivery) -> None:
         self.deliveries.labels(delivery.receiver, delivery.status.value).inc()
+
+
+_BY_REGISTRY: weakref.WeakKeyDictionary[CollectorRegistry, AlertingMetrics] = weakref.WeakKeyDictionary()

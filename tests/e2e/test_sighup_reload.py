@@ -1,0 +1,91 @@
+"""SIGHUP makes a running `sentinel run` re-read alert_rules.yaml: a broken file is rejected with every error and the
+old checks keep running; a valid file replaces the jobs (removed checks stop, new ones start at once)."""
+
+from __future__ import annotations
+
+import re
+import signal
+import time
+from pathlib import Path
+
+import pytest
+
+from devstack.postgres import PostgresService
+from tests.e2e.daemon_util import Daemon, base_env, start_daemon, wait_for
+
+pytestmark = [pytest.mark.e2e, pytest.mark.integration]
+
+OLD = """
+checks:
+  - id: old_backlog
+    kind: sql_threshold
+    schedule: {every: 1s}
+    labels: {table: payments.transactions, stage: postgres}
+    params: {query: "SELECT 7", value_name: backlog_rows, warning: 100}
+"""
+BROKEN = """
+checks:
+  - id: old_backlog
+    kind: sql_threshhold
+    schedule: {every: 1s}
+    params: {query: "SELECT 7", warning: 100}
+  - id: second
+    kind: sql_threshold
+    timeout: 5
+    params: {query: "SELECT 1"}
+"""
+NEW = """
+checks:
+  - id: new_backlog
+    kind: sql_threshold
+    schedule: {every: 1s}
+    labels: {table: payments.transactions, stage: postgres}
+    params: {query: "SELECT 9", value_name: backlog_rows, warning: 100}
+"""
+
+
+def runs(d: Daemon, check_id: str) -> float:
+    total = 0.0
+    for line in d.get("/metrics")[1].splitlines():
+        if line.startswith("sentinel_check_runs_total{") and f'check="{check_id}"' in line:
+            total += float(line.rsplit(" ", 1)[1])
+    return total
+
+
+def reloads(d: Daemon, result: str) -> float:
+    m = re.search(rf'^sentinel_config_reloads_total{{result="{result}"}} (\S+)$', d.get("/metrics")[1], re.MULTILINE)
+    return float(m.group(1)) if m else 0.0
+
+
+def test_sighup_rejects_a_broken_config_and_applies_a_valid_one(postgres: PostgresService, tmp_path: Path) -> None:
+    config = tmp_path / "alert_rules.yaml"
+    config.write_text(OLD)
+    env = base_env(tmp_path, SENTINEL_POSTGRES_DSN=postgres.create_database("sighup_e2e"))
+    d = start_daemon("reload", env, tmp_path)
+    try:
+        wait_for(lambda: runs(d, "old_backlog") >= 2, 20, "old check never ran", d)
+
+        config.write_text(BROKEN)
+        d.signal(signal.SIGHUP)
+        wait_for(lambda: reloads(d, "rejected") == 1, 15, "broken config not rejected", d)
+        log = d.log()
+        assert "config reload rejected; still running the previous config (1 checks)" in log
+        assert f"{config}:4 at checks[0].kind" in log and 'did you mean "sql_threshold"' in log  # every error,
+        assert f"{config}:9 at checks[1].timeout" in log  # with file:line
+        before = runs(d, "old_backlog")
+        wait_for(lambda: runs(d, "old_backlog") >= before + 2, 15, "old check stopped after a rejected reload", d)
+        assert d.alive() and d.get("/healthz")[0] == 200
+        assert "ready: 1 checks" in d.get("/readyz")[1]
+
+        config.write_text(NEW)
+        d.signal(signal.SIGHUP)
+        wait_for(lambda: reloads(d, "applied") == 1, 15, "valid config not applied", d)
+        wait_for(lambda: runs(d, "new_backlog") >= 2, 15, "new check never ran", d)
+        assert "added: new_backlog; removed: old_backlog" in d.log()
+        stopped_at = runs(d, "old_backlog")
+        time.sleep(2.5)
+        assert runs(d, "old_backlog") == stopped_at  # its job is gone
+        assert "ready: 1 checks" in d.get("/readyz")[1]
+        assert d.get("/healthz")[0] == 200
+    finally:
+        assert d.stop() == 0, d.log()[-3000:]
