@@ -46,6 +46,7 @@ class LeaderElector:
         self._leader = threading.Event()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="sentinel-leader", daemon=True)
+        self._conn_lock = threading.Lock()  # the loop and confirm() (scheduler threads) share the connection
         self.last_error = ""
 
     @property
@@ -74,8 +75,16 @@ class LeaderElector:
         while not self._stop.wait(self._retry):
             self.step()
 
+    def confirm(self) -> bool:
+        """Is this replica still the leader, checked now on its session (before sending anything)?"""
+        return self.is_leader and self.step()
+
     def step(self) -> bool:
         """One round: a follower tries to take the lock, a leader proves it still holds its session."""
+        with self._conn_lock:
+            return self._step()
+
+    def _step(self) -> bool:
         try:
             if self.is_leader:
                 self._conn.execute("SELECT 1").fetchone()
@@ -126,6 +135,10 @@ class LeaderElector:
                 log.debug("closing the leader connection failed", exc_info=True)
 
     def _release(self) -> None:
+        with self._conn_lock:
+            self._release_locked()
+
+    def _release_locked(self) -> None:
         if self._conn is not None and self.is_leader:
             try:
                 self._conn.execute("SELECT pg_advisory_unlock(%s)", (self._key,))

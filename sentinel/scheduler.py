@@ -64,9 +64,15 @@ class CheckScheduler:
         self._watchdog.start()
         log.info("scheduler started with %d checks", len(self.app.planned))
 
-    def add_job(self, func: Callable[..., Any], trigger: Any, job_id: str) -> None:
-        """For other daemon duties (weekly report, heartbeat) to share the same scheduler."""
-        self._scheduler.add_job(func, trigger, id=job_id, name=job_id)
+    def add_job(self, func: Callable[..., Any], trigger: Any, job_id: str, *, leader_only: bool = True) -> None:
+        """For other daemon duties (weekly report, heartbeat) to share the same scheduler. With replicas on a shared
+        store they run on the leader only, like checks and deliveries."""
+        def run(*args: Any, **kwargs: Any) -> Any:
+            if leader_only and not self._is_leader():
+                return None
+            return func(*args, **kwargs)
+
+        self._scheduler.add_job(run, trigger, id=job_id, name=job_id)
 
     def replace_checks(self, planned: list[PlannedCheck]) -> None:
         """After a config reload: jobs of removed checks go, new and changed ones are (re)scheduled now."""
@@ -106,7 +112,8 @@ class CheckScheduler:
                 self._inflight_cv.notify_all()
 
     def _deliver(self) -> None:
-        if self.app.alerting is not None and self._is_leader():
+        elector = self.app.extras.get("leader")
+        if self.app.alerting is not None and (elector is None or elector.confirm()):
             try:
                 self.app.alerting.deliver_due()
             except Exception:
