@@ -139,16 +139,18 @@ class KafkaConnectStatusCheck(Check[KafkaConnectStatusParams]):
                                     summary=f"connector {name} does not exist on {connect.url}", labels=labels,
                                     details={"known_connectors": ", ".join(sorted(states)) or "(none)"}))
         values = {
+            "tasks_failed": sum(f.values.get("tasks_failed", 0.0) for f in findings),
             "connectors": float(len(chosen)),
             "connectors_missing": float(len(missing)),
-            "tasks_failed": sum(f.values.get("tasks_failed", 0.0) for f in findings),
         }
         if not findings:
             what = ", ".join(p.connectors) if p.connectors else "any connector"
             return ctx.result(self.kind, Status.WARN, f"no connector matches {what} on {connect.url}", values=values)
         status = Status.worst(f.status for f in findings)
         bad = sorted((f for f in findings if f.status is not Status.OK), key=lambda f: -f.status.rank)
-        if bad:
+        if len(findings) == 1:
+            summary = findings[0].summary
+        elif bad:
             more = f" (+{len(bad) - 1} more)" if len(bad) > 1 else ""
             summary = f"{len(bad)} of {len(findings)} connectors not healthy: {bad[0].summary}{more}"
         else:

@@ -342,16 +342,18 @@ class KafkaConsumerLagCheck(Check[KafkaConsumerLagParams]):
         total_lag = sum(f.values["lag_offsets"] for f in lag_findings)
         worst_age = max(lag_findings, key=lambda f: f.values["lag_seconds"], default=None)
         values = {
+            "max_lag_seconds": worst_age.values["lag_seconds"] if worst_age else 0.0,
+            "lag_offsets": total_lag,
             "group_topics": float(len(lag_findings)),
             "groups": float(n_groups),
-            "lag_offsets": total_lag,
-            "max_lag_seconds": worst_age.values["lag_seconds"] if worst_age else 0.0,
             "problems": float(len(bad)),
         }
         if not findings:
             return ctx.result(self.kind, Status.WARN, "no topic matches for the selected consumer groups",
                               values=values)
-        if bad:
+        if len(findings) == 1:
+            summary = findings[0].summary
+        elif bad:
             more = f" (+{len(bad) - 1} more)" if len(bad) > 1 else ""
             summary = f"{len(bad)} of {len(findings)} group/topics not OK: {bad[0].summary}{more}"
         else:

@@ -127,7 +127,9 @@ def judge_slot(row: dict[str, Any], inactive_for: timedelta | None,
     if row["active"]:
         state = "active"
     else:
-        state = "INACTIVE" + (f" for {format_duration(inactive_for)}" if inactive_for is not None else "")
+        # the view has no "inactive since" before PostgreSQL 17: the duration counts from when this check first saw it
+        seen = inactive_for is not None and inactive_for >= timedelta(seconds=1)
+        state = "INACTIVE" + (f" for at least {format_duration(inactive_for)}" if seen and inactive_for else "")
     summary = f"slot {name} {state}, retaining {format_bytes(retained)} of WAL"
     if flush_lag is not None:
         summary += f", confirmed flush {format_bytes(float(flush_lag))} behind"
@@ -204,4 +206,4 @@ class PostgresReplicationSlotCheck(Check[PostgresReplicationSlotParams]):
         else:
             summary = "; ".join(f.summary for f in findings[:3])
         return ctx.result(self.kind, status, summary, findings=findings,
-                          values={"slots": float(len(chosen)), "max_retained_wal_bytes": max_retained})
+                          values={"max_retained_wal_bytes": max_retained, "slots": float(len(chosen))})

@@ -67,7 +67,7 @@ def test_inactive_slot_with_growing_wal_warns_then_pages(slot_db: str) -> None:
     [f] = warn.findings
     assert warn.status is Status.WARN, f.summary
     assert f.values["active"] == 0.0 and f.values["retained_wal_bytes"] > 4e6
-    assert f.summary.startswith(f"slot {SLOT} INACTIVE for 0s, retaining ")
+    assert f.summary.startswith(f"slot {SLOT} INACTIVE, retaining ")
     assert "(retained WAL > 4.0 MB)" in f.summary
     h.advance(35 * 60)
     write_wal(slot_db, 45)
@@ -75,7 +75,7 @@ def test_inactive_slot_with_growing_wal_warns_then_pages(slot_db: str) -> None:
     [g] = crit.findings
     assert crit.status is Status.CRITICAL
     assert g.values["retained_wal_bytes"] > 40e6 and g.values["inactive_seconds"] == 35 * 60
-    assert f"slot {SLOT} INACTIVE for 35m" in g.summary
+    assert f"slot {SLOT} INACTIVE for at least 35m" in g.summary
     assert "retained WAL > 40.0 MB" in g.summary and "inactive >= 30m" in g.summary
     assert crit.labels["stage"] == "debezium"
 

@@ -79,7 +79,7 @@ def test_slot_thresholds_warn_then_critical() -> None:
     assert judge_slot(row(True, 10_000_000), None, p)[0] is Status.OK
     status, summary, _ = judge_slot(row(False, 2_000_000_000), timedelta(minutes=1), p)
     assert status is Status.WARN
-    assert summary == ("slot debezium INACTIVE for 1m, retaining 2.0 GB of WAL, confirmed flush 0 B behind "
+    assert summary == ("slot debezium INACTIVE for at least 1m, retaining 2.0 GB of WAL, confirmed flush 0 B behind "
                        "(retained WAL > 1.0 GB)")
     assert judge_slot(row(False, 20_000_000_000), timedelta(minutes=1), p)[0] is Status.CRITICAL
     assert judge_slot(row(False, 1000), timedelta(minutes=6), p)[0] is Status.WARN
