@@ -64,7 +64,7 @@ WEEKLY_HTML = """<!DOCTYPE html>
   <table role="presentation" cellpadding="6" cellspacing="0" id="noisiest" style="font-size:13px;border-collapse:collapse;width:100%;">
     <tr style="background:#f8f9fa;color:#5f6368;"><td>Check</td><td>Alerts sent</td><td>Fired</td><td>Not OK / results</td><td>Errors</td></tr>
     {% for n in r.noisiest %}
-    <tr style="border-top:1px solid #f1f3f4;"><td>{{ n.check_id }}</td><td>{{ n.alerts }}</td><td>{{ n.episodes }}</td><td>{{ n.not_ok }} / {{ n.results }}</td><td>{{ n.errors }}</td></tr>
+    <tr style="border-top:1px solid #f1f3f4;"><td>{{ n.check_id }}</td><td>{{ n.alerts }}</td><td>{{ n.episodes }}</td><td>{% if n.results %}{{ n.not_ok }} / {{ n.results }}{% else %}&ndash;{% endif %}</td><td>{{ n.errors }}</td></tr>
     {% endfor %}
   </table>
   {% else %}<div style="font-size:13px;">None: a quiet week.</div>{% endif %}

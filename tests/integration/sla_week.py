@@ -1,8 +1,10 @@
 """A simulated fortnight of the CDC pipeline for the SLA tests, run by the real check runner under a FakeClock.
 
-The measured system is a simulated warehouse table `ANALYTICS.FCT_TRANSACTIONS` that a dbt job loads every
-10 minutes; a check plugin written for the test reads its newest `_loaded_at` and judges it with the production
-`warehouse_freshness` judgement (`evaluate_age`, one finding per table) against a 15-minute SLA. (A real
+The measured system is a simulated warehouse: dbt loads ANALYTICS.FCT_TRANSACTIONS every 10 minutes and
+FCT_MERCHANT_HEALTH every 15; yesterday's FCT_DAILY_VOLUME row lands at 00:40. A check plugin written for the test
+reads the newest `_loaded_at` / day and judges them with the production `warehouse_freshness` judgement
+(`evaluate_age` / `evaluate_deadline`, one finding per table). Three SLAs follow the findings: transactions < 15 min
+(99%), daily aggregates by 01:00 UTC (99%), merchant analytics < 30 min (99.5%). (A real
 PostgreSQL connection costs ~30 ms per run; 2,700 runs would make this test minutes long.) Upstream stages are a
 scripted check. Alerts go through the real pipeline to contract-checking fake Slack and PagerDuty servers.
 
@@ -14,6 +16,8 @@ Week 2026-W47 (Mon 16 Nov - Sun 22 Nov), checks every 5 minutes:
   - Fri 20 Nov 12:00-12:25 the daemon is down (no check runs): the 11:55 observation holds 15 min (max_gap),
     12:10-12:30 is unknown (20 min)
   - Sat 21 Nov 03:00 the warehouse is unreachable during the check run: ERROR -> 03:00-03:05 unknown (5 min)
+  - Thu 19 Nov Wednesday's daily row lands at 01:25: daily aggregates breach 01:00-01:25 (25 min)
+  (the daemon gap and the ERROR are unknown time for all three SLAs: 25 min each)
 """
 
 from __future__ import annotations
@@ -21,20 +25,24 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import yaml
 from pydantic import Field
 
-from checks.warehouse_freshness import FreshnessTarget, evaluate_age
+from checks.warehouse_freshness import FreshnessTarget, evaluate_age, evaluate_deadline
 from sentinel.api import Check, CheckContext, CheckResult, Params, SourceError, Status
 from sentinel.app import App, build_app
 from sentinel.clock import FakeClock
 from sentinel.config.settings import Settings
 
 TX = "payments.transactions"
+MERCHANTS = "users.merchants"
+FCT_TX, FCT_MERCHANTS, FCT_DAILY = "ANALYTICS.FCT_TRANSACTIONS", "ANALYTICS.FCT_MERCHANT_HEALTH", "ANALYTICS.FCT_DAILY_VOLUME"
+UTC_ZONE = ZoneInfo("UTC")
 W46_START = datetime(2026, 11, 9, tzinfo=UTC)
 W47_START = datetime(2026, 11, 16, tzinfo=UTC)
 W48_START = datetime(2026, 11, 23, tzinfo=UTC)
@@ -45,6 +53,7 @@ def at(day: int, hh: int, mm: int) -> datetime:
 
 
 NO_LOADS = [(at(11, 14, 1), at(11, 14, 59)), (at(17, 9, 41), at(17, 10, 29)), (at(19, 1, 41), at(19, 2, 39))]
+DAILY_LATE = {date(2026, 11, 19): (1, 25)}  # Wednesday's row lands at 01:25 instead of 00:40: late 01:00-01:25
 DAEMON_DOWN = (at(20, 12, 0), at(20, 12, 29))
 TABLE_UNREACHABLE_AT = at(21, 3, 0)
 S3_STALL = (at(17, 9, 35), at(17, 10, 30))
@@ -80,16 +89,41 @@ class ScriptedStatusCheck(Check[ScriptedParams]):
 
 
 class SimWarehouse:
-    """The measured system: load times of the table, and moments the warehouse does not answer."""
+    """The measured system: load times per table, the days present in the daily aggregate, and moments the
+    warehouse does not answer."""
 
     def __init__(self) -> None:
-        self.loads: list[datetime] = []
+        self.loads: dict[str, list[datetime]] = {}
+        self.days: list[date] = []
         self.unreachable: set[datetime] = set()
 
-    def newest(self, now: datetime) -> datetime | None:
+    def reset(self) -> None:
+        self.loads = {FCT_TX: [], FCT_MERCHANTS: []}
+        self.days = [W46_START.date() - timedelta(days=1)]
+        self.unreachable = {TABLE_UNREACHABLE_AT}
+
+    def _answer(self, now: datetime) -> None:
         if now in self.unreachable:
             raise SourceError("warehouse did not answer within 10s (statement timeout)")
-        return self.loads[-1] if self.loads else None
+
+    def newest(self, table: str, now: datetime) -> datetime | None:
+        self._answer(now)
+        loads = self.loads.get(table, [])
+        return loads[-1] if loads else None
+
+    def newest_day(self, now: datetime) -> date | None:
+        self._answer(now)
+        return self.days[-1] if self.days else None
+
+    def step(self, now: datetime) -> None:
+        """What the pipeline does at `now`: dbt loads, and the daily aggregate for yesterday at 00:40 (late once)."""
+        if now.minute % 10 == 0 and not any(_within(now, span) for span in NO_LOADS):
+            self.loads[FCT_TX].append(now)
+        if now.minute % 15 == 0:
+            self.loads[FCT_MERCHANTS].append(now)
+        daily_at = DAILY_LATE.get(now.date(), (0, 40))
+        if (now.hour, now.minute) == daily_at:
+            self.days.append(now.date() - timedelta(days=1))
 
 
 WAREHOUSE = SimWarehouse()
@@ -108,7 +142,8 @@ class SimFreshnessCheck(Check[SimFreshnessParams]):
 
     def run(self, ctx: CheckContext) -> CheckResult:
         now = ctx.now()
-        findings = [evaluate_age(t, WAREHOUSE.newest(now), now) for t in self.params.tables]
+        findings = [evaluate_deadline(t, WAREHOUSE.newest_day(now), now, UTC_ZONE) if t.mode == "deadline"
+                    else evaluate_age(t, WAREHOUSE.newest(t.table, now), now) for t in self.params.tables]
         status = Status.worst(f.status for f in findings)
         return ctx.result(self.kind, status, " | ".join(f.summary for f in findings), findings=findings)
 
@@ -125,7 +160,11 @@ def config_dict() -> dict[str, Any]:
             {"id": "tx_freshness", "kind": "sim_freshness", "schedule": {"every": "5m"}, "timeout": "10s",
              "labels": {"table": TX, "stage": "analytics"},
              "params": {"tables": [
-                 {"table": "ANALYTICS.FCT_TRANSACTIONS", "column": "_loaded_at", "critical_after": "15m",
+                 {"table": FCT_TX, "column": "_loaded_at", "critical_after": "15m", "source_table": TX,
+                  "stage": "analytics"},
+                 {"table": FCT_MERCHANTS, "column": "_loaded_at", "critical_after": "30m",
+                  "source_table": MERCHANTS, "stage": "analytics"},
+                 {"table": FCT_DAILY, "column": "volume_date", "mode": "deadline", "deadline": "1h",
                   "source_table": TX, "stage": "analytics"}]}},
             {"id": "s3_sink_lag", "kind": "scripted_status", "schedule": {"every": "5m"},
              "labels": {"table": TX, "stage": "s3_sink"},
@@ -136,13 +175,29 @@ def config_dict() -> dict[str, Any]:
         ],
         "slas": [
             {"id": "transactions_freshness", "description": "transaction data in Snowflake < 15 min",
-             "kind": "freshness", "check": "tx_freshness", "table": TX, "threshold": "15m", "objective": 0.99,
-             "max_gap": "15m", "owner": "data-platform"},
+             "kind": "freshness", "check": "tx_freshness", "finding": FCT_TX, "table": TX, "threshold": "15m",
+             "objective": 0.99, "max_gap": "15m", "owner": "data-platform"},
+            {"id": "daily_aggregates_deadline", "description": "daily aggregates < 1 h after midnight UTC",
+             "kind": "deadline", "check": "tx_freshness", "finding": FCT_DAILY, "deadline": "1h",
+             "objective": 0.99, "max_gap": "15m", "owner": "analytics-engineering"},
+            {"id": "merchant_analytics_freshness", "description": "merchant analytics < 30 min",
+             "kind": "freshness", "check": "tx_freshness", "finding": FCT_MERCHANTS, "table": MERCHANTS,
+             "threshold": "30m", "objective": 0.995, "max_gap": "15m", "owner": "merchant-insights"},
         ],
         "report": {"to": ["data-platform@novapay.example", "cfo-office@novapay.example"],
                    "cc": ["oncall-leads@novapay.example"], "from": "sentinel@novapay.example"},
-        "pipeline": {"tables": {TX: {"slas": ["transactions_freshness"], "dashboards": ["Executive Dashboard"]}}},
+        "pipeline": {"tables": {
+            TX: {"slas": ["transactions_freshness", "daily_aggregates_deadline"], "dashboards": ["Executive Dashboard"]},
+            MERCHANTS: {"slas": ["merchant_analytics_freshness"], "dashboards": ["Merchant Health"]}}},
     }
+
+
+def cli_config_dict() -> dict[str, Any]:
+    """The same SLAs for a `sentinel` subprocess, which knows only the installed check kinds: the measuring check
+    becomes the real `warehouse_freshness` with the same tables (it is not run; the report reads the store)."""
+    config = config_dict()
+    config["checks"] = [{**config["checks"][0], "kind": "warehouse_freshness"}]
+    return config
 
 
 @dataclass
@@ -155,6 +210,10 @@ class SimulatedWeek:
     steps: int
     seconds: float
     copies: list[Path] = field(default_factory=list)
+
+    @property
+    def cli_config_path(self) -> Path:
+        return self.config_path.with_name("cli_rules.yaml")
 
     def copy_state(self, dest: Path) -> Path:
         """A private copy of the state store (tests that send reports must not share the send log)."""
@@ -181,9 +240,9 @@ def simulate(tmp: Path, alert_settings: dict[str, Any],
 
     config_path = tmp / "alert_rules.yaml"
     config_path.write_text(yaml.safe_dump(config_dict(), sort_keys=False))
+    (tmp / "cli_rules.yaml").write_text(yaml.safe_dump(cli_config_dict(), sort_keys=False))
     settings = {"config_file": config_path, **alert_settings}
-    WAREHOUSE.loads.clear()
-    WAREHOUSE.unreachable = {TABLE_UNREACHABLE_AT}
+    WAREHOUSE.reset()
     clock = FakeClock(W46_START)
     state_path = tmp / "state.db"
     app = build_app(Settings(**settings, state_path=state_path), clock=clock, extra_checks=PLUGINS,
@@ -195,8 +254,7 @@ def simulate(tmp: Path, alert_settings: dict[str, Any],
     while now < W48_START:
         if now == W47_START and on_week_start is not None:
             on_week_start()
-        if now.minute % 10 == 0 and not any(_within(now, span) for span in NO_LOADS):
-            WAREHOUSE.loads.append(now)
+        WAREHOUSE.step(now)
         cadence = 15 if now < W47_START else 5  # minutes between check runs
         if now.minute % cadence == 0 and not _within(now, DAEMON_DOWN):
             app.alerting.process(app.run_checks())

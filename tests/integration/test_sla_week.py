@@ -38,7 +38,7 @@ WEEK_MIN = 7 * 24 * 60
 def test_the_week_gives_hand_computed_attainment_budget_and_breaches(week: SimulatedWeek, tmp_path: Path) -> None:
     app = week.app(FakeClock(W48_START), week.copy_state(tmp_path / "s.db"), with_alerting=False)
     report = make_report(app, "2026-W47", charts=False)
-    (s,) = report.sections
+    s = next(x for x in report.sections if x.sla.id == "transactions_freshness")
     a = s.attainment
     # By hand: breaches 09:55-10:30 Tue (35 min) + 01:55-02:40 Thu (45 min) = 80 min;
     # unknown: daemon down, 11:55 holds to 12:10, back 12:30 (20 min) + ERROR at 03:00 Sat (5 min) = 25 min.
@@ -68,6 +68,16 @@ def test_the_week_gives_hand_computed_attainment_budget_and_breaches(week: Simul
     assert (v.p50, v.p95, v.max) == (300.0, 300.0, 3300.0)
     states = [p[2] for p in s.window.points]
     assert states.count(ObsState.BREACH) == 16 and states.count(ObsState.UNKNOWN) == 1
+    # Daily aggregates: Wednesday's row landed at 01:25, due 01:00 -> 25 min breach, same 25 min unknown.
+    d = next(x for x in report.sections if x.sla.id == "daily_aggregates_deadline")
+    assert (d.attainment.breach, d.attainment.unknown) == (25 * MIN, 25 * MIN)
+    assert [(b.start, b.duration) for b in d.breaches] == [(at(19, 1, 0), 25 * MIN)]
+    assert d.attainment.budget_left == timedelta(minutes=100.8 - 50) and d.verdict == "met"
+    assert d.window.values.max == 20 * 60.0  # the 01:20 observation: 20 minutes past the deadline
+    # Merchant analytics never breached; the 25 unknown minutes still spend 99.5%'s 50.4-minute budget.
+    m = next(x for x in report.sections if x.sla.id == "merchant_analytics_freshness")
+    assert (m.attainment.breach, m.attainment.unknown, m.breaches) == (timedelta(0), 25 * MIN, [])
+    assert m.attainment.budget_left == timedelta(minutes=50.4 - 25) and m.verdict == "met"
     app.close()
 
 
@@ -80,7 +90,8 @@ def test_alert_figures_match_what_the_receivers_got(week: SimulatedWeek, tmp_pat
     # Upstream alerts fired once per incident; the burn-rate alert fired for both breaches.
     assert noisy["s3_sink_lag"].episodes == 1 and noisy["dbt_run"].episodes == 1
     assert noisy["sla_burn_transactions_freshness"].episodes >= 1
-    assert noisy["tx_freshness"].not_ok == 16 + 1 and noisy["tx_freshness"].errors == 1
+    # not OK: 16 transaction breaches + 5 late daily-aggregate observations (01:00-01:20) + 1 ERROR
+    assert noisy["tx_freshness"].not_ok == 16 + 5 + 1 and noisy["tx_freshness"].errors == 1
     app.close()
 
 
@@ -122,12 +133,15 @@ def test_report_email_arrives_with_both_parts_and_inline_charts(week: SimulatedW
     text = parts["text/plain"][0].get_content()
     html = parts["text/html"][0].get_content()
     assert "attainment 98.96%" in text and "exhausted, over by 4m12s" in text
+    assert "== daily_aggregates_deadline" in text and "== merchant_analytics_freshness" in text
     assert "Tue 2026-11-17 09:55 UTC for 35m" in text and S3_SUMMARY in text
     assert "98.96%" in html and "Thu 2026-11-19 01:55" in html
-    (png,) = parts["image/png"]
-    assert png.get_payload(decode=True).startswith(b"\x89PNG\r\n\x1a\n")
-    cid = png["Content-ID"].strip("<>")
-    assert f'src="cid:{cid}"' in html
+    pngs = parts["image/png"]
+    assert len(pngs) == 3  # one chart per SLA, each referenced from the HTML by its Content-ID
+    for png in pngs:
+        assert png.get_payload(decode=True).startswith(b"\x89PNG\r\n\x1a\n")
+        assert png["Content-Disposition"].startswith("inline")
+        assert f'src="cid:{png["Content-ID"].strip("<>")}"' in html
     assert parts["multipart/related"][0].get_payload()[0].get_content_type() == "text/html"
     assert SMTP_PASSWORD not in msg.as_string()
     log = sla_store(app).report_log("2026-W47")

@@ -3,6 +3,7 @@ integration tests and the report's end-to-end test (each test copies the state f
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 
 import pytest
@@ -18,6 +19,7 @@ def week(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimulatedWeek]:
     from devstack.base import free_port
     from tests.fakes.alerting_apis import FakePagerDuty, FakeSlack
 
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per fake API call is noise here
     server = HTTPServer(host="127.0.0.1", port=free_port())
     server.start()
     slack = FakeSlack(server, SLACK_TOKEN)
