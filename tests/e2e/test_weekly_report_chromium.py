@@ -10,6 +10,7 @@ import re
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -110,7 +111,7 @@ def test_screenshot_chart_areas_are_not_blank(report_html: Path, tmp_path: Path)
     picture = Image.open(shot).convert("RGB")
     for img in images:
         area = picture.crop((img["x"], img["y"], img["x"] + img["rw"], img["y"] + img["rh"]))
-        colors = area.getcolors(maxcolors=1 << 16) or []
+        colors: list[Any] = area.getcolors(maxcolors=1 << 16) or []
         assert len(colors) > 20, f"chart {img['alt']} looks blank ({len(colors)} colours)"
         reds = sum(n for n, (r, g, b) in colors if r > 180 and g < 110 and b < 110)
         blues = sum(n for n, (r, g, b) in colors if b > 180 and r < 90 and g < 160)
