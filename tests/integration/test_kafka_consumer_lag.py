@@ -15,6 +15,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from pydantic import SecretStr
 
 from checks.kafka_consumer_lag import KafkaConsumerLagCheck, KafkaConsumerLagParams
 from devstack.base import free_port
@@ -264,7 +265,9 @@ def blackhole() -> Iterator[int]:
 @pytest.mark.parametrize("kind", ["refused", "hung"])
 def test_broker_down_is_an_error_within_the_deadline(kind: str, blackhole: int) -> None:
     port = free_port() if kind == "refused" else blackhole
-    sources = Sources(Settings(kafka_bootstrap=f"127.0.0.1:{port}"))
+    sources = Sources(Settings(kafka_bootstrap=f"127.0.0.1:{port}", kafka_security_protocol="SASL_PLAINTEXT",
+                               kafka_sasl_mechanism="PLAIN", kafka_sasl_username="sentinel",
+                               kafka_sasl_password=SecretStr("kafka-pw-s3cr3t")))
     spec = CheckSpec(id="s3_sink_lag", kind="kafka_consumer_lag", timeout=timedelta(seconds=6),
                      labels={"stage": "s3_sink"})
     runner = CheckRunner(sources, lambda _: DictMemory(), SystemClock(), Redactor.from_settings(sources.settings))
@@ -276,3 +279,4 @@ def test_broker_down_is_an_error_within_the_deadline(kind: str, blackhole: int) 
     assert elapsed < 6.5
     assert f"Kafka 127.0.0.1:{port}" in result.summary
     assert "did not finish within" not in result.summary  # our own timeout fired, not the runner's
+    assert "kafka-pw-s3cr3t" not in str(result.to_json())

@@ -97,3 +97,18 @@ def test_sizes_parse_and_print() -> None:
         parse_bytes("lots")
     with pytest.raises(ValidationError, match="retained_warn must not exceed retained_critical"):
         PostgresReplicationSlotParams(retained_warn="10GB", retained_critical="1GB")
+
+
+def test_kafka_source_scrubs_the_sasl_password_and_needs_configuration() -> None:
+    from sentinel.config.settings import Settings
+    from sentinel.errors import SourceError
+    from sentinel.sources import Sources
+    from sentinel.sources.kafka import KafkaSource
+
+    src = KafkaSource("b1:9092", sasl_mechanism="SCRAM-SHA-512", sasl_username="u", sasl_password=SecretStr("k-pw"))
+    err = src._fail("listing topics", RuntimeError("SASL authentication error for k-pw"))
+    assert "k-pw" not in str(err) and "b1:9092" in str(err) and "k-pw" not in repr(src)
+    with pytest.raises(SourceError, match="SENTINEL_KAFKA_BOOTSTRAP"):
+        Sources(Settings()).kafka()
+    with pytest.raises(SourceError, match="SENTINEL_KAFKA_CONNECT_URL"):
+        Sources(Settings()).kafka_connect()
