@@ -179,6 +179,7 @@ def test_production_lock_is_in_sync_with_pyproject_and_the_dev_lock(tmp_path: Pa
     argv = shlex.split(header.lstrip("# "))
     assert "--extra" not in argv and "--generate-hashes" in argv  # production only, hash-pinned
     out = tmp_path / "fresh.lock"
+    out.write_text(lock)  # uv keeps the pins of an existing output file when they still satisfy pyproject
     argv[argv.index("-o") + 1] = str(out)
     proc = subprocess.run([UV, *argv[1:], "--offline", "-q"], cwd=ROOT, capture_output=True, text=True, timeout=120,
                           check=False)
