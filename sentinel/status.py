@@ -196,7 +196,7 @@ def render_text(views: Sequence[TableView], *, color: bool = False, width: int =
             line = f"    {s.stage.ljust(name_w)}  {mark}  {s.key_value:<22}  {s.summary}"
             if s.note:
                 line += f"  ({s.note})"
-            out.append(line[: width + (12 if color else 0)] if len(line) > width + 40 else line)
+            out.append(line if len(line) <= width + (14 if color else 0) else line[: width - 1] + "…")
             for alert in s.alerts:
                 since = f" since {alert.since:%H:%M}Z" if alert.since else ""
                 muted = f" [{alert.muted}]" if alert.muted else ""

@@ -34,7 +34,8 @@ th{font-weight:600;color:#5b6170} td.alerts div{margin:.1rem 0}
 """
 
 
-def render_html(views: Sequence[TableView], *, now: datetime, runbook_base_url: str, title: str = "Sentinel") -> str:
+def render_html(views: Sequence[TableView], *, now: datetime, runbook_base_url: str, title: str = "Sentinel",
+                role: str = "") -> str:
     base = runbook_base_url.rstrip("/") + "/"
     parts = [
         "<!doctype html><html lang=en><head><meta charset=utf-8>",
@@ -42,7 +43,8 @@ def render_html(views: Sequence[TableView], *, now: datetime, runbook_base_url: 
         f"<title>{escape(title)} - pipeline status</title><style>{_CSS}</style></head><body>",
         f"<h1>{escape(title)}: NovaPay CDC pipeline</h1>",
         f'<div class=meta>as of {now:%Y-%m-%d %H:%M:%S} UTC &middot; Postgres &rarr; Debezium &rarr; Kafka &rarr; S3 '
-        "&rarr; Snowpipe &rarr; Snowflake &rarr; dbt &rarr; Looker</div>",
+        "&rarr; Snowpipe &rarr; Snowflake &rarr; dbt &rarr; Looker"
+        + (f" &middot; served by the <b class=role>{escape(role)}</b>" if role else "") + "</div>",
     ]
     if not views:
         parts.append("<p>No tables configured: add <code>pipeline.tables</code> or <code>table</code>/<code>stage</code>"
@@ -95,6 +97,9 @@ def status_routes(app: App) -> dict[str, Route]:
         alert_states = getattr(app.store, "alert_states", None)
         alerts = alert_states(active_only=True).values() if alert_states is not None else []
         views = build_status(app.config.spec, app.store.latest_results(), alerts, now)
-        return 200, HTML, render_html(views, now=now, runbook_base_url=app.settings.runbook_base_url).encode()
+        elector = app.extras.get("leader")
+        role = f"{elector.role} replica" if elector is not None else ""
+        return 200, HTML, render_html(views, now=now, runbook_base_url=app.settings.runbook_base_url,
+                                      role=role).encode()
 
     return {"/": page}

@@ -77,6 +77,9 @@ def test_one_leader_pages_once_and_the_follower_takes_over_after_kill_9(
         assert "sentinel_leader 1.0" in a.get("/metrics")[1]
         assert "sentinel_leader 0.0" in b.get("/metrics")[1]
         assert "role follower" in b.get("/readyz")[1] and b.get("/readyz")[0] == 200  # a follower is ready
+        # both serve the status page from the shared store; it says which replica answered
+        page_b = b.get("/")[1]
+        assert "<b class=role>follower replica</b>" in page_b and 'data-stage="postgres" data-status="critical"' in page_b
 
         # a follower does not run checks (its run counter has no sample), the leader does
         assert 'sentinel_check_runs_total{check="payouts_backlog"' in a.get("/metrics")[1]
