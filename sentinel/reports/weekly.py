@@ -66,6 +66,7 @@ class WeeklyReportDuty:
         week = self.due_week(now)
         store = self.app.store
         if not store.report_claim(week, now, ", ".join([*self.spec.to, *self.spec.cc])):
+            log.info("weekly report %s: already sent (or a send was started); not sending it again", week)
             return None
         try:
             report = make_report(self.app, week, now)
