@@ -190,3 +190,28 @@ def test_a_failed_send_is_retried_and_a_wrong_password_is_not_leaked(week: Simul
     assert WeeklyReportDuty(fixed).run_once() == "2026-W47"
     assert len(smtp_tls_server.wait_for(1)) == 1
     fixed.close()
+
+
+def test_report_goes_out_through_amazon_ses(week: SimulatedWeek, s3_server: Any, tmp_path: Path) -> None:
+    """`report.transport: ses`: the same multipart email through boto3 send_raw_email (moto server)."""
+    import boto3
+
+    from sentinel.errors import NotifyError
+    from sentinel.reports.send import build_email, send
+
+    aws = {"aws_endpoint_url": s3_server.endpoint_url, "aws_region": s3_server.region,
+           "aws_access_key_id": s3_server.access_key_id, "aws_secret_access_key": s3_server.secret_access_key}
+    app = week.app(FakeClock(at(23, 9, 0)), week.copy_state(tmp_path / "s.db"), with_alerting=False, **aws)
+    ses = boto3.client("ses", endpoint_url=s3_server.endpoint_url, region_name=s3_server.region,
+                       aws_access_key_id=s3_server.access_key_id, aws_secret_access_key=s3_server.secret_access_key)
+    sent_before = ses.get_send_quota()["SentLast24Hours"]
+    report = make_report(app, "2026-W47")
+    email = build_email(report, app.config.spec.report, app.settings)
+    with pytest.raises(NotifyError, match="SES refused the report: MessageRejected") as refused:
+        send(email, "ses", app.settings)  # the sender is not a verified SES identity yet
+    assert not refused.value.retryable
+    ses.verify_email_identity(EmailAddress="sentinel@novapay.example")
+    detail = send(email, "ses", app.settings)
+    assert detail.startswith("ses: MessageId ")
+    assert ses.get_send_quota()["SentLast24Hours"] > sent_before
+    app.close()
