@@ -41,7 +41,8 @@ log = logging.getLogger(__name__)
 _KIND_RANK = {"reminder": 0, "fired": 1, "escalated": 2, "resolved": 3}
 PRUNE_EVERY = timedelta(hours=1)
 KEEP_RESOLVED = timedelta(days=7)  # resolved alert states (their threads go with the next episode)
-KEEP_OUTBOX = timedelta(days=7)  # sent/failed outbox rows; delivery history (deliveries table) is kept
+KEEP_OUTBOX = timedelta(days=16)  # sent/failed outbox rows (the weekly SLA report reads last week's messages on
+# Monday for root causes and the noisiest checks: two weeks and a bit); delivery history (deliveries table) is kept
 
 
 def _entry_point_runbook(kind: str) -> str:
