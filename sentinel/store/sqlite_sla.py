@@ -72,9 +72,12 @@ class SqliteSlaMixin:
 
     def report_mark(self, week: str, status: str, at: datetime, detail: str = "") -> None:
         with self.transaction() as conn:
-            conn.execute(
-                "UPDATE sla_reports SET status = ?, sent_at = CASE WHEN ? = 'sent' THEN ? ELSE sent_at END,"
-                " detail = ? WHERE week = ?", (status, status, ts(at), detail[:500], week))
+            if status == "sent":
+                conn.execute("UPDATE sla_reports SET status = ?, sent_at = ?, detail = ? WHERE week = ?",
+                             (status, ts(at), detail[:500], week))
+            else:
+                conn.execute("UPDATE sla_reports SET status = ?, detail = ? WHERE week = ?",
+                             (status, detail[:500], week))
 
     def report_log(self, week: str | None = None) -> list[ReportLogEntry]:
         sql = "SELECT week, status, claimed_at, sent_at, recipients, detail FROM sla_reports"
