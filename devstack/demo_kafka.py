@@ -191,7 +191,12 @@ def _wait_member(bootstrap: str, timeout: float = 30) -> None:
 
 def seed(stack: Any) -> None:
     """devstack.demo entry: start Kafka and Connect, seed them, export SENTINEL_KAFKA_*."""
-    kafka: KafkaService = stack.start("kafka", start_kafka)
+    def throwaway_kafka() -> KafkaService:
+        service = start_kafka()
+        service.remove_data_on_stop = True
+        return service
+
+    kafka: KafkaService = stack.start("kafka", throwaway_kafka)
     connect: KafkaConnectService | None = None
     try:
         connect = stack.start("kafka-connect", lambda: start_kafka_connect(kafka.bootstrap))

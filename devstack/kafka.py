@@ -20,6 +20,7 @@ import fcntl
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -141,6 +142,8 @@ class KafkaService:
     config_file: Path
     process: ManagedProcess
     log: Path
+    heap: str = "512m"
+    remove_data_on_stop: bool = False  # for throwaway brokers (the demo); restart() needs the data kept
     _owned_tmp: Path | None = field(default=None, repr=False)
 
     def running(self) -> bool:
@@ -148,11 +151,13 @@ class KafkaService:
 
     def stop(self) -> None:
         self.process.stop()
+        if self.remove_data_on_stop and self._owned_tmp is not None:
+            shutil.rmtree(self._owned_tmp, ignore_errors=True)
 
     def restart(self, *, timeout: float = 90.0) -> None:
         """Start the broker again on the same ports and data (after stop())."""
         self.process.stop()
-        self.process = spawn("kafka", _java_argv("kafka.Kafka", "512m", str(self.config_file)), log=self.log)
+        self.process = spawn("kafka", _java_argv("kafka.Kafka", self.heap, str(self.config_file)), log=self.log)
         _wait_broker(self, timeout)
 
     def cleanup(self) -> None:
@@ -236,7 +241,7 @@ def start_kafka(
     if fmt.returncode != 0:
         raise ServiceUnavailable(f"kafka-storage format failed (exit {fmt.returncode}): {fmt.stdout}{fmt.stderr}")
     proc = spawn("kafka", _java_argv("kafka.Kafka", heap, str(cfg_file)), log=log)
-    svc = KafkaService(f"127.0.0.1:{port}", port, cport, data, cfg_file, proc, log, owned)
+    svc = KafkaService(f"127.0.0.1:{port}", port, cport, data, cfg_file, proc, log, heap, _owned_tmp=owned)
     try:
         _wait_broker(svc, timeout)
     except BaseException:
@@ -254,9 +259,15 @@ class KafkaConnectService:
     process: ManagedProcess
     log: Path
     workdir: Path
+    owned_workdir: bool = False
+
+    def running(self) -> bool:
+        return self.process.popen.poll() is None
 
     def stop(self) -> None:
         self.process.stop()
+        if self.owned_workdir:
+            shutil.rmtree(self.workdir, ignore_errors=True)
 
 
 def _http_json(url: str, timeout: float = 3.0) -> object:
@@ -269,6 +280,7 @@ def start_kafka_connect(
     timeout: float = 150.0,
 ) -> KafkaConnectService:
     """Start a distributed Connect worker against `bootstrap`; ready when its REST API lists the file connectors."""
+    owned = workdir is None
     if workdir is None:
         workdir = Path(tempfile.mkdtemp(prefix="connect-", dir=cache_dir("kafka", "run")))
     workdir.mkdir(parents=True, exist_ok=True)
@@ -300,7 +312,7 @@ def start_kafka_connect(
     proc = spawn("kafka-connect", _java_argv("org.apache.kafka.connect.cli.ConnectDistributed", heap, str(cfg_file)),
                  log=log)
     url = f"http://127.0.0.1:{port}"
-    svc = KafkaConnectService(url, port, proc, log, workdir)
+    svc = KafkaConnectService(url, port, proc, log, workdir, owned)
 
     def ready() -> bool:
         plugins = _http_json(f"{url}/connector-plugins")
@@ -320,6 +332,10 @@ def start_kafka_connect(
 
 
 def main() -> None:  # pragma: no cover - manual use
+    def _interrupt(*_: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, _interrupt)  # `kill` stops the JVMs too, not only this process
     t0 = time.monotonic()
     kafka = start_kafka()
     print(f"kafka bootstrap: {kafka.bootstrap}  (log {kafka.log}, {time.monotonic() - t0:.1f}s)", flush=True)

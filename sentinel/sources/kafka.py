@@ -91,6 +91,9 @@ class KafkaSource:
         return self._admin
 
     def _fail(self, what: str, exc: BaseException | None, timeout: float | None = None) -> SourceError:
+        # start the next run on a fresh client: after a broker outage a long-lived one can keep timing out on
+        # stale coordinator connections
+        self._admin = None
         if isinstance(exc, FutureTimeout) or exc is None:
             reason = f"no answer within {timeout:.1f}s" if timeout is not None else "timed out"
         else:
