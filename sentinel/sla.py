@@ -61,17 +61,16 @@ class Interval:
 
 # -- observations from check results --------------------------------------------------------------------------
 def _pick(sla: Any, result: CheckResult) -> tuple[Status, Mapping[str, float], str] | None:
-    """The status, values and summary this SLA follows inside a result (a finding or the result itself)."""
+    """The status, values and summary this SLA follows inside a result: the finding named by `finding` (its key)
+    or by `table` (its `table` label), else the result itself. None when the named finding is not reported."""
     finding: Finding | None = None
     if sla.finding is not None:
         finding = next((f for f in result.findings if f.key == sla.finding), None)
     elif sla.table is not None and result.findings:
         finding = next((f for f in result.findings if f.labels.get("table") == sla.table), None)
-    elif not result.findings:
+    else:
         return result.status, result.values, result.summary
     if finding is None:
-        if sla.finding is None and sla.table is not None and not result.findings:
-            return result.status, result.values, result.summary
         return None
     return finding.status, {**result.values, **finding.values}, finding.summary
 

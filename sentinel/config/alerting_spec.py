@@ -167,7 +167,6 @@ class SlaSpec(Spec):
     owner: str = "data-platform"
     max_gap: Duration = timedelta(minutes=15)
     burn_rate: list[BurnWindowSpec] = Field(default_factory=default_burn_windows)
-    route: str | None = None
 
     @model_validator(mode="after")
     def _kind_fields(self) -> SlaSpec:

@@ -142,3 +142,14 @@ def test_sla_spec_requires_what_its_kind_needs() -> None:
         SlaSpec.model_validate({"id": "x", "check": "c", "kind": "deadline"})
     with pytest.raises(ValueError, match="shorter than long"):
         sla(burn_rate=[{"name": "odd", "long": "5m", "short": "1h", "factor": 2}])
+
+
+def test_without_a_selector_the_result_itself_is_the_measurement() -> None:
+    s = SlaSpec.model_validate({"id": "tx", "check": "fresh", "threshold": "15m"})
+    with_findings = result(Status.CRITICAL, 20)
+    picked = observe(s, CheckResult("fresh", "k", Status.OK, T0, "s", values={"age_seconds": 60.0},
+                                    findings=with_findings.findings))
+    assert picked is not None and (picked.state, picked.value) == (ObsState.MET, 60.0)
+    named = SlaSpec.model_validate({"id": "tx", "check": "fresh", "threshold": "15m", "finding": "NOPE"})
+    missing = observe(named, with_findings)
+    assert missing is not None and missing.state is ObsState.UNKNOWN
