@@ -117,6 +117,9 @@ class RowReconciliationParams(Params):
     fanout: int = Field(64, ge=2, le=1024)
     max_leaf_rows: int = Field(200_000, ge=1)
     remember_matched: bool = True
+    postgres_parallel: bool = Field(True, description="let PostgreSQL share checksum scans among its parallel workers "
+                                    "(max_parallel_workers_per_gather still caps them)")
+    duckdb_threads: int = Field(1, ge=1, le=64, description="threads a DuckDB side may use")
     settle_after: Duration = Field(timedelta(hours=2), description="late-data margin before a matched bucket is remembered")
     recheck_after: Duration = Field(timedelta(hours=24), description="remembered buckets are compared again after this")
 
@@ -281,7 +284,7 @@ class RowReconciliationCheck(Check[RowReconciliationParams]):
         tgt_spec = SideSpec("target", tuple(pair.target.table.split(".")), tuple(t(k) for k in pair.key),
                             t(pair.time_column), t(pair.version_column) if pair.version_column else None, deleted,
                             tuple(t(c) for c in src_cols))
-        with self._open(ctx, pair.source) as src_exec, self._open(ctx, pair.target) as tgt_exec:
+        with self._open(ctx, pair.source, options) as src_exec, self._open(ctx, pair.target, options) as tgt_exec:
             source = Side(src_spec, dialect_for(pair.source.engine), src_exec, self._where(pair.source))
             target = Side(tgt_spec, dialect_for(pair.target.engine), tgt_exec, self._where(pair.target))
             return reconcile_pair(source, target, plan, options, skip, column_map=pair.column_map,
@@ -294,13 +297,14 @@ class RowReconciliationCheck(Check[RowReconciliationParams]):
         return f"duckdb {table.path}" if table.engine == "duckdb" else "snowflake"
 
     @contextlib.contextmanager
-    def _open(self, ctx: CheckContext, table: TableParams) -> Iterator[Execute]:
+    def _open(self, ctx: CheckContext, table: TableParams, options: ReconcileOptions) -> Iterator[Execute]:
         if table.engine == "postgres":
-            with postgres_execute(ctx.sources.postgres(table.connection), ctx.remaining) as ex:
+            parallel = self.params.postgres_parallel and options.mode is not ReconcileMode.COUNT
+            with postgres_execute(ctx.sources.postgres(table.connection), ctx.remaining, parallel=parallel) as ex:
                 yield ex
         elif table.engine == "duckdb":
             assert table.path is not None
-            with duckdb_execute(ctx.sources.duckdb(table.path), ctx.remaining) as ex:
+            with duckdb_execute(ctx.sources.duckdb(table.path), ctx.remaining, threads=self.params.duckdb_threads) as ex:
                 yield ex
         else:
             source = ctx.sources.snowflake(timeout=ctx.remaining_seconds())

@@ -75,6 +75,7 @@ class Column:
     name: str
     kind: ColumnKind
     type_name: str = ""
+    scale: int | None = None  # declared scale of a DECIMAL column
 
 
 class Dialect:
@@ -159,10 +160,15 @@ class Dialect:
     def epoch_days(self, col: str) -> str:
         raise NotImplementedError
 
-    def text_l1(self, col: str, kind: ColumnKind, scale: int) -> str:
-        """Layer-1 value for the normalised text of a column (may be a primitive finished in text_l2)."""
+    def text_l1(self, col: str, kind: ColumnKind, scale: int, own_scale: int | None = None) -> str:
+        """Layer-1 value for the normalised text of a column (may be a primitive finished in text_l2).
+
+        Decimals become text at `scale` digits; a DECIMAL column already declared with that scale prints exactly
+        so in every engine ('12.50'), so the (costly) cast is skipped for it."""
         if kind.is_integral:
             return self.int_l1(col, kind)
+        if kind is ColumnKind.DECIMAL and own_scale == scale:
+            return self.cast_text(col)
         if kind in (ColumnKind.DECIMAL, ColumnKind.FLOAT):
             return self.cast_text(f"CAST({col} AS {self.decimal_type(scale)})")
         if kind is ColumnKind.BOOL:
@@ -216,6 +222,11 @@ class PostgresDialect(Dialect):
 
         return sql.Identifier(name).as_string(None)
 
+    def trunc(self, col: str, kind: ColumnKind, grain: str) -> str:
+        # sessions run with TimeZone = 'UTC' (sides.postgres_execute), so this truncates on UTC hours/days
+        # without a per-row AT TIME ZONE conversion
+        return f"date_trunc('{grain}', {col})"
+
     def epoch_us(self, col: str, kind: ColumnKind) -> str:
         return f"date_part('epoch', {col})"  # finished exactly in int_l2
 
@@ -243,6 +254,10 @@ class PostgresDialect(Dialect):
 class DuckDBDialect(Dialect):
     name = "duckdb"
     placeholder = "?"
+
+    def trunc(self, col: str, kind: ColumnKind, grain: str) -> str:
+        # sessions run with TimeZone = 'UTC' (DuckDBSource), so TIMESTAMPTZ truncates on UTC hours/days
+        return f"date_trunc('{grain}', {col})"
 
     def epoch_us(self, col: str, kind: ColumnKind) -> str:
         return f"epoch_us({col})"

@@ -69,6 +69,10 @@ class Side:
     where: str = ""  # e.g. "snowflake RAW.PAYMENTS.TRANSACTIONS", for messages
     columns: dict[str, Column] = field(default_factory=dict)
     queries: int = 0
+    scales: dict[str, int] = field(default_factory=dict)  # per column: the decimal scale both sides print at
+
+    def scale(self, name: str, default: int) -> int:
+        return self.scales.get(name.lower(), default)
 
     def run(self, sql: str, params: list[Any]) -> list[tuple[Any, ...]]:
         self.queries += 1
@@ -182,7 +186,7 @@ class _Query:
         if leaf:
             for i, name in enumerate(spec.keys[1:], start=1):
                 c = cols[name]
-                l1.append((f"kr{i}", d.text_l1(d.ident(c.name), c.kind, scale)))
+                l1.append((f"kr{i}", d.text_l1(d.ident(c.name), c.kind, side.scale(name, scale), c.scale)))
                 l2.append((f"k{i}", d.text_l2(f"kr{i}", c.kind)))
                 self.keep.append(f"k{i}")
         self.has_hash = mode is not ReconcileMode.COUNT
@@ -197,13 +201,14 @@ class _Query:
                     l1.append(("vr", d.int_l1(d.ident(version.name), version.kind)))
                 l2.append(("h", d.mix(d.int_l2("vr", version.kind))))
             else:
-                l1.append(("t0", d.text_l1(d.ident(version.name), version.kind, scale)))
+                l1.append(("t0", d.text_l1(d.ident(version.name), version.kind, side.scale(version.name, scale),
+                                           version.scale)))
                 extra_layers = d.md5_layers(d.text_l2("t0", version.kind), "h")
         elif mode is ReconcileMode.FULL:
             parts = []
             for i, name in enumerate(spec.columns):
                 c = cols[name]
-                l1.append((f"t{i}", d.text_l1(d.ident(c.name), c.kind, scale)))
+                l1.append((f"t{i}", d.text_l1(d.ident(c.name), c.kind, side.scale(name, scale), c.scale)))
                 parts.append(d.text_l2(f"t{i}", c.kind))
             extra_layers = d.md5_layers(d.concat(parts), "h")
         elif self.has_hash:
@@ -259,6 +264,20 @@ def _int(value: Any) -> int:
     return 0 if value is None else int(value)
 
 
+def _agree_scales(source: Side, target: Side, options: ReconcileOptions) -> None:
+    """Decimals are compared at the source column's declared scale (numeric(12,2) -> 2 digits, whatever the
+    target's NUMBER(38,4)), capped at numeric_scale; undeclared scales and floats use numeric_scale."""
+    pairs = list(zip(source.spec.columns, target.spec.columns, strict=True))
+    if source.spec.version_column and target.spec.version_column:
+        pairs.append((source.spec.version_column, target.spec.version_column))
+    for s_name, t_name in pairs:
+        col = source.columns[s_name]
+        if col.kind is ColumnKind.DECIMAL and col.scale is not None:
+            scale = min(col.scale, options.numeric_scale)
+            source.scales[s_name.lower()] = scale
+            target.scales[t_name.lower()] = scale
+
+
 def _opt_int(value: Any) -> int | None:
     return None if value is None else int(value)
 
@@ -272,7 +291,8 @@ def _table_columns(side: Side) -> dict[str, Column]:
                           hint="check the table name in the check params and the role's access to it")
     by_lower: dict[str, Column] = {}
     for name, data_type, scale in rows:
-        by_lower[str(name).lower()] = Column(str(name), side.dialect.classify(str(data_type), scale), str(data_type))
+        by_lower[str(name).lower()] = Column(str(name), side.dialect.classify(str(data_type), scale), str(data_type),
+                                             None if scale is None else int(scale))
     return by_lower
 
 
@@ -373,6 +393,7 @@ def reconcile_pair(source: Side, target: Side, plan: BucketPlan, options: Reconc
             target.spec = replace(target.spec, columns=tuple(mapping.get(n, n) for n in names))
         _resolve(source, src_all, _needed(source.spec))
         _resolve(target, tgt_all, _needed(target.spec))
+        _agree_scales(source, target, options)
         skipped = set(skip)
         ranges = plan.ranges(skipped)
         report.buckets_skipped = sum(1 for b in plan.buckets if b.start in skipped)

@@ -19,10 +19,16 @@ _PLACEHOLDER = re.compile(r"%s")
 
 
 @contextlib.contextmanager
-def postgres_execute(source: Any, remaining: Remaining) -> Iterator[Execute]:
+def postgres_execute(source: Any, remaining: Remaining, *, parallel: bool = False) -> Iterator[Execute]:
     """PostgresSource: one read-only session whose statement_timeout is the time left."""
     with source.connect(remaining()) as conn:
         conn.execute("SET jit = off")  # JIT compilation costs more than it saves on these short aggregate scans
+        conn.execute("SET TimeZone = 'UTC'")  # date_trunc of timestamptz then cuts UTC hours and days
+        if parallel:
+            # The planner cannot estimate the number of hours in a GROUP BY date_trunc and so never plans a
+            # parallel scan for it; cheap parallel costs let the (DBA-capped) parallel workers share the scan.
+            conn.execute("SET parallel_setup_cost = 0")
+            conn.execute("SET parallel_tuple_cost = 0")
 
         def execute(sql: str, params: list[Any]) -> list[tuple[Any, ...]]:
             return [tuple(r) for r in conn.execute(sql, params).fetchall()]
@@ -31,9 +37,11 @@ def postgres_execute(source: Any, remaining: Remaining) -> Iterator[Execute]:
 
 
 @contextlib.contextmanager
-def duckdb_execute(source: Any, remaining: Remaining) -> Iterator[Execute]:
+def duckdb_execute(source: Any, remaining: Remaining, *, threads: int | None = None) -> Iterator[Execute]:
     """DuckDBSource: one read-only connection, interrupted at the deadline."""
     with source.connect(remaining()) as conn:
+        if threads:
+            conn.execute(f"SET threads = {int(threads)}")
 
         def execute(sql: str, params: list[Any]) -> list[tuple[Any, ...]]:
             return [tuple(r) for r in conn.execute(sql, params).fetchall()]

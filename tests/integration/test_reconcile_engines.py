@@ -66,21 +66,21 @@ def _remaining() -> timedelta:
     return timedelta(seconds=60)
 
 
-def _run_on(engine: str, env: dict[str, Any], fn: Any, mode: ReconcileMode) -> Any:
+def _run_on(engine: str, env: dict[str, Any], fn: Any, mode: ReconcileMode, scales: dict[str, int] | None = None) -> Any:
     cols = FULL if mode is ReconcileMode.FULL else ()
     table = {"postgres": ("payments", "tx"), "duckdb": ("payments", "tx"),
              "snowflake_tz": ("RECON_ENG", "PAYMENTS", "TX_TZ"), "snowflake_ntz": ("RECON_ENG", "PAYMENTS", "TX_NTZ")}
     spec = SideSpec(engine, table[engine], ("id",), "created_at", "updated_at", None, cols)
     if engine == "postgres":
         with postgres_execute(PostgresSource("src", SecretStr(env["dsn"])), _remaining) as ex:
-            return fn(Side(spec, dialect_for("postgres"), ex, engine))
+            return fn(Side(spec, dialect_for("postgres"), ex, engine, scales=dict(scales or {})))
     if engine == "duckdb":
         with duckdb_execute(DuckDBSource(env["duck"]), _remaining) as ex:
-            return fn(Side(spec, dialect_for("duckdb"), ex, engine))
+            return fn(Side(spec, dialect_for("duckdb"), ex, engine, scales=dict(scales or {})))
     source = env["sf"].snowflake(timeout=60)
     try:
         with snowflake_execute(source, _remaining) as ex:
-            return fn(Side(spec, dialect_for("snowflake"), ex, engine))
+            return fn(Side(spec, dialect_for("snowflake"), ex, engine, scales=dict(scales or {})))
     finally:
         source.close()
 
@@ -88,11 +88,15 @@ def _run_on(engine: str, env: dict[str, Any], fn: Any, mode: ReconcileMode) -> A
 ENGINES = ["postgres", "duckdb", "snowflake_tz", "snowflake_ntz"]
 
 
-@pytest.mark.parametrize("mode", [ReconcileMode.CHECKSUM, ReconcileMode.FULL])
-def test_every_row_normalises_and_hashes_identically_on_all_engines(engines: dict[str, Any], mode: ReconcileMode) -> None:
+@pytest.mark.parametrize(("mode", "scales"), [(ReconcileMode.CHECKSUM, None), (ReconcileMode.FULL, None),
+                                               (ReconcileMode.FULL, {"amount": 2})])
+def test_every_row_normalises_and_hashes_identically_on_all_engines(engines: dict[str, Any], mode: ReconcileMode,
+                                                                    scales: dict[str, int] | None) -> None:
+    """scales {"amount": 2}: numeric(12,2) prints as is in PostgreSQL, DECIMAL(18,4)/NUMBER(38,4) are cast to it."""
     options = ReconcileOptions(mode=mode)
     start, end = NOW - timedelta(days=5), NOW + timedelta(days=1)
-    per_engine = {e: _run_on(e, engines, lambda s: row_fingerprints(s, start, end, options), mode) for e in ENGINES}
+    per_engine = {e: _run_on(e, engines, lambda s: row_fingerprints(s, start, end, options), mode, scales)
+                  for e in ENGINES}
     reference = per_engine["postgres"]
     assert len(reference) == len(engines["rows"])
     assert len({h for h, _ in reference.values()}) > len(reference) * 0.9  # a real hash, not a constant
