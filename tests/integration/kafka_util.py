@@ -54,6 +54,16 @@ def add_partitions(bootstrap: str, name: str, total: int) -> None:
     time.sleep(0.5)
 
 
+def set_topic_config(bootstrap: str, name: str, config: dict[str, str]) -> None:
+    from confluent_kafka.admin import AlterConfigOpType, ConfigEntry, ConfigResource, ResourceType
+
+    client = admin(bootstrap)
+    resource = ConfigResource(ResourceType.TOPIC, name, incremental_configs=[
+        ConfigEntry(k, v, incremental_operation=AlterConfigOpType.SET) for k, v in config.items()])
+    for f in client.incremental_alter_configs([resource], request_timeout=20).values():
+        f.result(timeout=30)
+
+
 def produce(bootstrap: str, topic: str, partition: int, count: int, *, written_at: datetime | None = None,
             step: timedelta = timedelta(seconds=1), flush_each: bool = False) -> None:
     """`count` messages to one partition; message i gets CreateTime written_at + i*step when given."""
