@@ -55,25 +55,43 @@ class SlackNotifier:
         try:
             if message.is_update and ref:
                 parent = json.loads(ref)
-                self._client.chat_update(channel=parent["channel"], ts=parent["ts"], text=fallback_text(message),
-                                         blocks=render_blocks(message))
+                try:
+                    self._client.chat_update(channel=parent["channel"], ts=parent["ts"], text=fallback_text(message),
+                                             blocks=render_blocks(message))
+                except SlackApiError as exc:
+                    if _error_code(exc) not in GONE_ERRORS:
+                        raise
+                    return self._post_new(message)  # the parent was deleted: start a new message
                 self._client.chat_postMessage(channel=parent["channel"], thread_ts=parent["ts"],
                                               text=reply_text(message), blocks=reply_blocks(message),
                                               unfurl_links=False, unfurl_media=False, metadata=_metadata(message))
                 return SendOutcome(ref=ref)
-            response = self._client.chat_postMessage(channel=self.slack_channel, text=fallback_text(message),
-                                                     blocks=render_blocks(message), unfurl_links=False,
-                                                     unfurl_media=False, metadata=_metadata(message))
-            return SendOutcome(ref=json.dumps({"channel": response["channel"], "ts": response["ts"]}))
+            return self._post_new(message)
         except SlackApiError as exc:
             raise _classify(exc) from None
         except (urllib.error.URLError, TimeoutError, ConnectionError, OSError) as exc:
             raise NotifyError(f"Slack unreachable: {type(exc).__name__}", retryable=True) from None
 
+    def _post_new(self, message: Message) -> SendOutcome:
+        response = self._client.chat_postMessage(channel=self.slack_channel, text=fallback_text(message),
+                                                 blocks=render_blocks(message), unfurl_links=False,
+                                                 unfurl_media=False, metadata=_metadata(message))
+        return SendOutcome(ref=json.dumps({"channel": response["channel"], "ts": response["ts"]}))
+
 
 def _metadata(message: Message) -> dict[str, Any]:
     """The alert key rides along as message metadata, so a resend after a crash is recognisably the same alert."""
     return {"event_type": "sentinel_alert", "event_payload": {"key": message.key, "event": message.event}}
+
+
+GONE_ERRORS = {"message_not_found", "cant_update_message", "edit_window_closed", "thread_not_found"}
+
+
+def _error_code(exc: SlackApiError) -> str:
+    try:
+        return str(exc.response.get("error", ""))
+    except Exception:
+        return ""
 
 
 def _classify(exc: SlackApiError) -> NotifyError:

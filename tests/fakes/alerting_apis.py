@@ -34,7 +34,7 @@ class FaultQueue:
         self._faults: deque[Fault] = deque()
         self.down = False  # answer 503 to everything while True
         self.delay = 0.0  # seconds to wait before answering
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
 
     def push(self, fault: Fault, times: int = 1) -> None:
         with self._lock:
@@ -103,7 +103,7 @@ class FakeSlack:
         self.requests_seen = 0
         self.messages: dict[str, SlackPost] = {}  # ts -> current parent (after updates)
         self._ts = itertools.count(1)
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
         httpserver.expect_request(re.compile(rf"^{prefix}/api/chat\.(postMessage|update)$"),
                                   method="POST").respond_with_handler(self.handle)
 
@@ -194,7 +194,7 @@ class FakeGenie:
         self.alerts: dict[str, GenieAlert] = {}
         self.requests: list[tuple[str, dict[str, Any]]] = []
         self.heartbeats: dict[str, int] = {}
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
         httpserver.expect_request(re.compile(rf"^{prefix}/v2/alerts$"), method="POST").respond_with_handler(self.create)
         httpserver.expect_request(re.compile(rf"^{prefix}/v2/alerts/[^/]+/close$"),
                                   method="POST").respond_with_handler(self.close)

@@ -137,3 +137,15 @@ def test_a_new_episode_after_resolve_is_a_new_message_and_a_new_page(make_pipeli
     alias = next(iter(genie.alerts))
     assert genie.open_aliases == [alias] and genie.alerts[alias].creates == 1  # the same key opens a new alert
     assert [r[0] for r in genie.requests] == ["create", "close", "create"]
+
+
+def test_a_deleted_slack_parent_gets_a_fresh_message_on_update(make_pipeline, alerting_fakes):
+    slack = alerting_fakes.slack
+    h = make_pipeline(CONFIG, pager="none")
+    p = h.build()
+    run(p, freshness(h.clock, 1200))
+    slack.messages.clear()  # someone deleted the message in Slack
+    h.clock.advance(timedelta(minutes=1))
+    run(p, freshness(h.clock, 10))
+    assert ("chat.update", "message_not_found") in slack.rejected
+    assert len(slack.posts) == 2 and "RESOLVED" in all_text(slack.posts[1].blocks)
