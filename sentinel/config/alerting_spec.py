@@ -41,8 +41,20 @@ class RuleSpec(Spec):
     def _selects_something(self) -> RuleSpec:
         if not self.checks and not self.match:
             raise ValueError("a rule needs `checks: [ids]` or `match: {label: value}` to know what it judges")
-        if self.value is not None and self.thresholds.warning is None and self.thresholds.critical is None:
+        warning, critical = self.thresholds.warning, self.thresholds.critical
+        if self.value is not None and warning is None and critical is None:
             raise ValueError(f"rule on value {self.value!r} needs thresholds.warning and/or thresholds.critical")
+        if self.value is None and (warning is not None or critical is not None):
+            raise ValueError("thresholds need `value: <name>` (the result value they compare); without `value` a rule"
+                             " follows the check's own status")
+        if warning is not None and critical is not None:
+            worse = critical >= warning if self.op in (">", ">=") else critical <= warning
+            if not worse:
+                raise ValueError(f"thresholds.critical ({critical:g}) must be at least as bad as thresholds.warning"
+                                 f" ({warning:g}) for op {self.op!r}")
+        if self.repeat < timedelta(minutes=1):
+            raise ValueError(f"`repeat` must be at least 1m (a reminder per result would flood the channel), got"
+                             f" {self.repeat}")
         return self
 
 
@@ -58,7 +70,7 @@ class RouteSpec(Spec):
     name: Identifier
     match: dict[str, str] = Field(default_factory=dict)
     min_severity: Literal["warning", "critical"] = "warning"
-    receivers: list[str]
+    receivers: list[str] = Field(min_length=1, description="notifier names: slack, pager, console or `notifiers:`")
     group_by: list[str] = Field(default_factory=lambda: ["stage"])
     group_wait: Duration = timedelta(seconds=30)
     group_interval: Duration = timedelta(minutes=5)
@@ -78,6 +90,11 @@ class MaintenanceSpec(Spec):
 
     @model_validator(mode="after")
     def _cron_fires(self) -> MaintenanceSpec:
+        if len(self.cron.split()) != 5:
+            raise ValueError(f"cron {self.cron!r} needs 5 fields: minute hour day month day-of-week (crontab, UTC;"
+                             " 0 or 7 = Sunday)")
+        if self.duration <= timedelta(0):
+            raise ValueError("a maintenance window needs a positive `duration`")
         from sentinel.config.checks_spec import check_cron
 
         check_cron(self.cron)

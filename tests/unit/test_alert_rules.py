@@ -92,3 +92,32 @@ def test_summary_template_fills_only_known_names():
     rule = book({**LAG_RULE, "summary": "{check} lags {value}s on {table} {__class__}"}).rules[0]
     (v,) = evaluate(rule, res(Status.OK, values={"lag_seconds": 1000}, labels={"table": "payments.transactions"}))
     assert v.summary == "lag lags 1000s on payments.transactions {__class__}"
+
+
+@pytest.mark.parametrize(("rule", "message"), [
+    ({"id": "r", "runbook": "x"}, r"needs `checks: \[ids\]` or `match"),
+    ({"id": "r", "checks": ["c"], "runbook": "x", "value": "lag"}, "needs thresholds.warning"),
+    ({"id": "r", "checks": ["c"], "runbook": "x", "thresholds": {"warning": 1}}, "thresholds need `value"),
+    ({"id": "r", "checks": ["c"], "runbook": "x", "value": "v", "thresholds": {"warning": 10, "critical": 5}},
+     "at least as bad"),
+    ({"id": "r", "checks": ["c"], "runbook": "x", "repeat": "10s"}, "at least 1m"),
+    ({"id": "r", "checks": ["c"], "runbook": "x", "fore": "5m"}, "Extra inputs are not permitted"),
+])
+def test_rule_spec_errors_are_clear(rule, message):
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match=message):
+        RuleSpec.model_validate(rule)
+
+
+def test_lower_is_worse_thresholds_are_accepted_and_routes_need_receivers():
+    from pydantic import ValidationError
+
+    from sentinel.config.alerting_spec import MaintenanceSpec, RouteSpec
+
+    RuleSpec.model_validate({"id": "r", "checks": ["c"], "runbook": "x", "value": "rows", "op": "<",
+                             "thresholds": {"warning": 100, "critical": 10}})
+    with pytest.raises(ValidationError, match="at least 1 item"):
+        RouteSpec.model_validate({"name": "r", "receivers": []})
+    with pytest.raises(ValidationError, match="5 fields"):
+        MaintenanceSpec.model_validate({"name": "m", "cron": "0 9 * * 1 2026", "duration": "1h"})
