@@ -209,3 +209,35 @@ def test_alerting_metrics_on_the_app_registry(make_pipeline, alerting_fakes):
     assert 'sentinel_alert_events_total{event="fired",severity="critical"} 1.0' in text
     assert 'sentinel_notifications_total{receiver="slack",status="retry"} 1.0' in text
     assert "sentinel_outbox_pending 1.0" in text and "sentinel_alerts_firing 1.0" in text
+
+
+def test_opsgenie_429_is_retried_inside_the_sdk_within_seconds(make_pipeline, alerting_fakes):
+    genie = alerting_fakes.opsgenie
+    genie.faults.push(Fault(429, {"message": "rate limited", "took": 0.0}, {"Retry-After": "1"}))
+    h = make_pipeline(CONFIG)
+    p = h.build()
+    p.process([freshness(h.clock, 1200)])
+    started = time.monotonic()
+    statuses = {d.receiver: d.status for d in p.deliver_due()}
+    assert statuses == {"slack": DeliveryStatus.SENT, "pager": DeliveryStatus.SENT}
+    assert time.monotonic() - started < 15 and len(genie.alerts) == 1
+
+
+def test_pagerduty_429_waits_for_retry_after_and_400_is_not_retried(make_pipeline, alerting_fakes):
+    pd = alerting_fakes.pagerduty
+    pd.faults.push(Fault(429, {"status": "throttled"}, {"Retry-After": "30"}))
+    h = make_pipeline(CONFIG, pager="pagerduty")
+    p = h.build()
+    p.process([freshness(h.clock, 1200)])
+    assert {d.receiver: d.status for d in p.deliver_due()}["pager"] is DeliveryStatus.RETRY
+    h.clock.advance(timedelta(seconds=29))
+    assert p.deliver_due() == []
+    h.clock.advance(timedelta(seconds=1))
+    assert [d.status for d in p.deliver_due()] == [DeliveryStatus.SENT] and len(pd.events) == 1
+
+    bad = make_pipeline(CONFIG, pager="pagerduty", pagerduty_routing_key="wrong-routing-key-000000000000000")
+    q = bad.build()
+    q.process([freshness(bad.clock, 1200)])
+    failed = {d.receiver: d for d in q.deliver_due()}["pager"]
+    assert failed.status is DeliveryStatus.FAILED and "400" in failed.error and "routing_key" in failed.error
+    assert "wrong-routing-key" not in failed.error
