@@ -30,6 +30,10 @@ class AlertSink(Protocol):
 
     def deliver_due(self) -> Sequence[Any]: ...
 
+    def heartbeat(self) -> bool:
+        """Ping the pager's dead man's switch; False when none is configured or the ping failed."""
+        ...
+
 
 @dataclass
 class App:

@@ -14,9 +14,9 @@ from sentinel.cli import settings_from
 
 
 def _store(settings: Any) -> Any:
-    from sentinel.store.sqlite import SqliteStateStore
+    from sentinel.app import build_store
 
-    return SqliteStateStore(settings.state_path)
+    return build_store(settings)
 
 
 def _ago(now: datetime, then: datetime | None) -> str:

@@ -24,6 +24,7 @@ log = logging.getLogger(__name__)
 TICK_INTERVAL = timedelta(seconds=5)
 STALL_AFTER = timedelta(seconds=30)
 DELIVER_INTERVAL = timedelta(seconds=5)
+HEARTBEAT_INTERVAL = timedelta(minutes=1)
 
 
 def trigger_for(schedule: ScheduleSpec) -> IntervalTrigger | CronTrigger:
@@ -60,6 +61,8 @@ class CheckScheduler:
         if self.app.alerting is not None:
             self._scheduler.add_job(self._deliver, IntervalTrigger(seconds=DELIVER_INTERVAL.total_seconds()),
                                     id="__deliver")
+            self._scheduler.add_job(self._heartbeat, IntervalTrigger(seconds=HEARTBEAT_INTERVAL.total_seconds()),
+                                    id="__heartbeat", next_run_time=now)
         self._scheduler.start()
         self._watchdog.start()
         log.info("scheduler started with %d checks", len(self.app.planned))
@@ -118,6 +121,15 @@ class CheckScheduler:
                 self.app.alerting.deliver_due()
             except Exception:
                 log.exception("delivering alerts failed; will retry")
+
+    def _heartbeat(self) -> None:
+        """Dead man's switch: ping only while healthy, so on-call is paged when Sentinel dies, hangs or stops ticking."""
+        if self.app.alerting is None or not self._is_leader() or not self.check_health() or self.problems:
+            return
+        try:
+            self.app.alerting.heartbeat()
+        except Exception:
+            log.exception("heartbeat ping failed; the pager will page if this persists")
 
     def _tick(self) -> None:
         self.last_tick_monotonic = self.app.clock.monotonic()
