@@ -39,8 +39,14 @@ def title_of(states: Sequence[AlertState], route_group: str, redact: Redact) -> 
     if len(states) == 1:
         s = states[0]
         where = " / ".join(redact(v) for v in (s.labels.get("stage"), s.labels.get("table")) if v)
-        what = "check broken" if s.broken else s.rule_id
-        return f"{head}: {what} on {s.check_id}" + (f" ({where})" if where else "")
+        # An implicit rule is named after its check: say it once, and name the finding (test, prefix, table pair).
+        what = s.check_id if s.rule_id == s.check_id else f"{s.rule_id} on {s.check_id}"
+        if s.broken:
+            what = f"check broken: {s.check_id}"
+        finding = s.labels.get("finding")
+        if finding and not s.broken:
+            what += f" [{redact(finding)}]"
+        return f"{head}: {what}" + (f" ({where})" if where else "")
     return f"{head}: {len(firing)} of {len(states)} alerts firing ({redact(route_group)})"
 
 
