@@ -16,7 +16,9 @@ Two hashes, both plain non-negative integers summed exactly (NUMERIC / HUGEINT /
     integer arithmetic only (no text, no md5), so it is cheap on a 50M-row scan and bit-identical everywhere;
     MOD truncates toward zero in all three engines, products stay below 2^62.
   row hash (full-column mode, or a non-numeric version column):
-      the first 15 hex digits of md5(normalised text) read as a 60-bit integer.
+      the first 15 hex digits of md5(normalised text of the non-integral columns) read as a 60-bit integer,
+      plus, per integral column (integers, timestamps, dates), mix with a per-position multiplier (no text, so a
+      wide row of ids and timestamps costs a few integer operations, not a long md5 input).
     PostgreSQL: ('x0' || substr(md5(t), 1, 15))::bit(64)::bigint; DuckDB: ('0x' || substr(md5(t), 1, 15))::BIGINT;
     Snowflake: the 15 digits summed positionally (POSITION(digit IN '0123456789abcdef') - 1) * 16^i, because
     TO_NUMBER(.., 'XXXX') is not available in every Snowflake-compatible engine we test against.
@@ -195,11 +197,24 @@ class Dialect:
 
     # ---- hashing -------------------------------------------------------------------------------------------------
     def mix(self, int_expr: str) -> str:
-        return f"MOD(MOD({int_expr}, {MIX_P}) * {MIX_C}, {MIX_Q})"
+        return f"MOD(MOD({self.bigint(int_expr)}, {MIX_P}) * {MIX_C}, {MIX_Q})"
 
-    def md5_layers(self, text_expr: str, alias: str) -> list[list[tuple[str, str]]]:
-        """Layers computing `alias` = the 60-bit integer of md5(text_expr)."""
+    def bigint(self, expr: str) -> str:
+        """64-bit arithmetic for the mix (an INTEGER column times a 31-bit multiplier overflows 32 bits)."""
+        return f"CAST({expr} AS BIGINT)"
+
+    def md5_layers(self, text_expr: str, alias: str, plus: str = "0") -> list[list[tuple[str, str]]]:
+        """Layers computing `alias` = the 60-bit integer of md5(text_expr) + `plus` (an expression over the
+        layer-1 aliases)."""
         raise NotImplementedError
+
+    def mix_column(self, int_expr: str, position: int) -> str:
+        """Full mode: the hash contribution of an integral column (no text, no md5), NULL explicit.
+
+        Each column position has its own multiplier, so swapping two columns' values changes the row hash; a NULL
+        contributes MIX_Q + position, a value no non-NULL value can produce (those are below MIX_Q in magnitude)."""
+        c = (MIX_C + position * 104729) % MIX_P
+        return f"COALESCE(MOD(MOD({self.bigint(int_expr)}, {MIX_P}) * {c}, {MIX_Q}), {MIX_Q + position})"
 
     # ---- arithmetic and aggregates -------------------------------------------------------------------------------
     def int_div(self, a: str, b: str) -> str:
@@ -244,8 +259,8 @@ class PostgresDialect(Dialect):
     def cast_text(self, expr: str) -> str:
         return f"({expr})::text"
 
-    def md5_layers(self, text_expr: str, alias: str) -> list[list[tuple[str, str]]]:
-        return [[(alias, f"('x0' || substr(md5({text_expr}), 1, 15))::bit(64)::bigint")]]
+    def md5_layers(self, text_expr: str, alias: str, plus: str = "0") -> list[list[tuple[str, str]]]:
+        return [[(alias, f"('x0' || substr(md5({text_expr}), 1, 15))::bit(64)::bigint + {plus}")]]
 
     def as_text_for_filter(self, col: str) -> str:
         return f"({col})::text"
@@ -265,8 +280,8 @@ class DuckDBDialect(Dialect):
     def epoch_days(self, col: str) -> str:
         return f"({col} - DATE '1970-01-01')"
 
-    def md5_layers(self, text_expr: str, alias: str) -> list[list[tuple[str, str]]]:
-        return [[(alias, f"CAST('0x' || substr(md5({text_expr}), 1, 15) AS BIGINT)")]]
+    def md5_layers(self, text_expr: str, alias: str, plus: str = "0") -> list[list[tuple[str, str]]]:
+        return [[(alias, f"CAST('0x' || substr(md5({text_expr}), 1, 15) AS BIGINT) + {plus}")]]
 
     def int_div(self, a: str, b: str) -> str:
         return f"({a}) // ({b})"
@@ -318,12 +333,15 @@ class SnowflakeDialect(Dialect):
     def str_literal(self, value: str) -> str:
         return "'" + value.replace("\\", "\\\\").replace("'", "''") + "'"
 
-    def md5_layers(self, text_expr: str, alias: str) -> list[list[tuple[str, str]]]:
-        hx = f"{alias}_hex"
+    def md5_layers(self, text_expr: str, alias: str, plus: str = "0") -> list[list[tuple[str, str]]]:
+        hx, hp = f"{alias}_hex", f"{alias}_plus"
         digits = " + ".join(
             f"(POSITION(SUBSTR({hx}, {i + 1}, 1) IN '0123456789abcdef') - 1) * {16 ** (14 - i)}" for i in range(15)
         )
-        return [[(hx, f"MD5({text_expr})")], [(alias, digits)]]
+        return [[(hx, f"MD5({text_expr})"), (hp, plus)], [(alias, f"{digits} + {hp}")]]
+
+    def bigint(self, expr: str) -> str:
+        return expr  # NUMBER arithmetic is exact to 38 digits
 
     def int_div(self, a: str, b: str) -> str:
         # exact in Snowflake's NUMBER arithmetic: the dividend is a multiple of the divisor

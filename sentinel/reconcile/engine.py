@@ -29,7 +29,7 @@ from sentinel.reconcile.plan import EPOCH, Bucket, BucketPlan
 
 T = TypeVar("T")
 Execute = Callable[[str, list[Any]], list[tuple[Any, ...]]]
-SEGMENTS_PER_QUERY = 200
+SEGMENTS_PER_QUERY = {"postgres": 200, "snowflake": 200, "duckdb": 10}
 
 
 class ReconcileMode(enum.StrEnum):
@@ -205,12 +205,20 @@ class _Query:
                                            version.scale)))
                 extra_layers = d.md5_layers(d.text_l2("t0", version.kind), "h")
         elif mode is ReconcileMode.FULL:
-            parts = []
+            parts, ints = [], []
             for i, name in enumerate(spec.columns):
                 c = cols[name]
-                l1.append((f"t{i}", d.text_l1(d.ident(c.name), c.kind, side.scale(name, scale), c.scale)))
-                parts.append(d.text_l2(f"t{i}", c.kind))
-            extra_layers = d.md5_layers(d.concat(parts), "h")
+                if c.kind.is_integral:
+                    l1.append((f"t{i}", d.int_l1(d.ident(c.name), c.kind)))
+                    ints.append(d.mix_column(d.int_l2(f"t{i}", c.kind), i))
+                else:
+                    l1.append((f"t{i}", d.text_l1(d.ident(c.name), c.kind, side.scale(name, scale), c.scale)))
+                    parts.append(d.text_l2(f"t{i}", c.kind))
+            plus = " + ".join(ints) or "0"
+            if parts:
+                extra_layers = d.md5_layers(d.concat(parts), "h", plus)
+            else:
+                l2.append(("h", plus))
         elif self.has_hash:
             l2.append(("h", "0"))
         if extra_layers:
@@ -478,15 +486,21 @@ def _unresolved(per_bucket: dict[int, BucketDiff], plan: BucketPlan, seg: _Segme
         per_bucket[idx].unresolved += max(1, abs(seg.src.count - seg.tgt.count))
 
 
-def _batches(segs: Sequence[_Segment], fanout: int) -> list[list[tuple[int, _Segment, int]]]:
+def _batches(segs: Sequence[_Segment], fanout: int, size: int) -> list[list[tuple[int, _Segment, int]]]:
     numbered = [(i, s, max(1, math.ceil((s.hi - s.lo + 1) / fanout))) for i, s in enumerate(segs)]
-    return [numbered[i:i + SEGMENTS_PER_QUERY] for i in range(0, len(numbered), SEGMENTS_PER_QUERY)]
+    return [numbered[i:i + size] for i in range(0, len(numbered), size)]
+
+
+def _batch_size(source: Side, target: Side) -> int:
+    """Segments per UNION ALL statement: many for servers (few round trips, few Snowflake queries), few for an
+    in-process DuckDB, which keeps every branch's aggregate in memory at once."""
+    return min(SEGMENTS_PER_QUERY.get(source.dialect.name, 200), SEGMENTS_PER_QUERY.get(target.dialect.name, 200))
 
 
 def _split(source: Side, target: Side, plan: BucketPlan, options: ReconcileOptions, segs: list[_Segment],
            pool: ThreadPoolExecutor) -> list[_Segment]:
     out: list[_Segment] = []
-    for batch in _batches(segs, options.fanout):
+    for batch in _batches(segs, options.fanout, _batch_size(source, target)):
         def run(side: Side, batch: list[tuple[int, _Segment, int]] = batch) -> dict[tuple[int, int], Agg]:
             sql, params = _segment_sql(side, plan, batch, options, leaf=False)
             return {(int(r[0]), int(r[1])): Agg(_int(r[2]), _int(r[3]), None, None, _int(r[4]))
@@ -507,7 +521,7 @@ def _classify_leaves(report: PairReport, source: Side, target: Side, plan: Bucke
                      leaves: list[_Segment], per_bucket: dict[int, BucketDiff], pool: ThreadPoolExecutor) -> None:
     cutoff_us = int((plan.cutoff - EPOCH).total_seconds()) * 1_000_000 + plan.cutoff.microsecond
     nkeys = len(source.spec.keys)
-    for batch in _batches(leaves, options.fanout):
+    for batch in _batches(leaves, options.fanout, _batch_size(source, target)):
         def run(side: Side, batch: list[tuple[int, _Segment, int]] = batch) -> list[tuple[Any, ...]]:
             sql, params = _segment_sql(side, plan, batch, options, leaf=True)
             return side.run(sql, params)
