@@ -36,6 +36,7 @@ from devstack.base import ManagedProcess, ServiceUnavailable, cache_dir, free_po
 KAFKA_VERSION = os.environ.get("SENTINEL_KAFKA_VERSION", "4.1.1")
 LOG4J_VERSION = "2.24.3"
 JAVA = os.environ.get("SENTINEL_JAVA", shutil.which("java") or "/usr/bin/java")
+SETPRIV = shutil.which("setpriv")
 
 _ARTIFACTS = ("kafka_2.13", "kafka-tools", "connect-runtime", "connect-file", "connect-json", "connect-transforms")
 
@@ -116,8 +117,12 @@ def _java_argv(main: str, heap: str, *args: str) -> list[str]:
     libs = jars_dir()
     if not Path(JAVA).exists():
         raise ServiceUnavailable(f"Java not found at {JAVA}; install a JDK 17 (apt-get install openjdk-17-jre-headless)")
+    # setpriv --pdeathsig: the JVM dies with the Python process that started it, even when that one is killed
+    # (a SIGKILLed pytest would otherwise leave a broker running). The parent is the starting *thread*: start
+    # services from the main thread (fixtures, the demo and the benchmark do).
+    guard = [SETPRIV, "--pdeathsig", "KILL", "--"] if SETPRIV else []
     return [
-        JAVA, "-Xms64m", f"-Xmx{heap}", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "-Xss512k",
+        *guard, JAVA, "-Xms64m", f"-Xmx{heap}", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "-Xss512k",
         "-Djava.awt.headless=true", f"-Dlog4j2.configurationFile={libs.parent / 'log4j2.properties'}",
         "-cp", f"{libs}/*", main, *args,
     ]
