@@ -144,8 +144,9 @@ class KafkaConnectStatusCheck(Check[KafkaConnectStatusParams]):
             "connectors_missing": float(len(missing)),
         }
         if not findings:
-            what = ", ".join(p.connectors) if p.connectors else "any connector"
-            return ctx.result(self.kind, Status.WARN, f"no connector matches {what} on {connect.url}", values=values)
+            text = (f"no connector matches {', '.join(p.connectors)} on {connect.url}" if p.connectors
+                    else f"no connectors are deployed on {connect.url}")
+            return ctx.result(self.kind, Status.WARN, text, values=values)
         status = Status.worst(f.status for f in findings)
         bad = sorted((f for f in findings if f.status is not Status.OK), key=lambda f: -f.status.rank)
         if len(findings) == 1:
