@@ -138,3 +138,53 @@ def test_credentials_in_the_url_never_reach_the_result(kafka_connect: KafkaConne
     assert result.status is Status.CRITICAL
     assert f"does not exist on http://127.0.0.1:{port}" in result.summary
     assert "url-pw-s3cr3t" not in str(result.to_json())
+
+
+def test_paused_connect_sink_group_is_stall_then_ok_after_resume(kafka: KafkaService, kafka_connect: KafkaConnectService,
+                                                                 tmp_path: Path) -> None:
+    """The real topology: a Connect sink's own consumer group `connect-<name>` watched by kafka_consumer_lag."""
+    from checks.kafka_consumer_lag import KafkaConsumerLagCheck, KafkaConsumerLagParams
+    from tests.integration.kafka_util import Harness
+
+    url = kafka_connect.url
+    topic = create_topic(kafka.bootstrap, unique("cdc.payments.sinklag"), 2)
+    name = unique("s3-sink").replace(".", "-")
+    group = f"connect-{name}"
+    for p in range(2):
+        produce(kafka.bootstrap, topic, p, 10)
+    put_connector(url, name, {"connector.class": "org.apache.kafka.connect.file.FileStreamSinkConnector",
+                              "file": str(tmp_path / "sink.out"), "topics": topic, "tasks.max": "1"})
+    h = Harness(KafkaConsumerLagCheck(KafkaConsumerLagParams(groups=[group], topics=[topic], window="5m")),
+                Settings(kafka_bootstrap=kafka.bootstrap))
+    source = h.sources.kafka()
+
+    def committed() -> dict[tuple[str, int], int]:
+        return source.committed_offsets([group], 5).get(group, {})
+
+    try:
+        deadline = time.monotonic() + 60
+        while committed() != {(topic, 0): 10, (topic, 1): 10}:
+            assert time.monotonic() < deadline, committed()
+            time.sleep(0.5)
+        assert h.run().findings[0].status is Status.OK
+
+        assert requests.put(f"{url}/connectors/{name}/pause", timeout=10).status_code == 202
+        wait_state(url, name, lambda s: [t["state"] for t in s["tasks"]] == ["PAUSED"])
+        results = []
+        for _ in range(3):
+            produce(kafka.bootstrap, topic, 0, 5)
+            h.advance(150)
+            results.append(h.run())
+        f = results[-1].findings[0]
+        assert f.status is Status.CRITICAL, f.summary
+        assert "STALL on 1/2 partitions" in f.summary and "consumer alive" in f.summary  # partition 1 got no data
+
+        assert requests.put(f"{url}/connectors/{name}/resume", timeout=10).status_code == 202
+        deadline = time.monotonic() + 60
+        while committed().get((topic, 0)) != 25:
+            assert time.monotonic() < deadline, committed()
+            time.sleep(0.5)
+        h.advance(60)
+        assert h.run().findings[0].status is Status.OK
+    finally:
+        requests.delete(f"{url}/connectors/{name}", timeout=10)
