@@ -187,13 +187,14 @@ def render_text(views: Sequence[TableView], *, color: bool = False, width: int =
         chain = " -> ".join(paint(f"{s.stage}[{s.label}]", s.status) for s in view.stages)
         out.append("  " + chain)
         name_w = max(len(s.stage) for s in view.stages)
+        value_w = max([len(s.key_value) for s in view.stages] + [12])
         for s in view.stages:
             if s.status is None and not s.alerts:
                 if s.note == NO_RESULT:
                     out.append(f"    {s.stage.ljust(name_w)}  {'?':5}  {NO_RESULT} ({', '.join(s.checks)})")
                 continue
             mark = paint(f"{s.label:5}", s.status)
-            line = f"    {s.stage.ljust(name_w)}  {mark}  {s.key_value:<22}  {s.summary}"
+            line = f"    {s.stage.ljust(name_w)}  {mark}  {s.key_value:<{value_w}}  {s.summary}"
             if s.note:
                 line += f"  ({s.note})"
             out.append(line if len(line) <= width + (14 if color else 0) else line[: width - 1] + "…")
