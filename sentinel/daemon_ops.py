@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from typing import TYPE_CHECKING, Any
@@ -74,11 +75,31 @@ def reload_config(app: App, scheduler: CheckScheduler) -> bool:
         return False
     before, after = {p.id for p in old[1]}, {p.id for p in planned}
     scheduler.replace_checks(planned)
+    _forget_metrics(app, [p for p in old[1] if p.id not in after])
     _count(app, "applied")
     log.info("config reloaded from %s in %.0f ms: %d checks (added: %s; removed: %s)", path,
              (time.monotonic() - started) * 1000, len(planned), ", ".join(sorted(after - before)) or "none",
              ", ".join(sorted(before - after)) or "none")
     return True
+
+
+def _forget_metrics(app: App, removed: list[Any]) -> None:
+    """Drop the per-check gauges of removed checks, so dashboards and alerts do not see their last value forever."""
+    metrics = app.metrics
+    if not removed or not hasattr(metrics, "check_status"):
+        return
+    try:
+        latest = app.store.latest_results()
+    except Exception:
+        latest = {}
+    for p in removed:
+        series: list[tuple[Any, tuple[str, ...]]] = [(metrics.check_status, (p.id, p.spec.kind)),
+                                                      (metrics.last_run, (p.id,))]
+        result = latest.get(p.id)
+        series += [(metrics.check_value, (p.id, name)) for name in (result.values if result else {})]
+        for gauge, labels in series:
+            with contextlib.suppress(KeyError):  # never observed
+                gauge.remove(*labels)
 
 
 def _sla_ledger(app: App) -> Any:
