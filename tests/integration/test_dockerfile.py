@@ -1,6 +1,7 @@
-"""The Dockerfile without a Docker engine: lint it with hadolint and structurally (non-root, healthcheck, exec-form entrypoint, pinned
-base, no secrets, read-only-rootfs friendly) and prove its install steps work by running the very RUN commands of the
-build stage in a fresh virtualenv, then using the result as the image would (`--help`, `validate`, healthcheck)."""
+"""The Dockerfile without a Docker engine: lint it with hadolint and structurally (non-root, healthcheck, exec-form
+entrypoint, pinned base, no secrets, read-only-rootfs friendly) and prove its install steps work by running the very
+RUN commands of the build stage in a fresh virtualenv, then using the result as the image would (`--help`, `validate`,
+the healthcheck)."""
 
 from __future__ import annotations
 
