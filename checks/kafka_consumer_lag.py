@@ -292,6 +292,8 @@ class KafkaConsumerLagCheck(Check[KafkaConsumerLagParams]):
                     extra = f": lag grew in every sample of the last {format_duration(p.window)}"
                 parts.append(f"{v.label} on {n}/{s.count} partitions{extra}")
             summary = f"{where}: " + "; ".join(parts) + f"; {lag_text}"
+        elif threshold_notes:  # moving, but too far behind: the numbers are the message
+            summary = f"{where}: {lag_text}"
         else:
             label = "IDLE" if counts.get(Verdict.IDLE, 0) == s.count and s.count else "OK"
             summary = f"{where}: {label}, {lag_text}"
