@@ -179,7 +179,8 @@ def pair_finding(pair: PairParams, report: PairReport, params: RowReconciliation
                f"({tolerance}); worst {worst.bucket.label}: source {_fmt(worst.source_rows)} vs target "
                f"{_fmt(worst.target_rows)}")
     key_name = "/".join(pair.key)
-    samples = [f"{kind} {key_name} {', '.join(keys[:3])}" for kind, keys in report.samples.items() if keys]
+    ordered = {kind: sorted(keys, key=_key_order) for kind, keys in report.samples.items()}
+    samples = [f"{kind} {key_name} {', '.join(keys[:3])}" for kind, keys in ordered.items() if keys]
     if samples:
         summary += "; e.g. " + "; ".join(samples)
     details["buckets"] = "\n".join(
@@ -187,12 +188,16 @@ def pair_finding(pair: PairParams, report: PairReport, params: RowReconciliation
         f"extra {d.extra}, duplicated {d.duplicate}, stale {d.stale}"
         + (f", not drilled {d.unresolved}" if d.unresolved else "") + (f", in flight {d.in_flight}" if d.in_flight else "")
         for d in differing[:50])
-    for kind, keys in report.samples.items():
+    for kind, keys in ordered.items():
         if keys:
             details[f"{kind}_keys"] = ", ".join(keys)
     if report.truncated:
         details["note"] = "drill-down stopped at max_leaf_rows/max_levels: some differences are counted, not listed"
     return Finding(pair.label, status, summary, values, _labels(pair), details)
+
+
+def _key_order(key: str) -> tuple[int, int | str]:
+    return (0, int(key)) if key.lstrip("-").isdigit() else (1, key)
 
 
 def _labels(pair: PairParams) -> dict[str, str]:
