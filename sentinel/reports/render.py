@@ -92,8 +92,8 @@ def render_text(report: WeeklyReport) -> str:
         lines.append("")
     lines.append("Noisiest checks (alerts sent / not-OK results):")
     for n in report.noisiest or []:
-        lines.append(f"- {n.check_id}: {n.alerts} alerts, {n.episodes} fired, {n.not_ok}/{n.results} not OK"
-                     f" ({n.errors} errors)")
+        results = f", {n.not_ok}/{n.results} not OK ({n.errors} errors)" if n.results else ""
+        lines.append(f"- {n.check_id}: {n.alerts} alerts, {n.episodes} fired{results}")
     if not report.noisiest:
         lines.append("- none: a quiet week")
     al = report.alerts
