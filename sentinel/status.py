@@ -114,7 +114,10 @@ def build_status(spec: SentinelConfig, latest: Mapping[str, CheckResult], alerts
     for check in spec.checks:
         if check.enabled and "table" in check.labels and "stage" in check.labels:
             slot(check.labels["table"], check.labels["stage"]).checks.append(check.id)
+    configured = {c.id for c in spec.checks if c.enabled}
     for result in latest.values():
+        if result.check_id not in configured:
+            continue  # removed or disabled since: its last result says nothing about now
         labels = dict(result.labels)
         if result.findings:
             for f in result.findings:

@@ -18,6 +18,7 @@ CONFIG = SentinelConfig.model_validate({
         {"id": "tx_fresh", "kind": "warehouse_freshness", "labels": {"table": TX, "stage": "snowflake_raw"}},
         {"id": "slot", "kind": "postgres_replication_slot", "labels": {"table": TX, "stage": "debezium"}},
         {"id": "refunds_lag", "kind": "kafka_consumer_lag", "labels": {"table": "payments.refunds", "stage": "s3_sink"}},
+        {"id": "dbt", "kind": "dbt_results"},  # its findings carry table and stage
     ],
     "pipeline": {"tables": {TX: {"slas": ["transactions_freshness"], "dashboards": ["Executive Dashboard"]},
                             "users.merchants": {"stages": ["postgres", "debezium", "kafka"]}}},
@@ -81,6 +82,12 @@ def test_tables_come_from_lineage_config_then_labels_and_honour_per_table_stages
     assert not refunds.watched and refunds.badge == "NOT WATCHED"
 
 
+def test_results_of_checks_no_longer_configured_are_ignored() -> None:
+    gone = {"old": result("old", Status.CRITICAL, "removed last week", {}, table=TX, stage="kafka")}
+    [tx, *_] = build_status(CONFIG, {**LATEST, **gone}, [], NOW)
+    assert next(s for s in tx.stages if s.stage == "kafka").note == NOT_WATCHED
+
+
 def test_key_value_prefers_lag_or_age_and_reads_units() -> None:
     assert key_value({"lag_messages": 5.0, "lag_seconds": 75.0}) == "lag messages 5"
     assert key_value({"rows": 12.0, "age_seconds": 3700.0}) == "age 1h01m"
@@ -103,7 +110,8 @@ def test_terminal_rendering_names_the_first_failing_stage() -> None:
 def test_html_escapes_every_value_and_links_runbooks() -> None:
     evil = {"x": result("x", Status.CRITICAL, "<script>alert(1)</script> & more", {"lag_seconds": 5.0},
                         table="<b>t</b>", stage="kafka")}
-    page = render_html(build_status(CONFIG, {**LATEST, **evil}, [FIRING], NOW), now=NOW,
+    config = CONFIG.model_copy(update={"checks": [*CONFIG.checks, CONFIG.checks[0].model_copy(update={"id": "x"})]})
+    page = render_html(build_status(config, {**LATEST, **evil}, [FIRING], NOW), now=NOW,
                        runbook_base_url="https://git.example/runbooks")
     assert "<script>" not in page and "&lt;script&gt;alert(1)&lt;/script&gt; &amp; more" in page
     assert "&lt;b&gt;t&lt;/b&gt;" in page
