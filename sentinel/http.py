@@ -52,7 +52,7 @@ class HttpServer:
                 self.end_headers()
                 self.wfile.write(body)
 
-            def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - stdlib signature
+            def log_message(self, format: str, *args: object) -> None:
                 log.debug("http: " + format, *args)
 
         return Handler

@@ -125,7 +125,7 @@ def test_help_teaches_the_exit_codes(env: dict[str, str]) -> None:
 
 def _get(port: int, path: str) -> tuple[int, str]:
     try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as resp:  # noqa: S310
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as resp:
             return resp.status, resp.read().decode()
     except urllib.error.HTTPError as exc:
         return exc.code, exc.read().decode()
@@ -160,7 +160,7 @@ def test_daemon_runs_schedules_serves_metrics_and_stops_cleanly_on_sigterm(env: 
     finally:
         started = time.monotonic()
         proc.send_signal(signal.SIGTERM)
-        out, err = proc.communicate(timeout=15)
+        _out, err = proc.communicate(timeout=15)
     assert proc.returncode == 0, err
     assert time.monotonic() - started < 10
     assert "received SIGTERM; draining" in err and "stopped" in err
