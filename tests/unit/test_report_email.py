@@ -63,3 +63,20 @@ def test_no_recipients_is_a_clear_error() -> None:
 
     with pytest.raises(NotifyError, match="no recipients"):
         build_email(report(), ReportSpec(), Settings())
+
+
+def test_the_daemon_duty_is_scheduled_weekly_at_the_configured_time_and_once_at_start() -> None:
+    from types import SimpleNamespace
+
+    from sentinel.reports.weekly import WeeklyReportDuty
+
+    jobs: dict[str, Any] = {}
+    scheduler = SimpleNamespace(add_job=lambda func, trigger, job_id: jobs.__setitem__(job_id, trigger))
+    app = SimpleNamespace(config=SimpleNamespace(spec=SimpleNamespace(report=ReportSpec(
+        to=["a@novapay.example"], weekday="tuesday", at="07:30"))), extras={})
+    WeeklyReportDuty(app).install(scheduler)
+    wednesday = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
+    weekly = jobs["__weekly_report"]
+    assert weekly.get_next_fire_time(None, wednesday) == datetime(2026, 12, 1, 7, 30, tzinfo=UTC)
+    assert set(jobs) == {"__weekly_report", "__weekly_report_catch_up", "__weekly_report_retry"}
+    assert jobs["__weekly_report_retry"].interval == timedelta(hours=1)
