@@ -7,7 +7,8 @@
    with generate_series. The same rows are generated in a DuckDB file with the same formulas (two tables:
    `transactions_clean`, identical, and `transactions`, where 40 rows are deleted, 40 modified (amount changed and
    updated_at bumped, as a real update does) and 20 added, seeded, spread over the whole range).
-2. Runs each contender in its own subprocess (so peak RSS is its own), one after another:
+2. Runs each contender in its own subprocess (so peak RSS is its own), one after another, in `--repeat` interleaved
+   rounds (median reported; the machine may be shared):
    Sentinel recommended (checksum: key + version column), Sentinel full-column, Sentinel count-only,
    reladiff (hashdiff, defaults, every column), and the baseline of one GROUP BY date_trunc('hour') per side run
    concurrently; on the clean and the 100-difference tables.
@@ -209,7 +210,7 @@ def main() -> None:
     ap.add_argument("--skip-reladiff", action="store_true")
     ap.add_argument("--reuse", action="store_true", help="keep the data of the previous run (same --rows)")
     ap.add_argument("--only", help="comma-separated contenders to run")
-    ap.add_argument("--repeat", type=int, default=5, help="runs of the count-only and GROUP BY contenders (median)")
+    ap.add_argument("--repeat", type=int, default=3, help="interleaved runs of every contender (median reported)")
     args = ap.parse_args()
     if args.child:
         child(args.child, args.dsn, Path(args.duck), args.table)
@@ -238,24 +239,23 @@ def main() -> None:
         if args.only:
             contenders = [c for c in contenders if c[0] in args.only.split(",")]
         results: list[dict[str, Any]] = []
-        # The two cheap contenders are compared with each other within 1.5x: a shared 2-core machine's noise is of
-        # that order, so they run interleaved `--repeat` times and each reports its median.
-        quick = {"sentinel_count", "group_by_hour"}
-        runs: dict[str, list[dict[str, Any]]] = {n: [] for n, _ in contenders if n in quick}
-        for _ in range(args.repeat):
-            for name in runs:
-                runs[name].append(measure(name, dsn, duck, "transactions"))
+        # On a shared machine one run's noise can exceed the differences measured, so every contender runs
+        # `--repeat` times in interleaved rounds (all contenders once per round) and reports its median run.
+        runs: dict[tuple[str, str], list[dict[str, Any]]] = {c: [] for c in contenders}
+        for round_no in range(args.repeat):
+            for name, case in contenders:
+                table = "transactions_clean" if case == "clean" else "transactions"
+                runs[(name, case)].append(measure(name, dsn, duck, table))
+            print(f"round {round_no + 1}/{args.repeat} done", flush=True)
         for name, case in contenders:
-            table = "transactions_clean" if case == "clean" else "transactions"
-            if name in runs:
-                ok = sorted((r for r in runs[name] if "wall_seconds" in r), key=lambda r: r["wall_seconds"])
-                r = ok[len(ok) // 2] if ok else runs[name][0]
-                r["wall_seconds_all"] = [round(x["wall_seconds"], 2) for x in runs[name] if "wall_seconds" in x]
-            else:
-                r = measure(name, dsn, duck, table)
+            ok = sorted((x for x in runs[(name, case)] if "wall_seconds" in x), key=lambda x: x["wall_seconds"])
+            r = ok[len(ok) // 2] if ok else runs[(name, case)][0]
+            r["wall_seconds_all"] = [round(x["wall_seconds"], 2) for x in runs[(name, case)] if "wall_seconds" in x]
+            r["peak_rss_mib_max"] = max((x["peak_rss_mib"] for x in ok), default=None)
             want = set() if case == "clean" else expected
+            exact = all(set(x.get("keys", [])) == want for x in ok) and bool(ok)  # in every run
             r |= {"contender": name, "case": case,
-                  "exact_keys": None if name in ("sentinel_count", "group_by_hour") else set(r.get("keys", [])) == want}
+                  "exact_keys": None if name in ("sentinel_count", "group_by_hour") else exact}
             r["keys_found"] = len(r.pop("keys", []))
             results.append(r)
             print(f"{name:18} {case:5}  " + (f"ERROR {r['error'][-300:]}" if "error" in r else
@@ -265,7 +265,8 @@ def main() -> None:
         for line in summary["lines"]:
             print(line)
         RESULTS.parent.mkdir(parents=True, exist_ok=True)
-        RESULTS.write_text(json.dumps({"rows": args.rows, "machine": {"cpus": os.cpu_count()},
+        RESULTS.write_text(json.dumps({"rows": args.rows, "repeat": args.repeat,
+                                       "machine": {"cpus": os.cpu_count(), "loadavg_after": os.getloadavg()},
                                        "results": results, "comparison": summary}, indent=2))
         print(f"wrote {RESULTS}")
     finally:
