@@ -49,7 +49,7 @@ def weekly(ctx: click.Context, week: str | None, out: Path | None, send_it: bool
     """
     from sentinel.reports.render import render_html, render_text
     from sentinel.reports.weekly import make_report, send_report
-    from sentinel.sla import iso_week, shift_week, week_start
+    from sentinel.weeks import iso_week, shift_week, week_start
 
     app = _app(ctx)
     try:
@@ -90,7 +90,8 @@ def sla(ctx: click.Context, fmt: str) -> None:
 
     from sentinel.reports.render import budget_text, dur, pct
     from sentinel.reports.weekly import ledger_of
-    from sentinel.sla import burn_statuses, iso_week, week_bounds
+    from sentinel.sla import burn_statuses
+    from sentinel.weeks import iso_week, week_bounds
 
     app = _app(ctx)
     try:

@@ -11,8 +11,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sentinel.durations import format_duration
-from sentinel.sla import Attainment, Breach, SlaWindow, burn_check_id, shift_week, week_bounds
+from sentinel.sla import Attainment, Breach, SlaWindow, burn_check_id
 from sentinel.store.sla import SentMessage
+from sentinel.weeks import shift_week, week_bounds
 
 PAGER_KINDS = frozenset({"opsgenie", "jsm", "pagerduty"})
 ROOT_CAUSE_LOOKBACK = timedelta(hours=2)

@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sentinel.reports.model import WeeklyReport, build_weekly_report
-from sentinel.sla import due_week
+from sentinel.weeks import due_week
 
 log = logging.getLogger("sentinel.report")
 RETRY_EVERY = timedelta(hours=1)

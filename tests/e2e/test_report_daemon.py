@@ -17,7 +17,7 @@ import yaml
 
 from devstack.base import free_port
 from sentinel.clock import SystemClock
-from sentinel.sla import due_week
+from sentinel.weeks import due_week
 from tests.integration.sla_week import SimulatedWeek
 from tests.plugins.smtp import SmtpTlsServer
 

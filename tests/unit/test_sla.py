@@ -14,14 +14,11 @@ from sentinel.sla import (
     analyse,
     burn_result,
     burn_statuses,
-    due_week,
-    iso_week,
     observe,
     percentile,
-    scheduled_send_at,
     timeline,
-    week_bounds,
 )
+from sentinel.weeks import due_week, iso_week, scheduled_send_at, week_bounds
 
 T0 = datetime(2026, 11, 16, tzinfo=UTC)  # Monday of 2026-W47
 M = timedelta(minutes=1)
