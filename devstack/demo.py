@@ -90,6 +90,7 @@ def seed_postgres(stack: DemoStack) -> None:
 # (area, module, function): each seeder takes the DemoStack and returns nothing.
 AREAS: list[tuple[str, str, str]] = [
     ("lake", "devstack.demo_lake", "seed"),
+    ("sla", "devstack.demo_sla", "seed"),
     ("dbt", "devstack.demo_dbt", "seed"),
 ]
 
