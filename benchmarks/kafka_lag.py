@@ -49,7 +49,11 @@ EVAL_PARTITIONS, EVAL_SAMPLES = 100_000, 11
 
 
 def seed(bootstrap: str) -> tuple[list[str], list[str]]:
-    admin = AdminClient({"bootstrap.servers": bootstrap})
+    with AdminClient({"bootstrap.servers": bootstrap}) as admin:  # destroyed here, never by the collector
+        return _seed(admin, bootstrap)
+
+
+def _seed(admin: AdminClient, bootstrap: str) -> tuple[list[str], list[str]]:
     topics = [f"cdc.bench.t{i:02d}" for i in range(TOPICS)]
     for f in admin.create_topics([NewTopic(t, PARTITIONS, 1) for t in topics], operation_timeout=60,
                                  request_timeout=60).values():
@@ -114,13 +118,13 @@ def one_run(check: KafkaConsumerLagCheck, sources: Sources, memory: DictMemory, 
 def naive_offsets(bootstrap: str, topics: list[str]) -> float:
     from confluent_kafka.admin._listoffsets import OffsetSpec
 
-    admin = AdminClient({"bootstrap.servers": bootstrap})
-    started = time.perf_counter()
-    for t in topics:
-        for p in range(PARTITIONS):
-            fut = admin.list_offsets({TopicPartition(t, p): OffsetSpec.latest()}, request_timeout=10)
-            next(iter(fut.values())).result(timeout=15)
-    return time.perf_counter() - started
+    with AdminClient({"bootstrap.servers": bootstrap}) as admin:
+        started = time.perf_counter()
+        for t in topics:
+            for p in range(PARTITIONS):
+                fut = admin.list_offsets({TopicPartition(t, p): OffsetSpec.latest()}, request_timeout=10)
+                next(iter(fut.values())).result(timeout=15)
+        return time.perf_counter() - started
 
 
 def synthetic_window(rng: np.random.Generator) -> tuple[np.ndarray, ...]:
@@ -198,6 +202,7 @@ def main() -> None:
         t0 = time.perf_counter()
         sources.kafka().log_offsets(tps, 30)
         batched = time.perf_counter() - t0
+        sources.kafka().close()
     finally:
         kafka.cleanup()
     evaluation = bench_evaluation()

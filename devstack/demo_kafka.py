@@ -70,12 +70,12 @@ class DemoClients:
 def _create_topics(bootstrap: str) -> None:
     from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
-    admin = AdminClient({"bootstrap.servers": bootstrap})
-    existing = set(admin.list_topics(timeout=10).topics)
-    new = [NewTopic(t, PARTITIONS, 1) for t in (TOPIC, REFUNDS_TOPIC) if t not in existing]
-    if new:
-        for f in admin.create_topics(new, operation_timeout=30, request_timeout=30).values():
-            f.result(timeout=40)
+    with AdminClient({"bootstrap.servers": bootstrap}) as admin:
+        existing = set(admin.list_topics(timeout=10).topics)
+        new = [NewTopic(t, PARTITIONS, 1) for t in (TOPIC, REFUNDS_TOPIC) if t not in existing]
+        if new:
+            for f in admin.create_topics(new, operation_timeout=30, request_timeout=30).values():
+                f.result(timeout=40)
 
 
 def _produce_history(bootstrap: str, now: datetime) -> dict[int, int]:
@@ -179,13 +179,13 @@ def seed_kafka(bootstrap: str, connect_url: str | None, now: datetime) -> DemoCl
 def _wait_member(bootstrap: str, timeout: float = 30) -> None:
     from confluent_kafka.admin import AdminClient
 
-    admin = AdminClient({"bootstrap.servers": bootstrap})
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        desc = admin.describe_consumer_groups([SINK_GROUP], request_timeout=5)[SINK_GROUP].result(timeout=6)
-        if desc.members and any(m.assignment.topic_partitions for m in desc.members):
-            return
-        time.sleep(0.5)
+    with AdminClient({"bootstrap.servers": bootstrap}) as admin:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            desc = admin.describe_consumer_groups([SINK_GROUP], request_timeout=5)[SINK_GROUP].result(timeout=6)
+            if desc.members and any(m.assignment.topic_partitions for m in desc.members):
+                return
+            time.sleep(0.5)
     raise ServiceUnavailable(f"the demo sink member never joined {SINK_GROUP}")
 
 

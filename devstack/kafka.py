@@ -176,14 +176,15 @@ def _wait_broker(svc: KafkaService, timeout: float) -> None:
 
     wait_until(lambda: port_open("127.0.0.1", svc.port), what=f"Kafka broker on {svc.bootstrap}",
                timeout=timeout, proc=svc.process.popen, log=svc.log)
-    admin = AdminClient({"bootstrap.servers": svc.bootstrap, "socket.timeout.ms": 3000})
+    # destroyed on exit, in this thread (a client collected on a librdkafka thread aborts the process)
+    with AdminClient({"bootstrap.servers": svc.bootstrap, "socket.timeout.ms": 3000}) as admin:
 
-    def ready() -> bool:
-        md = admin.list_topics(timeout=3)
-        return bool(md.brokers)
+        def ready() -> bool:
+            md = admin.list_topics(timeout=3)
+            return bool(md.brokers)
 
-    wait_until(ready, what=f"Kafka broker metadata on {svc.bootstrap}", timeout=timeout,
-               proc=svc.process.popen, log=svc.log, interval=0.5)
+        wait_until(ready, what=f"Kafka broker metadata on {svc.bootstrap}", timeout=timeout,
+                   proc=svc.process.popen, log=svc.log, interval=0.5)
 
 
 def start_kafka(

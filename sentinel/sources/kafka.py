@@ -9,6 +9,7 @@ servers and never a credential.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections import defaultdict
@@ -90,10 +91,21 @@ class KafkaSource:
             self._admin = AdminClient(dict(self._config))
         return self._admin
 
+    def close(self) -> None:
+        """Destroy the admin client now, in the calling thread.
+
+        librdkafka aborts the process when a client is destroyed from one of its own threads, which is where a
+        garbage collection can happen to run; so clients are destroyed explicitly, never left to the collector.
+        """
+        admin, self._admin = self._admin, None
+        if admin is not None:
+            with contextlib.suppress(Exception):
+                admin.__exit__(None, None, None)
+
     def _fail(self, what: str, exc: BaseException | None, timeout: float | None = None) -> SourceError:
         # start the next run on a fresh client: after a broker outage a long-lived one can keep timing out on
         # stale coordinator connections
-        self._admin = None
+        self.close()
         if isinstance(exc, FutureTimeout) or exc is None:
             reason = f"no answer within {timeout:.1f}s" if timeout is not None else "timed out"
         else:

@@ -30,38 +30,40 @@ def admin(bootstrap: str) -> AdminClient:
 
 
 def create_topic(bootstrap: str, name: str, partitions: int, config: dict[str, str] | None = None) -> str:
-    client = admin(bootstrap)  # keep a reference: a collected client fails its pending futures
-    futs = client.create_topics([NewTopic(name, partitions, 1, config=config or {})],
-                                operation_timeout=20, request_timeout=20)
-    for f in futs.values():
-        f.result(timeout=30)
-    # wait until metadata shows every partition with a leader
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        md = client.list_topics(name, timeout=5)
-        t = md.topics.get(name)
-        if t is not None and t.error is None and len(t.partitions) == partitions and all(
-                p.leader >= 0 for p in t.partitions.values()):
-            return name
-        time.sleep(0.2)
+    # `with`: clients are destroyed here, in this thread, never by a garbage collection that might run on a
+    # librdkafka thread (which aborts the process)
+    with admin(bootstrap) as client:
+        futs = client.create_topics([NewTopic(name, partitions, 1, config=config or {})],
+                                    operation_timeout=20, request_timeout=20)
+        for f in futs.values():
+            f.result(timeout=30)
+        # wait until metadata shows every partition with a leader
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            md = client.list_topics(name, timeout=5)
+            t = md.topics.get(name)
+            if t is not None and t.error is None and len(t.partitions) == partitions and all(
+                    p.leader >= 0 for p in t.partitions.values()):
+                return name
+            time.sleep(0.2)
     raise AssertionError(f"topic {name} not ready")
 
 
 def add_partitions(bootstrap: str, name: str, total: int) -> None:
-    client = admin(bootstrap)
-    for f in client.create_partitions([NewPartitions(name, total)], request_timeout=20).values():
-        f.result(timeout=30)
+    with admin(bootstrap) as client:
+        for f in client.create_partitions([NewPartitions(name, total)], request_timeout=20).values():
+            f.result(timeout=30)
     time.sleep(0.5)
 
 
 def set_topic_config(bootstrap: str, name: str, config: dict[str, str]) -> None:
     from confluent_kafka.admin import AlterConfigOpType, ConfigEntry, ConfigResource, ResourceType
 
-    client = admin(bootstrap)
     resource = ConfigResource(ResourceType.TOPIC, name, incremental_configs=[
         ConfigEntry(k, v, incremental_operation=AlterConfigOpType.SET) for k, v in config.items()])
-    for f in client.incremental_alter_configs([resource], request_timeout=20).values():
-        f.result(timeout=30)
+    with admin(bootstrap) as client:
+        for f in client.incremental_alter_configs([resource], request_timeout=20).values():
+            f.result(timeout=30)
 
 
 def produce(bootstrap: str, topic: str, partition: int, count: int, *, written_at: datetime | None = None,
@@ -145,3 +147,7 @@ class Harness:
 
     def advance(self, seconds: float) -> None:
         self.clock.advance(timedelta(seconds=seconds))
+
+    def close(self) -> None:
+        if getattr(self.sources, "_kafka_source", None) is not None:
+            self.sources.kafka().close()

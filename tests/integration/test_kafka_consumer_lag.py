@@ -305,4 +305,5 @@ def test_real_broker_stopped_then_back_error_then_recovers(kafka: KafkaService) 
     deadline = time.monotonic() + 30
     while (up := runner.run_one(planned)).status is Status.ERROR and time.monotonic() < deadline:
         time.sleep(1)
+    sources.kafka().close()
     assert up.status is Status.OK, up.summary
