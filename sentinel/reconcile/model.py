@@ -1,0 +1,146 @@
+"""Value types of reconciliation: what is compared (SideSpec, Side), how (ReconcileOptions), and what was found
+(Agg per cell or key range, BucketDiff per bucket, PairReport per table pair)."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sentinel.reconcile.dialects import Column, Dialect
+from sentinel.reconcile.plan import Bucket
+
+Execute = Callable[[str, list[Any]], list[tuple[Any, ...]]]
+
+
+class ReconcileMode(enum.StrEnum):
+    COUNT = "count"  # counts per bucket only
+    CHECKSUM = "checksum"  # count + sum(key) + sum(hash(version column)); drill down to keys
+    FULL = "full"  # count + sum(key) + sum(hash(every mapped column)); drill down to keys
+
+
+@dataclass(frozen=True)
+class DeletedFilter:
+    """Rows whose `column` (as text) is one of `values` are deletions (Debezium __deleted='true', __op='d')."""
+
+    column: str
+    values: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class SideSpec:
+    name: str  # "source" / "target"
+    table: tuple[str, ...]
+    keys: tuple[str, ...]
+    time_column: str
+    version_column: str | None = None
+    deleted: DeletedFilter | None = None
+    columns: tuple[str, ...] = ()  # full mode: compared columns, aligned with the other side
+
+    @property
+    def table_name(self) -> str:
+        return ".".join(self.table)
+
+
+@dataclass
+class Side:
+    spec: SideSpec
+    dialect: Dialect
+    execute: Execute
+    where: str = ""  # e.g. "snowflake RAW.PAYMENTS.TRANSACTIONS", for messages
+    columns: dict[str, Column] = field(default_factory=dict)
+    queries: int = 0
+    scales: dict[str, int] = field(default_factory=dict)  # per column: the decimal scale both sides print at
+
+    def scale(self, name: str, default: int) -> int:
+        return self.scales.get(name.lower(), default)
+
+    def run(self, sql: str, params: list[Any]) -> list[tuple[Any, ...]]:
+        self.queries += 1
+        return self.execute(sql, params)
+
+
+@dataclass(frozen=True)
+class ReconcileOptions:
+    mode: ReconcileMode = ReconcileMode.CHECKSUM
+    numeric_scale: int = 6
+    fanout: int = 64
+    leaf_rows: int = 512
+    max_leaf_rows: int = 200_000
+    max_levels: int = 12
+    sample_keys: int = 10
+
+
+@dataclass(frozen=True)
+class PairSpec:
+    source: SideSpec
+    target: SideSpec
+
+
+@dataclass
+class Agg:
+    count: int = 0
+    sum_key: int = 0
+    min_key: int | None = None
+    max_key: int | None = None
+    sum_hash: int = 0
+
+    def same(self, other: Agg) -> bool:
+        return (self.count, self.sum_key, self.sum_hash) == (other.count, other.sum_key, other.sum_hash)
+
+    def add(self, other: Agg) -> None:
+        self.count += other.count
+        self.sum_key += other.sum_key
+        self.sum_hash += other.sum_hash
+        if other.min_key is not None:
+            self.min_key = other.min_key if self.min_key is None else min(self.min_key, other.min_key)
+        if other.max_key is not None:
+            self.max_key = other.max_key if self.max_key is None else max(self.max_key, other.max_key)
+
+
+@dataclass
+class BucketDiff:
+    bucket: Bucket
+    source_rows: int
+    target_rows: int
+    missing: int = 0
+    extra: int = 0
+    duplicate: int = 0
+    stale: int = 0
+    in_flight: int = 0
+    unresolved: int = 0  # differing rows not drilled to keys (budget exhausted or count mode)
+    cells_differing: int = 0
+
+    @property
+    def differing_rows(self) -> int:
+        return self.missing + self.extra + self.duplicate + self.stale + self.unresolved
+
+
+@dataclass
+class PairReport:
+    source_rows: int = 0
+    target_rows: int = 0
+    buckets_checked: int = 0
+    buckets_skipped: int = 0
+    matched_buckets: list[Bucket] = field(default_factory=list)
+    diffs: list[BucketDiff] = field(default_factory=list)
+    samples: dict[str, list[str]] = field(default_factory=lambda: {"missing": [], "extra": [], "duplicate": [],
+                                                                    "stale": []})
+    queries: dict[str, int] = field(default_factory=dict)
+    levels: int = 0
+    truncated: bool = False
+    sql: str = ""
+
+    def total(self, what: str) -> int:
+        return sum(int(getattr(d, what)) for d in self.diffs)
+
+
+@dataclass
+class Segment:
+    cell: datetime
+    lo: int
+    hi: int
+    src: Agg
+    tgt: Agg
