@@ -210,6 +210,7 @@ def main() -> None:
     ap.add_argument("--skip-reladiff", action="store_true")
     ap.add_argument("--reuse", action="store_true", help="keep the data of the previous run (same --rows)")
     ap.add_argument("--only", help="comma-separated contenders to run")
+    ap.add_argument("--out", type=Path, default=RESULTS, help="where to write the JSON results")
     ap.add_argument("--repeat", type=int, default=3, help="interleaved runs of every contender (median reported)")
     args = ap.parse_args()
     if args.child:
@@ -264,11 +265,11 @@ def main() -> None:
         summary = _compare(results)
         for line in summary["lines"]:
             print(line)
-        RESULTS.parent.mkdir(parents=True, exist_ok=True)
-        RESULTS.write_text(json.dumps({"rows": args.rows, "repeat": args.repeat,
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps({"rows": args.rows, "repeat": args.repeat,
                                        "machine": {"cpus": os.cpu_count(), "loadavg_after": os.getloadavg()},
                                        "results": results, "comparison": summary}, indent=2))
-        print(f"wrote {RESULTS}")
+        print(f"wrote {args.out}")
     finally:
         pg.stop()
 
