@@ -91,6 +91,7 @@ def seed_postgres(stack: DemoStack) -> None:
 AREAS: list[tuple[str, str, str]] = [
     ("lake", "devstack.demo_lake", "seed"),
     ("sla", "devstack.demo_sla", "seed"),
+    ("reconcile", "devstack.demo_reconcile", "seed"),
     ("dbt", "devstack.demo_dbt", "seed"),
 ]
 
