@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import threading
 import time
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from concurrent.futures import wait as wait_futures
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -44,6 +45,25 @@ class GroupInfo:
     @property
     def alive(self) -> bool:
         return self.members > 0
+
+
+@dataclass
+class _Client:
+    """An admin client with the calls using it and the requests it has in flight."""
+
+    admin: Any
+    users: int = 0
+    futures: list[Future[Any]] = field(default_factory=list)
+
+    def track(self, futures: Iterable[Future[Any]]) -> None:
+        self.futures = [f for f in self.futures if not f.done()] + list(futures)
+
+    def idle(self) -> bool:
+        return self.users == 0 and all(f.done() for f in self.futures)
+
+    def destroy(self) -> None:
+        with contextlib.suppress(Exception):
+            self.admin.__exit__(None, None, None)
 
 
 class KafkaSource:
@@ -77,35 +97,65 @@ class KafkaSource:
         if sasl_password is not None:
             self._config["sasl.password"] = sasl_password.get_secret_value()
         self._config.update(extra or {})
-        self._admin: Any = None
+        self._lock = threading.Lock()
+        self._current: _Client | None = None
+        self._graveyard: list[_Client] = []
 
     def __repr__(self) -> str:
         return f"KafkaSource({self.bootstrap})"
 
     # -- plumbing ------------------------------------------------------------------------------------
+    #
+    # One admin client is shared by every check using this source (they may run concurrently). A failed call
+    # retires it so the next call starts on a fresh one (after a broker outage a long-lived client can keep timing
+    # out on stale coordinator connections). A retired client is destroyed only once no call uses it and every
+    # request it sent has finished, and always explicitly in a Python thread: librdkafka aborts the process when
+    # a client is destroyed from one of its own threads (where a garbage collection can happen to run), and a
+    # client destroyed under a running call or with requests in flight can crash.
 
-    def _admin_client(self) -> Any:
-        if self._admin is None:
-            from confluent_kafka.admin import AdminClient
+    @contextlib.contextmanager
+    def _use(self) -> Iterator[_Client]:
+        with self._lock:
+            if self._current is None:
+                from confluent_kafka.admin import AdminClient
 
-            self._admin = AdminClient(dict(self._config))
-        return self._admin
+                self._current = _Client(AdminClient(dict(self._config)))
+            client = self._current
+            client.users += 1
+        try:
+            yield client
+        finally:
+            with self._lock:
+                client.users -= 1
+            self._sweep()
 
-    def close(self) -> None:
-        """Destroy the admin client now, in the calling thread.
+    def _retire(self) -> None:
+        with self._lock:
+            if self._current is not None:
+                self._graveyard.append(self._current)
+                self._current = None
 
-        librdkafka aborts the process when a client is destroyed from one of its own threads, which is where a
-        garbage collection can happen to run; so clients are destroyed explicitly, never left to the collector.
-        """
-        admin, self._admin = self._admin, None
-        if admin is not None:
-            with contextlib.suppress(Exception):
-                admin.__exit__(None, None, None)
+    def _sweep(self) -> None:
+        with self._lock:
+            dead = [c for c in self._graveyard if c.idle()]
+            self._graveyard = [c for c in self._graveyard if not c.idle()]
+        for c in dead:
+            c.destroy()
+
+    def close(self, wait: float = 15.0) -> None:
+        """Destroy the admin clients now, in the calling thread, after their requests finish (up to `wait` s;
+        a client still busy after that is left alone rather than destroyed under a request)."""
+        self._retire()
+        deadline = time.monotonic() + wait
+        while True:
+            self._sweep()
+            with self._lock:
+                if not self._graveyard or time.monotonic() > deadline:
+                    return
+            time.sleep(0.05)
 
     def _fail(self, what: str, exc: BaseException | None, timeout: float | None = None) -> SourceError:
-        # start the next run on a fresh client: after a broker outage a long-lived one can keep timing out on
-        # stale coordinator connections
-        self.close()
+        self._retire()
         if isinstance(exc, FutureTimeout) or exc is None:
             reason = f"no answer within {timeout:.1f}s" if timeout is not None else "timed out"
         else:
@@ -133,31 +183,36 @@ class KafkaSource:
 
     def topics(self, timeout: float) -> dict[str, int]:
         """Topic name -> partition count (internal topics included; callers filter)."""
-        try:
-            md = self._admin_client().list_topics(timeout=timeout)
-        except Exception as exc:
-            raise self._fail("listing topics", exc, timeout) from None
+        with self._use() as client:
+            try:
+                md = client.admin.list_topics(timeout=timeout)
+            except Exception as exc:
+                raise self._fail("listing topics", exc, timeout) from None
         return {name: len(t.partitions) for name, t in md.topics.items() if t.error is None}
 
     def groups(self, timeout: float) -> list[str]:
-        try:
-            fut = self._admin_client().list_consumer_groups(request_timeout=timeout)
-            result = fut.result(timeout=timeout + 0.25)
-        except Exception as exc:
-            raise self._fail("listing consumer groups", exc, timeout) from None
-        if result.errors and not result.valid:
-            raise self._fail("listing consumer groups", result.errors[0], timeout)
+        with self._use() as client:
+            try:
+                fut = client.admin.list_consumer_groups(request_timeout=timeout)
+                client.track([fut])
+                result = fut.result(timeout=timeout + 0.25)
+            except Exception as exc:
+                raise self._fail("listing consumer groups", exc, timeout) from None
+            if result.errors and not result.valid:
+                raise self._fail("listing consumer groups", result.errors[0], timeout)
         return sorted(g.group_id for g in result.valid)
 
     def describe_groups(self, groups: Iterable[str], timeout: float) -> dict[str, GroupInfo]:
         names = sorted(set(groups))
         if not names:
             return {}
-        try:
-            futs = self._admin_client().describe_consumer_groups(names, request_timeout=timeout)
-        except Exception as exc:
-            raise self._fail("describing consumer groups", exc, timeout) from None
-        described = self._await(futs, "describing consumer groups", timeout + 0.25)
+        with self._use() as client:
+            try:
+                futs = client.admin.describe_consumer_groups(names, request_timeout=timeout)
+            except Exception as exc:
+                raise self._fail("describing consumer groups", exc, timeout) from None
+            client.track(futs.values())
+            described = self._await(futs, "describing consumer groups", timeout + 0.25)
         out: dict[str, GroupInfo] = {}
         for name, d in described.items():
             assigned = frozenset(
@@ -180,15 +235,17 @@ class KafkaSource:
         from confluent_kafka import ConsumerGroupTopicPartitions
 
         names = sorted(set(groups))
-        admin = self._admin_client()
         futs: dict[str, Future[Any]] = {}
-        try:
-            for name in names:
-                futs.update(admin.list_consumer_group_offsets([ConsumerGroupTopicPartitions(name)],
-                                                              request_timeout=timeout))
-        except Exception as exc:
-            raise self._fail("fetching committed offsets", exc, timeout) from None
-        fetched = self._await(futs, "fetching committed offsets", timeout + 0.25)
+        with self._use() as client:
+            try:
+                for name in names:
+                    futs.update(client.admin.list_consumer_group_offsets([ConsumerGroupTopicPartitions(name)],
+                                                                         request_timeout=timeout))
+            except Exception as exc:
+                raise self._fail("fetching committed offsets", exc, timeout) from None
+            finally:
+                client.track(futs.values())
+            fetched = self._await(futs, "fetching committed offsets", timeout + 0.25)
         out: dict[str, dict[TP, int]] = {}
         for name, res in fetched.items():
             offsets: dict[TP, int] = {}
@@ -208,18 +265,22 @@ class KafkaSource:
         tps = sorted(set(partitions))
         if not tps:
             return {}
-        admin = self._admin_client()
         first = OffsetSpec.earliest()  # type: ignore[no-untyped-call]
         last = OffsetSpec.latest()  # type: ignore[no-untyped-call]
-        try:
-            earliest = admin.list_offsets({TopicPartition(t, p): first for t, p in tps}, request_timeout=timeout)
-            latest = admin.list_offsets({TopicPartition(t, p): last for t, p in tps}, request_timeout=timeout)
-        except Exception as exc:
-            raise self._fail("listing log offsets", exc, timeout) from None
         keyed: dict[Any, Future[Any]] = {}
-        keyed.update({("s", tp.topic, tp.partition): f for tp, f in earliest.items()})
-        keyed.update({("e", tp.topic, tp.partition): f for tp, f in latest.items()})
-        got = self._await(keyed, "listing log offsets", timeout + 0.25)
+        with self._use() as client:
+            try:
+                earliest = client.admin.list_offsets({TopicPartition(t, p): first for t, p in tps},
+                                                     request_timeout=timeout)
+                keyed.update({("s", tp.topic, tp.partition): f for tp, f in earliest.items()})
+                latest = client.admin.list_offsets({TopicPartition(t, p): last for t, p in tps},
+                                                   request_timeout=timeout)
+                keyed.update({("e", tp.topic, tp.partition): f for tp, f in latest.items()})
+            except Exception as exc:
+                raise self._fail("listing log offsets", exc, timeout) from None
+            finally:
+                client.track(keyed.values())
+            got = self._await(keyed, "listing log offsets", timeout + 0.25)
         return {(t, p): (int(got[("s", t, p)].offset), int(got[("e", t, p)].offset)) for t, p in tps}
 
     # -- message timestamps ----------------------------------------------------------------------------
