@@ -112,3 +112,22 @@ def test_kafka_source_scrubs_the_sasl_password_and_needs_configuration() -> None
         Sources(Settings()).kafka()
     with pytest.raises(SourceError, match="SENTINEL_KAFKA_CONNECT_URL"):
         Sources(Settings()).kafka_connect()
+
+
+def test_a_failed_call_retires_the_shared_client_but_never_under_a_running_call() -> None:
+    from concurrent.futures import Future
+
+    from sentinel.sources.kafka import KafkaSource
+
+    src = KafkaSource("127.0.0.1:1")
+    pending: Future[int] = Future()
+    with src._use() as first, src._use() as second:  # two checks on the same client
+        assert first is second
+        first.track([pending])
+        src._fail("listing topics", RuntimeError("boom"))  # one of them fails: the client is retired...
+        with src._use() as fresh:
+            assert fresh is not first  # ...new calls get a fresh client
+    assert src._graveyard == [first]  # no call uses it any more, but a request is still in flight
+    pending.set_result(1)
+    src.close()
+    assert src._graveyard == [] and src._current is None
