@@ -28,7 +28,14 @@ class ConsoleNotifier:
 
     def send(self, message: Message, ref: str | None = None) -> SendOutcome:
         stream = self._stream or sys.stdout
-        kind = "update" if message.is_update else "new"
-        stream.write(f"--- would notify [{self.name}] ({kind}, key {message.key}) ---\n{plain_text(message)}\n\n")
+        if message.is_update and message.changes:
+            # As Slack shows it: the original message is edited in place and the change is a thread reply,
+            # so print only what changed instead of the whole message again.
+            lines = "\n".join(f"  {change}" for change in message.changes)
+            stream.write(f"--- would update [{self.name}] (key {message.key}: message edited, thread reply) ---\n"
+                         f"{message.title}\n{lines}\n\n")
+        else:
+            kind = "update" if message.is_update else "new"
+            stream.write(f"--- would notify [{self.name}] ({kind}, key {message.key}) ---\n{plain_text(message)}\n\n")
         stream.flush()
         return SendOutcome(ref=message.key)
