@@ -18,17 +18,17 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from pydantic import Field, field_validator, model_validator
 
-from sentinel.api import Check, CheckContext, CheckResult, Duration, Finding, Params, Status, format_duration
+from sentinel.api import Check, CheckContext, CheckResult, Duration, Finding, Params, Status, TimeZoneName, format_duration
 
 
 class S3PartitionArrivalParams(Params):
     bucket: str = Field(min_length=3)
     prefixes: list[str] = Field(min_length=1, description="e.g. raw/payments/transactions/ (dt= partitions below)")
-    timezone: str = "UTC"
+    timezone: TimeZoneName = "UTC"
     partition_deadline: Duration = Field(default=timedelta(minutes=15), description="today's dt= must exist by then")
     newest_warn_after: Duration = timedelta(minutes=15)
     newest_critical_after: Duration = timedelta(minutes=30)
@@ -43,15 +43,6 @@ class S3PartitionArrivalParams(Params):
     @classmethod
     def _slash(cls, prefixes: list[str]) -> list[str]:
         return [p if p.endswith("/") else p + "/" for p in prefixes]
-
-    @field_validator("timezone")
-    @classmethod
-    def _zone(cls, tz: str) -> str:
-        try:
-            ZoneInfo(tz)
-        except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise ValueError(f"unknown time zone {tz!r} (use an IANA name like UTC or Europe/Berlin)") from exc
-        return tz
 
     @model_validator(mode="after")
     def _order(self) -> S3PartitionArrivalParams:

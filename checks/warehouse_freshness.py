@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from pydantic import Field, field_validator, model_validator
 
@@ -26,6 +26,7 @@ from sentinel.api import (
     Params,
     SourceError,
     Status,
+    TimeZoneName,
     format_duration,
 )
 
@@ -74,17 +75,8 @@ class FreshnessTarget(Params):
 class WarehouseFreshnessParams(Params):
     backend: Literal["snowflake", "postgres"] = "snowflake"
     connection: str = Field("default", description="PostgreSQL connection name (backend: postgres)")
-    timezone: str = "UTC"
+    timezone: TimeZoneName = "UTC"
     tables: list[FreshnessTarget] = Field(min_length=1)
-
-    @field_validator("timezone")
-    @classmethod
-    def _zone(cls, tz: str) -> str:
-        try:
-            ZoneInfo(tz)
-        except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise ValueError(f"unknown time zone {tz!r}") from exc
-        return tz
 
 
 def as_utc(value: datetime) -> datetime:

@@ -21,6 +21,7 @@ from sentinel.clock import Clock
 from sentinel.durations import Duration, format_duration, parse_duration
 from sentinel.errors import CheckError, SourceError
 from sentinel.model import CheckResult, Finding, Severity, Status
+from sentinel.param_types import Regex, TimeZoneName
 
 __all__ = [
     "Check",
@@ -31,9 +32,11 @@ __all__ = [
     "Duration",
     "Finding",
     "Params",
+    "Regex",
     "Severity",
     "SourceError",
     "Status",
+    "TimeZoneName",
     "format_duration",
     "parse_duration",
 ]
