@@ -120,6 +120,8 @@ class RowReconciliationParams(Params):
     postgres_parallel: bool = Field(True, description="let PostgreSQL share checksum scans among its parallel workers "
                                     "(max_parallel_workers_per_gather still caps them)")
     duckdb_threads: int = Field(1, ge=1, le=64, description="threads a DuckDB side may use")
+    duckdb_memory_mb: int = Field(16, ge=4, le=1 << 20, description="DuckDB buffer pool per thread (MiB): the "
+                                  "comparison scans each table once, so caching the scanned blocks buys nothing")
     settle_after: Duration = Field(timedelta(hours=2), description="late-data margin before a matched bucket is remembered")
     recheck_after: Duration = Field(timedelta(hours=24), description="remembered buckets are compared again after this")
 
@@ -309,7 +311,9 @@ class RowReconciliationCheck(Check[RowReconciliationParams]):
                 yield ex
         elif table.engine == "duckdb":
             assert table.path is not None
-            with duckdb_execute(ctx.sources.duckdb(table.path), ctx.remaining, threads=self.params.duckdb_threads) as ex:
+            p = self.params
+            with duckdb_execute(ctx.sources.duckdb(table.path), ctx.remaining, threads=p.duckdb_threads,
+                                memory_mb=p.duckdb_memory_mb * p.duckdb_threads) as ex:
                 yield ex
         else:
             source = ctx.sources.snowflake(timeout=ctx.remaining_seconds())

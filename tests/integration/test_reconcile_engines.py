@@ -121,6 +121,23 @@ def test_bucket_aggregates_are_identical_on_all_engines(engines: dict[str, Any])
         assert got == reference, f"{engine} bucket aggregates differ from postgres"
 
 
+def test_duckdb_buffer_pool_cap_is_applied_and_changes_no_aggregate(engines: dict[str, Any]) -> None:
+    """The check caps DuckDB's buffer pool (duckdb_memory_mb) so a scanned table is not kept cached; the cap is
+    set on the session and the full-mode aggregates under the smallest allowed cap equal the uncapped ones."""
+    options = ReconcileOptions(mode=ReconcileMode.FULL)
+    plan = plan_buckets(NOW, [Tier(timedelta(days=1), timedelta(days=30))], timedelta(minutes=15))
+    spec = SideSpec("duckdb", ("payments", "tx"), ("id",), "created_at", "updated_at", None, FULL)
+    got = {}
+    for cap in (None, 4):
+        with duckdb_execute(DuckDBSource(engines["duck"]), _remaining, memory_mb=cap) as ex:
+            limit = ex("SELECT current_setting('memory_limit')", [])[0][0]
+            got[cap] = cell_aggregates(Side(spec, dialect_for("duckdb"), ex, "duckdb"), plan, options)
+        if cap:
+            assert limit == "3.8 MiB", limit  # 4 MB in DuckDB's binary units
+    assert sum(a.count for a in got[4].values()) > 380
+    assert got[4] == got[None]
+
+
 def test_postgres_double_epoch_path_equals_exact_numeric_path(postgres: PostgresService) -> None:
     """The fast date_part('epoch') normalisation equals extract(epoch) (NUMERIC) to the microsecond, 1970..2100."""
     d = dialect_for("postgres")
