@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-import requests
 from pydantic import SecretStr
 
 from sentinel.errors import SourceError
@@ -76,6 +75,8 @@ class KafkaConnectSource:
         elif parts.username:
             self._auth = (parts.username, parts.password or "")
             self._base = self.url
+        import requests  # here, not at module top: validating a config imports this module for its types
+
         self._session = requests.Session()
         self._session.headers["Accept"] = "application/json"
 
@@ -83,6 +84,8 @@ class KafkaConnectSource:
         return f"KafkaConnectSource({self.url})"
 
     def _get(self, path: str, timeout: float, params: list[tuple[str, str]] | None = None) -> Any:
+        import requests
+
         timeout = max(0.5, timeout)
         try:
             resp = self._session.get(f"{self._base}{path}", params=params, auth=self._auth,
