@@ -121,12 +121,18 @@ class RunResults:
         return {r.unique_id: r for r in self.results}
 
 
-def parse_run_results(raw: bytes, file: str) -> RunResults:
-    data = load_artifact(raw, file, "run-results")
+def _metadata(data: dict[str, Any], file: str) -> tuple[dict[str, Any], datetime]:
+    """An artifact's metadata block and its generated_at, which every freshness judgement needs."""
     meta = as_object(data.get("metadata"))
     generated_at = parse_timestamp(meta.get("generated_at"))
     if generated_at is None:
         raise ArtifactError(file, f"metadata.generated_at is missing or not a timestamp: {meta.get('generated_at')!r}")
+    return meta, generated_at
+
+
+def parse_run_results(raw: bytes, file: str) -> RunResults:
+    data = load_artifact(raw, file, "run-results")
+    meta, generated_at = _metadata(data, file)
     results = []
     for item in data.get("results") or ():
         if not isinstance(item, dict) or not isinstance(item.get("unique_id"), str):
@@ -187,10 +193,7 @@ def _threshold(value: Any) -> timedelta | None:
 
 def parse_sources(raw: bytes, file: str) -> SourcesResults:
     data = load_artifact(raw, file, "sources")
-    meta = as_object(data.get("metadata"))
-    generated_at = parse_timestamp(meta.get("generated_at"))
-    if generated_at is None:
-        raise ArtifactError(file, f"metadata.generated_at is missing or not a timestamp: {meta.get('generated_at')!r}")
+    meta, generated_at = _metadata(data, file)
     results = []
     for item in data.get("results") or ():
         if not isinstance(item, dict) or not isinstance(item.get("unique_id"), str):
