@@ -12,8 +12,8 @@
    Sentinel recommended (checksum: key + version column), Sentinel full-column, Sentinel count-only,
    reladiff (hashdiff, defaults, every column), and the baseline of one GROUP BY date_trunc('hour') per side run
    concurrently; on the clean and the 100-difference tables.
-3. Prints wall time, peak RSS and whether exactly the 100 differing keys were found; writes
-   benchmarks/results/reconcile.json.
+3. Prints wall time, peak RSS (compared with reladiff's: Sentinel's highest run against reladiff's lowest) and
+   whether exactly the 100 differing keys were found; writes benchmarks/results/reconcile.json.
 """
 
 from __future__ import annotations
@@ -137,7 +137,7 @@ def run_sentinel(mode: str, dsn: str, duck: Path, table: str) -> dict[str, Any]:
 
 
 def run_reladiff(dsn: str, duck: Path, table: str) -> dict[str, Any]:
-    from reladiff import connect_to_table, diff_tables
+    from reladiff import connect_to_table, diff_tables  # type: ignore[import-untyped]
 
     extra = tuple(c for c in COLUMNS if c != "id")
     t1 = connect_to_table(dsn.split("?")[0], "payments.transactions", "id", extra_columns=extra)
@@ -253,6 +253,7 @@ def main() -> None:
             r = ok[len(ok) // 2] if ok else runs[(name, case)][0]
             r["wall_seconds_all"] = [round(x["wall_seconds"], 2) for x in runs[(name, case)] if "wall_seconds" in x]
             r["peak_rss_mib_max"] = max((x["peak_rss_mib"] for x in ok), default=None)
+            r["peak_rss_mib_min"] = min((x["peak_rss_mib"] for x in ok), default=None)
             want = set() if case == "clean" else expected
             exact = all(set(x.get("keys", [])) == want for x in ok) and bool(ok)  # in every run
             r |= {"contender": name, "case": case,
@@ -290,6 +291,20 @@ def _compare(results: list[dict[str, Any]]) -> dict[str, Any]:
             if rd and s:
                 out[f"{name}_{case}_speedup_vs_reladiff"] = rd / s
                 lines.append(f"{name} {case}: {rd / s:.1f}x faster than reladiff ({s:.2f}s vs {rd:.2f}s)")
+    def rss(name: str, case: str, which: str) -> float | None:
+        for r in results:
+            if r["contender"] == name and r["case"] == case and r.get(which) is not None:
+                return float(r[which])
+        return None
+
+    for case in ("clean", "diff"):
+        rd_rss = rss("reladiff", case, "peak_rss_mib_min")
+        for name in ("sentinel_checksum", "sentinel_full"):
+            s_rss = rss(name, case, "peak_rss_mib_max")
+            if rd_rss and s_rss:  # conservative: Sentinel's worst run against reladiff's best
+                out[f"{name}_{case}_peak_rss_vs_reladiff"] = s_rss / rd_rss
+                lines.append(f"{name} {case}: peak RSS {s_rss:.1f} MiB (highest run) vs reladiff {rd_rss:.1f} MiB "
+                             f"(lowest run): {'below' if s_rss < rd_rss else 'NOT below'}")
     c, b = wall("sentinel_count", "diff"), wall("group_by_hour", "diff")
     if c and b:
         out["count_vs_group_by_hour"] = c / b
