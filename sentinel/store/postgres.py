@@ -18,7 +18,6 @@ from contextlib import contextmanager
 from typing import Any
 
 from sentinel.errors import StoreError
-from sentinel.store.migrations import MIGRATIONS
 from sentinel.store.sqlite import SqliteStateStore
 
 log = logging.getLogger(__name__)
@@ -128,28 +127,15 @@ class PostgresStateStore(SqliteStateStore):
             except psycopg.OperationalError as exc:
                 raise StoreError(f"state store {self.path}: {type(exc).__name__}: {_first_line(exc)}") from None
 
-    def _migrate(self) -> None:
-        with self.transaction() as tx:
-            tx.execute("SELECT pg_advisory_xact_lock(?)", (MIGRATION_LOCK_KEY,))
-            tx.execute(
-                "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, description TEXT NOT NULL,"
-                " applied_at TIMESTAMPTZ NOT NULL DEFAULT now())"
-            )
-            current = int(tx.execute("SELECT COALESCE(MAX(version), 0) FROM schema_version").fetchone()[0])
-            newest = max(v for v, _, _ in MIGRATIONS)
-            if current > newest:
-                raise StoreError(
-                    f"state store {self.path} has schema version {current}, newer than this Sentinel knows ({newest}):"
-                    " run the newer Sentinel or point SENTINEL_STATE_DSN at a fresh database"
-                )
-            for version, description, sql in sorted(MIGRATIONS):
-                if version <= current:
-                    continue
-                for statement in (s.strip() for s in sql.split(";")):
-                    if statement:
-                        tx.execute(statement)
-                tx.execute("INSERT INTO schema_version (version, description) VALUES (?, ?)", (version, description))
-                log.info("state store %s migrated to v%d (%s)", self.path, version, description)
+    VERSION_TABLE_DDL = (
+        "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, description TEXT NOT NULL,"
+        " applied_at TIMESTAMPTZ NOT NULL DEFAULT now())"
+    )
+    FRESH_STORE_HINT = "point SENTINEL_STATE_DSN at a fresh database"
+
+    def _before_migrating(self, tx: Any) -> None:
+        # Two replicas starting together: the second waits here, then finds the schema current.
+        tx.execute("SELECT pg_advisory_xact_lock(?)", (MIGRATION_LOCK_KEY,))
 
     def close(self) -> None:
         with self._lock:

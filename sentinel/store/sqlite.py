@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
 import threading
 from collections.abc import Iterator
@@ -17,6 +18,7 @@ from sentinel.store.migrations import MIGRATIONS
 from sentinel.store.sqlite_alerts import SqliteAlertsMixin
 from sentinel.store.sqlite_sla import SqliteSlaMixin
 
+log = logging.getLogger(__name__)
 
 class SqliteStateStore(SqliteAlertsMixin, SqliteSlaMixin):
     def __init__(self, path: Path | str) -> None:
@@ -50,26 +52,35 @@ class SqliteStateStore(SqliteAlertsMixin, SqliteSlaMixin):
         with self._lock:
             return list(self._conn.execute(sql, params).fetchall())
 
+    # The PostgreSQL store overrides these three and inherits the migration procedure itself.
+    VERSION_TABLE_DDL = (
+        "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, description TEXT NOT NULL,"
+        " applied_at TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP)"
+    )
+    FRESH_STORE_HINT = "point SENTINEL_STATE_PATH at a fresh file"
+
+    def _before_migrating(self, tx: Any) -> None:
+        """Hook run first inside the migration transaction (PostgreSQL serialises replicas here)."""
+
     def _migrate(self) -> None:
-        with self.transaction() as conn:
-            conn.execute(
-                "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, description TEXT NOT NULL,"
-                " applied_at TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP)"
-            )
-            current = conn.execute("SELECT COALESCE(MAX(version), 0) FROM schema_version").fetchone()[0]
+        with self.transaction() as tx:
+            self._before_migrating(tx)
+            tx.execute(self.VERSION_TABLE_DDL)
+            current = int(tx.execute("SELECT COALESCE(MAX(version), 0) FROM schema_version").fetchone()[0])
             newest = max(v for v, _, _ in MIGRATIONS)
             if current > newest:
                 raise StoreError(
                     f"state store {self.path} has schema version {current}, newer than this Sentinel knows ({newest}):"
-                    " run the newer Sentinel or point SENTINEL_STATE_PATH at a fresh file"
+                    f" run the newer Sentinel or {self.FRESH_STORE_HINT}"
                 )
             for version, description, sql in sorted(MIGRATIONS):
                 if version <= current:
                     continue
                 for statement in (s.strip() for s in sql.split(";")):
                     if statement:
-                        conn.execute(statement)
-                conn.execute("INSERT INTO schema_version (version, description) VALUES (?, ?)", (version, description))
+                        tx.execute(statement)
+                tx.execute("INSERT INTO schema_version (version, description) VALUES (?, ?)", (version, description))
+                log.info("state store %s migrated to v%d (%s)", self.path, version, description)
 
     def schema_version(self) -> int:
         return int(self.query("SELECT COALESCE(MAX(version), 0) FROM schema_version")[0][0])
