@@ -31,8 +31,8 @@ class DbtRuns:
 
 @pytest.fixture(scope="session")
 def dbt_runs(tmp_path_factory: pytest.TempPathFactory) -> DbtRuns:
-    from devstack.base import ServiceUnavailable
     from devstack.dbt import FIXTURE_PROJECT, DbtStep, run_dbt_project
+    from tests.plugins import start_or_fail
 
     work = tmp_path_factory.mktemp("dbt")
     runs = work / "runs"
@@ -46,8 +46,6 @@ def dbt_runs(tmp_path_factory: pytest.TempPathFactory) -> DbtRuns:
         DbtStep(("build", "--select", "fct_daily_volume", "--vars", '{"daily_volume_bug": false}'),
                 snapshot=runs / "4-fixed", files=no_sources),
     ]
-    try:
-        run = run_dbt_project(FIXTURE_PROJECT, work / "work", commands=steps)
-    except ServiceUnavailable as exc:
-        pytest.fail(f"dbt could not run the fixture project: {exc}", pytrace=False)
+    run = start_or_fail("dbt (running the fixture project)",
+                        lambda: run_dbt_project(FIXTURE_PROJECT, work / "work", commands=steps))
     return DbtRuns(runs / "1-broken", runs / "2-still-broken", runs / "3-third", runs / "4-fixed", run.project_dir)

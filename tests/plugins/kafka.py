@@ -10,16 +10,13 @@ from collections.abc import Iterator
 
 import pytest
 
-from devstack.base import ServiceUnavailable
 from devstack.kafka import KafkaConnectService, KafkaService, start_kafka, start_kafka_connect
+from tests.plugins import start_or_fail
 
 
 @pytest.fixture(scope="session")
 def kafka() -> Iterator[KafkaService]:
-    try:
-        service = start_kafka()
-    except ServiceUnavailable as exc:
-        pytest.fail(f"Apache Kafka (KRaft) could not start, so the Kafka tests cannot run: {exc}", pytrace=False)
+    service = start_or_fail("Apache Kafka (KRaft)", start_kafka)
     yield service
     service.cleanup()
 
@@ -28,9 +25,6 @@ def kafka() -> Iterator[KafkaService]:
 def kafka_connect(kafka: KafkaService) -> Iterator[KafkaConnectService]:
     if not kafka.running():
         kafka.restart()
-    try:
-        service = start_kafka_connect(kafka.bootstrap)
-    except ServiceUnavailable as exc:
-        pytest.fail(f"Kafka Connect could not start, so the Connect tests cannot run: {exc}", pytrace=False)
+    service = start_or_fail("Kafka Connect", lambda: start_kafka_connect(kafka.bootstrap))
     yield service
     service.stop()

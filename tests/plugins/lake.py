@@ -7,18 +7,15 @@ from collections.abc import Iterator
 
 import pytest
 
-from devstack.base import ServiceUnavailable
 from devstack.s3 import S3Service, start_s3
 from devstack.snowflake import SnowflakeService, start_snowflake
+from tests.plugins import start_or_fail
 
 
 @pytest.fixture(scope="session")
 def s3_server() -> Iterator[S3Service]:
     """moto server as a child process on a free port (endpoint_url, client(), env(), enforce_iam())."""
-    try:
-        service = start_s3()
-    except ServiceUnavailable as exc:
-        pytest.fail(f"the moto S3 server could not start, so S3 tests cannot run: {exc}", pytrace=False)
+    service = start_or_fail("the moto S3 server", start_s3)
     yield service
     service.stop()
 
@@ -26,10 +23,7 @@ def s3_server() -> Iterator[S3Service]:
 @pytest.fixture(scope="session")
 def s3_server_inprocess() -> Iterator[S3Service]:
     """moto's ThreadedMotoServer in this process: object LastModified follows freezegun."""
-    try:
-        service = start_s3(in_process=True)
-    except ServiceUnavailable as exc:
-        pytest.fail(f"the in-process moto S3 server could not start: {exc}", pytrace=False)
+    service = start_or_fail("the in-process moto S3 server", lambda: start_s3(in_process=True))
     yield service
     service.stop()
 
@@ -37,9 +31,6 @@ def s3_server_inprocess() -> Iterator[S3Service]:
 @pytest.fixture(scope="session")
 def snowflake_server() -> Iterator[SnowflakeService]:
     """fakesnow server (child process) that snowflake-connector-python 4.x reaches over HTTP: connect_kwargs()."""
-    try:
-        service = start_snowflake()
-    except ServiceUnavailable as exc:
-        pytest.fail(f"the fakesnow Snowflake server could not start, so Snowflake tests cannot run: {exc}", pytrace=False)
+    service = start_or_fail("the fakesnow Snowflake server", start_snowflake)
     yield service
     service.stop()
