@@ -25,6 +25,7 @@ TICK_INTERVAL = timedelta(seconds=5)
 STALL_AFTER = timedelta(seconds=30)
 DELIVER_INTERVAL = timedelta(seconds=5)
 HEARTBEAT_INTERVAL = timedelta(minutes=1)
+PRUNE_INTERVAL = timedelta(hours=1)
 
 
 def trigger_for(schedule: ScheduleSpec) -> IntervalTrigger | CronTrigger:
@@ -63,6 +64,8 @@ class CheckScheduler:
                                     id="__deliver")
             self._scheduler.add_job(self._heartbeat, IntervalTrigger(seconds=HEARTBEAT_INTERVAL.total_seconds()),
                                     id="__heartbeat", next_run_time=now)
+        self._scheduler.add_job(self.prune, IntervalTrigger(seconds=PRUNE_INTERVAL.total_seconds()), id="__prune",
+                                next_run_time=now)
         self._scheduler.start()
         self._watchdog.start()
         log.info("scheduler started with %d checks", len(self.app.planned))
@@ -130,6 +133,19 @@ class CheckScheduler:
             self.app.alerting.heartbeat()
         except Exception:
             log.exception("heartbeat ping failed; the pager will page if this persists")
+
+    def prune(self) -> int:
+        """Drop check results older than the retention (one row per check run would otherwise grow forever)."""
+        if not self._is_leader():
+            return 0
+        try:
+            removed = self.app.store.prune_results(self.app.clock.now() - self.app.settings.results_retention)
+        except Exception:
+            log.exception("pruning old check results failed; will retry")
+            return 0
+        if removed:
+            log.info("pruned %d check results older than %s", removed, self.app.settings.results_retention)
+        return removed
 
     def _tick(self) -> None:
         self.last_tick_monotonic = self.app.clock.monotonic()

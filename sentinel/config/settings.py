@@ -7,6 +7,7 @@ A file named after a field in the secrets directory (e.g. /run/secrets/sentinel/
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, Literal
 
@@ -26,6 +27,8 @@ class Settings(BaseSettings):
     http_port: int = 9108
     runbook_base_url: str = "https://github.com/novapay/analytics/blob/main/docs/runbooks/"
     max_workers: int = 8
+    # SLA observations and alert history live in their own tables; raw results serve `status`, reports and debugging.
+    results_retention: timedelta = Field(timedelta(days=35), description="how long check results are kept")
 
     # PostgreSQL (source database). `postgres_dsn` is the connection named "default".
     postgres_dsn: SecretStr | None = None

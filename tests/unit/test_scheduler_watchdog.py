@@ -56,3 +56,15 @@ def test_triggers_follow_the_schedule_spec() -> None:
     assert trigger_for(ScheduleSpec(every=timedelta(seconds=90))).interval == timedelta(seconds=90)
     cron = trigger_for(ScheduleSpec(cron="*/5 * * * *"))
     assert "minute='*/5'" in str(cron)
+
+
+def test_old_check_results_are_pruned_after_the_retention(tmp_path: Path) -> None:
+    (tmp_path / "rules.yaml").write_text("checks: []\n")
+    clock = FakeClock()
+    app = build_app(Settings(config_file=tmp_path / "rules.yaml", state_path=tmp_path / "s.db",
+                             results_retention=timedelta(days=35)), clock=clock, with_alerting=False)
+    for age_days in (40, 36, 2):
+        app.store.save_result(CheckResult("c", "fn", Status.OK, clock.now() - timedelta(days=age_days), "x"))
+    assert CheckScheduler(app).prune() == 2
+    assert [r.observed_at for r in app.store.recent_results("c", 10)] == [clock.now() - timedelta(days=2)]
+    app.close()
