@@ -79,7 +79,9 @@ class App:
         self.store.save_result(result)
         if self.sla is not None:
             self.sla.record(result)
-        self.metrics.observe(result)
+        # A run that was in flight across a reload that removed its check must not bring its gauges back.
+        if any(p.id == result.check_id for p in self.planned):
+            self.metrics.observe(result)
 
     def runbook_url(self, name: str) -> str:
         return self.settings.runbook_base_url.rstrip("/") + "/" + name + ".md"

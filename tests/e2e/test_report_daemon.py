@@ -10,14 +10,16 @@ import os
 import signal
 import subprocess
 import time
+from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
 
 from devstack.base import free_port
 from sentinel.clock import SystemClock
-from sentinel.weeks import due_week
+from sentinel.weeks import due_week, iso_week
 from tests.integration.sla_week import SimulatedWeek
 from tests.plugins.smtp import SmtpTlsServer
 
@@ -67,6 +69,9 @@ def test_daemon_sends_the_missed_weekly_report_on_start_and_never_twice(tmp_path
     smtp_tls_server.clear()
     env = _daemon_env(tmp_path, smtp_tls_server)
     week = due_week(SystemClock().now())  # the newest week whose Monday 09:00 UTC has passed
+    if due_week(SystemClock().now() + timedelta(seconds=60)) != week:
+        time.sleep(61)  # Monday 09:00 UTC is less than a minute away: start after it, not across it
+        week = due_week(SystemClock().now())
     first = _run_daemon_until(env, f"weekly report {week} sent")
     assert "weekly SLA report scheduled monday 09:00 UTC" in first
     second = _run_daemon_until(env, f"weekly report {week}: already sent")
@@ -84,30 +89,71 @@ def _cli(week: SimulatedWeek, tmp_path: Path, *args: str) -> subprocess.Complete
 
 
 def test_report_weekly_prints_the_text_report(week: SimulatedWeek, tmp_path: Path) -> None:
-    proc = _cli(week, tmp_path, "report", "weekly", "--week", "2026-w47")
+    cal = week.cal
+    # A calendar in the future (the 2028 leap day) is looked at from its own "now", as a review would.
+    proc = _cli(week, tmp_path, "report", "weekly", "--week", cal.week_b.lower(), "--at", cal.now.isoformat())
     assert proc.returncode == 0, proc.stderr
     out = proc.stdout
-    assert out.startswith("Sentinel weekly SLA report 2026-W47 (2026-11-16 to 2026-11-22, UTC)\n"
-                          "1 of 3 SLAs missed: transactions_freshness\n")
+    sunday = cal.week_c_start - timedelta(days=1)
+    assert out.startswith(f"Sentinel weekly SLA report {cal.week_b} ({cal.week_b_start:%Y-%m-%d} to {sunday:%Y-%m-%d}, "
+                          "UTC)\n1 of 3 SLAs missed: transactions_freshness\n")
     assert "== transactions_freshness: transaction data in Snowflake < 15 min [MISSED]" in out
-    assert "attainment 98.96% (-0.60 pp vs 2026-W46); breach 1h20m, unknown (no data) 25m" in out
+    assert f"attainment 98.96% (-0.60 pp vs {cal.week_a}); breach 1h20m, unknown (no data) 25m" in out
     assert "error budget left: exhausted, over by 4m12s (budget 1h40m)" in out
     assert "freshness p50 5.0 min, p95 5.0 min, max 55.0 min (2009 observations)" in out
     bad = _cli(week, tmp_path, "report", "weekly", "--week", "2026-47")
     assert bad.returncode == 2 and "not an ISO week" in bad.stderr
 
 
-def test_sla_prints_the_week_so_far(week: SimulatedWeek, tmp_path: Path) -> None:
-    # The real clock is past the simulated weeks: this week has no observations of its own. Sunday 23:55's holds
-    # for max_gap (15 min), so Monday 00:00-00:10 is met; everything after is unknown, never met.
-    proc = _cli(week, tmp_path, "sla", "--format", "json")
+def _sla_json(week: SimulatedWeek, tmp_path: Path, *args: str) -> dict[str, dict[str, Any]]:
+    proc = _cli(week, tmp_path, "sla", "--format", "json", *args)
     assert proc.returncode == 0, proc.stderr
     rows = {r["sla"]: r for r in json.loads(proc.stdout)}
     assert set(rows) == {"transactions_freshness", "daily_aggregates_deadline", "merchant_analytics_freshness"}
-    tx = rows["transactions_freshness"]
-    assert tx["met_seconds"] == 600 and tx["breach_seconds"] == 0 and tx["unknown_seconds"] > 0
-    assert tx["attainment"] == pytest.approx(600 / (600 + tx["unknown_seconds"]))
+    return rows
+
+
+def test_sla_prints_the_week_so_far(week: SimulatedWeek, tmp_path: Path) -> None:
+    # Week C has no observations of its own. Sunday 23:55's holds for max_gap (15 min), so Monday 00:00-00:10 is
+    # met; everything after is unknown, never met. The current calendar asks with the real clock (no --at), the
+    # others look from their own "now".
+    cal = week.cal
+    args = () if cal.name == "current" else ("--at", cal.now.isoformat())
+    before = SystemClock().now() if cal.name == "current" else cal.now
+    tx = _sla_json(week, tmp_path, *args)["transactions_freshness"]
+    after = SystemClock().now() if cal.name == "current" else cal.now
+    assert tx["week"] == iso_week(after)
+
+    def met_at(moment: datetime) -> float:
+        if iso_week(moment) != cal.week_c:  # the week turned since the fixture ran: nothing of it is measured
+            return 0.0
+        return min(600.0, (moment - cal.week_c_start).total_seconds())
+
+    assert met_at(before) <= tx["met_seconds"] <= met_at(after)
+    assert tx["breach_seconds"] == 0 and tx["unknown_seconds"] > 0
+    assert tx["attainment"] == pytest.approx(tx["met_seconds"] / (tx["met_seconds"] + tx["unknown_seconds"]))
     assert tx["budget_left_seconds"] == pytest.approx(0.01 * 7 * 86400 - tx["unknown_seconds"])
     assert tx["burn"]["fast"] == {"long": None, "short": None, "firing": False}
-    table = _cli(week, tmp_path, "sla")
+    table = _cli(week, tmp_path, "sla", *args)
     assert table.returncode == 0 and "transactions_freshness" in table.stdout and "burn fast n/a/n/a" in table.stdout
+    assert f"SLAs, week {tx['week']} so far" in table.stdout
+
+
+def test_sla_shows_a_past_week_in_full_and_as_it_stood_mid_incident(week: SimulatedWeek, tmp_path: Path) -> None:
+    cal = week.cal
+    full = _sla_json(week, tmp_path, "--week", cal.week_b, "--at", cal.now.isoformat())["transactions_freshness"]
+    # The same figures as the weekly report: 80 min breach, 25 min unknown, the rest met.
+    assert (full["breach_seconds"], full["unknown_seconds"]) == (80 * 60, 25 * 60)
+    assert full["met_seconds"] == 7 * 86400 - 105 * 60 and full["as_of"] == cal.week_c_start.isoformat()
+    assert [(b["start"], b["seconds"]) for b in full["breaches"]] == [
+        (cal.b(1, 9, 55).isoformat(), 35 * 60), (cal.b(3, 1, 55).isoformat(), 45 * 60)]
+    # Twenty minutes into Tuesday's breach: 20 min of breach so far, and the fast burn-rate window firing.
+    mid = _sla_json(week, tmp_path, "--at", f"{cal.b(1, 10, 15):%Y-%m-%dT%H:%M}")["transactions_freshness"]
+    assert mid["week"] == cal.week_b and mid["breach_seconds"] == 20 * 60
+    assert mid["burn"]["fast"]["firing"] is True
+    table = _cli(week, tmp_path, "sla", "--week", cal.week_b, "--at", cal.now.isoformat())
+    assert table.returncode == 0 and f"SLAs, week {cal.week_b} (" in table.stdout and "complete" in table.stdout
+    future = _cli(week, tmp_path, "sla", "--week", cal.week_c, "--at", cal.week_b_start.isoformat())
+    assert future.returncode == 4 and f"week {cal.week_c} starts" in future.stderr
+    bad = _cli(week, tmp_path, "sla", "--at", "yesterday")
+    assert bad.returncode == 2 and "'yesterday' is not a time" in bad.stderr

@@ -57,20 +57,22 @@ def chromium(*args: str, profile: Path, timeout: float = 90) -> subprocess.Compl
 
 
 @pytest.fixture
-def report_html(week: SimulatedWeek, tmp_path: Path) -> Path:
+def report_html(week: SimulatedWeek, tmp_path: Path) -> tuple[Path, SimulatedWeek]:
     state = week.copy_state(tmp_path / "state.db")
     out = tmp_path / "report.html"
     env = {**os.environ, "SENTINEL_CONFIG_FILE": str(week.cli_config_path), "SENTINEL_STATE_PATH": str(state)}
-    proc = subprocess.run([SENTINEL, "report", "weekly", "--week", "2026-W47", "--out", str(out)], env=env,
-                          capture_output=True, text=True, timeout=120, check=False)
+    argv = [SENTINEL, "report", "weekly", "--week", week.cal.week_b, "--at", week.cal.now.isoformat(), "--out", str(out)]
+    proc = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=120, check=False)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.startswith(f"wrote {out} (1 of 3 SLAs missed: transactions_freshness)")
-    return out
+    return out, week
 
 
-def test_chromium_shows_the_figures_and_loads_every_chart(report_html: Path, tmp_path: Path) -> None:
+def test_chromium_shows_the_figures_and_loads_every_chart(report_html: tuple[Path, SimulatedWeek],
+                                                          tmp_path: Path) -> None:
+    html, week = report_html
     probed = tmp_path / "probed.html"
-    probed.write_text(report_html.read_text().replace("</body>", PROBE + "</body>"))
+    probed.write_text(html.read_text().replace("</body>", PROBE + "</body>"))
     proc = chromium("--virtual-time-budget=5000", "--dump-dom", probed.as_uri(), profile=tmp_path / "profile")
     assert proc.returncode == 0, proc.stderr[-2000:]
     match = re.search(r'<pre id="probe">(.*?)</pre>', proc.stdout, re.S)
@@ -86,17 +88,18 @@ def test_chromium_shows_the_figures_and_loads_every_chart(report_html: Path, tmp
     texts = list(figures)
     assert "98.96%" in texts and "99.50%" not in texts[:1]
     assert "exhausted, over by 4m12s (budget 1h40m)" in texts
-    assert "Tue 2026-11-17 09:55" in texts and "35m" in texts and "45.0 min" in texts
+    assert f"{week.cal.b(1, 9, 55):%a %Y-%m-%d %H:%M}" in texts and "35m" in texts and "45.0 min" in texts
     assert any(t.startswith(f"s3_sink / payments.transactions: {S3_SUMMARY}") for t in texts)
     assert any(t.startswith("dbt / payments.transactions: dbt job dbt_every_15m failed") for t in texts)
     assert "1 of 3 SLAs missed: transactions_freshness" in texts
 
 
-def test_screenshot_chart_areas_are_not_blank(report_html: Path, tmp_path: Path) -> None:
+def test_screenshot_chart_areas_are_not_blank(report_html: tuple[Path, SimulatedWeek], tmp_path: Path) -> None:
     from PIL import Image
 
+    html, _ = report_html
     probed = tmp_path / "probed.html"
-    probed.write_text(report_html.read_text().replace("</body>", PROBE + "</body>"))
+    probed.write_text(html.read_text().replace("</body>", PROBE + "</body>"))
     dom = chromium("--window-size=1000,2000", "--virtual-time-budget=5000", "--dump-dom", probed.as_uri(),
                    profile=tmp_path / "p1")  # the same width as the screenshot, so positions match
     match = re.search(r'<pre id="probe">(.*?)</pre>', dom.stdout, re.S)
@@ -106,7 +109,7 @@ def test_screenshot_chart_areas_are_not_blank(report_html: Path, tmp_path: Path)
     shot = tmp_path / "report.png"
     height = probe["height"] + 40
     proc = chromium(f"--screenshot={shot}", f"--window-size=1000,{height}", "--virtual-time-budget=5000",
-                    report_html.as_uri(), profile=tmp_path / "p2")
+                    html.as_uri(), profile=tmp_path / "p2")
     assert proc.returncode == 0 and shot.exists(), proc.stderr[-2000:]
     picture = Image.open(shot).convert("RGB")
     for img in images:

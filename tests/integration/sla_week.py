@@ -8,15 +8,19 @@ reads the newest `_loaded_at` / day and judges them with the production `warehou
 PostgreSQL connection costs ~30 ms per run; 2,700 runs would make this test minutes long.) Upstream stages are a
 scripted check. Alerts go through the real pipeline to contract-checking fake Slack and PagerDuty servers.
 
-Week 2026-W46 (Mon 9 Nov - Sun 15 Nov), checks every 15 minutes:
-  - Wed 11 Nov 14:10-14:50 no loads -> one breach 14:15-15:00 (45 min), no upstream alert.
-Week 2026-W47 (Mon 16 Nov - Sun 22 Nov), checks every 5 minutes:
-  - Tue 17 Nov 09:50-10:20 no loads (S3 sink stalled 09:35-10:30) -> breach 09:55-10:30 (35 min, worst 45 min)
-  - Thu 19 Nov 01:50-02:30 no loads (dbt failing 01:40-02:40)     -> breach 01:55-02:40 (45 min, worst 55 min)
-  - Fri 20 Nov 12:00-12:25 the daemon is down (no check runs): the 11:55 observation holds 15 min (max_gap),
+The scenario is written against a `tests.calendars.Calendar`: weeks A and B are simulated, "now" falls in week C.
+The `week` fixture runs it at every calendar (this week, the 2026-W53 turn of the year, the 2028 leap day, a Sunday
+23:59 before a Monday report), so no figure depends on the day the suite runs.
+
+Week A, checks every 15 minutes:
+  - Wed 14:10-14:50 no loads -> one breach 14:15-15:00 (45 min), no upstream alert.
+Week B (the report week), checks every 5 minutes:
+  - Tue 09:50-10:20 no loads (S3 sink stalled 09:35-10:30) -> breach 09:55-10:30 (35 min, worst 45 min)
+  - Thu 01:50-02:30 no loads (dbt failing 01:40-02:40)     -> breach 01:55-02:40 (45 min, worst 55 min)
+  - Fri 12:00-12:25 the daemon is down (no check runs): the 11:55 observation holds 15 min (max_gap),
     12:10-12:30 is unknown (20 min)
-  - Sat 21 Nov 03:00 the warehouse is unreachable during the check run: ERROR -> 03:00-03:05 unknown (5 min)
-  - Thu 19 Nov Wednesday's daily row lands at 01:25: daily aggregates breach 01:00-01:25 (25 min)
+  - Sat 03:00 the warehouse is unreachable during the check run: ERROR -> 03:00-03:05 unknown (5 min)
+  - Thu Wednesday's daily row lands at 01:25: daily aggregates breach 01:00-01:25 (25 min)
   (the daemon gap and the ERROR are unknown time for all three SLAs: 25 min each)
 """
 
@@ -25,7 +29,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -38,26 +42,47 @@ from sentinel.api import Check, CheckContext, CheckResult, Params, SourceError, 
 from sentinel.app import App, build_app
 from sentinel.clock import FakeClock
 from sentinel.config.settings import Settings
+from tests.calendars import Calendar
 
 TX = "payments.transactions"
 MERCHANTS = "users.merchants"
 FCT_TX, FCT_MERCHANTS, FCT_DAILY = "ANALYTICS.FCT_TRANSACTIONS", "ANALYTICS.FCT_MERCHANT_HEALTH", "ANALYTICS.FCT_DAILY_VOLUME"
 UTC_ZONE = ZoneInfo("UTC")
-W46_START = datetime(2026, 11, 9, tzinfo=UTC)
-W47_START = datetime(2026, 11, 16, tzinfo=UTC)
-W48_START = datetime(2026, 11, 23, tzinfo=UTC)
 
 
-def at(day: int, hh: int, mm: int) -> datetime:
-    return datetime(2026, 11, day, hh, mm, tzinfo=UTC)
+@dataclass(frozen=True)
+class Scenario:
+    """The fortnight's events, placed on a calendar."""
+
+    cal: Calendar
+
+    @property
+    def no_loads(self) -> list[tuple[datetime, datetime]]:
+        c = self.cal
+        return [(c.a(2, 14, 1), c.a(2, 14, 59)), (c.b(1, 9, 41), c.b(1, 10, 29)), (c.b(3, 1, 41), c.b(3, 2, 39))]
+
+    @property
+    def daily_late(self) -> dict[date, tuple[int, int]]:
+        # Wednesday's row lands on Thursday at 01:25 instead of 00:40: late 01:00-01:25
+        return {self.cal.b(3).date(): (1, 25)}
+
+    @property
+    def daemon_down(self) -> tuple[datetime, datetime]:
+        return self.cal.b(4, 12, 0), self.cal.b(4, 12, 29)
+
+    @property
+    def table_unreachable_at(self) -> datetime:
+        return self.cal.b(5, 3, 0)
+
+    @property
+    def s3_stall(self) -> tuple[datetime, datetime]:
+        return self.cal.b(1, 9, 35), self.cal.b(1, 10, 30)
+
+    @property
+    def dbt_failing(self) -> tuple[datetime, datetime]:
+        return self.cal.b(3, 1, 40), self.cal.b(3, 2, 40)
 
 
-NO_LOADS = [(at(11, 14, 1), at(11, 14, 59)), (at(17, 9, 41), at(17, 10, 29)), (at(19, 1, 41), at(19, 2, 39))]
-DAILY_LATE = {date(2026, 11, 19): (1, 25)}  # Wednesday's row lands at 01:25 instead of 00:40: late 01:00-01:25
-DAEMON_DOWN = (at(20, 12, 0), at(20, 12, 29))
-TABLE_UNREACHABLE_AT = at(21, 3, 0)
-S3_STALL = (at(17, 9, 35), at(17, 10, 30))
-DBT_FAILING = (at(19, 1, 40), at(19, 2, 40))
 S3_SUMMARY = "S3 sink connector s3-sink-payments is 48213 records behind on cdc.payments.transactions (critical > 10000)"
 DBT_SUMMARY = "dbt job dbt_every_15m failed: model fct_transactions, Database Error: division by zero"
 
@@ -96,11 +121,13 @@ class SimWarehouse:
         self.loads: dict[str, list[datetime]] = {}
         self.days: list[date] = []
         self.unreachable: set[datetime] = set()
+        self.scenario: Scenario | None = None
 
-    def reset(self) -> None:
+    def reset(self, scenario: Scenario) -> None:
+        self.scenario = scenario
         self.loads = {FCT_TX: [], FCT_MERCHANTS: []}
-        self.days = [W46_START.date() - timedelta(days=1)]
-        self.unreachable = {TABLE_UNREACHABLE_AT}
+        self.days = [scenario.cal.week_a_start.date() - timedelta(days=1)]
+        self.unreachable = {scenario.table_unreachable_at}
 
     def _answer(self, now: datetime) -> None:
         if now in self.unreachable:
@@ -117,11 +144,12 @@ class SimWarehouse:
 
     def step(self, now: datetime) -> None:
         """What the pipeline does at `now`: dbt loads, and the daily aggregate for yesterday at 00:40 (late once)."""
-        if now.minute % 10 == 0 and not any(_within(now, span) for span in NO_LOADS):
+        assert self.scenario is not None
+        if now.minute % 10 == 0 and not any(_within(now, span) for span in self.scenario.no_loads):
             self.loads[FCT_TX].append(now)
         if now.minute % 15 == 0:
             self.loads[FCT_MERCHANTS].append(now)
-        daily_at = DAILY_LATE.get(now.date(), (0, 40))
+        daily_at = self.scenario.daily_late.get(now.date(), (0, 40))
         if (now.hour, now.minute) == daily_at:
             self.days.append(now.date() - timedelta(days=1))
 
@@ -151,7 +179,7 @@ class SimFreshnessCheck(Check[SimFreshnessParams]):
 PLUGINS = {"scripted_status": ScriptedStatusCheck, "sim_freshness": SimFreshnessCheck}
 
 
-def config_dict() -> dict[str, Any]:
+def config_dict(scenario: Scenario) -> dict[str, Any]:
     def window(span: tuple[datetime, datetime], summary: str) -> dict[str, str]:
         return {"start": span[0].isoformat(), "end": span[1].isoformat(), "summary": summary}
 
@@ -168,10 +196,10 @@ def config_dict() -> dict[str, Any]:
                   "source_table": TX, "stage": "analytics"}]}},
             {"id": "s3_sink_lag", "kind": "scripted_status", "schedule": {"every": "5m"},
              "labels": {"table": TX, "stage": "s3_sink"},
-             "params": {"windows": [window(S3_STALL, S3_SUMMARY)], "ok_summary": "S3 sink lag 120 records"}},
+             "params": {"windows": [window(scenario.s3_stall, S3_SUMMARY)], "ok_summary": "S3 sink lag 120 records"}},
             {"id": "dbt_run", "kind": "scripted_status", "schedule": {"every": "5m"},
              "labels": {"table": TX, "stage": "dbt"},
-             "params": {"windows": [window(DBT_FAILING, DBT_SUMMARY)], "ok_summary": "dbt run succeeded"}},
+             "params": {"windows": [window(scenario.dbt_failing, DBT_SUMMARY)], "ok_summary": "dbt run succeeded"}},
         ],
         "slas": [
             {"id": "transactions_freshness", "description": "transaction data in Snowflake < 15 min",
@@ -192,21 +220,22 @@ def config_dict() -> dict[str, Any]:
     }
 
 
-def cli_config_dict() -> dict[str, Any]:
+def cli_config_dict(scenario: Scenario) -> dict[str, Any]:
     """The same SLAs for a `sentinel` subprocess, which knows only the installed check kinds: the measuring check
     becomes the real `warehouse_freshness` with the same tables (it is not run; the report reads the store)."""
-    config = config_dict()
+    config = config_dict(scenario)
     config["checks"] = [{**config["checks"][0], "kind": "warehouse_freshness"}]
     return config
 
 
 @dataclass
 class SimulatedWeek:
+    cal: Calendar
     state_path: Path
     config_path: Path
     settings: dict[str, Any]
-    pages_triggered_w47: int
-    slack_posts_w47: int
+    pages_triggered_week_b: int
+    slack_posts_week_b: int
     steps: int
     seconds: float
     copies: list[Path] = field(default_factory=list)
@@ -234,33 +263,35 @@ def _within(moment: datetime, span: tuple[datetime, datetime]) -> bool:
     return span[0] <= moment <= span[1]
 
 
-def simulate(tmp: Path, alert_settings: dict[str, Any],
+def simulate(tmp: Path, alert_settings: dict[str, Any], cal: Calendar,
              on_week_start: Callable[[], None] | None = None) -> SimulatedWeek:
+    """Run weeks A and B of `cal` through the real runner and alert pipeline; the state store is the result."""
     import time
 
+    scenario = Scenario(cal)
     config_path = tmp / "alert_rules.yaml"
-    config_path.write_text(yaml.safe_dump(config_dict(), sort_keys=False))
-    (tmp / "cli_rules.yaml").write_text(yaml.safe_dump(cli_config_dict(), sort_keys=False))
+    config_path.write_text(yaml.safe_dump(config_dict(scenario), sort_keys=False))
+    (tmp / "cli_rules.yaml").write_text(yaml.safe_dump(cli_config_dict(scenario), sort_keys=False))
     settings = {"config_file": config_path, **alert_settings}
-    WAREHOUSE.reset()
-    clock = FakeClock(W46_START)
+    WAREHOUSE.reset(scenario)
+    clock = FakeClock(cal.week_a_start)
     state_path = tmp / "state.db"
     app = build_app(Settings(**settings, state_path=state_path), clock=clock, extra_checks=PLUGINS,
                     with_metrics=False)
     assert app.alerting is not None
     started = time.monotonic()
     steps = 0
-    now = W46_START
-    while now < W48_START:
-        if now == W47_START and on_week_start is not None:
+    now = cal.week_a_start
+    while now < cal.week_c_start:
+        if now == cal.week_b_start and on_week_start is not None:
             on_week_start()
         WAREHOUSE.step(now)
-        cadence = 15 if now < W47_START else 5  # minutes between check runs
-        if now.minute % cadence == 0 and not _within(now, DAEMON_DOWN):
+        cadence = 15 if now < cal.week_b_start else 5  # minutes between check runs
+        if now.minute % cadence == 0 and not _within(now, scenario.daemon_down):
             app.alerting.process(app.run_checks())
             app.alerting.deliver_due()
             steps += 1
         clock.advance(timedelta(minutes=5))
         now = clock.now()
     app.close()
-    return SimulatedWeek(state_path, config_path, settings, 0, 0, steps, time.monotonic() - started)
+    return SimulatedWeek(cal, state_path, config_path, settings, 0, 0, steps, time.monotonic() - started)

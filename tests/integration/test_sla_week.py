@@ -14,15 +14,7 @@ from sentinel.clock import FakeClock
 from sentinel.reports.weekly import WeeklyReportDuty, make_report
 from sentinel.sla import ObsState
 from sentinel.store.sla import SlaStore
-from tests.integration.sla_week import (
-    DBT_SUMMARY,
-    S3_SUMMARY,
-    TX,
-    W47_START,
-    W48_START,
-    SimulatedWeek,
-    at,
-)
+from tests.integration.sla_week import DBT_SUMMARY, S3_SUMMARY, TX, SimulatedWeek
 from tests.plugins.smtp import SMTP_PASSWORD, SmtpTlsServer
 
 pytestmark = pytest.mark.integration
@@ -36,8 +28,9 @@ WEEK_MIN = 7 * 24 * 60
 
 
 def test_the_week_gives_hand_computed_attainment_budget_and_breaches(week: SimulatedWeek, tmp_path: Path) -> None:
-    app = week.app(FakeClock(W48_START), week.copy_state(tmp_path / "s.db"), with_alerting=False)
-    report = make_report(app, "2026-W47", charts=False)
+    cal = week.cal
+    app = week.app(FakeClock(cal.week_c_start), week.copy_state(tmp_path / "s.db"), with_alerting=False)
+    report = make_report(app, cal.week_b, charts=False)
     s = next(x for x in report.sections if x.sla.id == "transactions_freshness")
     a = s.attainment
     # By hand: breaches 09:55-10:30 Tue (35 min) + 01:55-02:40 Thu (45 min) = 80 min;
@@ -51,8 +44,8 @@ def test_the_week_gives_hand_computed_attainment_budget_and_breaches(week: Simul
     assert a.budget_left == timedelta(minutes=100.8 - 105)  # over by 4.2 minutes: unknown time is never met
     assert s.verdict == "missed"
     assert [(b.start, b.duration, b.worst_value) for b in s.breaches] == [
-        (at(17, 9, 55), 35 * MIN, 45 * 60.0),
-        (at(19, 1, 55), 45 * MIN, 55 * 60.0),
+        (cal.b(1, 9, 55), 35 * MIN, 45 * 60.0),
+        (cal.b(3, 1, 55), 45 * MIN, 55 * 60.0),
     ]
     # Root causes from the alert history: the most upstream alert of the table around each breach.
     assert s.breaches[0].root_cause.startswith(f"s3_sink / {TX}: {S3_SUMMARY}")
@@ -71,7 +64,7 @@ def test_the_week_gives_hand_computed_attainment_budget_and_breaches(week: Simul
     # Daily aggregates: Wednesday's row landed at 01:25, due 01:00 -> 25 min breach, same 25 min unknown.
     d = next(x for x in report.sections if x.sla.id == "daily_aggregates_deadline")
     assert (d.attainment.breach, d.attainment.unknown) == (25 * MIN, 25 * MIN)
-    assert [(b.start, b.duration) for b in d.breaches] == [(at(19, 1, 0), 25 * MIN)]
+    assert [(b.start, b.duration) for b in d.breaches] == [(cal.b(3, 1, 0), 25 * MIN)]
     assert d.attainment.budget_left == timedelta(minutes=100.8 - 50) and d.verdict == "met"
     assert d.window.values.max == 20 * 60.0  # the 01:20 observation: 20 minutes past the deadline
     # Merchant analytics never breached; the 25 unknown minutes still spend 99.5%'s 50.4-minute budget.
@@ -82,10 +75,10 @@ def test_the_week_gives_hand_computed_attainment_budget_and_breaches(week: Simul
 
 
 def test_alert_figures_match_what_the_receivers_got(week: SimulatedWeek, tmp_path: Path) -> None:
-    app = week.app(FakeClock(W48_START), week.copy_state(tmp_path / "s.db"), with_alerting=False)
-    report = make_report(app, "2026-W47", charts=False)
-    assert report.alerts.pages == week.pages_triggered_w47 > 0
-    assert report.alerts.by_receiver["slack"] == week.slack_posts_w47 > 0
+    app = week.app(FakeClock(week.cal.week_c_start), week.copy_state(tmp_path / "s.db"), with_alerting=False)
+    report = make_report(app, week.cal.week_b, charts=False)
+    assert report.alerts.pages == week.pages_triggered_week_b > 0
+    assert report.alerts.by_receiver["slack"] == week.slack_posts_week_b > 0
     noisy = {n.check_id: n for n in report.noisiest}
     # Upstream alerts fired once per incident; the burn-rate alert fired for both breaches.
     assert noisy["s3_sink_lag"].episodes == 1 and noisy["dbt_run"].episodes == 1
@@ -96,14 +89,15 @@ def test_alert_figures_match_what_the_receivers_got(week: SimulatedWeek, tmp_pat
 
 
 def test_burn_rate_alerts_paged_during_the_fast_breach(week: SimulatedWeek, tmp_path: Path) -> None:
-    app = week.app(FakeClock(W48_START), week.copy_state(tmp_path / "s.db"), with_alerting=False)
-    messages = sla_store(app).messages_between(W47_START, W48_START)
+    cal = week.cal
+    app = week.app(FakeClock(cal.week_c_start), week.copy_state(tmp_path / "s.db"), with_alerting=False)
+    messages = sla_store(app).messages_between(cal.week_b_start, cal.week_c_start)
     burn_pages = [m for m in messages if m.receiver == "pager" and m.event == "fired"
                   and any(a["check_id"] == "sla_burn_transactions_freshness" for a in m.payload["alerts"])]
     # Fast burn (14.4x over 1h and 5m) is reached 10 minutes into each breach: 10 of 60 min at 1% allowed = 16.7x.
-    assert sorted({m.created_at.date().isoformat() for m in burn_pages}) == ["2026-11-17", "2026-11-19"]
+    assert sorted({m.created_at.date() for m in burn_pages}) == [cal.b(1).date(), cal.b(3).date()]
     first = min(burn_pages, key=lambda m: m.created_at)
-    assert at(17, 10, 5) <= first.created_at <= at(17, 10, 15)
+    assert cal.b(1, 10, 5) <= first.created_at <= cal.b(1, 10, 15)
     assert first.payload["alerts"][0]["runbook"] == "sla-burn-rate"
     app.close()
 
@@ -118,15 +112,16 @@ def _parts(msg: Any) -> dict[str, list[Any]]:
 def test_report_email_arrives_with_both_parts_and_inline_charts(week: SimulatedWeek, smtp_tls_server: SmtpTlsServer,
                                                                 tmp_path: Path) -> None:
     smtp_tls_server.clear()
-    clock = FakeClock(at(23, 9, 0))
+    cal = week.cal
+    clock = FakeClock(cal.c(0, 9, 0))
     app = week.app(clock, week.copy_state(tmp_path / "s.db"), with_alerting=False, **smtp_tls_server.settings())
-    assert WeeklyReportDuty(app).run_once() == "2026-W47"
+    assert WeeklyReportDuty(app).run_once() == cal.week_b
     (got,) = smtp_tls_server.wait_for(1)
     assert got.tls and got.login == smtp_tls_server.username
     assert sorted(got.envelope_to) == ["cfo-office@novapay.example", "data-platform@novapay.example",
                                        "oncall-leads@novapay.example"]
     msg = got.message
-    assert msg["Subject"] == "Sentinel weekly SLA report 2026-W47"
+    assert msg["Subject"] == f"Sentinel weekly SLA report {cal.week_b}"
     assert msg["From"] == "sentinel@novapay.example" and msg["Cc"] == "oncall-leads@novapay.example"
     assert msg.get_content_type() == "multipart/alternative"
     parts = _parts(msg)
@@ -134,8 +129,8 @@ def test_report_email_arrives_with_both_parts_and_inline_charts(week: SimulatedW
     html = parts["text/html"][0].get_content()
     assert "attainment 98.96%" in text and "exhausted, over by 4m12s" in text
     assert "== daily_aggregates_deadline" in text and "== merchant_analytics_freshness" in text
-    assert "Tue 2026-11-17 09:55 UTC for 35m" in text and S3_SUMMARY in text
-    assert "98.96%" in html and "Thu 2026-11-19 01:55" in html
+    assert f"{cal.b(1, 9, 55):%a %Y-%m-%d %H:%M} UTC for 35m" in text and S3_SUMMARY in text
+    assert "98.96%" in html and f"{cal.b(3, 1, 55):%a %Y-%m-%d %H:%M}" in html
     pngs = parts["image/png"]
     assert len(pngs) == 3  # one chart per SLA, each referenced from the HTML by its Content-ID
     for png in pngs:
@@ -144,7 +139,7 @@ def test_report_email_arrives_with_both_parts_and_inline_charts(week: SimulatedW
         assert f'src="cid:{png["Content-ID"].strip("<>")}"' in html
     assert parts["multipart/related"][0].get_payload()[0].get_content_type() == "text/html"
     assert SMTP_PASSWORD not in msg.as_string()
-    log = sla_store(app).report_log("2026-W47")
+    log = sla_store(app).report_log(cal.week_b)
     assert log[0].status == "sent" and "3 recipient(s)" in log[0].detail
     app.close()
 
@@ -152,17 +147,18 @@ def test_report_email_arrives_with_both_parts_and_inline_charts(week: SimulatedW
 def test_a_missed_monday_is_sent_once_on_restart_never_twice(week: SimulatedWeek, smtp_tls_server: SmtpTlsServer,
                                                              tmp_path: Path) -> None:
     smtp_tls_server.clear()
+    cal = week.cal
     state = week.copy_state(tmp_path / "s.db")
-    clock = FakeClock(at(23, 8, 59))
+    clock = FakeClock(cal.c(0, 8, 59))
     app = week.app(clock, state, **smtp_tls_server.settings())
-    sla_store(app).report_claim("2026-W46", at(16, 9, 0), "x")  # last Monday's report went out on time
-    sla_store(app).report_mark("2026-W46", "sent", at(16, 9, 0))
-    assert WeeklyReportDuty(app).run_once() is None  # 08:59: W47's report is not due yet
+    sla_store(app).report_claim(cal.week_a, cal.b(0, 9, 0), "x")  # last Monday's report went out on time
+    sla_store(app).report_mark(cal.week_a, "sent", cal.b(0, 9, 0))
+    assert WeeklyReportDuty(app).run_once() is None  # 08:59: week B's report is not due yet
     app.close()
     # The daemon is down from 09:00 Monday until Tuesday afternoon.
-    clock.set(at(24, 15, 30))
+    clock.set(cal.c(1, 15, 30))
     first = week.app(clock, state, **smtp_tls_server.settings())
-    assert WeeklyReportDuty(first).run_once() == "2026-W47"
+    assert WeeklyReportDuty(first).run_once() == cal.week_b
     assert WeeklyReportDuty(first).run_once() is None  # the hourly retry does not resend
     first.close()
     clock.advance(timedelta(hours=2))
@@ -170,24 +166,25 @@ def test_a_missed_monday_is_sent_once_on_restart_never_twice(week: SimulatedWeek
     assert WeeklyReportDuty(second).run_once() is None
     second.close()
     got = smtp_tls_server.wait_for(1)
-    assert [r.message["X-Sentinel-Report"] for r in got] == ["2026-W47"]
+    assert [r.message["X-Sentinel-Report"] for r in got] == [cal.week_b]
 
 
 def test_a_failed_send_is_retried_and_a_wrong_password_is_not_leaked(week: SimulatedWeek,
                                                                       smtp_tls_server: SmtpTlsServer,
                                                                       tmp_path: Path) -> None:
     smtp_tls_server.clear()
+    cal = week.cal
     state = week.copy_state(tmp_path / "s.db")
-    clock = FakeClock(at(23, 9, 0))
+    clock = FakeClock(cal.c(0, 9, 0))
     wrong = {**smtp_tls_server.settings(), "smtp_password": "WRONG-secret-77"}
     app = week.app(clock, state, **wrong)
     assert WeeklyReportDuty(app).run_once() is None
-    (entry,) = sla_store(app).report_log("2026-W47")
+    (entry,) = sla_store(app).report_log(cal.week_b)
     assert entry.status == "failed" and entry.detail.startswith("NotifyError: SMTP 127.0.0.1") and "WRONG" not in entry.detail
     app.close()
     clock.advance(timedelta(hours=1))
     fixed = week.app(clock, state, **smtp_tls_server.settings())
-    assert WeeklyReportDuty(fixed).run_once() == "2026-W47"
+    assert WeeklyReportDuty(fixed).run_once() == cal.week_b
     assert len(smtp_tls_server.wait_for(1)) == 1
     fixed.close()
 
@@ -201,11 +198,12 @@ def test_report_goes_out_through_amazon_ses(week: SimulatedWeek, s3_server: Any,
 
     aws = {"aws_endpoint_url": s3_server.endpoint_url, "aws_region": s3_server.region,
            "aws_access_key_id": s3_server.access_key_id, "aws_secret_access_key": s3_server.secret_access_key}
-    app = week.app(FakeClock(at(23, 9, 0)), week.copy_state(tmp_path / "s.db"), with_alerting=False, **aws)
+    app = week.app(FakeClock(week.cal.c(0, 9, 0)), week.copy_state(tmp_path / "s.db"), with_alerting=False, **aws)
     ses = boto3.client("ses", endpoint_url=s3_server.endpoint_url, region_name=s3_server.region,
                        aws_access_key_id=s3_server.access_key_id, aws_secret_access_key=s3_server.secret_access_key)
+    ses.delete_identity(Identity="sentinel@novapay.example")  # the moto server is shared: start unverified
     sent_before = ses.get_send_quota()["SentLast24Hours"]
-    report = make_report(app, "2026-W47")
+    report = make_report(app, week.cal.week_b)
     email = build_email(report, app.config.spec.report, app.settings)
     with pytest.raises(NotifyError, match="SES refused the report: MessageRejected") as refused:
         send(email, "ses", app.settings)  # the sender is not a verified SES identity yet
