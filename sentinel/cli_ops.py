@@ -5,18 +5,27 @@ from __future__ import annotations
 import json
 import shutil
 import sys
+from collections.abc import Iterable
+from dataclasses import replace
+from datetime import datetime
+from typing import Any
 
 import click
 
 from sentinel.cli import settings_from
+from sentinel.cli_time import MOMENT
 from sentinel.errors import ConfigErrors, SentinelError
 
 
 @click.command()
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @click.option("--table", "only_table", default=None, help="Show one table only, e.g. payments.transactions.")
+@click.option("--at", "at", type=MOMENT, default=None,
+              help="Draw it as it stood at this moment (ISO 8601, UTC unless an offset is given), e.g. "
+                   "2026-11-30T03:10, for a post-incident review: each check's newest result at or before it, and "
+                   "the alerts whose latest episode was firing then.")
 @click.pass_context
-def status(ctx: click.Context, fmt: str, only_table: str | None) -> None:
+def status(ctx: click.Context, fmt: str, only_table: str | None, at: datetime | None) -> None:
     """Draw the pipeline per table from the latest stored results: each stage with its state, lag or age,
     and the alerts firing there. Reads the state store the daemon writes (SENTINEL_STATE_PATH or
     SENTINEL_STATE_DSN); it runs no checks. The same view is the daemon's HTML page at `/`.
@@ -42,10 +51,15 @@ def status(ctx: click.Context, fmt: str, only_table: str | None) -> None:
         click.echo(f"error: {exc}", err=True)
         sys.exit(4)
     try:
-        now = SystemClock().now()
+        now = at or SystemClock().now()
         alert_states = getattr(store, "alert_states", None)  # the alerting tables (both stores have them)
-        alerts = alert_states(active_only=True).values() if alert_states is not None else []
-        views = build_status(config.spec, store.latest_results(), alerts, now)
+        if alert_states is None:
+            alerts: list[Any] = []
+        elif at is None:
+            alerts = list(alert_states(active_only=True).values())
+        else:
+            alerts = firing_at(alert_states().values(), at)
+        views = build_status(config.spec, store.latest_results(as_of=at), alerts, now)
     finally:
         store.close()
     if only_table:
@@ -64,9 +78,20 @@ def status(ctx: click.Context, fmt: str, only_table: str | None) -> None:
     else:
         tty = sys.stdout.isatty()
         width = shutil.get_terminal_size((140, 40)).columns if tty else 10_000
-        click.echo(f"Pipeline status as of {now:%Y-%m-%d %H:%M:%S} UTC (store: {getattr(store, 'path', '?')})\n")
+        looked_back = " (looking back: --at)" if at is not None else ""
+        click.echo(f"Pipeline status as of {now:%Y-%m-%d %H:%M:%S} UTC{looked_back} "
+                   f"(store: {getattr(store, 'path', '?')})\n")
         click.echo(render_text(views, color=tty, width=width))
     sys.exit(Status.worst(v.status for v in views).exit_code if views else 0)
+
+
+def firing_at(states: Iterable[Any], at: datetime) -> list[Any]:
+    """Alerts whose latest stored episode was firing at `at`, shown as firing (the store keeps one episode each)."""
+    from sentinel.alerting.types import Phase
+
+    return [replace(s, phase=Phase.FIRING) for s in states
+            if s.fired_at is not None and s.fired_at <= at and (s.resolved_at is None or s.resolved_at > at)
+            and s.phase in (Phase.FIRING, Phase.RESOLVED)]
 
 
 @click.command()

@@ -11,8 +11,8 @@ from sentinel.model import CheckResult
 class StateStore(Protocol):
     def save_result(self, result: CheckResult) -> None: ...
 
-    def latest_results(self) -> dict[str, CheckResult]:
-        """The newest result of every check, by check id."""
+    def latest_results(self, as_of: datetime | None = None) -> dict[str, CheckResult]:
+        """The newest result of every check, by check id; with `as_of`, the newest at or before that moment."""
         ...
 
     def results_between(self, check_id: str, start: datetime, end: datetime) -> list[CheckResult]: ...

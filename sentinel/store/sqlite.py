@@ -97,10 +97,13 @@ class SqliteStateStore(SqliteAlertsMixin, SqliteSlaMixin):
                 (result.check_id, _ts(result.observed_at), result.status.value, json.dumps(result.to_json())),
             )
 
-    def latest_results(self) -> dict[str, CheckResult]:
+    def latest_results(self, as_of: datetime | None = None) -> dict[str, CheckResult]:
+        """The newest result per check, or the newest at or before `as_of` (a look back at an incident)."""
+        where, params = ("", ()) if as_of is None else (" WHERE observed_at <= ?", (_ts(as_of),))
         rows = self.query(
             "SELECT r.payload FROM check_results r JOIN (SELECT check_id, MAX(observed_at) AS at FROM check_results"
-            " GROUP BY check_id) m ON r.check_id = m.check_id AND r.observed_at = m.at"
+            f"{where} GROUP BY check_id) m ON r.check_id = m.check_id AND r.observed_at = m.at",
+            params,
         )
         out: dict[str, CheckResult] = {}
         for (payload,) in rows:

@@ -157,3 +157,24 @@ def test_sla_shows_a_past_week_in_full_and_as_it_stood_mid_incident(week: Simula
     assert future.returncode == 4 and f"week {cal.week_c} starts" in future.stderr
     bad = _cli(week, tmp_path, "sla", "--at", "yesterday")
     assert bad.returncode == 2 and "'yesterday' is not a time" in bad.stderr
+
+
+def test_status_at_a_past_moment_draws_the_pipeline_as_it_stood(week: SimulatedWeek, tmp_path: Path) -> None:
+    cal = week.cal
+    during = _cli(week, tmp_path, "status", "--format", "json", "--at", cal.b(1, 10, 15).isoformat())
+    assert during.returncode == 2, during.stderr  # the exit code is the worst stage at that moment
+    shown = json.loads(during.stdout)
+    assert shown["as_of"] == cal.b(1, 10, 15).isoformat()
+    tx = next(t for t in shown["tables"] if t["table"] == "payments.transactions")
+    stages = {s["stage"]: s for s in tx["stages"]}
+    assert stages["analytics"]["status"] == "critical"
+    assert "ANALYTICS.FCT_TRANSACTIONS is 35m old" in stages["analytics"]["summary"]
+    # The S3 sink alert of that morning was firing then (its check is not in this config, its alert is).
+    assert [a["rule"] for a in stages["s3_sink"]["firing"]] == ["s3_sink_lag"]
+    after = _cli(week, tmp_path, "status", "--format", "json", "--at", f"{cal.b(1, 11, 0):%Y-%m-%d %H:%M}")
+    assert after.returncode == 0, after.stdout
+    tx = next(t for t in json.loads(after.stdout)["tables"] if t["table"] == "payments.transactions")
+    assert {s["stage"]: s["status"] for s in tx["stages"]}["analytics"] == "ok"
+    assert all(not s["firing"] for s in tx["stages"])
+    text = _cli(week, tmp_path, "status", "--at", cal.b(1, 10, 15).isoformat())
+    assert f"as of {cal.b(1, 10, 15):%Y-%m-%d %H:%M:%S} UTC (looking back: --at)" in text.stdout

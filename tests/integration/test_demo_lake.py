@@ -1,5 +1,7 @@
 """The lake demo keeps telling the story it promises: seed with devstack/demo_lake.py, run the checks of
-demo/fragments/lake.yaml through the real runner, and see the gap and the failed file fire while freshness passes."""
+demo/fragments/lake.yaml through the real runner, and see the gap and the failed file fire while freshness passes.
+The seed and the runner share one moment, taken from every calendar of tests/calendars.py (the `dt=` partitions
+then cross the turn of the year and the leap day)."""
 
 from __future__ import annotations
 
@@ -15,30 +17,33 @@ from devstack.demo_lake import FAILED_FILE_ERROR, seed_lake
 from devstack.s3 import S3Service
 from devstack.snowflake import SnowflakeService
 from sentinel.api import DictMemory, Status
-from sentinel.clock import SystemClock
+from sentinel.clock import FakeClock, SystemClock
 from sentinel.config.checks_spec import CheckSpec
 from sentinel.config.settings import Settings
 from sentinel.plugins import check_registry
 from sentinel.redact import Redactor
 from sentinel.runner import CheckRunner, PlannedCheck
 from sentinel.sources import Sources
+from tests.calendars import CALENDARS, Calendar
 
 pytestmark = pytest.mark.integration
 
 BUCKET, DATABASE = "demo-lake-raw", "DEMO_LAKE"  # not the demo's names: the servers are shared by the session
 
 
-def fragment_checks() -> list[dict[str, Any]]:
+def fragment_checks(bucket: str) -> list[dict[str, Any]]:
     text = (PROJECT_ROOT / "demo" / "fragments" / "lake.yaml").read_text()
-    text = text.replace("novapay-raw", BUCKET).replace("NOVAPAY.", f"{DATABASE}.")
+    text = text.replace("novapay-raw", bucket).replace("NOVAPAY.", f"{DATABASE}.")
     return list(yaml.safe_load(text)["checks"])
 
 
+@pytest.mark.parametrize("cal", list(CALENDARS.values()), ids=list(CALENDARS))
 def test_demo_seed_makes_the_fragment_checks_fire_and_pass(
-    s3_server_inprocess: S3Service, snowflake_server: SnowflakeService
+    s3_server_inprocess: S3Service, snowflake_server: SnowflakeService, cal: Calendar
 ) -> None:
-    now = datetime.now(UTC)
-    env = seed_lake(s3_server_inprocess, snowflake_server, now, bucket=BUCKET, database=DATABASE)
+    now = cal.now
+    bucket = f"{BUCKET}-{cal.name.replace('_', '-')}"  # a bucket per calendar: no partition of another one counts
+    env = seed_lake(s3_server_inprocess, snowflake_server, now, bucket=bucket, database=DATABASE)
     settings = Settings(
         aws_endpoint_url=env["SENTINEL_AWS_ENDPOINT_URL"],
         aws_access_key_id=SecretStr("testing"),
@@ -56,9 +61,9 @@ def test_demo_seed_makes_the_fragment_checks_fire_and_pass(
     )
     registry = check_registry()  # the entry points, as `sentinel check` finds them
     sources = Sources(settings)
-    runner = CheckRunner(sources, lambda _: DictMemory(), SystemClock(), Redactor.from_settings(settings))
+    runner = CheckRunner(sources, lambda _: DictMemory(), FakeClock(now), Redactor.from_settings(settings))
     planned = []
-    for raw in fragment_checks():
+    for raw in fragment_checks(bucket):
         spec = CheckSpec(**raw)
         cls = registry.load(spec.kind)
         planned.append(PlannedCheck(spec, cls(cls.Params(**spec.params)), cls.runbook))
@@ -82,7 +87,7 @@ def test_demo_seed_makes_the_fragment_checks_fire_and_pass(
 def test_seeded_child_process_s3_has_realistic_object_times() -> None:
     from devstack.demo_lake import start_seeded_s3
 
-    now = datetime.now(UTC).replace(microsecond=0)
+    now = SystemClock().now().replace(microsecond=0)  # a child-process moto stamps objects with the real now
     svc = start_seeded_s3(now, bucket="demo-lake-child")
     try:
         yesterday = now.date() - timedelta(days=1)
