@@ -52,7 +52,7 @@ class DemoStack:
         return self.services[name]
 
     def postgres(self) -> PostgresService:
-        service: PostgresService = self.start("postgres", lambda: start_postgres("demo"))
+        service: PostgresService = self.start("postgres", lambda: start_postgres("demo", throwaway=True))
         return service
 
     def stop(self) -> None:

@@ -3,10 +3,13 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -29,12 +32,13 @@ def _demo(cache: Path, *args: str) -> subprocess.CompletedProcess[str]:
                           capture_output=True, text=True, timeout=400, check=False)
 
 
-def _servers(cache: Path) -> list[int]:
-    import json
+def _records(cache: Path) -> list[dict[str, Any]]:
+    return [json.loads(path.read_text()) for path in (cache / "pids").glob("*.json")]
 
+
+def _servers(cache: Path) -> list[int]:
     pids = []
-    for path in (cache / "pids").glob("*.json"):
-        rec = json.loads(path.read_text())
+    for rec in _records(cache):
         if rec["kind"] == "postgres":
             pids.append(int((Path(rec["data_dir"]) / "postmaster.pid").read_text().splitlines()[0]))
         else:
@@ -51,10 +55,13 @@ def test_keep_leaves_the_servers_and_down_stops_them(tmp_path: Path) -> None:
     assert "services left running (--keep); `python -m devstack.demo --down` stops them" in kept.stderr
     assert "export SENTINEL_POSTGRES_DSN=" in kept.stdout
     servers = _servers(cache)
+    kept_dirs = {str(Path(r["data_dir"]).parent.parent) for r in _records(cache) if r["kind"] == "postgres"}
     assert len(servers) == 2 and all(_alive(p) for p in servers), kept.stderr[-2000:]
     down = _demo(cache, "--down")
     assert down.returncode == 0, down.stderr
     assert "2 services stopped" in down.stderr
     assert [p for p in servers if _alive(p)] == [] and _servers(cache) == []
+    assert not any((cache / "postgres").glob("demo")), "the demo's throwaway cluster data is removed"
+    assert not [p for p in Path(tempfile.gettempdir()).glob("sentinel-devstack-*") if str(p) in kept_dirs]
     again = _demo(cache, "--down")
     assert again.returncode == 0 and "nothing was running" in again.stderr
