@@ -15,6 +15,7 @@ from sentinel.reports.weekly import WeeklyReportDuty, make_report
 from sentinel.sla import ObsState
 from sentinel.store.sla import SlaStore
 from tests.integration.sla_week import DBT_SUMMARY, S3_SUMMARY, TX, SimulatedWeek
+from tests.mail_strict import inline_images_resolve
 from tests.plugins.smtp import SMTP_PASSWORD, SmtpTlsServer
 
 pytestmark = pytest.mark.integration
@@ -138,6 +139,7 @@ def test_report_email_arrives_with_both_parts_and_inline_charts(week: SimulatedW
         assert png["Content-Disposition"].startswith("inline")
         assert f'src="cid:{png["Content-ID"].strip("<>")}"' in html
     assert parts["multipart/related"][0].get_payload()[0].get_content_type() == "text/html"
+    assert len(inline_images_resolve(got.raw)) == 3  # and so for a client that reads the raw headers
     assert SMTP_PASSWORD not in msg.as_string()
     log = sla_store(app).report_log(cal.week_b)
     assert log[0].status == "sent" and "3 recipient(s)" in log[0].detail
