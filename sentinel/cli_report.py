@@ -37,11 +37,13 @@ def report() -> None:
 @click.option("--week", type=ISO_WEEK, default=None, help="ISO week, e.g. 2026-W47 [default: the last complete week]")
 @click.option("--out", type=click.Path(path_type=Path), help="write the HTML report (charts inline) here")
 @click.option("--send", "send_it", is_flag=True, help="email it to report.to (SMTP with STARTTLS, or SES)")
+@click.option("--force", is_flag=True, help="with --send: send it again although the send log says it went out")
 @click.option("--at", "at", type=MOMENT, default=None,
               help="Build it as it stood at this moment (ISO 8601, UTC unless an offset is given) [default: now]; "
                    "the default week is then the last one complete at that moment. Not with --send.")
 @click.pass_context
-def weekly(ctx: click.Context, week: str | None, out: Path | None, send_it: bool, at: datetime | None) -> None:
+def weekly(ctx: click.Context, week: str | None, out: Path | None, send_it: bool, force: bool,
+           at: datetime | None) -> None:
     """The weekly SLA report: per SLA the objective, attainment, error budget left, p50/p95/max freshness,
     breaches with their root cause, and the trend against the week before; the noisiest checks; alerts and pages.
 
@@ -53,9 +55,11 @@ def weekly(ctx: click.Context, week: str | None, out: Path | None, send_it: bool
       sentinel report weekly --week 2026-W48 --at 2026-11-27T12:00   (that week as it stood on Friday noon)
     """
     from sentinel.reports.render import render_html, render_text
-    from sentinel.reports.weekly import make_report, send_report
+    from sentinel.reports.weekly import ReportAlreadySent, make_report, send_by_hand
     from sentinel.weeks import iso_week, shift_week
 
+    if force and not send_it:
+        raise click.UsageError("--force only makes sense with --send.")
     if at is not None and send_it:
         raise click.UsageError("--at builds a look-back report; --send mails what is true now. Use one of them.")
     app = _app(ctx)
@@ -63,20 +67,20 @@ def weekly(ctx: click.Context, week: str | None, out: Path | None, send_it: bool
         now = at or app.clock.now()
         if week is None:
             week = shift_week(iso_week(now), -1)
-        rep = make_report(app, week, now, charts=bool(out or send_it))
+        rep = make_report(app, week, now, charts=out is not None)
         if out is not None:
             out.write_text(render_html(rep), encoding="utf-8")
             click.echo(f"wrote {out} ({rep.headline})")
         if send_it:
-            spec = app.config.spec.report
             try:
-                detail = send_report(app, rep)
+                detail = send_by_hand(app, week, now, force=force)
+            except ReportAlreadySent as exc:
+                click.echo(f"not sent: {exc}", err=True)
+                sys.exit(1)
             except SentinelError as exc:
                 click.echo(f"error: report not sent: {exc}", err=True)
                 sys.exit(3)
-            app.store.report_claim(week, now, ", ".join(spec.to))
-            app.store.report_mark(week, "sent", app.clock.now(), detail + " (sentinel report weekly --send)")
-            click.echo(f"sent {week} to {', '.join([*spec.to, *spec.cc])}: {detail}")
+            click.echo(f"sent {week}: {detail}")
         if out is None and not send_it:
             click.echo(render_text(rep), nl=False)
     finally:
