@@ -60,11 +60,12 @@ def budget_text(section: SlaSection) -> str:
     return f"{dur(left)} of {dur(att.budget)} ({pct(att.budget_left_fraction, 0)})"
 
 
-def breach_start(b: Breach) -> str:
-    """When the breach began; one carried in from the week before says so instead of claiming Monday 00:00."""
+def breach_start(b: Breach, zone: str = " UTC") -> str:
+    """When the breach began; one carried in from the week before says so instead of claiming Monday 00:00.
+    (The HTML table's header already says UTC: it passes zone="".)"""
     if b.began_at is not None:
-        return f"{b.began_at:%a %Y-%m-%d %H:%M} UTC (began the week before)"
-    return f"{b.start:%a %Y-%m-%d %H:%M} UTC"
+        return f"{b.began_at:%a %Y-%m-%d %H:%M}{zone} (began the week before)"
+    return f"{b.start:%a %Y-%m-%d %H:%M}{zone}"
 
 
 def breach_length(b: Breach) -> str:

@@ -46,7 +46,7 @@ WEEKLY_HTML = """<!DOCTYPE html>
     <tr style="background:#fce8e6;color:#5f6368;"><td>Breach started (UTC)</td><td>Duration</td><td>Worst</td><td>Root cause (from the alert history)</td></tr>
     {% for b in s.breaches %}
     <tr style="border-top:1px solid #f1f3f4;">
-      <td>{{ b | breach_start }}</td>
+      <td>{{ b | breach_start('') }}</td>
       <td>{{ b | breach_length }}</td>
       <td>{{ b.worst_value | minutes }}</td>
       <td>{{ b.root_cause }}</td>

@@ -98,7 +98,7 @@ def test_report_weekly_prints_the_text_report(week: SimulatedWeek, tmp_path: Pat
     assert out.startswith(f"Sentinel weekly SLA report {cal.week_b} ({cal.week_b_start:%Y-%m-%d} to {sunday:%Y-%m-%d}, "
                           "UTC)\n1 of 3 SLAs missed: transactions_freshness\n")
     assert "== transactions_freshness: transaction data in Snowflake < 15 min [MISSED]" in out
-    assert f"attainment 98.96% (-0.60 pp vs {cal.week_a}); breach 1h20m, unknown (no data) 25m" in out
+    assert f"attainment 98.95% (-0.60 pp vs {cal.week_a}); breach 1h20m, unknown (no data) 25m" in out
     assert "error budget left: exhausted, over by 4m12s (budget 1h40m)" in out
     assert "freshness p50 5.0 min, p95 5.0 min, max 55.0 min (2009 observations)" in out
     bad = _cli(week, tmp_path, "report", "weekly", "--week", "2026-47")
