@@ -67,8 +67,8 @@ def weekly(ctx: click.Context, week: str | None, out: Path | None, send_it: bool
         now = at or app.clock.now()
         if week is None:
             week = shift_week(iso_week(now), -1)
-        rep = make_report(app, week, now, charts=out is not None)
-        if out is not None:
+        rep = make_report(app, week, now, charts=out is not None) if out is not None or not send_it else None
+        if out is not None and rep is not None:
             out.write_text(render_html(rep), encoding="utf-8")
             click.echo(f"wrote {out} ({rep.headline})")
         if send_it:
@@ -81,7 +81,7 @@ def weekly(ctx: click.Context, week: str | None, out: Path | None, send_it: bool
                 click.echo(f"error: report not sent: {exc}", err=True)
                 sys.exit(3)
             click.echo(f"sent {week}: {detail}")
-        if out is None and not send_it:
+        if out is None and rep is not None:
             click.echo(render_text(rep), nl=False)
     finally:
         app.close()

@@ -63,14 +63,21 @@ def send_by_hand(app: Any, week: str, now: datetime, *, force: bool = False) -> 
         when = entry.sent_at or entry.claimed_at
         raise ReportAlreadySent(f"the {week} report was already {entry.status} at {when:%Y-%m-%d %H:%M} UTC to "
                                 f"{entry.recipients}; add --force to send it again")
+    resend = entry is not None and entry.status != "failed"
     report = make_report(app, week, now)
-    if entry is None or entry.status == "failed":
-        store.report_claim(week, now, everyone)
-    detail = f"{send_report(app, report)} to {everyone} (sentinel report weekly --send)"
-    if entry is not None and entry.status != "failed":
+    if not resend and not store.report_claim(week, now, everyone):
+        raise ReportAlreadySent(f"the {week} report is being sent right now; add --force to send it again")
+    try:
+        detail = f"{send_report(app, report)} to {everyone} (sentinel report weekly --send)"
+    except Exception as exc:
+        if not resend:  # release the claim, or the daemon would never send this week
+            store.report_mark(week, "failed", app.clock.now(), f"{type(exc).__name__}: {exc}")
+        raise
+    if resend:
+        assert entry is not None
         detail = f"{entry.detail}; re-sent {now:%Y-%m-%d %H:%M} UTC with --force: {detail}"[-500:]
     store.report_mark(week, "sent", app.clock.now(), detail)
-    log.warning("weekly report %s sent by hand%s to %s", week, " again (--force)" if entry else "", everyone)
+    log.warning("weekly report %s sent by hand%s to %s", week, " again (--force)" if resend else "", everyone)
     return detail
 
 

@@ -48,3 +48,26 @@ def test_a_manual_resend_needs_force_and_logs_every_recipient(tmp_path: Path, sm
         assert all(address in caplog.text for address in EVERYONE) and "again (--force)" in caplog.text
     finally:
         app.close()
+
+
+def test_a_failed_manual_send_leaves_the_week_to_the_daemon(tmp_path: Path, smtp_tls_server: SmtpTlsServer) -> None:
+    from sentinel.errors import NotifyError
+
+    smtp_tls_server.clear()
+    (tmp_path / "rules.yaml").write_text(yaml.safe_dump({"checks": [], "report": {"to": EVERYONE[:1]}}))
+    clock = FakeClock(W53_END + timedelta(hours=8))  # before the daemon's Monday 09:00
+    settings = {"config_file": tmp_path / "rules.yaml", "state_path": tmp_path / "state.db",
+                **smtp_tls_server.settings()}
+    wrong = build_app(Settings(**{**settings, "smtp_password": "WRONG-9"}), clock=clock, with_metrics=False,
+                      with_alerting=False)
+    with pytest.raises(NotifyError):
+        send_by_hand(wrong, "2026-W53", clock.now())
+    assert [e.status for e in wrong.store.report_log("2026-W53")] == ["failed"]
+    wrong.close()
+    clock.advance(timedelta(hours=1))
+    app = build_app(Settings(**settings), clock=clock, with_metrics=False, with_alerting=False)
+    try:
+        assert WeeklyReportDuty(app).run_once() == "2026-W53"  # not blocked by a claim the failed send left
+        assert len(smtp_tls_server.wait_for(1)) == 1
+    finally:
+        app.close()
