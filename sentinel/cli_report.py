@@ -107,7 +107,7 @@ def sla(ctx: click.Context, week: str | None, at: datetime | None, fmt: str) -> 
     """
     import json
 
-    from sentinel.reports.render import budget_text, dur, pct
+    from sentinel.reports.render import breach_length, breach_start, budget_text, dur, pct
     from sentinel.reports.weekly import ledger_of
     from sentinel.sla import burn_statuses
     from sentinel.weeks import iso_week, week_bounds
@@ -142,7 +142,8 @@ def sla(ctx: click.Context, week: str | None, at: datetime | None, fmt: str) -> 
                 "budget_left_seconds": w.attainment.budget_left.total_seconds(),
                 "burn": {b.window: {"long": b.long_rate, "short": b.short_rate, "firing": b.firing} for b in burns},
                 "breaches": [{"start": b.start.isoformat(), "seconds": b.duration.total_seconds(),
-                              "ongoing": b.ongoing} for b in w.breaches],
+                              "ongoing": b.ongoing, "continues": b.continues,
+                              "began_at": b.began_at.isoformat() if b.began_at else None} for b in w.breaches],
             } for s, w, burns in rows], indent=2))
             return
         from sentinel.reports.model import SlaSection
@@ -166,6 +167,6 @@ def sla(ctx: click.Context, week: str | None, at: datetime | None, fmt: str) -> 
                 f"{' FIRING' if b.firing else ''} (>= {b.factor:g}x)" for b in burns)
             click.echo(f"{'':<30} burn {burn_text}")
             for b in w.breaches:
-                click.echo(f"{'':<30} breach {b.start:%a %H:%M} {'ongoing' if b.ongoing else dur(b.duration)}")
+                click.echo(f"{'':<30} breach {breach_start(b)} {breach_length(b)}")
     finally:
         app.close()
