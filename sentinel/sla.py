@@ -260,10 +260,13 @@ def breaches(intervals: Sequence[Interval], start: datetime, until: datetime, *,
         inside = [iv for iv in run if iv.end > start and iv.start < until]
         values = [iv.value for iv in inside if iv.value is not None]
         reaches_end = run_end >= until
+        # Past the end we only know what the look-ahead shows; without any, a breach still holding at the last
+        # instant of the week is taken to go on (its observation holds past the end, clipped only by the window).
+        goes_on = run_end > until or (reaches_end and seen_until <= until)
         out.append(Breach(
             max(run_start, start), min(run_end, until), ongoing=reaches_end and not complete,
             worst_value=max(values) if values else None, summary=inside[0].summary,
-            began_at=began if began < start else None, continues=reaches_end and complete,
+            began_at=began if began < start else None, continues=complete and goes_on,
             ended_at=run_end if complete and until < run_end < seen_until else None))
     return out
 

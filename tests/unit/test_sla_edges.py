@@ -66,6 +66,15 @@ def test_breaches_crossing_the_ends_of_a_finished_week_say_so() -> None:
     assert "ongoing" not in html and "began the week before" in html and "continued into the next week" in html
 
 
+def test_a_breach_that_ends_exactly_at_midnight_does_not_continue() -> None:
+    start, end = W53
+    observations = every_5_minutes(end - timedelta(days=1), end + timedelta(days=1), breach_from(end - 30 * M, end))
+    w = analyse(spec(), observations, start, end, now=end + timedelta(days=2),
+                context=(start - timedelta(days=1), end + timedelta(days=1)))
+    (last,) = w.breaches
+    assert (last.duration, last.continues, last.ended_at, breach_length(last)) == (30 * M, False, None, "30m")
+
+
 def test_the_next_week_sees_the_same_breach_carried_in_and_a_running_week_calls_it_ongoing() -> None:
     start, end = W53
     states = breach_from(end - 30 * M, end + 45 * M)
