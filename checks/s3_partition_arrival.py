@@ -7,6 +7,12 @@ Per prefix, one finding judging:
 - no gap in dt= partitions over the last `gap_lookback_days` closed days (critical);
 - yesterday's object count and bytes vs the median of the same weekday over the last `size_weeks` weeks.
 
+Marker objects are never data: 0-byte keys, keys ending in `/` (console "folders") and names starting with `_` or
+`.` (`_SUCCESS`, `.crc`, `_temporary/`). Otherwise a partition holding only a folder marker reads "has 1 files" and
+a `_SUCCESS` rewritten a minute ago hides data files that are 50 minutes old. Objects stamped in the future (beyond
+`future_tolerance`) are reported as a warning and the age is judged on the newest object that is not in the future.
+A prefix that cannot be listed is that prefix's ERROR finding; the other prefixes are still judged.
+
 Day boundaries are computed in `timezone` with zoneinfo and compared as aware UTC instants, so DST days
 (23 or 25 hours long) and midnight are exact.
 """
@@ -22,7 +28,19 @@ from zoneinfo import ZoneInfo
 
 from pydantic import Field, field_validator, model_validator
 
-from sentinel.api import Check, CheckContext, CheckResult, Duration, Finding, Params, Status, TimeZoneName, format_duration
+from sentinel.api import (
+    Check,
+    CheckContext,
+    CheckResult,
+    Duration,
+    Finding,
+    Params,
+    Status,
+    TimeZoneName,
+    format_duration,
+    measured_status,
+    target_error,
+)
 
 
 class S3PartitionArrivalParams(Params):
@@ -38,6 +56,8 @@ class S3PartitionArrivalParams(Params):
     size_warn_ratio: float = Field(0.5, gt=0, le=1)
     size_critical_ratio: float = Field(0.2, ge=0, le=1)
     partition_key: str = Field("dt", pattern=r"^[a-z_]+$")
+    future_tolerance: Duration = Field(default=timedelta(minutes=2),
+                                       description="objects newer than now + this are clock skew: warn, not fresh")
 
     @field_validator("prefixes")
     @classmethod
@@ -75,6 +95,13 @@ class PrefixObservation:
     today: Sequence[ObjectInfo]
     yesterday: Sequence[ObjectInfo]
     history: dict[date, PartitionStats]  # same weekday as yesterday, previous weeks
+    other_layouts: tuple[str, ...] = ()  # e.g. ("date=2025-01-14/",): partitions under another key, for a hint
+
+
+def is_marker(key: str, size: int) -> bool:
+    """Folder markers, _SUCCESS / _temporary, .crc and other 0-byte keys: present, but never data."""
+    name = key.rstrip("/").rsplit("/", 1)[-1]
+    return size == 0 or key.endswith("/") or name.startswith(("_", "."))
 
 
 def day_bounds(day: date, tz: ZoneInfo) -> tuple[datetime, datetime]:
@@ -125,6 +152,14 @@ def evaluate_prefix(obs: PrefixObservation, now: datetime, p: S3PartitionArrival
         # Before today's deadline an empty partition is normal: judge the newest file of yesterday instead,
         # so a sink that stopped at 22:00 is not invisible until 00:15.
         newest_day, pool = (today, obs.today) if obs.today else (yesterday, obs.yesterday)
+        future = [o for o in pool if o.last_modified > now + p.future_tolerance]
+        pool = [o for o in pool if o.last_modified <= now + p.future_tolerance]
+        if future:
+            ahead = max(o.last_modified for o in future) - now
+            values["future_objects"] = float(len(future))
+            problems.append((Status.WARN, f"{len(future)} file(s) in {key}={newest_day} are stamped up to "
+                             f"{format_duration(ahead)} in the future (clock skew?); age judged without them",
+                             "future_objects"))
         if pool:
             newest = max(o.last_modified for o in pool)
             age = max(timedelta(0), now - newest)
@@ -152,7 +187,7 @@ def evaluate_prefix(obs: PrefixObservation, now: datetime, p: S3PartitionArrival
     if missing:
         shown = ", ".join(f"{key}={d}" for d in missing[:5]) + (" ..." if len(missing) > 5 else "")
         problems.append((Status.CRITICAL, f"{len(missing)} partition(s) missing in the last "
-                         f"{p.gap_lookback_days} days: {shown}", "missing_partitions"))
+                         f"{p.gap_lookback_days} days: {shown}{layout_hint(obs, key)}", "missing_partitions"))
 
     # 4. yesterday's size vs the same weekday in previous weeks
     if p.size_weeks and yesterday not in missing:
@@ -188,6 +223,27 @@ def evaluate_prefix(obs: PrefixObservation, now: datetime, p: S3PartitionArrival
         summary = f"s3 {obs.prefix}: {key}={today} has {len(obs.today)} files{newest_txt}; no gaps"
     return Finding(key=obs.prefix, status=status, summary=summary, values=values,
                    labels={"table": table_label(obs.prefix), "stage": "s3", "prefix": obs.prefix})
+
+
+def layout_hint(obs: PrefixObservation, key: str) -> str:
+    """Partitions under another key (date= instead of dt=) usually mean a changed sink path.format, not lost data."""
+    if not obs.other_layouts:
+        return ""
+    sample = obs.other_layouts[-1]
+    other = sample.split("=", 1)[0]
+    return (f" — but {len(obs.other_layouts)} partition(s) exist as {other}=... (newest {sample}): did the sink's "
+            f"path format change, or should this check use partition_key: {other}?")
+
+
+def other_layouts(prefixes: Iterable[str], base: str, key: str) -> tuple[str, ...]:
+    """Sub-folders of `base` that look like partitions of another key (`date=2025-01-14/`), sorted."""
+    found = []
+    for full in prefixes:
+        part = full[len(base):]
+        name = part.split("=", 1)[0]
+        if "=" in part and name != key and name.replace("_", "").isalpha():
+            found.append(part)
+    return tuple(sorted(found))
 
 
 def headline_first(values: dict[str, float], key: str) -> dict[str, float]:
@@ -231,8 +287,8 @@ class S3PartitionArrivalCheck(Check[S3PartitionArrivalParams]):
         p = self.params
         s3 = ctx.sources.s3()
         now = ctx.now()
-        findings = [self._evaluate(ctx, s3, prefix, now) for prefix in p.prefixes]
-        status = Status.worst(f.status for f in findings)
+        findings = [self._evaluate_or_error(ctx, s3, prefix, now) for prefix in p.prefixes]
+        status = measured_status(findings)
         bad = [f for f in findings if f.status is not Status.OK]
         if bad:
             summary = (f"{len(bad)}/{len(findings)} S3 prefixes in s3://{p.bucket} have arrival problems; "
@@ -248,6 +304,13 @@ class S3PartitionArrivalCheck(Check[S3PartitionArrivalParams]):
             findings=findings,
         )
 
+    def _evaluate_or_error(self, ctx: CheckContext, s3: Any, prefix: str, now: datetime) -> Finding:
+        try:
+            return self._evaluate(ctx, s3, prefix, now)
+        except Exception as exc:  # this prefix only: the others are still judged
+            labels = {"table": table_label(prefix), "stage": "s3", "prefix": prefix}
+            return target_error(prefix, exc, labels, what=f"S3 prefix s3://{self.params.bucket}/{prefix}")
+
     def _evaluate(self, ctx: CheckContext, s3: Any, prefix: str, now: datetime) -> Finding:
         p = self.params
         tz = ZoneInfo(p.timezone)
@@ -255,19 +318,28 @@ class S3PartitionArrivalCheck(Check[S3PartitionArrivalParams]):
         yesterday = today - timedelta(days=1)
 
         def listing(day: date) -> list[ObjectInfo]:
-            objs = s3.list_objects(p.bucket, f"{prefix}{p.partition_key}={day.isoformat()}/",
-                                   timeout=ctx.remaining_seconds())
-            return [ObjectInfo(o.key, o.size, o.last_modified) for o in objs]
+            where = f"{prefix}{p.partition_key}={day.isoformat()}/"
+            with ctx.doing(f"S3 ListObjectsV2 on s3://{p.bucket}/{where}"):
+                objs = s3.list_objects(p.bucket, where, timeout=ctx.remaining_seconds())
+            return [ObjectInfo(o.key, o.size, o.last_modified) for o in objs if not is_marker(o.key, o.size)]
 
         oldest = min(yesterday - timedelta(days=p.gap_lookback_days), yesterday - timedelta(weeks=p.size_weeks))
         # dt=YYYY-MM-DD sorts by date: start listing just before the oldest partition we look at
         start_after = f"{prefix}{p.partition_key}={oldest - timedelta(days=1)}/~"
-        listed = s3.list_prefixes(p.bucket, prefix, start_after=start_after, timeout=ctx.remaining_seconds())
+        with ctx.doing(f"S3 ListObjectsV2 (partitions) on s3://{p.bucket}/{prefix}"):
+            listed = s3.list_prefixes(p.bucket, prefix, start_after=start_after, timeout=ctx.remaining_seconds())
         present = partition_dates(listed, prefix, p.partition_key)
         today_objs = listing(today) if today in present else []
         yesterday_objs = listing(yesterday) if yesterday in present else []
+        if yesterday in present and not yesterday_objs:  # only markers: the partition has no data
+            present = present - {yesterday}
         history = self._history(ctx, prefix, yesterday, present, listing)
-        obs = PrefixObservation(prefix, present, today_objs, yesterday_objs, history)
+        layouts: tuple[str, ...] = ()
+        if yesterday not in present:  # only on the failure path: is the data under another layout (date=)?
+            with ctx.doing(f"S3 ListObjectsV2 (layout) on s3://{p.bucket}/{prefix}"):
+                everything = s3.list_prefixes(p.bucket, prefix, timeout=ctx.remaining_seconds())
+            layouts = other_layouts(everything, prefix, p.partition_key)
+        obs = PrefixObservation(prefix, present, today_objs, yesterday_objs, history, layouts)
         return evaluate_prefix(obs, now, p)
 
     def _history(self, ctx: CheckContext, prefix: str, yesterday: date, present: frozenset[date],
