@@ -22,7 +22,18 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from sentinel.api import Check, CheckContext, CheckError, CheckResult, Duration, Finding, Params, SourceError, Status
+from sentinel.api import (
+    Check,
+    CheckContext,
+    CheckError,
+    CheckResult,
+    Duration,
+    Finding,
+    Params,
+    SourceError,
+    Status,
+    measured_status,
+)
 from sentinel.sources.reconcile import PairReport, ReconcileMode, ReconcileOptions, Side, Tier, dialect_for, plan_buckets
 from sentinel.sources.reconcile.engine import DeletedFilter, Execute, SideSpec, reconcile_pair
 from sentinel.sources.reconcile.plan import BucketPlan
@@ -267,7 +278,7 @@ class RowReconciliationCheck(Check[RowReconciliationParams]):
                 memory[pair.label] = remember(memory.get(pair.label), fp, plan, report, ctx.now(), p.settle_after)
         if p.remember_matched:
             ctx.memory.save(MEMORY_KEY, memory)
-        status = Status.worst(f.status for f in findings)
+        status = measured_status(findings)  # a pair that could not be reconciled does not blind the others
         bad = [f for f in findings if f.status is not Status.OK]
         if len(findings) == 1:
             summary = findings[0].summary
