@@ -13,6 +13,10 @@ a `_SUCCESS` rewritten a minute ago hides data files that are 50 minutes old. Ob
 `future_tolerance`) are reported as a warning and the age is judged on the newest object that is not in the future.
 A prefix that cannot be listed is that prefix's ERROR finding; the other prefixes are still judged.
 
+`mode: daily` is for outputs written once per closed day (processed/daily_transaction_summary/): the partition of
+the last closed day must exist by `partition_deadline` after midnight, with no gaps and a plausible size
+(see checks/_lake.py).
+
 Day boundaries are computed in `timezone` with zoneinfo and compared as aware UTC instants, so DST days
 (23 or 25 hours long) and midnight are exact.
 """
@@ -23,11 +27,12 @@ import statistics
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any
+from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 from pydantic import Field, field_validator, model_validator
 
+from checks._lake import due_day, is_marker, judge_daily, other_layouts
 from sentinel.api import (
     Check,
     CheckContext,
@@ -46,6 +51,11 @@ from sentinel.api import (
 class S3PartitionArrivalParams(Params):
     bucket: str = Field(min_length=3)
     prefixes: list[str] = Field(min_length=1, description="e.g. raw/payments/transactions/ (dt= partitions below)")
+    mode: Literal["stream", "daily"] = Field("stream", description="stream: today's partition keeps receiving files; "
+                                             "daily: one partition per closed day, due by partition_deadline")
+    table_labels: dict[str, str] = Field(default_factory=dict,
+                                         description="prefix -> pipeline table label (default: the last two folders)")
+    stage: str = Field("s3", pattern=r"^[a-z_]+$", description="the pipeline stage these prefixes are")
     timezone: TimeZoneName = "UTC"
     partition_deadline: Duration = Field(default=timedelta(minutes=15), description="today's dt= must exist by then")
     newest_warn_after: Duration = timedelta(minutes=15)
@@ -63,6 +73,14 @@ class S3PartitionArrivalParams(Params):
     @classmethod
     def _slash(cls, prefixes: list[str]) -> list[str]:
         return [p if p.endswith("/") else p + "/" for p in prefixes]
+
+    @field_validator("table_labels")
+    @classmethod
+    def _label_slash(cls, labels: dict[str, str]) -> dict[str, str]:
+        return {(k if k.endswith("/") else k + "/"): v for k, v in labels.items()}
+
+    def labels_for(self, prefix: str) -> dict[str, str]:
+        return {"table": self.table_labels.get(prefix, table_label(prefix)), "stage": self.stage, "prefix": prefix}
 
     @model_validator(mode="after")
     def _order(self) -> S3PartitionArrivalParams:
@@ -98,10 +116,6 @@ class PrefixObservation:
     other_layouts: tuple[str, ...] = ()  # e.g. ("date=2025-01-14/",): partitions under another key, for a hint
 
 
-def is_marker(key: str, size: int) -> bool:
-    """Folder markers, _SUCCESS / _temporary, .crc and other 0-byte keys: present, but never data."""
-    name = key.rstrip("/").rsplit("/", 1)[-1]
-    return size == 0 or key.endswith("/") or name.startswith(("_", "."))
 
 
 def day_bounds(day: date, tz: ZoneInfo) -> tuple[datetime, datetime]:
@@ -191,22 +205,7 @@ def evaluate_prefix(obs: PrefixObservation, now: datetime, p: S3PartitionArrival
 
     # 4. yesterday's size vs the same weekday in previous weeks
     if p.size_weeks and yesterday not in missing:
-        past = [obs.history[d] for d in history_days(yesterday, p.size_weeks) if d in obs.history]
-        past = [s for s in past if s.count > 0]
-        if past:
-            median_count = statistics.median(s.count for s in past)
-            median_bytes = statistics.median(s.bytes for s in past)
-            count = len(obs.yesterday)
-            size = sum(o.size for o in obs.yesterday)
-            ratio = min(count / median_count if median_count else 1.0, size / median_bytes if median_bytes else 1.0)
-            values.update(yesterday_objects=float(count), yesterday_bytes=float(size),
-                          median_objects=float(median_count), median_bytes=float(median_bytes), size_ratio=ratio)
-            status = (Status.CRITICAL if ratio < p.size_critical_ratio
-                      else Status.WARN if ratio < p.size_warn_ratio else Status.OK)
-            if status is not Status.OK:
-                problems.append((status, f"{key}={yesterday} holds {count} files / {_bytes(size)}, "
-                                 f"{ratio:.0%} of the {yesterday:%A} median ({median_count:g} files / "
-                                 f"{_bytes(median_bytes)} over {len(past)} weeks)", "size_ratio"))
+        problems.extend(judge_size(yesterday, obs.yesterday, obs.history, p, values))
 
     status = Status.worst(s for s, _, _ in problems)
     worst_first = sorted(problems, key=lambda sp: -sp[0].rank)
@@ -221,8 +220,52 @@ def evaluate_prefix(obs: PrefixObservation, now: datetime, p: S3PartitionArrival
         if not obs.today:
             newest_txt = f" (not due until {format_duration(p.partition_deadline)} after midnight){newest_txt}"
         summary = f"s3 {obs.prefix}: {key}={today} has {len(obs.today)} files{newest_txt}; no gaps"
-    return Finding(key=obs.prefix, status=status, summary=summary, values=values,
-                   labels={"table": table_label(obs.prefix), "stage": "s3", "prefix": obs.prefix})
+    return Finding(key=obs.prefix, status=status, summary=summary, values=values, labels=p.labels_for(obs.prefix))
+
+
+def judge_size(day: date, objs: Sequence[ObjectInfo], history: dict[date, PartitionStats],
+               p: S3PartitionArrivalParams, values: dict[str, float]) -> list[tuple[Status, str, str]]:
+    """A day's object count and bytes vs the median of the same weekday in previous weeks (adds to `values`)."""
+    past = [history[d] for d in history_days(day, p.size_weeks) if d in history]
+    past = [s for s in past if s.count > 0]
+    if not past:
+        return []
+    median_count = statistics.median(s.count for s in past)
+    median_bytes = statistics.median(s.bytes for s in past)
+    count = len(objs)
+    size = sum(o.size for o in objs)
+    ratio = min(count / median_count if median_count else 1.0, size / median_bytes if median_bytes else 1.0)
+    values.update(yesterday_objects=float(count), yesterday_bytes=float(size),
+                  median_objects=float(median_count), median_bytes=float(median_bytes), size_ratio=ratio)
+    status = (Status.CRITICAL if ratio < p.size_critical_ratio
+              else Status.WARN if ratio < p.size_warn_ratio else Status.OK)
+    if status is Status.OK:
+        return []
+    return [(status, f"{p.partition_key}={day} holds {count} files / {_bytes(size)}, {ratio:.0%} of the "
+             f"{day:%A} median ({median_count:g} files / {_bytes(median_bytes)} over {len(past)} weeks)", "size_ratio")]
+
+
+def evaluate_daily(obs: PrefixObservation, due_objs: Sequence[ObjectInfo], now: datetime,
+                   p: S3PartitionArrivalParams) -> Finding:
+    """Judge a daily output prefix (mode: daily). Pure."""
+    tz = ZoneInfo(p.timezone)
+    key = p.partition_key
+    problems, values, due = judge_daily(now, key=key, tz=tz, deadline=p.partition_deadline,
+                                        present=obs.partition_dates, due_files=[o.size for o in due_objs],
+                                        lookback_days=p.gap_lookback_days)
+    if due_objs and p.size_weeks:
+        problems.extend(judge_size(due, due_objs, obs.history, p, values))
+    if not due_objs and obs.other_layouts:
+        problems = [(s, t + layout_hint(obs, key), h) for s, t, h in problems]
+    ranked = sorted(problems, key=lambda sp: -sp[0].rank)
+    values = headline_first(values, ranked[0][2] if ranked else "seconds_past_deadline")
+    if ranked:
+        summary = f"s3 {obs.prefix}: " + "; ".join(text for _, text, _ in ranked)
+    else:
+        summary = (f"s3 {obs.prefix}: {key}={due} is there ({len(due_objs)} files, "
+                   f"{_bytes(sum(o.size for o in due_objs))}); no gaps")
+    return Finding(key=obs.prefix, status=Status.worst(s for s, _, _ in problems), summary=summary, values=values,
+                   labels=p.labels_for(obs.prefix))
 
 
 def layout_hint(obs: PrefixObservation, key: str) -> str:
@@ -233,17 +276,6 @@ def layout_hint(obs: PrefixObservation, key: str) -> str:
     other = sample.split("=", 1)[0]
     return (f" — but {len(obs.other_layouts)} partition(s) exist as {other}=... (newest {sample}): did the sink's "
             f"path format change, or should this check use partition_key: {other}?")
-
-
-def other_layouts(prefixes: Iterable[str], base: str, key: str) -> tuple[str, ...]:
-    """Sub-folders of `base` that look like partitions of another key (`date=2025-01-14/`), sorted."""
-    found = []
-    for full in prefixes:
-        part = full[len(base):]
-        name = part.split("=", 1)[0]
-        if "=" in part and name != key and name.replace("_", "").isalpha():
-            found.append(part)
-    return tuple(sorted(found))
 
 
 def headline_first(values: dict[str, float], key: str) -> dict[str, float]:
@@ -298,7 +330,7 @@ class S3PartitionArrivalCheck(Check[S3PartitionArrivalParams]):
         return ctx.result(
             self.kind, status, summary,
             values={"prefixes_with_problems": float(len(bad))},
-            labels={"stage": "s3"},
+            labels={"stage": p.stage},
             details={"bucket": p.bucket, "timezone": p.timezone,
                      "listing": f"aws s3 ls s3://{p.bucket}/{p.prefixes[0]}"},
             findings=findings,
@@ -308,14 +340,15 @@ class S3PartitionArrivalCheck(Check[S3PartitionArrivalParams]):
         try:
             return self._evaluate(ctx, s3, prefix, now)
         except Exception as exc:  # this prefix only: the others are still judged
-            labels = {"table": table_label(prefix), "stage": "s3", "prefix": prefix}
-            return target_error(prefix, exc, labels, what=f"S3 prefix s3://{self.params.bucket}/{prefix}")
+            return target_error(prefix, exc, self.params.labels_for(prefix),
+                                what=f"S3 prefix s3://{self.params.bucket}/{prefix}")
 
     def _evaluate(self, ctx: CheckContext, s3: Any, prefix: str, now: datetime) -> Finding:
         p = self.params
         tz = ZoneInfo(p.timezone)
         today = local_today(now, tz)
-        yesterday = today - timedelta(days=1)
+        # daily mode judges the last closed day that is due; stream mode today and yesterday
+        yesterday = due_day(now, p.partition_deadline, tz) if p.mode == "daily" else today - timedelta(days=1)
 
         def listing(day: date) -> list[ObjectInfo]:
             where = f"{prefix}{p.partition_key}={day.isoformat()}/"
@@ -329,7 +362,7 @@ class S3PartitionArrivalCheck(Check[S3PartitionArrivalParams]):
         with ctx.doing(f"S3 ListObjectsV2 (partitions) on s3://{p.bucket}/{prefix}"):
             listed = s3.list_prefixes(p.bucket, prefix, start_after=start_after, timeout=ctx.remaining_seconds())
         present = partition_dates(listed, prefix, p.partition_key)
-        today_objs = listing(today) if today in present else []
+        today_objs = listing(today) if today in present and p.mode == "stream" else []
         yesterday_objs = listing(yesterday) if yesterday in present else []
         if yesterday in present and not yesterday_objs:  # only markers: the partition has no data
             present = present - {yesterday}
@@ -340,7 +373,7 @@ class S3PartitionArrivalCheck(Check[S3PartitionArrivalParams]):
                 everything = s3.list_prefixes(p.bucket, prefix, timeout=ctx.remaining_seconds())
             layouts = other_layouts(everything, prefix, p.partition_key)
         obs = PrefixObservation(prefix, present, today_objs, yesterday_objs, history, layouts)
-        return evaluate_prefix(obs, now, p)
+        return evaluate_daily(obs, yesterday_objs, now, p) if p.mode == "daily" else evaluate_prefix(obs, now, p)
 
     def _history(self, ctx: CheckContext, prefix: str, yesterday: date, present: frozenset[date],
                  listing: Callable[[date], list[ObjectInfo]]) -> dict[date, PartitionStats]:
