@@ -146,3 +146,17 @@ def test_the_shipped_config_watches_the_lake_as_novapay_documents_it() -> None:
     sla = next(s for s in config.spec.slas if s.check == daily.id)
     assert sla.kind == "deadline" and sla.finding == "processed/daily_transaction_summary/"
     assert "events.payment_events" in config.spec.pipeline.tables
+
+
+def test_the_shipped_looker_check_watches_every_dashboard_of_the_lineage() -> None:
+    """Issue 20: the Looker findings name the dashboards the lineage says depend on each table."""
+    root = Path(__file__).resolve().parents[2]
+    config = load_config(root / "alert_rules.yaml", check_registry())
+    (looker,) = [c for c in config.spec.checks if c.kind == "looker"]
+    by_table: dict[str, set[str]] = {}
+    for d in looker.params["dashboards"]:
+        for table in d["tables"]:
+            by_table.setdefault(table, set()).add(d["title"])
+    lineage = {t: set(spec.dashboards) for t, spec in config.spec.pipeline.tables.items() if spec.dashboards}
+    assert by_table == lineage
+    assert "looker" in config.spec.pipeline.stages
