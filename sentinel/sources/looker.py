@@ -1,6 +1,6 @@
 """Thin Looker client on the official looker-sdk (API 4.0): datagroups, System Activity queries, content validation.
 
-Two looker-sdk traps are handled here, both reproducible against a local server (tests/fakes/looker_api.py):
+Two looker-sdk traps are handled here, both reproducible against a local server (devstack/looker.py):
 
 - A stale token. The SDK trusts the token's `expires_in` and keeps sending it until then; when the server expires
   it earlier (an admin revoked the API session, Looker restarted) every call gets 401 until the client resets its

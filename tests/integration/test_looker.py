@@ -1,5 +1,5 @@
 """The looker check and source through the official looker-sdk against a local Looker API 4.0 that enforces the
-calls used (tests/fakes/looker_api.py): login, endpoints, shapes, time filter + limit, 401 on an expired token."""
+calls used (devstack/looker.py): login, endpoints, shapes, time filter + limit, 401 on an expired token."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from pydantic import SecretStr
 from pytest_httpserver import HTTPServer
 
 from checks.looker import LookerCheck, LookerParams
+from devstack.looker import FakeLooker
 from sentinel.api import DictMemory, Status
 from sentinel.clock import FakeClock
 from sentinel.config.checks_spec import CheckSpec
@@ -23,7 +24,6 @@ from sentinel.model import CheckResult
 from sentinel.redact import Redactor
 from sentinel.runner import CheckRunner, PlannedCheck
 from sentinel.sources import Sources
-from tests.fakes.looker_api import FakeLooker
 
 pytestmark = pytest.mark.integration
 

@@ -10,7 +10,8 @@
   filter on the view's time field and a limit (<= 5000), else 422 Validation Failed; answers rows of the fields;
 - GET /api/4.0/content_validation -> ContentValidation (counted: it is the expensive one);
 - `forbid` makes a path answer 403 (the API user lacks a permission).
-It runs on pytest-httpserver."""
+Tests mount `FakeLooker.handle` on pytest-httpserver; the demo serves it with `start_looker` (a werkzeug server
+in a thread of the demo's process)."""
 
 from __future__ import annotations
 
@@ -22,6 +23,9 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from werkzeug import Request, Response
+from werkzeug.serving import make_server
+
+from devstack.base import free_port
 
 DOCS = "https://cloud.google.com/looker/docs/r/err/4.0"
 TIME_FIELDS = {"pdt_event_log": "pdt_event_log.created_time", "scheduled_plan": "scheduled_job.finalized_time"}
@@ -125,3 +129,27 @@ class FakeLooker:
         rows = self.pdt_events if view == "pdt_event_log" else self.schedule_jobs
         fields = body["fields"]
         return _json([{f: row.get(f) for f in fields} for row in rows][: int(limit)])
+
+
+class LookerService:
+    """A FakeLooker served over HTTP on a free local port until stop()."""
+
+    def __init__(self, fake: FakeLooker) -> None:
+        self.fake = fake
+        self.port = free_port()
+        self.base_url = f"http://127.0.0.1:{self.port}"
+        self._server = make_server("127.0.0.1", self.port, Request.application(fake.handle), threaded=True)
+        self._thread = threading.Thread(target=self._server.serve_forever, name="fake-looker", daemon=True)
+        self._thread.start()
+
+    def env(self) -> dict[str, str]:
+        return {"SENTINEL_LOOKER_BASE_URL": self.base_url, "SENTINEL_LOOKER_CLIENT_ID": self.fake.client_id,
+                "SENTINEL_LOOKER_CLIENT_SECRET": self.fake.client_secret}
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._thread.join(5)
+
+
+def start_looker(fake: FakeLooker) -> LookerService:
+    return LookerService(fake)
