@@ -11,6 +11,7 @@ import pytest
 
 from checks.snowpipe_load_history import SnowpipeLoadHistoryCheck, SnowpipeLoadHistoryParams
 from checks.warehouse_freshness import WarehouseFreshnessCheck, WarehouseFreshnessParams
+from devstack.postgres import PostgresService
 from devstack.snowflake import SnowflakeService
 from sentinel.api import Status
 from tests.integration.test_snowflake_lake import DB, NOW, freshness, load, run, seed_analytics, set_pipe, sources_for
@@ -103,3 +104,34 @@ def test_a_load_stamped_in_the_future_does_not_look_recent(snowflake_server: Sno
     assert table.status is Status.CRITICAL, table.summary
     assert table.values["seconds_since_last_load"] == 50 * 60 and table.values["future_loads"] == 1
     assert "1 load(s) stamped up to 2h00m in the future (clock skew?)" in table.summary
+
+
+def test_future_rows_on_postgres_timestamp_and_timestamptz_columns(postgres: PostgresService) -> None:
+    """The filtered MAX binds a naive cutoff for `timestamp` and an aware one for `timestamptz` columns."""
+    import psycopg
+    from pydantic import SecretStr
+
+    from sentinel.config.settings import Settings
+    from sentinel.sources import Sources
+
+    dsn = postgres.create_database("lake_future")
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("ALTER DATABASE lake_future SET timezone = 'America/New_York'")  # a non-UTC session zone
+        conn.execute("CREATE SCHEMA IF NOT EXISTS analytics")
+        conn.execute("DROP TABLE IF EXISTS analytics.fct_transactions, analytics.fct_merchant_health, "
+                     "analytics.fct_daily_volume")
+        conn.execute("CREATE TABLE analytics.fct_transactions (id int, _loaded_at timestamptz)")
+        conn.execute("CREATE TABLE analytics.fct_merchant_health (merchant_id int, updated_at timestamp)")
+        conn.execute("CREATE TABLE analytics.fct_daily_volume (volume_date date, total numeric)")
+        conn.execute("INSERT INTO analytics.fct_transactions VALUES (1, %s), (2, %s)",
+                     (NOW - timedelta(hours=3), NOW + timedelta(hours=2)))
+        conn.execute("INSERT INTO analytics.fct_merchant_health VALUES (1, %s), (2, %s)",
+                     ((NOW - timedelta(minutes=50)).replace(tzinfo=None), (NOW + timedelta(hours=1)).replace(tzinfo=None)))
+        conn.execute("INSERT INTO analytics.fct_daily_volume VALUES ('2025-01-14', 10)")
+    result = run(Sources(Settings(postgres_dsn=SecretStr(dsn))), freshness("postgres"))
+    by_key = {f.key: f for f in result.findings}
+    tx, merchants = by_key["analytics.fct_transactions"], by_key["analytics.fct_merchant_health"]
+    assert tx.status is Status.CRITICAL and tx.values["age_seconds"] == 3 * 3600, tx.summary
+    assert tx.values["future_seconds"] == 2 * 3600
+    assert merchants.status is Status.CRITICAL and merchants.values["age_seconds"] == 50 * 60, merchants.summary
+    assert merchants.values["future_seconds"] == 3600
