@@ -268,7 +268,9 @@ class RowReconciliationCheck(Check[RowReconciliationParams]):
             fp = fingerprint(pair, p)
             skip = remembered(memory.get(pair.label), fp, plan, ctx.now(), p.recheck_after) if p.remember_matched else []
             try:
-                report = self._compare(ctx, pair, plan, options, skip)
+                with ctx.doing(f"reconciling {pair.label}: {pair.source.engine} {pair.source.table} vs "
+                               f"{pair.target.engine} {pair.target.table}"):
+                    report = self._compare(ctx, pair, plan, options, skip)
             except CheckError as exc:  # SourceError included: this pair could not be measured, the others can
                 findings.append(Finding(pair.label, Status.ERROR, f"{pair.label}: cannot reconcile: {exc}",
                                         labels=_labels(pair), details={"error": str(exc)}))

@@ -96,3 +96,15 @@ def test_a_dsn_that_does_not_resolve_is_an_error_without_the_password(sources: S
 def test_an_unknown_connection_name_lists_the_known_ones(sources: Sources) -> None:
     result = run(sources, connection="replica", query="SELECT 1", warning=1)
     assert "no PostgreSQL connection named 'replica' (configured: default, unresolvable)" in result.summary
+
+
+def test_a_hung_query_names_the_connection_and_host_in_the_deadline_error(postgres: PostgresService) -> None:
+    """Issue 20: 'did not finish within its 1s deadline' alone does not say what hung."""
+    dsn = postgres.create_database("sql_hang")
+    sources = Sources(Settings(postgres_dsn=SecretStr(dsn)))
+    check = SqlThresholdCheck(SqlThresholdParams(query="SELECT 1 FROM pg_sleep(5)", warning=1))
+    spec = CheckSpec(id="hang", kind="sql_threshold", timeout=timedelta(seconds=1))
+    runner = CheckRunner(sources, lambda _: DictMemory(), SystemClock(), Redactor.from_settings(sources.settings))
+    result = runner.run_one(PlannedCheck(spec, check, check.runbook))
+    assert result.status is Status.ERROR
+    assert "did not finish within its 1s deadline while waiting on PostgreSQL query on 'default' (" in result.summary
