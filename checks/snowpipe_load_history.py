@@ -192,7 +192,9 @@ def evaluate_pipe(target: SnowpipeTarget, st: PipeStatus, previous: PipeMemory |
         else:
             problems.append((Status.WARN, f"{st.pending_file_count} files pending and {no_ingest}"))
     if st.error or st.fault:
-        problems.append((Status.WARN, f"pipe reports error: {st.error or st.fault}"))
+        at = st.last_pipe_error_at if st.error else st.last_pipe_fault_at
+        when = f" (at {at:%Y-%m-%d %H:%M} UTC, {format_duration(max(timedelta(0), now - at))} ago)" if at else ""
+        problems.append((Status.WARN, f"pipe reports error: {st.error or st.fault}{when}"))
     details = {"pipe_status": _json(st.raw)}
     status = Status.worst(s for s, _ in problems)
     if problems:

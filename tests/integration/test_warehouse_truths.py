@@ -135,3 +135,12 @@ def test_future_rows_on_postgres_timestamp_and_timestamptz_columns(postgres: Pos
     assert tx.values["future_seconds"] == 2 * 3600
     assert merchants.status is Status.CRITICAL and merchants.values["age_seconds"] == 50 * 60, merchants.summary
     assert merchants.values["future_seconds"] == 3600
+
+
+def test_a_pipe_error_says_when_it_happened(snowflake_server: SnowflakeService, sf: Any) -> None:
+    load(sf, "PE20", "raw/payments/refunds/dt=2025-01-15/part-1.parquet", NOW - timedelta(minutes=2))
+    set_pipe(sf, f"{DB}.RAW.PE20_PIPE", error="Remote file was not found", lastPipeErrorTimestamp="2025-01-15T09:48:00.000Z")
+    result = run(sources_for(snowflake_server), two_targets("PE20"))
+    pipe = next(f for f in result.findings if f.key == f"pipe:{DB}.RAW.PE20_PIPE")
+    assert pipe.status is Status.WARN
+    assert "pipe reports error: Remote file was not found (at 2025-01-15 09:48 UTC, 12m ago)" in pipe.summary
