@@ -13,7 +13,7 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, ClassVar, Generic, Protocol, TypeVar
+from typing import Any, ClassVar, Generic, Literal, Protocol, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
@@ -37,9 +37,20 @@ __all__ = [
     "SourceError",
     "Status",
     "TimeZoneName",
+    "check_read_only",
     "format_duration",
     "parse_duration",
 ]
+
+
+def check_read_only(statement: str, dialect: Literal["postgres", "snowflake", "duckdb"]) -> None:
+    """Raise ValueError unless `statement` is one side-effect-free SELECT (see sentinel.readonly_sql).
+
+    Imported on first use: sqlglot costs ~90 ms to import, which `sentinel --help` should not pay.
+    """
+    from sentinel.readonly_sql import check_read_only as check
+
+    check(statement, dialect)
 
 
 class Params(BaseModel):

@@ -64,6 +64,7 @@ class SnowflakeSource:
         copy_history_relation: str | None = None,
         pipe_status_relation: str | None = None,
         connector: Connector | None = None,
+        query_tag: str = "sentinel",
     ) -> None:
         self.account = account
         self.user = user
@@ -91,7 +92,7 @@ class SnowflakeSource:
             "session_parameters": {
                 "STATEMENT_TIMEOUT_IN_SECONDS": max(1, math.ceil(statement_timeout)),
                 "CLIENT_OUT_OF_BAND_TELEMETRY_ENABLED": False,
-                "QUERY_TAG": "sentinel",
+                "QUERY_TAG": query_tag,
             },
         }
         self._connector = connector
