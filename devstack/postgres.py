@@ -69,15 +69,17 @@ class PostgresService:
                 conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
         return self.dsn(name)
 
-    def monitor_dsn(self, dbname: str, tables: Sequence[str], schemas: Sequence[str] = ("public",)) -> str:
+    def monitor_dsn(self, dbname: str, tables: Sequence[str] = (), schemas: Sequence[str] = ("public",)) -> str:
         """Apply deploy/grants/postgres.sql with psql, exactly as an operator would, and return the DSN of the
         least-privilege role it creates: checks run as this role, so the shipped grants are proven sufficient."""
-        if not tables:
-            raise ValueError("name the tables Sentinel reads (the grants file grants SELECT on them)")
         psql = self.bin_dir / "psql" if (self.bin_dir / "psql").exists() else Path(shutil.which("psql") or "psql")
         argv = [str(psql), self.dsn(dbname), "-X", "-q", "-v", "ON_ERROR_STOP=1",
-                "-v", f"password={MONITOR_PASSWORD}", "-v", f"schemas={','.join(schemas)}",
-                "-v", f"tables={','.join(tables)}", "-f", str(GRANTS_FILE)]
+                "-v", f"password={MONITOR_PASSWORD}", "-f", str(GRANTS_FILE)]
+        # psql variables, as the file's header shows; an unset one skips its GRANT
+        if schemas:
+            argv[-2:-2] = ["-v", f"schemas={','.join(schemas)}"]
+        if tables:
+            argv[-2:-2] = ["-v", f"tables={','.join(tables)}"]
         proc = subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False)
         if proc.returncode != 0:
             raise ServiceUnavailable(f"{GRANTS_FILE} failed on {dbname}: {proc.stderr.strip()[-800:]}")

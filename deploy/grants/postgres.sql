@@ -42,5 +42,9 @@ ALTER ROLE sentinel_monitor CONNECTION LIMIT 20;
 GRANT pg_monitor TO sentinel_monitor;
 
 GRANT CONNECT ON DATABASE :"DBNAME" TO sentinel_monitor;
+\if :{?schemas}
 GRANT USAGE ON SCHEMA :schemas TO sentinel_monitor;
+\endif
+\if :{?tables}
 GRANT SELECT ON :tables TO sentinel_monitor;
+\endif
