@@ -12,13 +12,13 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from sentinel.api import Check, CheckContext, CheckResult, Params, SourceError, Status, check_read_only
+from sentinel.api import Check, CheckContext, CheckResult, ConnectionName, Params, SourceError, Status, check_read_only
 
 Op = Literal[">", ">=", "<", "<="]
 
 
 class SqlThresholdParams(Params):
-    connection: str = "default"
+    connection: ConnectionName = "default"
     query: str = Field(min_length=1)
     parameters: dict[str, str | int | float | bool] = Field(default_factory=dict)
     value_name: str = Field("value", pattern=r"^[a-z][a-z0-9_]*$", description="name with its unit, e.g. retained_wal_bytes")

@@ -21,7 +21,7 @@ from sentinel.clock import Clock
 from sentinel.durations import Duration, format_duration, parse_duration
 from sentinel.errors import CheckError, SourceError
 from sentinel.model import CheckResult, Finding, Severity, Status
-from sentinel.param_types import Regex, TimeZoneName
+from sentinel.param_types import ConnectionName, Regex, TimeZoneName
 
 __all__ = [
     "Check",
@@ -29,6 +29,7 @@ __all__ = [
     "CheckError",
     "CheckMemory",
     "CheckResult",
+    "ConnectionName",
     "Duration",
     "Finding",
     "Params",

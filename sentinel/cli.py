@@ -93,12 +93,16 @@ def settings_from(ctx: click.Context, **more: Any) -> Any:
     from sentinel.config.settings import load_settings
 
     try:
-        return load_settings(**ctx.obj.get("overrides", {}), **more)
+        settings = load_settings(**ctx.obj.get("overrides", {}), **more)
     except ValidationError as exc:
         for err in exc.errors():
             name = "SENTINEL_" + "_".join(str(p) for p in err["loc"]).upper()
             click.echo(f"settings: {name}: {err['msg']}", err=True)
         sys.exit(4)
+    from sentinel.redact import Redactor, redact_logs
+
+    redact_logs(Redactor.from_settings(settings))
+    return settings
 
 
 if __name__ == "__main__":  # pragma: no cover
