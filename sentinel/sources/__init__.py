@@ -107,6 +107,7 @@ class Sources:
             copy_history_relation=st.snowflake_copy_history_relation,
             pipe_status_relation=st.snowflake_pipe_status_relation,
             query_tag=self.query_tag,
+            allow_privileged=self.connections.snowflake.allow_privileged,
         )
 
     def kafka(self) -> KafkaSource:
