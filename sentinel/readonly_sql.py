@@ -161,6 +161,24 @@ def side_effect(function: str, dialect: Dialect) -> str | None:
     return next((why for prefix, why in prefixes.items() if name.startswith(prefix)), None)
 
 
+def tables_read(statement: str, dialect: Dialect) -> list[str]:
+    """schema.table (or table) of every relation a query reads, CTE names excluded; [] when it does not parse.
+    `sentinel doctor` checks the role may SELECT each of them."""
+    try:
+        tree = _parse_one(statement, dialect)
+    except UnsafeSqlError:
+        return []
+    ctes = {c.alias_or_name for c in tree.find_all(exp.CTE)}
+    out: list[str] = []
+    for t in tree.find_all(exp.Table):
+        if not t.name or t.name in ctes or isinstance(t.this, exp.Func):
+            continue
+        name = f"{t.db}.{t.name}" if t.db else t.name
+        if name not in out:
+            out.append(name)
+    return out
+
+
 def _parse_one(statement: str, dialect: Dialect) -> exp.Expr:
     text = _PLACEHOLDER.sub("NULL", statement).replace("%%", "%")
     # sqlglot warns on the logger when it falls back to an opaque Command; that fallback is refused below anyway.

@@ -209,3 +209,11 @@ def _unwrap(annotation: Any) -> Any:
         else:
             break
     return annotation
+
+
+def line_of(path: Path, loc: tuple[str | int, ...]) -> int | None:
+    """The line of `loc` (e.g. ("checks", 2, "params", "bucket")) in a config file, for messages that point there."""
+    try:
+        return _line(yaml.compose(path.read_text(encoding="utf-8"), Loader=_SafeLoader), loc)
+    except (OSError, yaml.YAMLError):
+        return None

@@ -1,0 +1,108 @@
+"""`sentinel doctor` for S3, Kafka Connect, dbt artifacts and Snowflake: each object the checks name exists and
+Sentinel's identity may read it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+
+from sentinel.doctor.needs import Need
+from sentinel.doctor.report import DoctorLine
+from sentinel.durations import format_duration
+from sentinel.errors import SourceError
+from sentinel.sources import Sources
+
+ConfigAt = Callable[[Need], str]
+TIMEOUT = 10.0
+
+
+def probe_s3(sources: Sources, needs: list[Need], config_at: ConfigAt) -> list[DoctorLine]:
+    if not needs:
+        return []
+    s3 = sources.s3()
+    lines = []
+    failed: set[str] = set()  # a bucket-wide failure (no bucket, no credentials) is said once, not per prefix
+    for need in needs:
+        bucket, _, prefix = need.value.partition("/")
+        component = f"s3 {bucket}"
+        if bucket in failed:
+            continue
+        try:
+            found = s3.list_prefixes(bucket, prefix, timeout=TIMEOUT) or [
+                o.key for o in s3.list_objects(bucket, prefix, timeout=TIMEOUT)[:1]]
+        except SourceError as exc:
+            fix = exc.hint.format(bucket=bucket) if exc.hint else ""
+            if "NoSuchBucket" in str(exc):
+                fix = f"fix the bucket at {config_at(need)} (or SENTINEL_AWS_REGION)"
+            elif "AccessDenied" in str(exc):
+                fix = f"allow s3:ListBucket on arn:aws:s3:::{bucket} for prefix {prefix}* (deploy/grants/s3-iam-policy.json)"
+            lines.append(DoctorLine("problem", component, str(exc).split(" (hint:")[0], fix))
+            if "AccessDenied" not in str(exc):
+                failed.add(bucket)
+            continue
+        if found:
+            lines.append(DoctorLine("ok", component, f"{prefix} is listable ({len(found)} partition(s) or files)"))
+        else:
+            lines.append(DoctorLine("warning", component, f"nothing under {prefix} ({need.check_id})",
+                                    f"check the prefix at {config_at(need)} and that the S3 sink writes there"))
+    return lines
+
+
+def probe_connect(sources: Sources, needs: list[Need], config_at: ConfigAt) -> list[DoctorLine]:
+    if not needs:
+        return []
+    import re
+
+    component = "kafka-connect"
+    try:
+        connect = sources.kafka_connect()
+        version = connect.version(TIMEOUT).get("version", "?")
+        states = connect.statuses(TIMEOUT)
+    except SourceError as exc:
+        return [DoctorLine("problem", component, str(exc).split(" (hint:")[0],
+                           exc.hint or "check SENTINEL_KAFKA_CONNECT_URL")]
+    lines = [DoctorLine("ok", component, f"worker {connect.url} answers (Connect {version}); "
+                                         f"{len(states)} connector(s)")]
+    for need in needs:
+        if need.value and not any(re.fullmatch(need.value, name) for name in states):
+            lines.append(DoctorLine("problem", component, f"no connector matches {need.value!r} ({need.check_id}); "
+                                    f"present: {', '.join(sorted(states)) or 'none'}",
+                                    f"fix the connector name at {config_at(need)}"))
+    return lines
+
+
+def probe_dbt(sources: Sources, needs: list[Need], config_at: ConfigAt, now: datetime) -> list[DoctorLine]:
+    lines = []
+    for need in needs:
+        component = f"dbt {need.value}"
+        try:
+            artifacts = sources.dbt_artifacts(need.value).load(timeout=TIMEOUT)
+        except SourceError as exc:
+            lines.append(DoctorLine("problem", component, str(exc).split(" (hint:")[0],
+                                    exc.hint or f"fix the location at {config_at(need)}"))
+            continue
+        newest = artifacts.run_results.generated_at
+        age = format_duration(now - newest)
+        lines.append(DoctorLine("ok", component, f"newest run {artifacts.run_folder}, generated {age} ago"))
+    return lines
+
+
+def probe_snowflake(sources: Sources, needs: list[Need]) -> list[DoctorLine]:
+    if not needs:
+        return []
+    component = "snowflake"
+    try:
+        with sources.snowflake(timeout=TIMEOUT) as sf:
+            identity = sf.identity()
+    except SourceError as exc:
+        return [DoctorLine("problem", component, str(exc).split(" (hint:")[0], exc.hint)]
+    lines = [DoctorLine("ok", component, f"connected to {sf.where} as {identity.describe()}")]
+    if identity.privileged:
+        reasons = "; ".join(identity.excessive)
+        if sources.connections.snowflake.allow_privileged:
+            lines.append(DoctorLine("warning", component, f"privileged but allowed: {reasons}",
+                                    "use the role of deploy/grants/snowflake.sql and drop allow_privileged"))
+        else:
+            lines.append(DoctorLine("refused", component, f"Sentinel will not run as this identity: {reasons}",
+                                    "run deploy/grants/snowflake.sql and set SENTINEL_SNOWFLAKE_ROLE=SENTINEL_MONITOR"))
+    return lines
