@@ -45,9 +45,10 @@ def collect(config: LoadedConfig) -> Needs:
 
 def _sql_threshold(needs: Needs, cid: str, p: dict[str, Any], at: Loc) -> None:
     conn = str(p.get("connection", "default"))
-    needs.postgres[conn].append(Need("query", str(p["query"]), cid, (*at, "query"), dict(p.get("parameters") or {})))
+    # tables first: when one is not granted, that line (with its GRANT) says it, not a second EXPLAIN error
     for table in tables_read(str(p["query"]), "postgres"):
         needs.postgres[conn].append(Need("table", table, cid, (*at, "query")))
+    needs.postgres[conn].append(Need("query", str(p["query"]), cid, (*at, "query"), dict(p.get("parameters") or {})))
 
 
 def _slot(needs: Needs, cid: str, p: dict[str, Any], at: Loc) -> None:

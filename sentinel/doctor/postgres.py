@@ -24,10 +24,15 @@ def probe(source: PostgresSource, needs: list[Need], config_at: ConfigAt) -> lis
             identity = postgres_identity(conn)
             lines = _identity_lines(component, source, identity, str(conn.info.dbname))
             role = identity.role
+            failed: set[str] = set()  # checks with a table problem: their query would only fail the same way
             for need in needs:
+                if need.what == "query" and need.check_id in failed:
+                    continue
                 line = _need_line(conn, component, role, need, config_at)
                 if line is not None:
                     lines.append(line)
+                    if line.level == "problem":
+                        failed.add(need.check_id)
             return lines
     except SourceError as exc:
         return [DoctorLine("problem", component, str(exc).split(" (hint:")[0],

@@ -4,6 +4,7 @@ Sentinel's identity may read it."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime
 
 from sentinel.doctor.needs import Need
@@ -33,7 +34,8 @@ def probe_s3(sources: Sources, needs: list[Need], config_at: ConfigAt) -> list[D
         except SourceError as exc:
             fix = exc.hint.format(bucket=bucket) if exc.hint else ""
             if "NoSuchBucket" in str(exc):
-                fix = f"fix the bucket at {config_at(need)} (or SENTINEL_AWS_REGION)"
+                bucket_line = replace(need, loc=(*need.loc[:-2], "bucket"))  # loc was ...prefixes[i]
+                fix = f"fix the bucket at {config_at(bucket_line)} (or SENTINEL_AWS_REGION)"
             elif "AccessDenied" in str(exc):
                 fix = f"allow s3:ListBucket on arn:aws:s3:::{bucket} for prefix {prefix}* (deploy/grants/s3-iam-policy.json)"
             lines.append(DoctorLine("problem", component, str(exc).split(" (hint:")[0], fix))
