@@ -234,3 +234,13 @@ def test_a_credential_in_query_output_reaches_no_output_and_not_the_state_db(db:
         assert leaked not in out
     assert "sentinel-monitor-test-pw" not in table.stderr  # the configured DSN's password, even at -vv
     assert leaked.encode() not in (tmp_path / "state.db").read_bytes()
+
+
+def test_the_daemon_refuses_to_start_on_a_superuser_dsn(db: dict[str, Any], tmp_path: Path) -> None:
+    env = cli_env(tmp_path, db["admin"], one_check("SELECT count(*) FROM payouts"))
+    proc = subprocess.run([SENTINEL, "run", "--http-port", "0", "--http-host", "127.0.0.1"], env=env,
+                          capture_output=True, text=True, timeout=60, check=False)
+    assert proc.returncode == 4, proc.stderr
+    assert "refusing PostgreSQL connection 'default'" in proc.stderr
+    assert f"GRANT CONNECT ON DATABASE {DB} TO sentinel_monitor;" in proc.stderr
+    assert "sentinel-test-pw" not in proc.stderr
