@@ -37,7 +37,7 @@ def run_doctor(settings: Settings, config: LoadedConfig, now: datetime) -> list[
             lines.append(DoctorLine("problem", f"postgres {name}", str(exc).split(" (hint:")[0], exc.hint))
             continue
         lines += postgres.probe(source, wanted, config_at)
-    lines += systems.probe_snowflake(sources, needs.snowflake)
+    lines += systems.probe_snowflake(sources, needs.snowflake, config_at)
     lines += systems.probe_s3(sources, needs.s3, config_at)
     lines += systems.probe_connect(sources, needs.connectors, config_at)
     lines += systems.probe_dbt(sources, needs.dbt, config_at, now)

@@ -15,7 +15,7 @@ Loc = tuple[str | int, ...]
 
 @dataclass(frozen=True)
 class Need:
-    what: Literal["table", "slot", "query", "bucket_prefix", "connector", "dbt_artifacts", "snowflake"]
+    what: Literal["table", "slot", "query", "bucket_prefix", "connector", "dbt_artifacts", "pipe"]
     value: str
     check_id: str
     loc: Loc
@@ -98,6 +98,8 @@ def _dbt(needs: Needs, cid: str, p: dict[str, Any], at: Loc) -> None:
 def _snowpipe(needs: Needs, cid: str, p: dict[str, Any], at: Loc) -> None:
     for i, t in enumerate(p.get("targets") or []):
         needs.snowflake.append(Need("table", str(t.get("table")), cid, (*at, "targets", i, "table")))
+        if t.get("pipe"):
+            needs.snowflake.append(Need("pipe", str(t["pipe"]), cid, (*at, "targets", i, "pipe")))
 
 
 _BY_KIND = {

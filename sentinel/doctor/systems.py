@@ -12,6 +12,7 @@ from sentinel.doctor.report import DoctorLine
 from sentinel.durations import format_duration
 from sentinel.errors import SourceError
 from sentinel.sources import Sources
+from sentinel.sources.snowflake import SnowflakeSource
 
 ConfigAt = Callable[[Need], str]
 TIMEOUT = 10.0
@@ -89,22 +90,48 @@ def probe_dbt(sources: Sources, needs: list[Need], config_at: ConfigAt, now: dat
     return lines
 
 
-def probe_snowflake(sources: Sources, needs: list[Need]) -> list[DoctorLine]:
+def probe_snowflake(sources: Sources, needs: list[Need], config_at: ConfigAt) -> list[DoctorLine]:
     if not needs:
         return []
     component = "snowflake"
     try:
         with sources.snowflake(timeout=TIMEOUT) as sf:
             identity = sf.identity()
+            lines = [DoctorLine("ok", component, f"connected to {sf.where} as {identity.describe()}")]
+            if identity.privileged:
+                lines.append(_privileged(sources, identity.excessive))
+                return lines  # the objects are not looked at as an identity Sentinel will not use
+            seen: set[tuple[str, str]] = set()
+            for need in needs:
+                if (need.what, need.value.upper()) not in seen:
+                    seen.add((need.what, need.value.upper()))
+                    lines.append(_snowflake_object(sf, identity.role, need, config_at))
+            return lines
     except SourceError as exc:
         return [DoctorLine("problem", component, str(exc).split(" (hint:")[0], exc.hint)]
-    lines = [DoctorLine("ok", component, f"connected to {sf.where} as {identity.describe()}")]
-    if identity.privileged:
-        reasons = "; ".join(identity.excessive)
-        if sources.connections.snowflake.allow_privileged:
-            lines.append(DoctorLine("warning", component, f"privileged but allowed: {reasons}",
-                                    "use the role of deploy/grants/snowflake.sql and drop allow_privileged"))
-        else:
-            lines.append(DoctorLine("refused", component, f"Sentinel will not run as this identity: {reasons}",
-                                    "run deploy/grants/snowflake.sql and set SENTINEL_SNOWFLAKE_ROLE=SENTINEL_MONITOR"))
-    return lines
+
+
+def _privileged(sources: Sources, excessive: tuple[str, ...]) -> DoctorLine:
+    reasons = "; ".join(excessive)
+    if sources.connections.snowflake.allow_privileged:
+        return DoctorLine("warning", "snowflake", f"privileged but allowed: {reasons}",
+                          "use the role of deploy/grants/snowflake.sql and drop allow_privileged")
+    return DoctorLine("refused", "snowflake", f"Sentinel will not run as this identity: {reasons}",
+                      "run deploy/grants/snowflake.sql and set SENTINEL_SNOWFLAKE_ROLE=SENTINEL_MONITOR")
+
+
+def _snowflake_object(sf: SnowflakeSource, role: str, need: Need, config_at: ConfigAt) -> DoctorLine:
+    """A table: a zero-row SELECT (exists and readable). A pipe: SYSTEM$PIPE_STATUS (exists and MONITOR granted).
+    Snowflake answers both "missing" and "not granted" with 2003, so the fix names both."""
+    name = need.value.upper()
+    try:
+        if need.what == "pipe":
+            status = sf.snowpipe().pipe_status(name, timeout=TIMEOUT)
+            return DoctorLine("ok", "snowflake", f"pipe {name} is {status.execution_state}")
+        sf.query("SELECT COUNT(*) AS N FROM IDENTIFIER(%(t)s) WHERE 1 = 0", {"t": name}, timeout=TIMEOUT)
+        return DoctorLine("ok", "snowflake", f"{role} can SELECT {name}")
+    except SourceError as exc:
+        grant = (f"GRANT MONITOR ON PIPE {name} TO ROLE {role};" if need.what == "pipe"
+                 else f"GRANT SELECT ON TABLE {name} TO ROLE {role};")
+        return DoctorLine("problem", "snowflake", f"{need.what} {name} ({need.check_id}): "
+                          f"{str(exc).split(' (hint:')[0]}", f"{grant} or fix the name at {config_at(need)}")

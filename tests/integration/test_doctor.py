@@ -153,3 +153,71 @@ def test_a_superuser_dsn_is_refused_with_exit_4_and_no_password(tmp_path: Path, 
     assert refused.startswith("REFUSED postgres default: Sentinel will not run as this identity: is a superuser")
     assert "deploy/grants/postgres.sql" in refused
     assert "sentinel-test-pw" not in proc.stdout + proc.stderr
+
+
+def test_smtp_login_is_verified_without_sending(smtp_tls_server: Any) -> None:
+    from sentinel.config.settings import Settings
+    from sentinel.doctor.receivers import probe_smtp
+
+    smtp_tls_server.clear()
+    [good] = probe_smtp(Settings(**smtp_tls_server.settings()), wanted=True)
+    assert (good.level, good.message) == (
+        "ok", f"{smtp_tls_server.host}:{smtp_tls_server.port} accepted STARTTLS and login (nothing sent)")
+    unreachable = Settings(**{**smtp_tls_server.settings(), "smtp_port": 1, "smtp_timeout_seconds": 2})
+    [bad] = probe_smtp(unreachable, wanted=True)
+    assert bad.level == "problem" and bad.fix == "check SENTINEL_SMTP_HOST/_PORT, STARTTLS and SENTINEL_SMTP_CA_FILE"
+    assert smtp_tls_server.messages() == []
+
+
+SF_DB = "DOCTOR_SF"
+
+
+def test_snowflake_tables_and_pipes_are_checked_with_the_grant_as_fix(
+        tmp_path: Path, world: dict[str, Any], slack: FakeSlack, snowflake_server: Any) -> None:
+    import json as _json
+
+    from sentinel.sources.snowpipe import COPY_HISTORY_STANDIN_DDL, PIPE_STATUS_STANDIN_DDL
+
+    conn = snowflake_server.connect()
+    cur = conn.cursor()
+    cur.execute(f"CREATE DATABASE IF NOT EXISTS {SF_DB}")
+    for schema in ("RAW", "MONITORING"):
+        cur.execute(f"CREATE SCHEMA IF NOT EXISTS {SF_DB}.{schema}")
+    cur.execute(f"CREATE OR REPLACE TABLE {SF_DB}.RAW.TRANSACTIONS (ID NUMBER, _LOADED_AT TIMESTAMP_NTZ)")
+    cur.execute(COPY_HISTORY_STANDIN_DDL.format(relation=f"{SF_DB}.MONITORING.COPY_HISTORY"))
+    cur.execute(PIPE_STATUS_STANDIN_DDL.format(relation=f"{SF_DB}.MONITORING.PIPE_STATUS"))
+    cur.execute(f"DELETE FROM {SF_DB}.MONITORING.PIPE_STATUS")
+    cur.execute(f"INSERT INTO {SF_DB}.MONITORING.PIPE_STATUS VALUES (%s, %s)",
+                (f"{SF_DB}.RAW.TRANSACTIONS_PIPE", _json.dumps({"executionState": "RUNNING", "pendingFileCount": 0})))
+    conn.close()
+    text = f"""version: 1
+checks:
+  - id: loads
+    kind: snowpipe_load_history
+    params:
+      targets:
+        - {{table: {SF_DB}.RAW.TRANSACTIONS, pipe: {SF_DB}.RAW.TRANSACTIONS_PIPE}}
+        - {{table: {SF_DB}.RAW.REFUNDS, pipe: {SF_DB}.RAW.REFUNDS_PIPE}}
+"""
+    (tmp_path / "alert_rules.yaml").write_text(text)
+    env = {**os.environ, "SENTINEL_CONFIG_FILE": str(tmp_path / "alert_rules.yaml"),
+           "SENTINEL_STATE_PATH": str(tmp_path / "state.db"), "SENTINEL_SECRETS_DIR": str(tmp_path / "none"),
+           "SENTINEL_SNOWFLAKE_ACCOUNT": snowflake_server.account, "SENTINEL_SNOWFLAKE_USER": snowflake_server.user,
+           "SENTINEL_SNOWFLAKE_PASSWORD": snowflake_server.password, "SENTINEL_SNOWFLAKE_HOST": snowflake_server.host,
+           "SENTINEL_SNOWFLAKE_PORT": str(snowflake_server.port), "SENTINEL_SNOWFLAKE_PROTOCOL": "http",
+           # fakesnow wants a current database and schema even for qualified names
+           "SENTINEL_SNOWFLAKE_DATABASE": SF_DB, "SENTINEL_SNOWFLAKE_SCHEMA": "RAW",
+           "SENTINEL_SNOWFLAKE_PIPE_STATUS_RELATION": f"{SF_DB}.MONITORING.PIPE_STATUS",
+           "SENTINEL_SNOWFLAKE_COPY_HISTORY_RELATION": f"{SF_DB}.MONITORING.COPY_HISTORY"}
+    proc = subprocess.run([SENTINEL, "doctor"], env=env, capture_output=True, text=True, timeout=90, check=False)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    out = proc.stdout
+    assert f"ok      snowflake: DUCKDB can SELECT {SF_DB}.RAW.TRANSACTIONS" in out
+    assert f"ok      snowflake: pipe {SF_DB}.RAW.TRANSACTIONS_PIPE is RUNNING" in out
+    refunds, pipe = problems(out)
+    assert refunds.startswith(f"PROBLEM snowflake: table {SF_DB}.RAW.REFUNDS (loads): ")
+    assert refunds.endswith(f"-> fix: GRANT SELECT ON TABLE {SF_DB}.RAW.REFUNDS TO ROLE DUCKDB; or fix the name at "
+                            f"{tmp_path / 'alert_rules.yaml'}:8 (checks[0].params.targets[1].table)")
+    assert pipe.startswith(f"PROBLEM snowflake: pipe {SF_DB}.RAW.REFUNDS_PIPE (loads): ")
+    assert f"GRANT MONITOR ON PIPE {SF_DB}.RAW.REFUNDS_PIPE TO ROLE DUCKDB;" in pipe
+    assert snowflake_server.password not in out + proc.stderr
