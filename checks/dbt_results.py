@@ -19,7 +19,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from checks.dbt_tracking import MEMORY_KEY, RunScope, track
+from checks._dbt_tracking import MEMORY_KEY, RunScope, track
 from sentinel.api import Check, CheckContext, CheckResult, Duration, Finding, Params, Status, format_duration
 from sentinel.sources.dbt_artifacts import DbtArtifacts
 from sentinel.sources.dbt_manifest import Manifest, ManifestNode

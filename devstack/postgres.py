@@ -3,13 +3,16 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import subprocess
+import tempfile
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from devstack import procs
 from devstack.base import ServiceUnavailable, cache_dir, free_port, port_open, wait_until
 
 PG_USER = "postgres"
@@ -55,6 +58,7 @@ class PostgresService:
     data_dir: Path
     bin_dir: Path
     password: str = "sentinel-test-pw"
+    record: procs.ProcRecord | None = field(default=None, repr=False)
 
     def dsn(self, dbname: str = "postgres", user: str = PG_USER, password: str | None = None) -> str:
         return f"postgresql://{user}:{password or self.password}@{self.host}:{self.port}/{dbname}?connect_timeout=5"
@@ -87,27 +91,56 @@ class PostgresService:
 
     def stop(self) -> None:
         _as_postgres([str(self.bin_dir / "pg_ctl"), "-D", str(self.data_dir), "-m", "fast", "-w", "stop"], timeout=60)
+        procs.forget(self.record)
+        if self.record is not None and self.record.remove_dir:
+            procs.remove_throwaway(Path(self.record.remove_dir))
 
     def running(self) -> bool:
         return port_open(self.host, self.port)
 
 
-def start_postgres(name: str = "pg", *, fresh: bool = True) -> PostgresService:
-    """Start a cluster under <cache>/postgres/<name>. `fresh` wipes an older data dir first."""
-    bin_dir = _bin_dir()
+def _postgres_can_use(root: Path) -> bool:
+    probe = _as_postgres(["test", "-d", str(root), "-a", "-w", str(root), "-a", "-x", str(root)], timeout=10)
+    return probe.returncode == 0
+
+
+def cluster_root() -> Path:
+    """Where clusters live: <cache>/postgres when the `postgres` user can reach it, else a folder of this checkout's
+    own under the system temp dir. As root, initdb and the server run as `postgres`, which cannot enter a checkout
+    under a 0700 home (root's, for one)."""
     root = cache_dir("postgres")
+    if os.geteuid() != 0:
+        return root  # the server runs as us
+    shutil.chown(root, PG_USER)
+    if _postgres_can_use(root):
+        return root
+    digest = hashlib.sha256(str(root).encode()).hexdigest()[:12]  # one folder per devstack cache
+    outside = Path(tempfile.gettempdir()) / f"sentinel-devstack-{digest}" / "postgres"
+    outside.mkdir(parents=True, exist_ok=True)
+    os.chmod(outside.parent, 0o755)  # noqa: S103 - traversable by `postgres`; the cluster dir itself is 0700
+    shutil.chown(outside, PG_USER)
+    os.chmod(outside, 0o700)
+    return outside
+
+
+def start_postgres(name: str = "pg", *, fresh: bool = True, throwaway: bool = False) -> PostgresService:
+    """Start a cluster named `name` under `cluster_root()`. `fresh` wipes an older data dir first; a `throwaway`
+    cluster's data is deleted when it is stopped or reaped. Recorded in a PID file until stopped
+    (devstack/procs.py), so an interrupted run does not leave it running."""
+    bin_dir = _bin_dir()
+    root = cluster_root()
     data_dir = root / name
-    log = root / f"{name}.log"
+    log = data_dir / "server.log" if throwaway else root / f"{name}.log"  # a throwaway leaves no file beside it
     if fresh and data_dir.exists():
         pid = data_dir / "postmaster.pid"
         if pid.exists():
             _as_postgres([str(bin_dir / "pg_ctl"), "-D", str(data_dir), "-m", "immediate", "-w", "stop"], timeout=30)
         shutil.rmtree(data_dir)
     service = PostgresService("127.0.0.1", free_port(), data_dir, bin_dir)
-    if os.geteuid() == 0:
-        shutil.chown(root, PG_USER)
-        if log.exists():
-            shutil.chown(log, PG_USER)
+    service.record = procs.record(f"postgres-{name}", os.getpid(), service.stop, kind="postgres", data_dir=data_dir,
+                                  bin_dir=bin_dir, remove_dir=data_dir if throwaway else None)
+    if os.geteuid() == 0 and log.exists():
+        shutil.chown(log, PG_USER)
     if not data_dir.exists():
         pwfile = root / f"{name}.pw"
         pwfile.write_text(service.password)

@@ -15,12 +15,12 @@ from pydantic import SecretStr
 from devstack.postgres import PostgresService
 from devstack.snowflake import SnowflakeService
 from sentinel.config.settings import Settings
-from sentinel.reconcile import ReconcileMode, ReconcileOptions, Side, Tier, dialect_for, plan_buckets
-from sentinel.reconcile.engine import SideSpec, cell_aggregates, row_fingerprints
-from sentinel.reconcile.sides import duckdb_execute, postgres_execute, snowflake_execute
 from sentinel.sources import Sources
 from sentinel.sources.duckdb import DuckDBSource
 from sentinel.sources.postgres import PostgresSource
+from sentinel.sources.reconcile import ReconcileMode, ReconcileOptions, Side, Tier, dialect_for, plan_buckets
+from sentinel.sources.reconcile.engine import SideSpec, cell_aggregates, row_fingerprints
+from sentinel.sources.reconcile.sides import duckdb_execute, postgres_execute, snowflake_execute
 from tests.integration.reconcile_data import Row, load_duckdb, load_postgres, load_snowflake, make_rows
 
 pytestmark = pytest.mark.integration
