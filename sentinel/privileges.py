@@ -73,8 +73,7 @@ def postgres_identity(conn: Any) -> Identity:
     session_user, current_user, *flags, roles, has_monitor = row
     excessive = [why for (attr, why), on in zip(POSTGRES_PRIVILEGED_ATTRIBUTES.items(), flags, strict=True) if on]
     if not flags[0]:  # a superuser is a member of every role; listing them all would bury the one line that matters
-        excessive += [f"is a member of {name}, so it {POSTGRES_PRIVILEGED_ROLES[name].removeprefix('can ')}"
-                      if name in POSTGRES_PRIVILEGED_ROLES else f"is a member of {name}" for name in roles]
+        excessive += [f"is a member of {name} ({POSTGRES_PRIVILEGED_ROLES.get(name, 'privileged')})" for name in roles]
     notes = () if has_monitor or flags[0] else ("is not a member of pg_monitor (slot and WAL figures need it)",)
     return Identity("postgres", str(session_user), str(current_user), tuple(excessive), notes)
 

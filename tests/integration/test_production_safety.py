@@ -180,7 +180,7 @@ def test_allow_privileged_runs_but_warns_at_start_and_in_status(db: dict[str, An
 
 @pytest.mark.parametrize(("grant", "reason"), [
     ("ALTER ROLE {role} REPLICATION", "can create and drop replication slots (REPLICATION)"),
-    ("GRANT pg_signal_backend TO {role}", "is a member of pg_signal_backend, so it cancel and terminate"),
+    ("GRANT pg_signal_backend TO {role}", "is a member of pg_signal_backend (can cancel and terminate other sessions)"),
     ("GRANT pg_execute_server_program TO {role}", "is a member of pg_execute_server_program"),
     ("ALTER ROLE {role} BYPASSRLS", "bypasses row-level security (BYPASSRLS)"),
 ])
