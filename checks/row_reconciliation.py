@@ -27,6 +27,7 @@ from sentinel.api import (
     CheckContext,
     CheckError,
     CheckResult,
+    ConnectionName,
     Duration,
     Finding,
     Params,
@@ -51,7 +52,7 @@ def _check_ident(value: str) -> str:
 class TableParams(Params):
     engine: Literal["postgres", "snowflake", "duckdb"]
     table: str = Field(description="schema.table (Postgres, DuckDB) or database.schema.table (Snowflake)")
-    connection: str = Field("default", description="Postgres: the connection name (SENTINEL_POSTGRES_DSNS)")
+    connection: ConnectionName = Field("default", description="Postgres: the connection name (SENTINEL_POSTGRES_DSNS)")
     path: str | None = Field(None, description="DuckDB: the database file (opened read-only)")
 
     @field_validator("table")

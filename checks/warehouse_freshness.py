@@ -27,6 +27,7 @@ from sentinel.api import (
     Check,
     CheckContext,
     CheckResult,
+    ConnectionName,
     Duration,
     Finding,
     Params,
@@ -82,7 +83,7 @@ class FreshnessTarget(Params):
 
 class WarehouseFreshnessParams(Params):
     backend: Literal["snowflake", "postgres"] = "snowflake"
-    connection: str = Field("default", description="PostgreSQL connection name (backend: postgres)")
+    connection: ConnectionName = Field("default", description="PostgreSQL connection name (backend: postgres)")
     timezone: TimeZoneName = "UTC"
     tables: list[FreshnessTarget] = Field(min_length=1)
     future_tolerance: Duration = Field(default=timedelta(minutes=2),

@@ -128,7 +128,9 @@ def test_future_rows_on_postgres_timestamp_and_timestamptz_columns(postgres: Pos
         conn.execute("INSERT INTO analytics.fct_merchant_health VALUES (1, %s), (2, %s)",
                      ((NOW - timedelta(minutes=50)).replace(tzinfo=None), (NOW + timedelta(hours=1)).replace(tzinfo=None)))
         conn.execute("INSERT INTO analytics.fct_daily_volume VALUES ('2025-01-14', 10)")
-    result = run(Sources(Settings(postgres_dsn=SecretStr(dsn))), freshness("postgres"))
+    monitor = postgres.monitor_dsn("lake_future", ["analytics.fct_transactions", "analytics.fct_merchant_health",
+                                                   "analytics.fct_daily_volume"], ["analytics"])
+    result = run(Sources(Settings(postgres_dsn=SecretStr(monitor))), freshness("postgres"))
     by_key = {f.key: f for f in result.findings}
     tx, merchants = by_key["analytics.fct_transactions"], by_key["analytics.fct_merchant_health"]
     assert tx.status is Status.CRITICAL and tx.values["age_seconds"] == 3 * 3600, tx.summary
