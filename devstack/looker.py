@@ -5,6 +5,7 @@
 - every other call needs `Authorization: Bearer <token>` (or `token <token>`) of a live token, else 401 with
   Looker's error body (message + documentation_url, which is what makes the stock SDK fetch documentation);
   `expire_tokens()` forgets every token server-side, as an admin revoking API sessions does;
+- GET /api/4.0/user -> the API user; GET /api/4.0/dashboards/search?title= -> [Dashboard] (sentinel doctor);
 - GET /api/4.0/datagroups -> [Datagroup];
 - POST /api/4.0/queries/run/json with a WriteQuery body: model system__activity, a known view, fields, a time
   filter on the view's time field and a limit (<= 5000), else 422 Validation Failed; answers rows of the fields;
@@ -51,6 +52,8 @@ class FakeLooker:
     schedule_jobs: list[dict[str, Any]] = field(default_factory=list)
     content_with_errors: list[dict[str, Any]] = field(default_factory=list)
     forbid: set[str] = field(default_factory=set)
+    dashboards: list[str] = field(default_factory=lambda: ["Executive Dashboard", "Payments Operations",
+                                                           "Merchant Health", "Operational Dashboard"])
     tokens: set[str] = field(default_factory=set)
     logins: int = 0
     content_validations: int = 0
@@ -78,6 +81,12 @@ class FakeLooker:
             return _error(401, "Requires authentication.", "")
         if route in self.forbid:
             return _error(403, "Forbidden", route)
+        if route == "/user" and request.method == "GET":
+            return _json({"id": "7", "display_name": "Sentinel API", "email": "sentinel@novapay.example"})
+        if route == "/dashboards/search" and request.method == "GET":
+            title = request.args.get("title")
+            return _json([{"id": str(i + 1), "title": t} for i, t in enumerate(self.dashboards)
+                          if title is None or t == title])
         if route == "/datagroups" and request.method == "GET":
             return _json(self.datagroups)
         if route == "/queries/run/json" and request.method == "POST":

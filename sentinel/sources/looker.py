@@ -192,6 +192,16 @@ class LookerSource:
                               hint=PERMISSIONS_HINT)
         return [r for r in data if isinstance(r, dict)]
 
+    def whoami(self, *, timeout: float) -> str:
+        """Log in and name the API user (sentinel doctor)."""
+        me = self.call("GET /user", lambda sdk: sdk.me(fields="id,display_name"), timeout=timeout)
+        return f"{me.display_name or 'user'} (id {me.id})"
+
+    def dashboard_exists(self, title: str, *, timeout: float) -> bool:
+        found = self.call("GET /dashboards/search", lambda sdk: sdk.search_dashboards(title=title, fields="id,title"),
+                          timeout=timeout)
+        return any(d.title == title for d in found)
+
     def content_validation(self, *, timeout: float) -> list[ContentError]:
         result = self.call("GET /content_validation", lambda sdk: sdk.content_validation(), timeout=timeout)
         out: list[ContentError] = []

@@ -221,3 +221,25 @@ def test_wrong_credentials_say_what_to_fix_without_the_secret(httpserver: HTTPSe
 def test_unconfigured_looker_is_one_clear_error(httpserver: HTTPServer) -> None:
     with pytest.raises(SourceError, match="Looker is not configured"):
         Sources(Settings()).looker()
+
+
+def test_doctor_names_the_missing_dashboard_and_permission(httpserver: HTTPServer, looker: FakeLooker) -> None:
+    """`sentinel doctor`'s Looker lines: login, each dashboard, and the permissions the check needs."""
+    from sentinel.doctor.looker import probe
+    from sentinel.doctor.needs import Need
+
+    healthy(looker)
+    looker.dashboards = ["Executive Dashboard"]
+    looker.forbid = {"/queries/run/json"}
+    needs = [Need("dashboard", "Executive Dashboard", "looker_dashboards", ("checks", 0)),
+             Need("dashboard", "Merchant Health", "looker_dashboards", ("checks", 1))]
+    lines = probe(sources(httpserver), needs, lambda need: f"alert_rules.yaml ({need.loc})")
+    text = [(x.level, x.message) for x in lines]
+    assert text[0] == ("ok", "logged in as Sentinel API (id 7)")
+    assert ("ok", "dashboard 'Executive Dashboard' exists") in text
+    assert ("problem", "no dashboard titled 'Merchant Health' (looker_dashboards)") in text
+    assert ("ok", "datagroups (see_datagroups) readable") in text
+    system = next(x for x in lines if "System Activity" in x.message or "queries/run" in x.message)
+    assert system.level == "problem" and "see_system_activity" in system.fix
+    bad_login = probe(sources(httpserver, secret="wrong"), needs, lambda need: "")
+    assert bad_login[0].level == "problem" and "SENTINEL_LOOKER_CLIENT_SECRET" in bad_login[0].fix
