@@ -326,7 +326,8 @@ class S3PartitionArrivalCheck(Check[S3PartitionArrivalParams]):
             summary = (f"{len(bad)}/{len(findings)} S3 prefixes in s3://{p.bucket} have arrival problems; "
                        + " | ".join(f.summary for f in bad[:3]))
         else:
-            summary = f"all {len(findings)} S3 prefixes in s3://{p.bucket} have today's partition and fresh files"
+            summary = (f"all {len(findings)} daily outputs in s3://{p.bucket} arrived by their deadline" if p.mode == "daily"
+                       else f"all {len(findings)} S3 prefixes in s3://{p.bucket} have today's partition and fresh files")
         return ctx.result(
             self.kind, status, summary,
             values={"prefixes_with_problems": float(len(bad))},

@@ -11,8 +11,8 @@
   filter on the view's time field and a limit (<= 5000), else 422 Validation Failed; answers rows of the fields;
 - GET /api/4.0/content_validation -> ContentValidation (counted: it is the expensive one);
 - `forbid` makes a path answer 403 (the API user lacks a permission).
-Tests mount `FakeLooker.handle` on pytest-httpserver; the demo serves it with `start_looker` (a werkzeug server
-in a thread of the demo's process)."""
+Tests mount `FakeLooker.handle` on pytest-httpserver; `start_looker` serves it with werkzeug in a thread (the
+demo runs that in a child process: devstack/demo_looker.py)."""
 
 from __future__ import annotations
 
@@ -143,9 +143,9 @@ class FakeLooker:
 class LookerService:
     """A FakeLooker served over HTTP on a free local port until stop()."""
 
-    def __init__(self, fake: FakeLooker) -> None:
+    def __init__(self, fake: FakeLooker, port: int | None = None) -> None:
         self.fake = fake
-        self.port = free_port()
+        self.port = port or free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
         self._server = make_server("127.0.0.1", self.port, Request.application(fake.handle), threaded=True)
         self._thread = threading.Thread(target=self._server.serve_forever, name="fake-looker", daemon=True)
@@ -160,5 +160,5 @@ class LookerService:
         self._thread.join(5)
 
 
-def start_looker(fake: FakeLooker) -> LookerService:
-    return LookerService(fake)
+def start_looker(fake: FakeLooker, port: int | None = None) -> LookerService:
+    return LookerService(fake, port)

@@ -57,3 +57,20 @@ def test_demo_looker_shows_the_broken_explore_in_the_status_view(cal: Calendar, 
     tx = next(s for s in views["payments.transactions"].stages if s.stage == "looker")
     assert tx.status is Status.CRITICAL
     assert "looker[CRIT]" in render_text(list(views.values()))
+
+
+def test_the_demo_serves_looker_from_a_child_process_that_keep_can_keep() -> None:
+    """A PID record like the demo's other servers: `scripts/demo --keep` keeps it, `--down` stops it."""
+    from devstack import procs
+    from devstack.demo_looker import start_seeded_looker
+
+    served = start_seeded_looker(next(iter(CALENDARS.values())).now)
+    try:
+        assert any(r.name == "looker-demo" for r in procs.records())
+        settings = Settings(looker_base_url=served.base_url, looker_client_id=SecretStr(served.fake.client_id),
+                            looker_client_secret=SecretStr(served.fake.client_secret))
+        errors = Sources(settings).looker().content_validation(timeout=10)
+        assert [e.field for e in errors] == [RENAMED_FIELD]
+    finally:
+        served.stop()
+    assert not any(r.name == "looker-demo" for r in procs.records())

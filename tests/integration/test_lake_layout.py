@@ -64,6 +64,7 @@ def test_daily_summary_present_before_the_deadline_is_ok(s3_server_inprocess: S3
     assert f.summary == f"s3 {SUMMARY}: dt=2025-01-14 is there (1 files, 4.0 KiB); no gaps"
     assert f.labels == {"table": "payments.transactions", "stage": "processed", "prefix": SUMMARY}
     assert f.values["seconds_past_deadline"] == 0
+    assert result.summary == "all 1 daily outputs in s3://" + bucket + " arrived by their deadline"
 
 
 def test_daily_summary_missing_after_0100_is_critical_and_late(s3_server_inprocess: S3Service, bucket: str) -> None:
