@@ -58,7 +58,8 @@ def check(ctx: click.Context, once: bool, only: tuple[str, ...], fmt: str, no_no
 
     settings = settings_from(ctx)
     try:
-        app = build_app(settings, with_alerting=not no_notify, with_metrics=False, immediate_alerts=True)
+        app = build_app(settings, with_alerting=not no_notify, with_metrics=False, immediate_alerts=True,
+                        isolate_checks=True)
         results = app.run_checks(only or None)
     except ConfigErrors as exc:
         _fail_config(exc)
