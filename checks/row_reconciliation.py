@@ -22,7 +22,18 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from sentinel.api import Check, CheckContext, CheckError, CheckResult, Duration, Finding, Params, SourceError, Status
+from sentinel.api import (
+    Check,
+    CheckContext,
+    CheckError,
+    CheckResult,
+    ConnectionName,
+    Duration,
+    Finding,
+    Params,
+    SourceError,
+    Status,
+)
 from sentinel.sources.reconcile import PairReport, ReconcileMode, ReconcileOptions, Side, Tier, dialect_for, plan_buckets
 from sentinel.sources.reconcile.engine import DeletedFilter, Execute, SideSpec, reconcile_pair
 from sentinel.sources.reconcile.plan import BucketPlan
@@ -40,7 +51,7 @@ def _check_ident(value: str) -> str:
 class TableParams(Params):
     engine: Literal["postgres", "snowflake", "duckdb"]
     table: str = Field(description="schema.table (Postgres, DuckDB) or database.schema.table (Snowflake)")
-    connection: str = Field("default", description="Postgres: the connection name (SENTINEL_POSTGRES_DSNS)")
+    connection: ConnectionName = Field("default", description="Postgres: the connection name (SENTINEL_POSTGRES_DSNS)")
     path: str | None = Field(None, description="DuckDB: the database file (opened read-only)")
 
     @field_validator("table")

@@ -85,7 +85,8 @@ def seed_postgres(stack: DemoStack) -> None:
         # Writes nobody consumes: the inactive slot retains their WAL, as when the Debezium task is down.
         conn.execute("CREATE TABLE IF NOT EXISTS payments.wal_filler (payload text)")
         conn.execute("INSERT INTO payments.wal_filler SELECT repeat('x', 1000) FROM generate_series(1, 3000)")
-    stack.env["SENTINEL_POSTGRES_DSN"] = dsn
+    # Sentinel itself connects as the least-privilege role of deploy/grants/postgres.sql, as in production.
+    stack.env["SENTINEL_POSTGRES_DSN"] = pg.monitor_dsn("novapay", ["payments.transactions"], schemas=["payments"])
 
 
 # (area, module, function): each seeder takes the DemoStack and returns nothing.

@@ -8,6 +8,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -15,6 +16,10 @@ from devstack import procs
 from devstack.base import ServiceUnavailable, cache_dir, free_port, port_open, wait_until
 
 PG_USER = "postgres"
+# The role deploy/grants/postgres.sql creates; the password is for these throwaway clusters only.
+MONITOR_ROLE = "sentinel_monitor"
+MONITOR_PASSWORD = "sentinel-monitor-test-pw"
+GRANTS_FILE = Path(__file__).resolve().parent.parent / "deploy" / "grants" / "postgres.sql"
 
 
 def _bin_dir() -> Path:
@@ -55,8 +60,8 @@ class PostgresService:
     password: str = "sentinel-test-pw"
     record: procs.ProcRecord | None = field(default=None, repr=False)
 
-    def dsn(self, dbname: str = "postgres", user: str = PG_USER) -> str:
-        return f"postgresql://{user}:{self.password}@{self.host}:{self.port}/{dbname}?connect_timeout=5"
+    def dsn(self, dbname: str = "postgres", user: str = PG_USER, password: str | None = None) -> str:
+        return f"postgresql://{user}:{password or self.password}@{self.host}:{self.port}/{dbname}?connect_timeout=5"
 
     def create_database(self, name: str) -> str:
         import psycopg
@@ -67,6 +72,22 @@ class PostgresService:
             if not exists:
                 conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
         return self.dsn(name)
+
+    def monitor_dsn(self, dbname: str, tables: Sequence[str] = (), schemas: Sequence[str] = ("public",)) -> str:
+        """Apply deploy/grants/postgres.sql with psql, exactly as an operator would, and return the DSN of the
+        least-privilege role it creates: checks run as this role, so the shipped grants are proven sufficient."""
+        psql = self.bin_dir / "psql" if (self.bin_dir / "psql").exists() else Path(shutil.which("psql") or "psql")
+        argv = [str(psql), self.dsn(dbname), "-X", "-q", "-v", "ON_ERROR_STOP=1",
+                "-v", f"password={MONITOR_PASSWORD}", "-f", str(GRANTS_FILE)]
+        # psql variables, as the file's header shows; an unset one skips its GRANT
+        if schemas:
+            argv[-2:-2] = ["-v", f"schemas={','.join(schemas)}"]
+        if tables:
+            argv[-2:-2] = ["-v", f"tables={','.join(tables)}"]
+        proc = subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False)
+        if proc.returncode != 0:
+            raise ServiceUnavailable(f"{GRANTS_FILE} failed on {dbname}: {proc.stderr.strip()[-800:]}")
+        return self.dsn(dbname, user=MONITOR_ROLE, password=MONITOR_PASSWORD)
 
     def stop(self) -> None:
         _as_postgres([str(self.bin_dir / "pg_ctl"), "-D", str(self.data_dir), "-m", "fast", "-w", "stop"], timeout=60)

@@ -7,12 +7,15 @@ import logging
 import os
 import sys
 from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 import click
 
 from sentinel.cli import EXIT_CODES, settings_from
 from sentinel.errors import ConfigErrors, SentinelError
+
+if TYPE_CHECKING:
+    from sentinel.model import CheckResult
 
 EXIT_CONFIG = 4
 
@@ -86,7 +89,23 @@ def check(ctx: click.Context, once: bool, only: tuple[str, ...], fmt: str, no_no
                 app.alerting.deliver_due()
     finally:
         app.close()
+    refused = _refused_connections(results)
+    if refused:
+        # A privileged identity is a configuration problem, not a measurement: exit 4 with what to grant instead.
+        for line in refused:
+            click.echo(line, err=True)
+        _exit_now(EXIT_CONFIG)
     _exit_now(Status.worst(r.status for r in results).exit_code)
+
+
+def _refused_connections(results: list[CheckResult]) -> list[str]:
+    """One block per distinct refused connection: the reason, then the GRANTs (from the runner's details)."""
+    seen: dict[str, str] = {}
+    for r in results:
+        if r.details.get("error_kind") == "privileged_connection":
+            reason = r.details["error"].split(" (hint:")[0]
+            seen.setdefault(reason, f"error: {reason}\n  fix: {r.details.get('fix', '')}")
+    return list(seen.values())
 
 
 @click.command(name="list")

@@ -55,6 +55,7 @@ class Outcome:
 
     result: CheckResult | None = None
     error: str | None = None
+    details: dict[str, str] | None = None  # what the runner keeps beside the one-line error (e.g. the GRANTs)
 
 
 class _RemoteClock:
@@ -87,7 +88,7 @@ def _worker_main(conn: Connection, settings: Any, dump_path: str) -> None:
     dump = open(dump_path, "w")  # noqa: SIM115 - kept open for faulthandler for the worker's life
     faulthandler.enable(file=dump, all_threads=False)
     faulthandler.register(signal.SIGUSR1, file=dump, all_threads=False)  # the caller's "where are you stuck?"
-    from sentinel.runner import describe_exception
+    from sentinel.runner import describe_exception, error_details
     from sentinel.sources import Sources
 
     sources = Sources(settings)
@@ -106,16 +107,19 @@ def _worker_main(conn: Connection, settings: Any, dump_path: str) -> None:
             return  # the caller is gone
         if request[0] == "stop":
             return
-        _, check, check_id, labels, deadline = request
+        _, check, check_id, labels, deadline, connections = request
+        if connections is not None:
+            sources.connections = connections  # the caller's policy, which a reload may have changed
         ctx = CheckContext(check_id=check_id, clock=_RemoteClock(call), deadline_monotonic=deadline,
-                           sources=sources, memory=_RemoteMemory(call), labels=labels)
+                           sources=sources.for_check(check_id), memory=_RemoteMemory(call), labels=labels)
+        reply: tuple[Any, ...]
         try:
             result = check.run(ctx)
             # The stored form: read-only mappings do not pickle, and a plugin's odd value fails here, not later.
             reply = ("result", result.to_json()) if isinstance(result, CheckResult) else (
                 "error", f"check returned {type(result).__name__}, not a CheckResult (plugin bug)")
         except BaseException as exc:  # a check's failure is data, sent as text (exceptions may not pickle)
-            reply = ("error", describe_exception(exc))
+            reply = ("error", describe_exception(exc), error_details(exc))
         try:
             conn.send(reply)
         except Exception as exc:
@@ -207,7 +211,8 @@ class WorkerPool:
         self._closed = False
 
     def run(self, check: Any, ctx: CheckContext, timeout: float) -> Outcome:
-        """Run `check` in a worker; return within `timeout` seconds of real time whatever the check does."""
+        """Run `check` in a worker; return within `timeout` seconds of real time whatever the check does.
+        `ctx.sources` is the caller's: its connection policy (allow_privileged) goes with the request."""
         with self._slots:
             worker = self._take()
             outcome, healthy = self._supervise(worker, check, ctx, timeout)
@@ -237,7 +242,8 @@ class WorkerPool:
     def _supervise(self, worker: _Worker, check: Any, ctx: CheckContext, timeout: float) -> tuple[Outcome, bool]:
         deadline = time.monotonic() + timeout
         try:
-            worker.conn.send(("run", check, ctx.check_id, dict(ctx.labels), ctx.deadline_monotonic))
+            worker.conn.send(("run", check, ctx.check_id, dict(ctx.labels), ctx.deadline_monotonic,
+                              getattr(ctx.sources, "connections", None)))
         except (OSError, ValueError) as exc:
             return Outcome(error=f"could not hand the check to a worker process: {exc}"), False
         kind = getattr(check, "kind", "?")
@@ -262,7 +268,7 @@ class WorkerPool:
             if message[0] == "result":
                 return Outcome(result=CheckResult.from_json(message[1])), True
             if message[0] == "error":
-                return Outcome(error=message[1]), True
+                return Outcome(error=message[1], details=message[2] if len(message) > 2 else None), True
             self._answer(worker, ctx, message)
 
     def _answer(self, worker: _Worker, ctx: CheckContext, message: tuple[Any, ...]) -> None:

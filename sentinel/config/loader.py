@@ -12,6 +12,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from sentinel.config.secret_literals import find_secret_literals, shown
 from sentinel.config.spec import SentinelConfig
 from sentinel.errors import ConfigErrors, ConfigProblem, PluginError
 from sentinel.plugins import Registry, suggest
@@ -51,7 +52,7 @@ def load_config(path: Path, registry: Registry) -> LoadedConfig:
     if not isinstance(data, dict):
         raise ConfigErrors([ConfigProblem(file, "", f"the top level must be a mapping, got {type(data).__name__}", 1)])
 
-    problems: list[ConfigProblem] = []
+    problems: list[ConfigProblem] = find_secret_literals(root, file)
     try:
         spec = SentinelConfig.model_validate(data)
     except ValidationError as exc:
@@ -139,7 +140,7 @@ def _problems(
         elif err["type"] == "missing":
             message = f"required key {loc[-1]!r} is missing" if loc else "required value is missing"
         elif "input" in err and err["type"] not in ("model_type",) and not isinstance(err["input"], dict | list):
-            message = f"{message} (got {err['input']!r})"
+            message = f"{message} (got {shown(err['input'])})"
         if context:
             message = f"{context}: {message}"
         out.append(ConfigProblem(file, _path(full), message, _line(root, full)))
@@ -208,3 +209,11 @@ def _unwrap(annotation: Any) -> Any:
         else:
             break
     return annotation
+
+
+def line_of(path: Path, loc: tuple[str | int, ...]) -> int | None:
+    """The line of `loc` (e.g. ("checks", 2, "params", "bucket")) in a config file, for messages that point there."""
+    try:
+        return _line(yaml.compose(path.read_text(encoding="utf-8"), Loader=_SafeLoader), loc)
+    except (OSError, yaml.YAMLError):
+        return None

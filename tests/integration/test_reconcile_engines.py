@@ -59,7 +59,8 @@ def engines(postgres: PostgresService, snowflake_server: SnowflakeService,
     sf_settings = Settings(snowflake_account=snowflake_server.account, snowflake_user=snowflake_server.user,
                            snowflake_password=SecretStr(snowflake_server.password), snowflake_host=snowflake_server.host,
                            snowflake_port=snowflake_server.port, snowflake_protocol="http")
-    yield {"dsn": dsn, "duck": duck, "sf": Sources(sf_settings), "rows": rows}
+    monitor = postgres.monitor_dsn("reconcile_engines", ["payments.tx"], schemas=["payments"])
+    yield {"dsn": monitor, "duck": duck, "sf": Sources(sf_settings), "rows": rows}
 
 
 def _remaining() -> timedelta:
