@@ -212,7 +212,9 @@ class KafkaConsumerLagCheck(Check[KafkaConsumerLagParams]):
         estimated[need] = True
         lag_seconds = np.where(ev.lag > 0, np.maximum(now - np.nan_to_num(written, nan=now), 0.0), 0.0)
 
-        findings = [self._finding(s, ev, lag_seconds, estimated, cur_c, start, end_m[-1], owned, described)
+        unknown = _unknown_groups(groups, committed, described)
+        findings = [_unknown_group_finding(s) if s.group in unknown else
+                    self._finding(s, ev, lag_seconds, estimated, cur_c, start, end_m[-1], owned, described)
                     for s in slices]
         findings += [Finding(key=f"topic/{t}", status=Status.WARN, summary=f"topic {t} does not exist",
                              labels={"topic": t}) for t in missing_topics]
@@ -370,3 +372,17 @@ class KafkaConsumerLagCheck(Check[KafkaConsumerLagParams]):
                 summary += (f", oldest unconsumed {_fmt_secs(worst_age.values['lag_seconds'])} "
                             f"({worst_age.key})")
         return ctx.result(self.kind, status, summary, values=values, findings=findings)
+
+
+def _unknown_groups(groups: list[str], committed: dict[str, dict[tuple[str, int], int]],
+                    described: dict[str, GroupInfo]) -> set[str]:
+    """Groups with no member and no committed offset anywhere: the cluster keeps nothing about them. Lag 0 on an
+    empty topic would read as a healthy idle consumer, when the name is a typo or the consumer never ran."""
+    return {g for g in groups if not committed.get(g) and (g not in described or described[g].members == 0)}
+
+
+def _unknown_group_finding(s: _Slice) -> Finding:
+    return Finding(key=f"{s.group}/{s.topic}", status=Status.WARN,
+                   summary=f"consumer group {s.group} has no members and no committed offsets: the cluster does not "
+                           f"know it (a typo in `groups:`?) or it has never consumed {s.topic}",
+                   values={"members": 0.0}, labels={"group": s.group, "topic": s.topic})

@@ -202,6 +202,21 @@ def test_new_partitions_and_missing_commits_are_explicit(kafka: KafkaService) ->
     assert g.values["lag_offsets"] == 0 and g.values["partitions"] == 4
 
 
+def test_a_group_the_cluster_never_saw_is_not_an_idle_ok(kafka: KafkaService) -> None:
+    """A typo in `groups:` on an empty topic read "OK, IDLE, lag 0 msgs": nothing said the group does not exist."""
+    topic = create_topic(kafka.bootstrap, unique("cdc.empty"), 2)
+    typo = unique("conect-s3-sink")
+    f = harness(kafka, groups=[typo], topics=[topic]).run().findings[0]
+    assert f.status is Status.WARN, f.summary
+    assert f.summary == (f"consumer group {typo} has no members and no committed offsets: the cluster does not know "
+                         f"it (a typo in `groups:`?) or it has never consumed {topic}")
+    # The same topic with a real, committed group stays OK: only the unknown one is flagged.
+    group = unique("sink-real")
+    commit(kafka.bootstrap, group, {(topic, 0): 0, (topic, 1): 0}, consume=False)
+    both = harness(kafka, groups=[typo, group], topics=[topic]).run()
+    assert {x.key: x.status for x in both.findings} == {f"{typo}/{topic}": Status.WARN, f"{group}/{topic}": Status.OK}
+
+
 def test_regex_groups_and_topics_one_finding_per_group_topic(kafka: KafkaService) -> None:
     base = unique("cdc.multi")
     t1 = create_topic(kafka.bootstrap, f"{base}.a", 1)
