@@ -93,14 +93,28 @@ class Activity:
 
     The runner reads it when the deadline passes, so a timeout names the system and object that hung instead of
     only "did not finish within its 15s deadline". One per run; written by the check thread, read by the runner
-    (a str assignment is atomic, so no lock is needed)."""
+    (a str assignment is atomic, so no lock is needed). In a worker process each change is also sent to the
+    supervising runner (sentinel/isolation.py), which is the one that sees the deadline pass."""
 
     def __init__(self) -> None:
-        self.current: str | None = None
+        self._current: str | None = None
+
+    @property
+    def current(self) -> str | None:
+        return self._current
+
+    @current.setter
+    def current(self, value: str | None) -> None:
+        self._current = value
+        self._changed(value)
+
+    def _changed(self, value: str | None) -> None:
+        """Hook for a worker process to tell its supervisor."""
 
     @contextmanager
     def __call__(self, what: str) -> Iterator[None]:
-        before, self.current = self.current, what
+        before = self._current
+        self.current = what
         try:
             yield
         finally:
