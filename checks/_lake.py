@@ -68,3 +68,12 @@ def other_layouts(prefixes: Iterable[str], base: str, key: str) -> tuple[str, ..
         if "=" in part and name != key and name.replace("_", "").isalpha():
             found.append(part)
     return tuple(sorted(found))
+
+
+def human_bytes(n: float) -> str:
+    """1536 -> '1.5 KiB' (sizes in summaries a person reads)."""
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if abs(n) < 1024 or unit == "TiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} TiB"

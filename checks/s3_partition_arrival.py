@@ -32,7 +32,7 @@ from zoneinfo import ZoneInfo
 
 from pydantic import Field, field_validator, model_validator
 
-from checks._lake import due_day, is_marker, judge_daily, other_layouts
+from checks._lake import due_day, human_bytes, is_marker, judge_daily, other_layouts
 from sentinel.api import (
     Check,
     CheckContext,
@@ -241,8 +241,8 @@ def judge_size(day: date, objs: Sequence[ObjectInfo], history: dict[date, Partit
               else Status.WARN if ratio < p.size_warn_ratio else Status.OK)
     if status is Status.OK:
         return []
-    return [(status, f"{p.partition_key}={day} holds {count} files / {_bytes(size)}, {ratio:.0%} of the "
-             f"{day:%A} median ({median_count:g} files / {_bytes(median_bytes)} over {len(past)} weeks)", "size_ratio")]
+    return [(status, f"{p.partition_key}={day} holds {count} files / {human_bytes(size)}, {ratio:.0%} of the "
+             f"{day:%A} median ({median_count:g} files / {human_bytes(median_bytes)} over {len(past)} weeks)", "size_ratio")]
 
 
 def evaluate_daily(obs: PrefixObservation, due_objs: Sequence[ObjectInfo], now: datetime,
@@ -263,7 +263,7 @@ def evaluate_daily(obs: PrefixObservation, due_objs: Sequence[ObjectInfo], now: 
         summary = f"s3 {obs.prefix}: " + "; ".join(text for _, text, _ in ranked)
     else:
         summary = (f"s3 {obs.prefix}: {key}={due} is there ({len(due_objs)} files, "
-                   f"{_bytes(sum(o.size for o in due_objs))}); no gaps")
+                   f"{human_bytes(sum(o.size for o in due_objs))}); no gaps")
     return Finding(key=obs.prefix, status=Status.worst(s for s, _, _ in problems), summary=summary, values=values,
                    labels=p.labels_for(obs.prefix))
 
@@ -281,14 +281,6 @@ def layout_hint(obs: PrefixObservation, key: str) -> str:
 def headline_first(values: dict[str, float], key: str) -> dict[str, float]:
     """The value that explains the status first (tables show a finding's first value)."""
     return {key: values[key], **values} if key in values else values
-
-
-def _bytes(n: float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if abs(n) < 1024 or unit == "TiB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n:.1f} TiB"
 
 
 def partition_dates(prefixes: Iterable[str], base: str, key: str) -> frozenset[date]:
@@ -311,6 +303,9 @@ class S3PartitionArrivalCheck(Check[S3PartitionArrivalParams]):
 
     def describe(self) -> str:
         p = self.params
+        if p.mode == "daily":
+            return (f"s3://{p.bucket}: {len(p.prefixes)} daily outputs, the closed day's {p.partition_key}= by "
+                    f"{format_duration(p.partition_deadline)} after midnight {p.timezone}")
         return (f"s3://{p.bucket}: {len(p.prefixes)} prefixes, {p.partition_key}= by "
                 f"{format_duration(p.partition_deadline)} after midnight {p.timezone}, newest < "
                 f"{format_duration(p.newest_critical_after)}")
