@@ -180,8 +180,10 @@ class LookerSource:
     def system_activity(self, view: str, fields: list[str], filters: dict[str, str], *, limit: int,
                         sorts: list[str], timeout: float) -> list[dict[str, Any]]:
         """One System Activity query; callers pass a time filter and a limit (these tables are large)."""
+        # query_timezone UTC: the times in the rows (and in our messages, which say UTC) are UTC whatever the
+        # instance's or the API user's time zone
         body = models40.WriteQuery(model="system__activity", view=view, fields=fields, filters=filters,
-                                   sorts=sorts, limit=str(limit))
+                                   sorts=sorts, limit=str(limit), query_timezone="UTC")
         rows = self.call(f"POST /queries/run/json ({view})",
                          lambda sdk: sdk.run_inline_query(result_format="json", body=body), timeout=timeout)
         import json

@@ -77,6 +77,7 @@ def test_healthy_instance_is_ok_per_table_and_part(httpserver: HTTPServer, looke
     # the System Activity queries carried a time filter and a limit (the fake refuses them otherwise)
     assert {q["view"] for q in looker.queries} == {"pdt_event_log", "scheduled_plan"}
     assert all(q["limit"] == "500" and q["filters"] for q in looker.queries) and not looker.rejected
+    assert {q["query_timezone"] for q in looker.queries} == {"UTC"}  # the times in messages say UTC
 
 
 def test_a_renamed_dbt_column_breaks_a_tile_and_names_the_dashboard(httpserver: HTTPServer, looker: FakeLooker) -> None:
