@@ -110,7 +110,8 @@ class KafkaConnectStatusCheck(Check[KafkaConnectStatusParams]):
     def run(self, ctx: CheckContext) -> CheckResult:
         p = self.params
         connect = ctx.sources.kafka_connect()
-        states: dict[str, ConnectorState] = connect.statuses(ctx.remaining_seconds())
+        with ctx.doing(f"Kafka Connect connector statuses at {connect.url}"):
+            states: dict[str, ConnectorState] = connect.statuses(ctx.remaining_seconds())
         if p.connectors:
             chosen = sorted(n for n in states if any(re.fullmatch(pat, n) for pat in p.connectors))
             missing = sorted(n for n in p.connectors if _LITERAL.match(n) and n not in states)

@@ -135,6 +135,7 @@ class KafkaConsumerLagCheck(Check[KafkaConsumerLagParams]):
 
         p = self.params
         kafka = ctx.sources.kafka()
+        ctx.doing.current = f"Kafka {kafka.bootstrap}: metadata and offsets of groups {', '.join(p.groups)}"
         topics_md: dict[str, int] = kafka.topics(_budget(ctx))
         if all(_LITERAL.match(g) for g in p.groups):
             groups = sorted(set(p.groups))

@@ -37,7 +37,7 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
-from sentinel.api import CheckContext, CheckMemory
+from sentinel.api import Activity, CheckContext, CheckMemory
 from sentinel.clock import Clock
 from sentinel.model import CheckResult
 
@@ -82,6 +82,17 @@ class _RemoteMemory:
         self._call("save", key, value)
 
 
+class _RemoteActivity(Activity):
+    """What the check waits on, told to the caller on each change: the caller names it when the deadline kills us."""
+
+    def __init__(self, call: Callable[..., Any]) -> None:
+        super().__init__()
+        self._call = call
+
+    def _changed(self, value: str | None) -> None:
+        self._call("doing", value)
+
+
 def _worker_main(conn: Connection, settings: Any, dump_path: str) -> None:
     """The worker loop: run one check per request until told to stop or the caller goes away."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group; the caller decides
@@ -111,7 +122,8 @@ def _worker_main(conn: Connection, settings: Any, dump_path: str) -> None:
         if connections is not None:
             sources.connections = connections  # the caller's policy, which a reload may have changed
         ctx = CheckContext(check_id=check_id, clock=_RemoteClock(call), deadline_monotonic=deadline,
-                           sources=sources.for_check(check_id), memory=_RemoteMemory(call), labels=labels)
+                           sources=sources.for_check(check_id), memory=_RemoteMemory(call), labels=labels,
+                           doing=_RemoteActivity(call))
         reply: tuple[Any, ...]
         try:
             result = check.run(ctx)
@@ -251,8 +263,9 @@ class WorkerPool:
             left = deadline - time.monotonic()
             if left <= 0:
                 where = worker.where_stuck()
-                return Outcome(error=f"did not finish within its {timeout:g}s deadline; its worker process was "
-                                     f"killed ({kind}{', last call ' + where if where else ''})"), False
+                waiting = f" while waiting on {ctx.doing.current}" if ctx.doing.current else ""
+                return Outcome(error=f"did not finish within its {timeout:g}s deadline{waiting}; its worker process "
+                                     f"was killed ({kind}{', last call ' + where if where else ''})"), False
             if self._memory_limit and worker.rss_bytes() > self._memory_limit:
                 return Outcome(error=f"used more than its memory limit of {_mib(self._memory_limit)}; its worker "
                                      f"process was killed ({kind})"), False
@@ -284,6 +297,9 @@ class WorkerPool:
                 value = memory.load(args[0])
             elif op == "save":
                 memory.save(args[0], args[1])
+                value = None
+            elif op == "doing":
+                ctx.doing.current = args[0]
                 value = None
             else:
                 raise ValueError(f"unknown request {op!r} from a worker")

@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from sentinel.api import Check, CheckContext, CheckMemory
+from sentinel.api import Check, CheckContext, CheckMemory, measured_status
 from sentinel.clock import Clock
 from sentinel.config.checks_spec import CheckSpec
 from sentinel.errors import CheckTimeout, PrivilegedConnectionError, SourceError
@@ -131,7 +131,9 @@ class CheckRunner:
                 if spec.id in self._inflight:
                     self._abandoned.add(spec.id)
             log.warning("check %s exceeded its %ss deadline; abandoned", spec.id, spec.timeout.total_seconds())
-            return self._error(planned, str(CheckTimeout(spec.id, spec.timeout)), spec.timeout.total_seconds())
+            waiting = ctx.doing.current
+            reason = str(CheckTimeout(spec.id, spec.timeout)) + (f" while waiting on {waiting}" if waiting else "")
+            return self._error(planned, reason, spec.timeout.total_seconds())
         if "error" in outcome:
             return self._error(planned, describe_exception(outcome["error"]), elapsed, error_details(outcome["error"]))
         return self._finish(planned, outcome.get("result"), elapsed)
@@ -162,7 +164,9 @@ class CheckRunner:
         if result.check_id != spec.id:
             result = replace(result, check_id=spec.id)
         if result.findings:
-            worst = Status.worst(f.status for f in result.findings)
+            # A target that could not be measured does not make the whole result ERROR while others were measured:
+            # the measured findings still alert and still count in the SLA ledger.
+            worst = measured_status(result.findings)
             if worst.rank > result.status.rank:
                 result = replace(result, status=worst)
         return self._redactor.result(replace(result, duration=timedelta(seconds=elapsed)))

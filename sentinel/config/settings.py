@@ -48,6 +48,12 @@ class Settings(BaseSettings):
     kafka_connect_username: str | None = None
     kafka_connect_password: SecretStr | None = None
 
+    # Looker API 4.0 (the looker check): API3 client id/secret of a dedicated API user
+    looker_base_url: str | None = Field(None, description="https://novapay.looker.com:19999 (the API host and port)")
+    looker_client_id: SecretStr | None = None
+    looker_client_secret: SecretStr | None = None
+    looker_verify_ssl: bool = True
+
     # AWS (S3, SES)
     aws_region: str = "us-east-1"
     aws_endpoint_url: str | None = None

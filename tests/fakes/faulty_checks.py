@@ -14,6 +14,7 @@ from sentinel.api import Check, CheckContext, CheckResult, Params, Status
 class FaultyParams(Params):
     fault: Literal["none", "segfault", "hang_in_c", "leak", "raise", "sleep"] = "none"
     seconds: float = 0.0
+    doing: str = ""  # what the check says it waits on (ctx.doing) around its fault
 
 
 class FaultyCheck(Check[FaultyParams]):
@@ -24,6 +25,8 @@ class FaultyCheck(Check[FaultyParams]):
     runbook = "sql-threshold"
 
     def run(self, ctx: CheckContext) -> CheckResult:
+        if self.params.doing:
+            ctx.doing.current = self.params.doing
         fault = self.params.fault
         if fault == "segfault":
             ctypes.string_at(0)  # reads address 0: SIGSEGV, as librdkafka did on NOT_COORDINATOR

@@ -111,3 +111,13 @@ def test_other_checks_finish_on_time_while_one_crashes_and_one_hangs(runner: Che
     assert time.monotonic() - started < 6
     assert [results[c].status for c in ("a", "b", "c")] == [Status.OK] * 3
     assert "SIGSEGV" in results["crash"].summary and "deadline" in results["hang"].summary
+
+
+def test_a_hang_in_a_worker_names_what_the_check_was_waiting_on(runner: CheckRunner) -> None:
+    """Issue 20: the deadline message names the system and object, also when the check runs in a worker process."""
+    spec = CheckSpec(id="lag", kind="faulty", timeout=timedelta(seconds=1))
+    check = FaultyCheck(FaultyCheck.Params(fault="hang_in_c", doing="Kafka broker-1:9092 ListOffsets of cdc.payments"))
+    hung = runner.run_one(PlannedCheck(spec, check, "sql-threshold"))
+    assert hung.status is Status.ERROR
+    assert ("did not finish within its 1s deadline while waiting on Kafka broker-1:9092 ListOffsets of cdc.payments; "
+            "its worker process was killed (faulty") in hung.summary, hung.summary
