@@ -61,6 +61,15 @@ def proc_stat(pid: int) -> tuple[float, int]:
     return cpu, rss_kib
 
 
+def pss_kib(pid: int) -> int:
+    """Proportional set size: resident memory with pages shared between processes (fork-server workers share
+    Sentinel's imports) split among them, so summing it over the daemon and its workers counts each page once."""
+    for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+        if line.startswith("Pss:"):
+            return int(line.split()[1])
+    return 0
+
+
 def children(pid: int) -> list[int]:
     """Live child processes of `pid` (the daemon's check workers)."""
     out = []
@@ -152,20 +161,27 @@ def main() -> int:
             time.sleep(5)  # start-up and the first run of every check are not idle
             cpu0, _ = proc_stat(daemon.pid)
             t0 = time.monotonic()
-            max_rss = 0
+            max_rss = max_pss = workers = 0
             while time.monotonic() - t0 < idle_seconds:
                 time.sleep(1)
-                max_rss = max(max_rss, proc_stat(daemon.pid)[1] + sum(proc_stat(c)[1] for c in children(daemon.pid)))
+                kids = children(daemon.pid)
+                tree = [daemon.pid, *kids, *(g for k in kids for g in children(k))]  # the fork server's workers
+                workers = max(workers, len(tree) - 1)
+                max_rss = max(max_rss, sum(proc_stat(p)[1] for p in tree))
+                max_pss = max(max_pss, sum(pss_kib(p) for p in tree))
             cpu1, _ = proc_stat(daemon.pid)
             cpu_pct = 100 * (cpu1 - cpu0) / (time.monotonic() - t0)
         finally:
             daemon.terminate()
             daemon.wait(15)
-        results["daemon_idle"] = {"seconds": idle_seconds, "max_rss_mib": round(max_rss / 1024, 1), "target_rss_mib": 200,
-                                  "rss_includes": "the daemon and its check worker processes",
+        results["daemon_idle"] = {"seconds": idle_seconds, "max_pss_mib": round(max_pss / 1024, 1), "target_pss_mib": 200,
+                                  "max_rss_sum_mib": round(max_rss / 1024, 1), "processes_besides_the_daemon": workers,
+                                  "measures": "the daemon, the fork server and its check workers; PSS counts shared "
+                                              "pages once, the RSS sum counts them in every process",
                                   "cpu_percent_of_one_core": round(cpu_pct, 3), "target_cpu_percent": 1.0,
                                   "note": "20 checks scheduled every minute run during the window"}
-        print(f"daemon idle {idle_seconds:.0f} s           RSS {max_rss / 1024:.0f} MiB with workers (target < 200), "
+        print(f"daemon idle {idle_seconds:.0f} s           PSS {max_pss / 1024:.0f} MiB with {workers} worker processes "
+              f"(target < 200; RSS summed {max_rss / 1024:.0f} MiB), "
               f"CPU {cpu_pct:.2f} % of a core (target < 1 %)")
     finally:
         pg.stop()
@@ -174,7 +190,7 @@ def main() -> int:
         "help_under_0.3s": help_wall < 0.3,
         "once_overhead_under_0.5s": results["check_once_20"]["median_overhead_seconds"] < 0.5,  # type: ignore[index]
         "isolation_adds_under_0.3s": results["check_once_20"]["isolation_added_seconds"] < 0.3,  # type: ignore[index]
-        "daemon_rss_with_workers_under_200MiB": results["daemon_idle"]["max_rss_mib"] < 200,  # type: ignore[index]
+        "daemon_pss_with_workers_under_200MiB": results["daemon_idle"]["max_pss_mib"] < 200,  # type: ignore[index]
         "daemon_cpu_under_1pct": results["daemon_idle"]["cpu_percent_of_one_core"] < 1.0,  # type: ignore[index]
     }
     results["verdicts"] = verdicts

@@ -351,6 +351,7 @@ class DbtResultsCheck(Check[DbtResultsParams]):
     kind = "dbt_results"
     Params = DbtResultsParams
     runbook = "dbt-test-failure"
+    warm_imports = ("sentinel.sources.dbt_artifacts",)
 
     def describe(self) -> str:
         p = self.params

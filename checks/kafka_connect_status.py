@@ -103,6 +103,7 @@ class KafkaConnectStatusCheck(Check[KafkaConnectStatusParams]):
     kind = "kafka_connect_status"
     Params = KafkaConnectStatusParams
     runbook = "kafka-connect-task-failed"
+    warm_imports = ("sentinel.sources.kafka_connect", "requests")
 
     def describe(self) -> str:
         return "connectors " + (", ".join(self.params.connectors) or "all")

@@ -109,6 +109,7 @@ class KafkaConsumerLagCheck(Check[KafkaConsumerLagParams]):
     kind = "kafka_consumer_lag"
     Params = KafkaConsumerLagParams
     runbook = "kafka-consumer-lag"
+    warm_imports = ("sentinel.sources.kafka", "confluent_kafka", "numpy", "checks._kafka_lag_window")
 
     def describe(self) -> str:
         p = self.params

@@ -142,6 +142,7 @@ class PostgresReplicationSlotCheck(Check[PostgresReplicationSlotParams]):
     kind = "postgres_replication_slot"
     Params = PostgresReplicationSlotParams
     runbook = "debezium-replication-slot"
+    warm_imports = ("sentinel.sources.postgres",)
 
     def describe(self) -> str:
         p = self.params

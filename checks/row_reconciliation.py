@@ -252,6 +252,7 @@ class RowReconciliationCheck(Check[RowReconciliationParams]):
     kind = "row_reconciliation"
     Params = RowReconciliationParams
     runbook = "row-count-mismatch"
+    warm_imports = ("sentinel.sources.reconcile", "sentinel.sources.postgres")
 
     def describe(self) -> str:
         p = self.params

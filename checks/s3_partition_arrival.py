@@ -300,6 +300,7 @@ class S3PartitionArrivalCheck(Check[S3PartitionArrivalParams]):
     kind = "s3_partition_arrival"
     Params = S3PartitionArrivalParams
     runbook = "s3-partition-missing"
+    warm_imports = ("sentinel.sources.s3", "boto3")
 
     def describe(self) -> str:
         p = self.params

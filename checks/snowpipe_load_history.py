@@ -266,6 +266,7 @@ class SnowpipeLoadHistoryCheck(Check[SnowpipeLoadHistoryParams]):
     kind = "snowpipe_load_history"
     Params = SnowpipeLoadHistoryParams
     runbook = "snowpipe-load-failure"
+    warm_imports = ("sentinel.sources.snowpipe", "sentinel.sources.snowflake")
 
     def describe(self) -> str:
         p = self.params

@@ -63,6 +63,7 @@ class SqlThresholdCheck(Check[SqlThresholdParams]):
     kind = "sql_threshold"
     Params = SqlThresholdParams
     runbook = "sql-threshold"
+    warm_imports = ("sentinel.sources.postgres", "sentinel.readonly_sql", "sqlglot")
 
     def describe(self) -> str:
         p = self.params

@@ -198,6 +198,7 @@ class WarehouseFreshnessCheck(Check[WarehouseFreshnessParams]):
     kind = "warehouse_freshness"
     Params = WarehouseFreshnessParams
     runbook = "freshness-sla-breach"
+    warm_imports = ("sentinel.sources.postgres", "sentinel.sources.snowflake")
 
     def describe(self) -> str:
         parts = []

@@ -179,6 +179,9 @@ class Check(Generic[P]):
     kind: ClassVar[str]
     Params: ClassVar[type[Params]]
     runbook: ClassVar[str]
+    #: Modules this kind imports at run time (its source, its driver). The check worker processes' fork server
+    #: imports them once, so a new worker does not pay for them on its first run (sentinel/isolation.py).
+    warm_imports: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, params: P) -> None:
         self.params = params

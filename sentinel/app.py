@@ -6,7 +6,7 @@ import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from sentinel.clock import Clock, SystemClock
 from sentinel.config.loader import LoadedConfig, load_config
@@ -16,6 +16,9 @@ from sentinel.model import CheckResult
 from sentinel.plugins import Registry, check_registry
 from sentinel.redact import Redactor
 from sentinel.runner import CheckRunner, PlannedCheck
+
+if TYPE_CHECKING:
+    from sentinel.isolation import WorkerPool
 from sentinel.sources import Sources
 from sentinel.store.base import StateStore, StoreMemory
 from sentinel.store.sqlite import SqliteStateStore
@@ -91,6 +94,20 @@ class App:
         self.store.close()
 
 
+def _worker_pool(settings: Settings, clock: Clock, planned: list[PlannedCheck]) -> WorkerPool | None:
+    """Worker processes for the checks (None: SENTINEL_CHECK_ISOLATION=thread). Started now, in the background,
+    so their fork server imports while the store opens and alerting is built."""
+    if settings.check_isolation != "process":
+        return None
+    from sentinel.isolation import WorkerPool
+
+    pool = WorkerPool(settings, clock, size=settings.max_workers,
+                      memory_limit_bytes=settings.check_memory_limit_mb * 2**20,
+                      preload=sorted({m for p in planned for m in (type(p.check).__module__, *p.check.warm_imports)}))
+    pool.warm(min(settings.max_workers, len(planned)))
+    return pool
+
+
 def plan_checks(config: LoadedConfig, registry: Registry) -> list[PlannedCheck]:
     planned = []
     for spec in config.spec.checks:
@@ -121,16 +138,11 @@ def build_app(
         planned = plan_checks(config, registry)
     except PluginError as exc:
         raise ConfigErrors([ConfigProblem(str(config.path), "checks", str(exc))]) from None
+    pool = _worker_pool(settings, clock, planned) if isolate_checks else None
     store = store or build_store(settings)
     redactor = Redactor.from_settings(settings)
     sources = Sources(settings, config.spec.connections)
     warn_privileged_allowed(config)
-    pool = None
-    if isolate_checks and settings.check_isolation == "process":
-        from sentinel.isolation import WorkerPool
-
-        pool = WorkerPool(settings, clock, size=settings.max_workers,
-                          memory_limit_bytes=settings.check_memory_limit_mb * 2**20)
     runner = CheckRunner(
         sources=sources,
         memory_for=lambda check_id: StoreMemory(store, check_id, clock),

@@ -138,9 +138,29 @@ def _worker_main(conn: Connection, settings: Any, dump_path: str) -> None:
             conn.send(("error", f"the check's result could not be sent back: {describe_exception(exc)}"))
 
 
+# Workers are forked from multiprocessing's fork server, a fresh single-threaded interpreter that imported these
+# once: a new worker costs a fork, not an interpreter start and Sentinel's imports (about 0.3 s and 30 MiB each),
+# and its pages are shared until written. Never a fork of the caller, whose threads (librdkafka, APScheduler,
+# the HTTP server) a fork would copy mid-flight.
+PRELOAD = ["sentinel.isolation", "sentinel.api", "sentinel.sources", "sentinel.runner", "psycopg"]
+_CONTEXT_LOCK = threading.Lock()
+_CONTEXT: Any = None
+
+
+def _context(preload: list[str]) -> Any:
+    """The fork-server context, its preload set before the server first starts (once per process)."""
+    global _CONTEXT  # noqa: PLW0603 - one fork server per process, as multiprocessing itself keeps it
+    with _CONTEXT_LOCK:
+        if _CONTEXT is None:
+            ctx = multiprocessing.get_context("forkserver")
+            ctx.set_forkserver_preload([*PRELOAD, *preload])
+            _CONTEXT = ctx
+        return _CONTEXT
+
+
 class _Worker:
-    def __init__(self, settings: Any) -> None:
-        ctx = multiprocessing.get_context("spawn")  # no fork of a threaded parent (librdkafka, APScheduler)
+    def __init__(self, settings: Any, preload: list[str]) -> None:
+        ctx = _context(preload)
         self.dump = Path(tempfile.mkstemp(prefix="sentinel-worker-", suffix=".txt")[1])
         self.conn, child = ctx.Pipe()
         self.process = ctx.Process(target=_worker_main, args=(child, settings, str(self.dump)), daemon=True,
@@ -148,6 +168,7 @@ class _Worker:
         self.process.start()
         child.close()
         self.runs = 0
+        self.idle_since = time.monotonic()
 
     def rss_bytes(self) -> int:
         try:
@@ -212,44 +233,108 @@ class WorkerPool:
     """Worker processes for checks: at most `size` at once, each reused for `max_runs` checks."""
 
     def __init__(self, settings: Any, clock: Clock, *, size: int, memory_limit_bytes: int,
-                 max_runs: int = 200) -> None:
+                 max_runs: int = 200, idle_seconds: float = 120.0, preload: list[str] | None = None) -> None:
+        """`preload`: modules every worker needs (the configured check kinds), imported once by the fork server.
+        A worker idle for `idle_seconds` is stopped, so a quiet daemon keeps few processes."""
+        self._preload = list(preload or [])
+        self._idle_seconds = idle_seconds
         self._settings = settings
         self._clock = clock
         self._memory_limit = memory_limit_bytes
         self._max_runs = max_runs
         self._idle: list[_Worker] = []
-        self._slots = threading.BoundedSemaphore(max(1, size))
+        self._size = max(1, size)
+        self._slots = threading.BoundedSemaphore(self._size)
         self._lock = threading.Lock()
+        self._changed = threading.Condition(self._lock)
+        self._alive = 0  # workers that exist: idle, running a check, or starting
         self._closed = False
+
+    def warm(self, count: int) -> None:
+        """Start up to `count` workers in the background, so the first checks do not wait for their processes."""
+
+        def start() -> None:
+            for _ in range(count):
+                with self._changed:
+                    if self._closed or self._alive >= self._size:
+                        return
+                    self._alive += 1
+                try:
+                    worker = self._new_worker()
+                except Exception:
+                    log.exception("could not start a check worker process ahead of time")
+                    return
+                self._offer(worker)
+
+        threading.Thread(target=start, name="sentinel-worker-warmup", daemon=True).start()
 
     def run(self, check: Any, ctx: CheckContext, timeout: float) -> Outcome:
         """Run `check` in a worker; return within `timeout` seconds of real time whatever the check does.
         `ctx.sources` is the caller's: its connection policy (allow_privileged) goes with the request."""
         with self._slots:
-            worker = self._take()
+            try:
+                worker = self._take()
+            except Exception as exc:  # no process could be started (out of memory, out of PIDs): the check's ERROR
+                return Outcome(error=f"could not start a worker process for the check: {exc}")
             outcome, healthy = self._supervise(worker, check, ctx, timeout)
             self._give_back(worker, healthy)
             return outcome
 
     def _take(self) -> _Worker:
-        with self._lock:
-            while self._idle:
-                worker = self._idle.pop()
-                if worker.process.is_alive():
-                    return worker
-                worker.close_files()
-        return _Worker(self._settings)
+        """An idle worker, a new one while fewer than `size` exist, or the next one a warm-up delivers."""
+        expired: list[_Worker] = []
+        chosen: _Worker | None = None
+        with self._changed:
+            while chosen is None:
+                now = time.monotonic()
+                gone = [w for w in self._idle if now - w.idle_since > self._idle_seconds or not w.process.is_alive()]
+                if gone:
+                    self._idle = [w for w in self._idle if w not in gone]
+                    self._alive -= len(gone)
+                    expired += gone
+                if self._idle:
+                    chosen = self._idle.pop()  # the most recently used: its clients are the warmest
+                elif self._alive < self._size:
+                    self._alive += 1
+                    break
+                else:
+                    self._changed.wait(0.5)  # a warm-up is starting one; the slot semaphore bounds the waiters
+        for worker in expired:
+            worker.stop()
+        return chosen or self._new_worker()
+
+    def _new_worker(self) -> _Worker:
+        """Start a worker whose place in `_alive` is already counted; give the place back if it cannot start."""
+        try:
+            return _Worker(self._settings, self._preload)
+        except BaseException:
+            with self._changed:
+                self._alive -= 1
+                self._changed.notify()
+            raise
+
+    def _offer(self, worker: _Worker) -> None:
+        with self._changed:
+            if not self._closed:
+                worker.idle_since = time.monotonic()
+                self._idle.append(worker)
+                self._changed.notify()
+                return
+            self._alive -= 1
+        worker.stop()
 
     def _give_back(self, worker: _Worker, healthy: bool) -> None:
         worker.runs += 1
-        if not healthy:
-            worker.kill()
+        if healthy and worker.runs < self._max_runs:
+            self._offer(worker)
             return
-        with self._lock:
-            if not self._closed and worker.runs < self._max_runs:
-                self._idle.append(worker)
-                return
-        worker.stop()
+        with self._changed:
+            self._alive -= 1
+            self._changed.notify()
+        if healthy:
+            worker.stop()
+        else:
+            worker.kill()
 
     def _supervise(self, worker: _Worker, check: Any, ctx: CheckContext, timeout: float) -> tuple[Outcome, bool]:
         deadline = time.monotonic() + timeout
