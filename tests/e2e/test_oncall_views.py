@@ -125,9 +125,9 @@ def test_the_status_page_in_headless_chromium_shows_the_failing_stage(demo_daemo
     tx = next(a for a in sections if a.get("data-table") == "payments.transactions")
     assert tx["data-status"] == "warn"
     stages = [a for tag, a in dom.elements if tag == "li" and "stage" in a.get("class", "")]
-    tx_stages = stages[:10]  # the first section's pipeline, in order
+    tx_stages = stages[:11]  # the first section's pipeline, in order
     assert [s["data-stage"] for s in tx_stages] == ["postgres", "debezium", "kafka", "s3_sink", "s3", "snowpipe",
-                                                    "snowflake_raw", "dbt", "analytics", "looker"]
+                                                    "snowflake_raw", "dbt", "analytics", "processed", "looker"]
     assert [s["data-status"] for s in tx_stages[1:3]] == ["warn", "unwatched"]  # debezium fails, kafka unwatched
     first = next(s["data-stage"] for s in tx_stages if s["data-status"] not in ("ok", "unwatched"))
     assert f"First failing stage: {first}" in text
