@@ -1,0 +1,202 @@
+"""volume_anomaly: is the last complete hour's row count normal for that hour of the week?
+
+Catches what a healthy-looking pipeline hides: upstream of PostgreSQL the payments API loses 60% of transactions,
+every hop stays fresh and reconciled because it faithfully carries less data, and the Executive Dashboard is wrong.
+
+Per table: count rows per bucket (default one hour) from PostgreSQL or Snowflake, keep the counts in check memory
+(the state store), and judge the newest complete bucket against the same bucket of the week over the last N weeks
+(median / MAD, see checks/_seasonal.py). A restart keeps the history; a first run backfills it from the table itself
+(only from the first bucket that has rows, so a young table is "not enough history", not a history of zeros).
+With too few weeks the finding says so and does not guess.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+from typing import Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from checks._seasonal import WEEK, Direction, Judgement, SeasonalSettings, Window, judge
+from checks._volume_counts import postgres_counts, snowflake_counts
+from sentinel.api import Check, CheckContext, CheckResult, ConnectionName, Duration, Finding, Params, Status
+
+_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]*$")
+
+
+class VolumeTable(Params):
+    table: str = Field(description="schema.table (Postgres) or [DATABASE.]SCHEMA.TABLE (Snowflake)")
+    timestamp_column: str = Field(description="when the row happened (created_at, _loaded_at)")
+    source_table: str | None = Field(None, description="pipeline table label, e.g. payments.transactions")
+    stage: str = "source"
+    dashboards: list[str] = Field(default_factory=list, description="what is wrong when this count is wrong")
+
+    @field_validator("table")
+    @classmethod
+    def _table(cls, value: str) -> str:
+        parts = value.split(".")
+        if len(parts) not in (2, 3) or not all(_IDENT.match(x) for x in parts):
+            raise ValueError(f"expected schema.table or database.schema.table of plain identifiers, got {value!r}")
+        return value
+
+    @field_validator("timestamp_column")
+    @classmethod
+    def _column(cls, value: str) -> str:
+        if not _IDENT.match(value):
+            raise ValueError(f"timestamp_column must be a plain identifier, got {value!r}")
+        return value
+
+    @property
+    def label(self) -> str:
+        return self.source_table or self.table.lower()
+
+
+class ExclusionWindow(Params):
+    start: datetime
+    end: datetime
+    reason: str = Field(min_length=1, description="holiday, maintenance, backfill INC-123 ...")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> ExclusionWindow:
+        if self.start.tzinfo is None or self.end.tzinfo is None:
+            raise ValueError("exclusion start and end need a time zone (write ...Z for UTC)")
+        if self.end <= self.start:
+            raise ValueError("exclusion end must be after its start")
+        return self
+
+
+class VolumeAnomalyParams(Params):
+    backend: Literal["postgres", "snowflake"] = "postgres"
+    connection: ConnectionName = Field("default", description="PostgreSQL connection name (backend: postgres)")
+    bucket: Duration = Field(timedelta(hours=1), description="count per this much time; must divide a week")
+    settle: Duration = Field(timedelta(0), description="wait this long after a bucket ends before judging it (late rows)")
+    sensitivity: float = Field(4.0, gt=0, description="band half-width in robust standard deviations (MAD x 1.4826)")
+    min_band_ratio: float = Field(0.15, ge=0, lt=1, description="the band is never narrower than +- this share")
+    direction: Direction = "both"
+    training_weeks: int = Field(6, ge=1, le=26, description="compare with the same hour of this many past weeks")
+    min_history: int = Field(3, ge=1, description="past same-hour points needed before judging")
+    exclusions: list[ExclusionWindow] = Field(default_factory=list)
+    tables: list[VolumeTable] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _coherent(self) -> VolumeAnomalyParams:
+        if self.bucket <= timedelta(0) or WEEK % self.bucket:
+            raise ValueError("bucket must divide a week evenly (e.g. 15m, 1h, 4h, 1d)")
+        if self.min_history > self.training_weeks:
+            raise ValueError("min_history cannot exceed training_weeks")
+        return self
+
+    def seasonal(self) -> SeasonalSettings:
+        return SeasonalSettings(self.sensitivity, self.direction, self.training_weeks, self.min_history,
+                                self.min_band_ratio)
+
+    def windows(self) -> list[Window]:
+        return [Window(e.start.astimezone(UTC), e.end.astimezone(UTC)) for e in self.exclusions]
+
+
+def judged_bucket(now: datetime, bucket: timedelta, settle: timedelta) -> datetime:
+    """Start of the newest bucket that is complete (and settled) at `now`."""
+    seconds = int(bucket.total_seconds())
+    edge = int((now - settle).timestamp()) // seconds * seconds
+    return datetime.fromtimestamp(edge, tz=UTC) - bucket
+
+
+def _fmt(value: float) -> str:
+    return f"{value:,.0f}"
+
+
+def describe_judgement(t: VolumeTable, j: Judgement, width: timedelta, weeks: int) -> str:
+    """One line for 3 a.m.: the window, the observed count, the band and where it comes from."""
+    end = j.bucket_at + width
+    when = f"{j.bucket_at:%a %H:%M}-{end:%H:%M} UTC"
+    if j.verdict == "excluded":
+        return f"{t.label} {when}: {_fmt(j.observed)} rows, not judged (inside an exclusion window)"
+    if j.verdict == "insufficient_history":
+        return (f"{t.label} {when}: {_fmt(j.observed)} rows, not judged: only {j.history_points} past "
+                f"{j.bucket_at:%A}s at {j.bucket_at:%H:%M} in history (needs {weeks} weeks to learn, judges from the minimum)")
+    assert j.low is not None and j.high is not None
+    basis = f"same hour, last {j.history_points} {j.bucket_at:%A}s"
+    measured = f"{when}: {_fmt(j.observed)} rows, expected {_fmt(j.low)}-{_fmt(j.high)} ({basis})"
+    if not (j.anomalous and j.expected):
+        return f"{t.label} {measured}"
+    change = (j.observed - j.expected) / j.expected
+    risk = f"; at risk: {', '.join(t.dashboards)}" if t.dashboards else ""
+    return f"{t.label} volume {j.verdict} {change:+.0%}: {measured}{risk}"
+
+
+def finding_for(t: VolumeTable, j: Judgement, p: VolumeAnomalyParams) -> Finding:
+    status = Status.CRITICAL if j.anomalous else Status.OK
+    values = {"observed_rows": j.observed, "history_weeks": float(j.history_points)}
+    if j.expected is not None and j.low is not None and j.high is not None:
+        values.update(expected_rows=j.expected, expected_low_rows=j.low, expected_high_rows=j.high)
+    details = {"verdict": j.verdict, "bucket_start": j.bucket_at.isoformat(), "source": f"{p.backend} {t.table}"}
+    if t.dashboards:
+        details["dashboards_at_risk"] = ", ".join(t.dashboards)
+    return Finding(key=t.table, status=status, summary=describe_judgement(t, j, p.bucket, p.training_weeks),
+                   values=values, details=details,
+                   labels={"table": t.label, "stage": t.stage, "anomaly": j.verdict})
+
+
+class VolumeAnomalyCheck(Check[VolumeAnomalyParams]):
+    kind = "volume_anomaly"
+    Params = VolumeAnomalyParams
+    runbook = "volume-anomaly"
+
+    def describe(self) -> str:
+        p = self.params
+        return (f"{p.backend}: {len(p.tables)} table(s), {p.direction} beyond {p.sensitivity:g} robust sigma of the "
+                f"same hour over {p.training_weeks} weeks")
+
+    def run(self, ctx: CheckContext) -> CheckResult:
+        p = self.params
+        bucket_at = judged_bucket(ctx.now(), p.bucket, p.settle)
+        findings = [self._judge_table(ctx, t, bucket_at) for t in p.tables]
+        bad = [f for f in findings if f.status is not Status.OK]
+        if bad:
+            summary = f"{len(bad)}/{len(findings)} tables off their seasonal volume: " + " | ".join(f.summary for f in bad[:3])
+        else:
+            summary = f"{len(findings)} table(s) checked for {bucket_at:%a %H:%M} UTC: " + " | ".join(
+                f.summary for f in findings[:2])
+        return ctx.result(self.kind, Status.worst(f.status for f in findings), summary,
+                          values={"anomalous_tables": float(len(bad))}, findings=findings)
+
+    def _judge_table(self, ctx: CheckContext, t: VolumeTable, bucket_at: datetime) -> Finding:
+        p = self.params
+        history = self._history(ctx, t, bucket_at)
+        observed = history.get(bucket_at, 0.0)
+        past = {k: v for k, v in history.items() if k < bucket_at}
+        return finding_for(t, judge(past, bucket_at, observed, p.bucket, p.seasonal(), p.windows()), p)
+
+    def _history(self, ctx: CheckContext, t: VolumeTable, bucket_at: datetime) -> dict[datetime, float]:
+        """Stored counts, topped up from the database for buckets not yet stored; the judged bucket is re-counted."""
+        p = self.params
+        key = f"counts:{t.table}"
+        stored = {datetime.fromisoformat(k): float(v) for k, v in (ctx.memory.load(key) or {}).items()}
+        horizon = bucket_at - p.training_weeks * WEEK
+        known = [k for k in stored if k < bucket_at]
+        start = max(known) + p.bucket if known else horizon
+        fetched = self._count(ctx, t, start, bucket_at + p.bucket)
+        if not known and not fetched:
+            return {bucket_at: 0.0}  # an empty table teaches nothing; remember nothing until rows appear
+        first = min(fetched) if (not known and fetched) else start
+        filled = fill_zeros(fetched, max(start, first), bucket_at + p.bucket, p.bucket)
+        merged = {k: v for k, v in {**stored, **filled}.items() if k >= horizon}
+        ctx.memory.save(key, {k.isoformat(): v for k, v in sorted(merged.items())})
+        return merged
+
+    def _count(self, ctx: CheckContext, t: VolumeTable, start: datetime, end: datetime) -> dict[datetime, float]:
+        p = self.params
+        if p.backend == "postgres":
+            return postgres_counts(ctx, p.connection, t.table, t.timestamp_column, start, end, p.bucket)
+        return snowflake_counts(ctx, t.table, t.timestamp_column, start, end, p.bucket)
+
+
+def fill_zeros(counts: dict[datetime, float], start: datetime, end: datetime, width: timedelta) -> dict[datetime, float]:
+    """Every bucket in [start, end): its count, or 0 when the GROUP BY returned no row for it."""
+    out: dict[datetime, float] = {}
+    at = start
+    while at < end:
+        out[at] = counts.get(at, 0.0)
+        at += width
+    return out
