@@ -31,7 +31,7 @@ class SeasonalSettings:
     direction: Direction = "both"
     training_weeks: int = 6
     min_history: int = 3  # same-hour points needed before judging at all
-    min_band_ratio: float = 0.15  # the band is at least +-15% of the median
+    min_band_ratio: float = 0.2  # the band is at least +-20% of the median
 
 
 @dataclass(frozen=True)

@@ -72,7 +72,7 @@ class VolumeAnomalyParams(Params):
     bucket: Duration = Field(timedelta(hours=1), description="count per this much time; must divide a week")
     settle: Duration = Field(timedelta(0), description="wait this long after a bucket ends before judging it (late rows)")
     sensitivity: float = Field(4.0, gt=0, description="band half-width in robust standard deviations (MAD x 1.4826)")
-    min_band_ratio: float = Field(0.15, ge=0, lt=1, description="the band is never narrower than +- this share")
+    min_band_ratio: float = Field(0.2, ge=0, lt=1, description="the band is never narrower than +- this share")
     direction: Direction = "both"
     training_weeks: int = Field(6, ge=1, le=26, description="compare with the same hour of this many past weeks")
     min_history: int = Field(3, ge=1, description="past same-hour points needed before judging")
