@@ -29,7 +29,7 @@ class VolumeTable(Params):
     table: str = Field(description="schema.table (Postgres) or [DATABASE.]SCHEMA.TABLE (Snowflake)")
     timestamp_column: str = Field(description="when the row happened (created_at, _loaded_at)")
     source_table: str | None = Field(None, description="pipeline table label, e.g. payments.transactions")
-    stage: str = "source"
+    stage: str = "postgres"
     dashboards: list[str] = Field(default_factory=list, description="what is wrong when this count is wrong")
 
     @field_validator("table")
