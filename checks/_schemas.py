@@ -1,0 +1,111 @@
+"""Read one table's columns at each hop of the pipeline, for schema_drift.
+
+Each reader returns {column name (lowercase): Column}. Types are kept as each system spells them (numeric(18,2),
+decimal128(18, 2), NUMBER(18,2)): comparing a type across hops would need Debezium's encodings (a timestamp becomes
+an int64 of microseconds), so types are compared within one hop over time, and presence is compared across hops.
+"""
+
+from __future__ import annotations
+
+import re
+import struct
+from dataclasses import dataclass
+from typing import Any
+
+from sentinel.api import CheckContext, SourceError
+
+
+@dataclass(frozen=True)
+class Column:
+    type: str
+    nullable: bool | None  # None: the hop does not say (dbt sources)
+
+    def as_json(self) -> list[Any]:
+        return [self.type, self.nullable]
+
+
+Columns = dict[str, Column]
+
+
+def _sized(base: str, length: Any, precision: Any, scale: Any) -> str:
+    if length:
+        return f"{base}({int(length)})"
+    if precision and base.lower() in ("numeric", "number", "decimal"):
+        return f"{base}({int(precision)},{int(scale or 0)})"
+    return base
+
+
+def postgres_columns(ctx: CheckContext, connection: str, table: str) -> Columns:
+    schema, name = table.split(".")
+    rows = ctx.sources.postgres(connection).fetch_all(
+        "SELECT column_name, data_type, character_maximum_length, numeric_precision, numeric_scale, is_nullable "
+        "FROM information_schema.columns WHERE table_schema = %s AND table_name = %s ORDER BY ordinal_position",
+        (schema, name), ctx.remaining())
+    if not rows:
+        raise SourceError(f"PostgreSQL table {table} has no columns visible to Sentinel",
+                          hint=f"does {table} exist, and does the monitor role have SELECT on it?")
+    return {str(r[0]).lower(): Column(_sized(r[1], r[2], r[3] if r[1] == "numeric" else None, r[4]), r[5] == "YES")
+            for r in rows}
+
+
+_DB = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]*$")
+
+
+def snowflake_columns(ctx: CheckContext, table: str) -> Columns:
+    parts = table.upper().split(".")
+    schema, name = parts[-2], parts[-1]
+    # The database is a validated plain identifier (VolumeTable-style check in Params); the rest are bound values.
+    catalog = f"{parts[0]}.INFORMATION_SCHEMA.COLUMNS" if len(parts) == 3 and _DB.match(parts[0]) else \
+        "INFORMATION_SCHEMA.COLUMNS"
+    sql = (f"SELECT COLUMN_NAME, DATA_TYPE, CHARACTER_MAXIMUM_LENGTH, NUMERIC_PRECISION, NUMERIC_SCALE, IS_NULLABLE "
+           f"FROM {catalog} WHERE TABLE_SCHEMA = %(schema)s AND TABLE_NAME = %(table)s ORDER BY ORDINAL_POSITION")
+    with ctx.sources.snowflake(timeout=ctx.remaining_seconds()) as sf:
+        rows = sf.query(sql, {"schema": schema, "table": name}, timeout=ctx.remaining_seconds())
+    if not rows:
+        raise SourceError(f"Snowflake table {table} has no columns visible to Sentinel",
+                          hint=f"does {table} exist, and does Sentinel's role have SELECT on it?")
+    return {str(r["COLUMN_NAME"]).lower(): Column(
+        _sized(str(r["DATA_TYPE"]), r["CHARACTER_MAXIMUM_LENGTH"] if str(r["DATA_TYPE"]).upper() != "TEXT" else None,
+               r["NUMERIC_PRECISION"], r["NUMERIC_SCALE"]), r["IS_NULLABLE"] == "YES") for r in rows}
+
+
+def newest_parquet(ctx: CheckContext, bucket: str, prefix: str) -> tuple[str, str] | None:
+    """(partition prefix, key) of the newest Parquet file in the newest dt= partition, or None when there is none."""
+    s3 = ctx.sources.s3()
+    partitions = sorted(p for p in s3.list_prefixes(bucket, prefix, timeout=ctx.remaining_seconds()) if "dt=" in p)
+    for partition in reversed(partitions[-2:]):  # today's may be empty just after midnight
+        files = [o for o in s3.list_objects(bucket, partition, timeout=ctx.remaining_seconds())
+                 if o.key.endswith(".parquet") and o.size > 12]
+        if files:
+            return partition, max(files, key=lambda o: (o.last_modified, o.key)).key
+    return None
+
+
+def parquet_columns(ctx: CheckContext, bucket: str, key: str) -> Columns:
+    """The schema from the file's footer only: two ranged GETs, never the whole file."""
+    try:  # imported on use, it is heavy; not yet in requirements-prod.lock (see runbooks/schema-drift.md)
+        import pyarrow as pa  # type: ignore[import-untyped]
+        import pyarrow.parquet as pq  # type: ignore[import-untyped]
+    except ImportError:
+        raise SourceError("pyarrow is not installed, so Parquet schemas cannot be read",
+                          hint="install pyarrow in Sentinel's image, or drop s3_bucket/s3_prefix from the table") from None
+
+    s3 = ctx.sources.s3()
+    tail = s3.read_tail(bucket, key, 8)
+    if len(tail) != 8 or tail[4:] != b"PAR1":
+        raise SourceError(f"s3://{bucket}/{key} is not a Parquet file (no PAR1 footer)",
+                          hint="is the S3 sink writing Parquet (format.class ParquetFormat)?")
+    footer = s3.read_tail(bucket, key, struct.unpack("<I", tail[:4])[0] + 8)
+    schema = pq.read_schema(pa.BufferReader(b"PAR1" + footer))
+    return {f.name.lower(): Column(str(f.type), f.nullable) for f in schema}
+
+
+def dbt_columns(ctx: CheckContext, location: str, source: str) -> Columns | None:
+    """Columns the dbt source declares (None: it declares none, so it has nothing to compare)."""
+    source_name, table = source.split(".", 1)
+    manifest = ctx.sources.dbt_artifacts(location).load(ctx.remaining_seconds()).manifest
+    declared = manifest.source_columns(source_name, table)
+    if declared is None:
+        raise SourceError(f"dbt source {source} is not in {manifest.file}",
+                          hint="check params dbt_source (source_name.table as in sources.yml)")
+    return {k.lower(): Column(v or "", None) for k, v in declared.items()} or None
