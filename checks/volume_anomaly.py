@@ -135,7 +135,8 @@ def finding_for(t: VolumeTable, j: Judgement, p: VolumeAnomalyParams) -> Finding
         details["dashboards_at_risk"] = ", ".join(t.dashboards)
     return Finding(key=t.table, status=status, summary=describe_judgement(t, j, p.bucket, p.training_weeks),
                    values=values, details=details,
-                   labels={"table": t.label, "stage": t.stage, "anomaly": j.verdict})
+                   # labels make the alert key: only stable ones, or a drop's alert could never resolve
+                   labels={"table": t.label, "stage": t.stage})
 
 
 class VolumeAnomalyCheck(Check[VolumeAnomalyParams]):

@@ -94,7 +94,8 @@ def test_a_60_percent_drop_on_postgres_is_critical_with_band_and_dashboards(pg_s
     assert finding.values["observed_rows"] == 40 and finding.values["expected_rows"] == 100
     assert finding.summary == ("payments.transactions volume drop -60%: Thu 14:00-15:00 UTC: 40 rows, expected "
                                "60-140 (same hour, last 4 Thursdays); at risk: Executive (transaction counts), Operational")
-    assert finding.labels["stage"] == "source" and finding.labels["anomaly"] == "drop"
+    assert finding.labels == {"table": "payments.transactions", "stage": "source"}  # stable: they make the alert key
+    assert finding.details["verdict"] == "drop"
 
 
 def test_history_survives_a_restart_and_the_source_purging_old_rows(
@@ -124,7 +125,7 @@ def test_a_young_table_says_it_has_too_little_history(pg_sources: Sources, tmp_p
     result = run(pg_sources, params, FakeClock(NOW), SqliteStateStore(tmp_path / "state.db"))
     assert result.status is Status.OK
     assert "not judged: only 0 past Thursdays at 14:00 in history" in result.findings[0].summary
-    assert result.findings[0].labels["anomaly"] == "insufficient_history"
+    assert result.findings[0].details["verdict"] == "insufficient_history"
 
 
 SF_DB = "VOLUME_TEST"
