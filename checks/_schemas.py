@@ -83,7 +83,7 @@ def newest_parquet(ctx: CheckContext, bucket: str, prefix: str) -> tuple[str, st
 
 def parquet_columns(ctx: CheckContext, bucket: str, key: str) -> Columns:
     """The schema from the file's footer only: two ranged GETs, never the whole file."""
-    try:  # imported on use, it is heavy; not yet in requirements-prod.lock (see runbooks/schema-drift.md)
+    try:  # imported on use: it is heavy, and only this hop needs it
         import pyarrow as pa  # type: ignore[import-untyped]
         import pyarrow.parquet as pq  # type: ignore[import-untyped]
     except ImportError:
