@@ -209,21 +209,21 @@ def score_series(s: Series, alarm: np.ndarray) -> dict[str, list[float]]:
     return got
 
 
-def summarise(per_series: list[dict[str, list[float]]]) -> dict[str, float]:
+def summarise(per_series: list[dict[str, list[float]]]) -> dict[str, float | None]:
     merged: dict[str, list[float]] = {}
     for got in per_series:
         for k, v in got.items():
             merged.setdefault(k, []).extend(v)
     tp, fp = sum(merged["tp_events"]), sum(merged["fp_events"])
     months = TABLES * (WEEKS - TRAIN_WEEKS) * 7 / 30.44
-    out = {"precision": round(tp / (tp + fp), 3) if tp + fp else 1.0,
+    out: dict[str, float | None] = {"precision": round(tp / (tp + fp), 3) if tp + fp else 1.0,
            "false_alarms_per_table_month": round(fp / months, 2), "false_alarm_events": fp}
     for group in ("goal", "small_drop", "spike"):
         found = merged.get(f"{group}_detected", [])
         out[f"recall_{group}"] = round(sum(found) / len(found), 3) if found else 0.0
         out[f"{group}_anomalies"] = len(found)
         ttd = merged.get(f"{group}_ttd_hours", [])
-        out[f"median_ttd_hours_{group}"] = statistics.median(ttd) if ttd else float("nan")
+        out[f"median_ttd_hours_{group}"] = statistics.median(ttd) if ttd else None  # none detected
     return out
 
 
@@ -259,7 +259,7 @@ def figure(s: Series, bands: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]
 
 def main() -> None:
     series = make_series()
-    results: dict[str, dict[str, float]] = {}
+    results: dict[str, dict[str, float | None]] = {}
     shown: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
     for name, detect in DETECTORS.items():
         per = []
@@ -278,7 +278,7 @@ def main() -> None:
             "recall_spike"]
     print(f"{'detector':16s} " + " ".join(f"{c:>14.14s}" for c in cols))
     for name, r in results.items():
-        print(f"{name:16s} " + " ".join(f"{r[c]:>14}" for c in cols))
+        print(f"{name:16s} " + " ".join(f"{'-' if r[c] is None else r[c]:>14}" for c in cols))
     print(f"goal anomalies: {results['sentinel']['goal_anomalies']}, small drops: "
           f"{results['sentinel']['small_drop_anomalies']}, spikes: {results['sentinel']['spike_anomalies']}")
     print(f"wrote {OUT / 'anomaly.json'} and {OUT / 'anomaly.png'}")
