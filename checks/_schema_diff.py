@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from checks._schemas import Column, Columns
 from sentinel.api import Status
 
-CARRYING = ("postgres", "s3", "snowflake")  # hops that carry every column; a dbt source declares only some
+CARRYING = ("postgres", "kafka", "s3", "snowflake")  # hops that carry every column; a dbt source declares only some
 _INT_RANK = {"smallint": 1, "int2": 1, "int16": 1, "integer": 2, "int": 2, "int4": 2, "int32": 2,
              "bigint": 3, "int8": 3, "int64": 3}
 _SIZE = re.compile(r"^([a-z0-9_ ]+?)\s*\(([\d,\s]+)\)")

@@ -109,3 +109,40 @@ def dbt_columns(ctx: CheckContext, location: str, source: str) -> Columns | None
         raise SourceError(f"dbt source {source} is not in {manifest.file}",
                           hint="check params dbt_source (source_name.table as in sources.yml)")
     return {k.lower(): Column(v or "", None) for k, v in declared.items()} or None
+
+
+def kafka_columns(ctx: CheckContext, topic: str) -> Columns | None:
+    """Columns of the newest CDC message's schema (JsonConverter with schemas.enable=true), None if the topic is empty.
+
+    A Debezium envelope describes the row in its `after` field; a flattened topic (ExtractNewRecordState) describes
+    it at the top. Logical types keep their name (org.apache.kafka.connect.data.Decimal -> Decimal).
+    """
+    import json
+
+    messages = ctx.sources.kafka().newest_values(topic, ctx.remaining_seconds())
+    if not messages:
+        return None
+    _, value = max(messages, key=lambda m: m[0].timestamp() if m[0] else 0.0)
+    try:
+        schema = json.loads(value).get("schema")
+    except (ValueError, AttributeError):
+        raise SourceError(f"the newest message on {topic} is not JSON",
+                          hint="schema_drift reads JsonConverter messages; drop kafka_topic for Avro/Protobuf topics") from None
+    if not isinstance(schema, dict):
+        raise SourceError(f"messages on {topic} carry no schema",
+                          hint="set value.converter.schemas.enable=true on the connector, or drop kafka_topic")
+    fields = schema.get("fields") or []
+    after = next((f for f in fields if isinstance(f, dict) and f.get("field") == "after"), None)
+    row = (after or {}).get("fields") if after else fields
+    return {str(f["field"]).lower(): Column(_connect_type(f), bool(f.get("optional")))
+            for f in row or [] if isinstance(f, dict) and "field" in f}
+
+
+def _connect_type(field: dict[str, Any]) -> str:
+    name = field.get("name")
+    if not name:
+        return str(field.get("type"))
+    params = field.get("parameters") or {}
+    args = ",".join(f"{k}={v}" for k, v in sorted(params.items()) if not k.startswith("connect.decimal.precision"))
+    short = str(name).rsplit(".", 1)[-1]
+    return f"{short}({args})" if args else short

@@ -3,7 +3,8 @@
 Someone adds payments.transactions.fee_currency. Debezium carries it, the S3 sink writes it into Parquet, and
 Snowpipe's COPY ... MATCH_BY_COLUMN_NAME drops it silently because RAW.TRANSACTIONS has no such column. Every other
 check stays green. Per table, this check reads the columns at each hop that has a schema (PostgreSQL
-information_schema, the newest S3 partition's Parquet footer, the Snowflake raw table, the dbt source) and reports:
+information_schema, the Debezium message schema on the CDC topic, the newest S3 partition's Parquet footer,
+the Snowflake raw table, the dbt source) and reports:
 
 - gaps (finding `<table>:gaps`, WARN, holds while the gap exists): a source column that stops at a hop
   ("fee_currency reaches S3 Parquet but not Snowflake RAW.TRANSACTIONS"), a column a dbt source declares that the
@@ -25,6 +26,7 @@ from checks._schemas import (
     Column,
     Columns,
     dbt_columns,
+    kafka_columns,
     newest_parquet,
     parquet_columns,
     postgres_columns,
@@ -46,6 +48,7 @@ def _table_name(value: str, parts: tuple[int, ...]) -> str:
 class DriftTable(Params):
     name: str = Field(description="pipeline table label, e.g. payments.transactions")
     postgres: str | None = Field(None, description="schema.table in PostgreSQL (the source)")
+    kafka_topic: str | None = Field(None, description="CDC topic, e.g. cdc.payments.transactions (JSON with schemas)")
     s3_bucket: str | None = None
     s3_prefix: str | None = Field(None, description="e.g. raw/payments/transactions/ (holds dt=YYYY-MM-DD/)")
     snowflake: str | None = Field(None, description="[DATABASE.]SCHEMA.TABLE of the raw table")
@@ -66,7 +69,8 @@ class DriftTable(Params):
     def _s3_pair(self) -> DriftTable:
         if (self.s3_bucket is None) != (self.s3_prefix is None):
             raise ValueError("set s3_bucket and s3_prefix together")
-        if sum(x is not None for x in (self.postgres, self.s3_prefix, self.snowflake, self.dbt_source)) < 2:
+        hops = (self.postgres, self.kafka_topic, self.s3_prefix, self.snowflake, self.dbt_source)
+        if sum(x is not None for x in hops) < 2:
             raise ValueError("name at least two hops to compare")
         return self
 
@@ -108,6 +112,10 @@ class SchemaDriftCheck(Check[SchemaDriftParams]):
         hops: Hops = []
         if t.postgres:
             hops.append(("postgres", f"PostgreSQL {t.postgres}", postgres_columns(ctx, self.params.connection, t.postgres)))
+        if t.kafka_topic:
+            message_columns = kafka_columns(ctx, t.kafka_topic)
+            if message_columns is not None:
+                hops.append(("kafka", f"Kafka {t.kafka_topic}", message_columns))
         if t.s3_bucket and t.s3_prefix:
             newest = newest_parquet(ctx, t.s3_bucket, t.s3_prefix)
             if newest is not None:
