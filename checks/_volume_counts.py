@@ -66,3 +66,23 @@ def snowflake_counts(ctx: CheckContext, table: str, column: str, start_at: datet
 def _naive(when: datetime) -> datetime:
     """Bound as a naive UTC wall time: compares right against naive columns, and against aware ones in a UTC session."""
     return when.astimezone(UTC).replace(tzinfo=None)
+
+
+def s3_bytes(ctx: CheckContext, bucket: str, prefix: str, start_at: datetime, end_at: datetime,
+             width: timedelta) -> dict[datetime, float]:
+    """Bytes of the objects written per bucket (by LastModified) in the dt= partitions that [start, end) touches.
+
+    A file for day D can land just after midnight, so the partition of the day before start is listed too.
+    """
+    s3 = ctx.sources.s3()
+    seconds = int(width.total_seconds())
+    out: dict[datetime, float] = {}
+    day = (start_at - timedelta(days=1)).date()
+    while day <= end_at.date():
+        for obj in s3.iter_objects(bucket, f"{prefix}dt={day.isoformat()}/", timeout=ctx.remaining_seconds()):
+            at = obj.last_modified.astimezone(UTC)
+            if start_at <= at < end_at:
+                key = datetime.fromtimestamp(int(at.timestamp()) // seconds * seconds, tz=UTC)
+                out[key] = out.get(key, 0.0) + obj.size
+        day += timedelta(days=1)
+    return out

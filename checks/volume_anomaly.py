@@ -3,7 +3,8 @@
 Catches what a healthy-looking pipeline hides: upstream of PostgreSQL the payments API loses 60% of transactions,
 every hop stays fresh and reconciled because it faithfully carries less data, and the Executive Dashboard is wrong.
 
-Per table: count rows per bucket (default one hour) from PostgreSQL or Snowflake, keep the counts in check memory
+Per table: count rows per bucket (default one hour) from PostgreSQL or Snowflake, or bytes of the Parquet objects
+the S3 sink wrote per bucket (backend s3, by object LastModified); keep the counts in check memory
 (the state store), and judge the newest complete bucket against the same bucket of the week over the last N weeks
 (median / MAD, see checks/_seasonal.py). A restart keeps the history; a first run backfills it from the table itself
 (only from the first bucket that has rows, so a young table is "not enough history", not a history of zeros).
@@ -19,7 +20,7 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 
 from checks._seasonal import WEEK, Direction, Judgement, SeasonalSettings, Window, judge
-from checks._volume_counts import postgres_counts, snowflake_counts
+from checks._volume_counts import postgres_counts, s3_bytes, snowflake_counts
 from sentinel.api import Check, CheckContext, CheckResult, ConnectionName, Duration, Finding, Params, Status
 
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]*$")
@@ -27,7 +28,9 @@ _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]*$")
 
 class VolumeTable(Params):
     table: str = Field(description="schema.table (Postgres) or [DATABASE.]SCHEMA.TABLE (Snowflake)")
-    timestamp_column: str = Field(description="when the row happened (created_at, _loaded_at)")
+    timestamp_column: str | None = Field(None, description="when the row happened (created_at, _loaded_at)")
+    s3_bucket: str | None = Field(None, description="backend s3: the lake bucket")
+    s3_prefix: str | None = Field(None, description="backend s3: e.g. raw/payments/transactions/ (holds dt=YYYY-MM-DD/)")
     source_table: str | None = Field(None, description="pipeline table label, e.g. payments.transactions")
     stage: str = "postgres"
     dashboards: list[str] = Field(default_factory=list, description="what is wrong when this count is wrong")
@@ -42,8 +45,8 @@ class VolumeTable(Params):
 
     @field_validator("timestamp_column")
     @classmethod
-    def _column(cls, value: str) -> str:
-        if not _IDENT.match(value):
+    def _column(cls, value: str | None) -> str | None:
+        if value is not None and not _IDENT.match(value):
             raise ValueError(f"timestamp_column must be a plain identifier, got {value!r}")
         return value
 
@@ -67,7 +70,7 @@ class ExclusionWindow(Params):
 
 
 class VolumeAnomalyParams(Params):
-    backend: Literal["postgres", "snowflake"] = "postgres"
+    backend: Literal["postgres", "snowflake", "s3"] = "postgres"
     connection: ConnectionName = Field("default", description="PostgreSQL connection name (backend: postgres)")
     bucket: Duration = Field(timedelta(hours=1), description="count per this much time; must divide a week")
     settle: Duration = Field(timedelta(0), description="wait this long after a bucket ends before judging it (late rows)")
@@ -85,6 +88,11 @@ class VolumeAnomalyParams(Params):
             raise ValueError("bucket must divide a week evenly (e.g. 15m, 1h, 4h, 1d)")
         if self.min_history > self.training_weeks:
             raise ValueError("min_history cannot exceed training_weeks")
+        for t in self.tables:
+            if self.backend == "s3" and not (t.s3_bucket and t.s3_prefix):
+                raise ValueError(f"backend s3: table {t.table} needs s3_bucket and s3_prefix")
+            if self.backend != "s3" and not t.timestamp_column:
+                raise ValueError(f"backend {self.backend}: table {t.table} needs timestamp_column")
         return self
 
     def seasonal(self) -> SeasonalSettings:
@@ -106,18 +114,18 @@ def _fmt(value: float) -> str:
     return f"{value:,.0f}"
 
 
-def describe_judgement(t: VolumeTable, j: Judgement, width: timedelta, weeks: int) -> str:
+def describe_judgement(t: VolumeTable, j: Judgement, width: timedelta, weeks: int, unit: str = "rows") -> str:
     """One line for 3 a.m.: the window, the observed count, the band and where it comes from."""
     end = j.bucket_at + width
     when = f"{j.bucket_at:%a %H:%M}-{end:%H:%M} UTC"
     if j.verdict == "excluded":
-        return f"{t.label} {when}: {_fmt(j.observed)} rows, not judged (inside an exclusion window)"
+        return f"{t.label} {when}: {_fmt(j.observed)} {unit}, not judged (inside an exclusion window)"
     if j.verdict == "insufficient_history":
-        return (f"{t.label} {when}: {_fmt(j.observed)} rows, not judged: only {j.history_points} past "
+        return (f"{t.label} {when}: {_fmt(j.observed)} {unit}, not judged: only {j.history_points} past "
                 f"{j.bucket_at:%A}s at {j.bucket_at:%H:%M} in history (needs {weeks} weeks to learn, judges from the minimum)")
     assert j.low is not None and j.high is not None
     basis = f"same hour, last {j.history_points} {j.bucket_at:%A}s"
-    measured = f"{when}: {_fmt(j.observed)} rows, expected {_fmt(j.low)}-{_fmt(j.high)} ({basis})"
+    measured = f"{when}: {_fmt(j.observed)} {unit}, expected {_fmt(j.low)}-{_fmt(j.high)} ({basis})"
     if not (j.anomalous and j.expected):
         return f"{t.label} {measured}"
     change = (j.observed - j.expected) / j.expected
@@ -127,13 +135,14 @@ def describe_judgement(t: VolumeTable, j: Judgement, width: timedelta, weeks: in
 
 def finding_for(t: VolumeTable, j: Judgement, p: VolumeAnomalyParams) -> Finding:
     status = Status.CRITICAL if j.anomalous else Status.OK
-    values = {"observed_rows": j.observed, "history_weeks": float(j.history_points)}
+    unit = "bytes" if p.backend == "s3" else "rows"
+    values = {f"observed_{unit}": j.observed, "history_weeks": float(j.history_points)}
     if j.expected is not None and j.low is not None and j.high is not None:
-        values.update(expected_rows=j.expected, expected_low_rows=j.low, expected_high_rows=j.high)
+        values.update({f"expected_{unit}": j.expected, f"expected_low_{unit}": j.low, f"expected_high_{unit}": j.high})
     details = {"verdict": j.verdict, "bucket_start": j.bucket_at.isoformat(), "source": f"{p.backend} {t.table}"}
     if t.dashboards:
         details["dashboards_at_risk"] = ", ".join(t.dashboards)
-    return Finding(key=t.table, status=status, summary=describe_judgement(t, j, p.bucket, p.training_weeks),
+    return Finding(key=t.table, status=status, summary=describe_judgement(t, j, p.bucket, p.training_weeks, unit),
                    values=values, details=details,
                    # labels make the alert key: only stable ones, or a drop's alert could never resolve
                    labels={"table": t.label, "stage": t.stage})
@@ -188,6 +197,10 @@ class VolumeAnomalyCheck(Check[VolumeAnomalyParams]):
 
     def _count(self, ctx: CheckContext, t: VolumeTable, start: datetime, end: datetime) -> dict[datetime, float]:
         p = self.params
+        if p.backend == "s3":
+            assert t.s3_bucket and t.s3_prefix  # validated in Params
+            return s3_bytes(ctx, t.s3_bucket, t.s3_prefix, start, end, p.bucket)
+        assert t.timestamp_column  # validated in Params
         if p.backend == "postgres":
             return postgres_counts(ctx, p.connection, t.table, t.timestamp_column, start, end, p.bucket)
         return snowflake_counts(ctx, t.table, t.timestamp_column, start, end, p.bucket)

@@ -13,10 +13,12 @@ from typing import Any
 
 import psycopg
 import pytest
+from freezegun import freeze_time
 from pydantic import SecretStr
 
 from checks.volume_anomaly import VolumeAnomalyCheck, VolumeAnomalyParams
 from devstack.postgres import PostgresService
+from devstack.s3 import S3Service
 from devstack.snowflake import SnowflakeService
 from sentinel.api import Status
 from sentinel.clock import FakeClock
@@ -161,3 +163,30 @@ def test_snowflake_raw_table_drop_is_detected_from_warehouse_counts(sf_sources: 
     finding = result.findings[0]
     assert finding.values["observed_rows"] == 3 and finding.values["expected_rows"] == 30
     assert "3 rows, expected" in finding.summary and "(same hour, last 3 Thursdays)" in finding.summary
+
+
+def test_s3_bytes_per_hour_show_the_drop_from_the_lake(s3_server_inprocess: S3Service, tmp_path: Path) -> None:
+    """backend s3: bytes of the Parquet objects the sink wrote per hour (LastModified; moto follows freezegun)."""
+    svc, bucket, prefix = s3_server_inprocess, "volume-lake", "raw/payments/transactions/"
+    client = svc.client()
+    client.create_bucket(Bucket=bucket)
+
+    def write(at: datetime, files: int) -> None:
+        with freeze_time(at):
+            for i in range(files):
+                client.put_object(Bucket=bucket, Key=f"{prefix}dt={at.date()}/part-{at:%H%M}-{i:03d}.parquet",
+                                  Body=b"x" * 1000)
+
+    for weeks_back in (1, 2, 3):
+        write(JUDGED - timedelta(weeks=weeks_back) + timedelta(minutes=5), 10)
+    write(JUDGED + timedelta(minutes=5), 2)  # the sink wrote a fifth of the usual bytes
+    sources = Sources(Settings(aws_endpoint_url=svc.endpoint_url, aws_region=svc.region,
+                               aws_access_key_id=SecretStr(svc.access_key_id),
+                               aws_secret_access_key=SecretStr(svc.secret_access_key)))
+    params = {"backend": "s3", "training_weeks": 3, "tables": [
+        {"table": "payments.transactions", "s3_bucket": bucket, "s3_prefix": prefix, "stage": "s3"}]}
+    result = run(sources, params, FakeClock(NOW), SqliteStateStore(tmp_path / "state.db"))
+    assert result.status is Status.CRITICAL, result.summary
+    finding = result.findings[0]
+    assert finding.values["observed_bytes"] == 2000 and finding.values["expected_bytes"] == 10_000
+    assert "Thu 14:00-15:00 UTC: 2,000 bytes, expected" in finding.summary

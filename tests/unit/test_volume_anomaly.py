@@ -110,3 +110,10 @@ def test_params_refuse_incoherent_settings() -> None:
             {"tables": tables, "exclusions": [{"start": "2026-12-24T00:00", "end": "2026-12-27T00:00", "reason": "x"}]})
     with pytest.raises(ValidationError, match="plain identifiers"):
         VolumeAnomalyParams.model_validate({"tables": [{"table": "x; DROP", "timestamp_column": "t"}]})
+
+
+def test_each_backend_needs_its_own_location() -> None:
+    with pytest.raises(ValidationError, match="needs s3_bucket and s3_prefix"):
+        VolumeAnomalyParams.model_validate({"backend": "s3", "tables": [{"table": "payments.transactions"}]})
+    with pytest.raises(ValidationError, match="needs timestamp_column"):
+        VolumeAnomalyParams.model_validate({"backend": "snowflake", "tables": [{"table": "RAW.TRANSACTIONS"}]})
