@@ -6,8 +6,8 @@ every hop stays fresh and reconciled because it faithfully carries less data, an
 Per table: count rows per bucket (default one hour) from PostgreSQL or Snowflake, or bytes of the Parquet objects
 the S3 sink wrote per bucket (backend s3, by object LastModified); keep the counts in check memory
 (the state store), and judge the newest complete bucket against the same bucket of the week over the last N weeks
-(median / MAD, see checks/_seasonal.py). A restart keeps the history; a first run backfills it from the table itself
-(only from the first bucket that has rows, so a young table is "not enough history", not a history of zeros).
+(median / MAD, see checks/_seasonal.py). A restart keeps the history; what is missing is counted from the table
+itself, one bucket per past week (see _history), so a young table is "not enough history", not a history of zeros.
 With too few weeks the finding says so and does not guess.
 """
 
@@ -24,6 +24,7 @@ from checks._volume_counts import postgres_counts, s3_bytes, snowflake_counts
 from sentinel.api import Check, CheckContext, CheckResult, ConnectionName, Duration, Finding, Params, Status
 
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]*$")
+CATCH_UP = 24  # after a longer gap (daemon down) only the judged bucket is counted, not every hour in between
 
 
 class VolumeTable(Params):
@@ -179,19 +180,26 @@ class VolumeAnomalyCheck(Check[VolumeAnomalyParams]):
         return finding_for(t, judge(past, bucket_at, observed, p.bucket, p.seasonal(), p.windows()), p)
 
     def _history(self, ctx: CheckContext, t: VolumeTable, bucket_at: datetime) -> dict[datetime, float]:
-        """Stored counts, topped up from the database for buckets not yet stored; the judged bucket is re-counted."""
+        """Stored counts, topped up with only what this judgement needs; the judged bucket is always re-counted.
+
+        Never one big backfill: 6 weeks of a 50M-rows-a-day table in one GROUP BY would hit statement_timeout on every
+        run and the check would never learn. Instead each run counts the judged bucket (plus the few buckets since the
+        last run, so every hour gets stored) and the same bucket of each past week it does not know yet, one
+        bucket-sized range each. A past bucket with no rows is not stored: it may predate the table, and "not enough
+        history" is better than a baseline of zeros (the judged bucket's zero is real and is stored).
+        """
         p = self.params
         key = f"counts:{t.table}"
         stored = {datetime.fromisoformat(k): float(v) for k, v in (ctx.memory.load(key) or {}).items()}
         horizon = bucket_at - p.training_weeks * WEEK
         known = [k for k in stored if k < bucket_at]
-        start = max(known) + p.bucket if known else horizon
-        fetched = self._count(ctx, t, start, bucket_at + p.bucket)
-        if not known and not fetched:
-            return {bucket_at: 0.0}  # an empty table teaches nothing; remember nothing until rows appear
-        first = min(fetched) if (not known and fetched) else start
-        filled = fill_zeros(fetched, max(start, first), bucket_at + p.bucket, p.bucket)
-        merged = {k: v for k, v in {**stored, **filled}.items() if k >= horizon}
+        since = max(known) + p.bucket if known and bucket_at - max(known) <= CATCH_UP * p.bucket else bucket_at
+        fresh = fill_zeros(self._count(ctx, t, since, bucket_at + p.bucket), since, bucket_at + p.bucket, p.bucket)
+        for weeks_back in range(1, p.training_weeks + 1):
+            past = bucket_at - weeks_back * WEEK
+            if past not in stored and past not in fresh:
+                fresh.update({b: n for b, n in self._count(ctx, t, past, past + p.bucket).items() if n > 0})
+        merged = {k: v for k, v in {**stored, **fresh}.items() if k >= horizon}
         ctx.memory.save(key, {k.isoformat(): v for k, v in sorted(merged.items())})
         return merged
 

@@ -102,24 +102,29 @@ def test_a_60_percent_drop_on_postgres_is_critical_with_band_and_dashboards(pg_s
 
 def test_history_survives_a_restart_and_the_source_purging_old_rows(
         pg_sources: Sources, postgres: PostgresService, tmp_path: Path) -> None:
-    clock = FakeClock(NOW - timedelta(hours=1))  # Thursday 13:00 was normal
+    clock = FakeClock(NOW - timedelta(hours=1))  # Thursday 14:05 judges 13:00, which was normal
     first = run(pg_sources, PG_PARAMS, clock, SqliteStateStore(tmp_path / "state.db"))
     assert first.status is Status.OK, first.summary
     assert "100 rows, expected 60-140 (same hour, last 4 Thursdays)" in first.summary
+    clock.set(NOW)
+    assert run(pg_sources, PG_PARAMS, clock, SqliteStateStore(tmp_path / "state.db")).status is Status.CRITICAL
     # Restart (a new store object on the same file) after the source dropped everything older than a day.
     with psycopg.connect(postgres.dsn("volume_anomaly"), autocommit=True) as conn:
         conn.execute("CREATE TABLE payments.purged AS SELECT * FROM payments.transactions WHERE created_at < %s",
                      (JUDGED - timedelta(days=1),))
         conn.execute("DELETE FROM payments.transactions WHERE created_at < %s", (JUDGED - timedelta(days=1),))
     try:
-        clock.set(NOW)
-        second = run(pg_sources, PG_PARAMS, clock, SqliteStateStore(tmp_path / "state.db"))
+        clock.advance(timedelta(minutes=5))
+        again = run(pg_sources, PG_PARAMS, clock, SqliteStateStore(tmp_path / "state.db"))
+        clock.advance(timedelta(hours=1))  # 15:00 was never judged, and its past weeks are gone from the source
+        later = run(pg_sources, PG_PARAMS, clock, SqliteStateStore(tmp_path / "state.db"))
     finally:
         with psycopg.connect(postgres.dsn("volume_anomaly"), autocommit=True) as conn:
             conn.execute("INSERT INTO payments.transactions SELECT * FROM payments.purged")
             conn.execute("DROP TABLE payments.purged")
-    assert second.status is Status.CRITICAL, second.summary
-    assert second.findings[0].values["history_weeks"] == 4  # learned from the store, not the purged table
+    assert again.status is Status.CRITICAL, again.summary
+    assert again.findings[0].values["history_weeks"] == 4  # learned from the store, not the purged table
+    assert later.status is Status.OK and later.findings[0].details["verdict"] == "insufficient_history"
 
 
 def test_a_young_table_says_it_has_too_little_history(pg_sources: Sources, tmp_path: Path) -> None:
