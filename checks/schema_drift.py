@@ -32,7 +32,7 @@ from checks._schemas import (
     postgres_columns,
     snowflake_columns,
 )
-from sentinel.api import Check, CheckContext, CheckResult, ConnectionName, Finding, Params, Status
+from sentinel.api import Check, CheckContext, CheckError, CheckResult, ConnectionName, Finding, Params, Status
 
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]*$")
 DEBEZIUM_AND_LOAD_COLUMNS = ["__deleted", "__op", "__source_ts_ms", "__ts_ms", "__lsn", "__table", "_loaded_at"]
@@ -101,7 +101,12 @@ class SchemaDriftCheck(Check[SchemaDriftParams]):
     def run(self, ctx: CheckContext) -> CheckResult:
         findings: list[Finding] = []
         for t in self.params.tables:
-            findings.extend(self._table(ctx, t))
+            try:
+                findings.extend(self._table(ctx, t))
+            except CheckError as exc:  # SourceError included: this table could not be read, the others can
+                findings.extend(Finding(f"{t.name}:{part}", Status.ERROR, f"{t.name}: cannot compare schemas: {exc}",
+                                        labels={"table": t.name, "stage": "schema"}, details={"error": str(exc)})
+                                for part in ("gaps", "changes"))
         bad = [f for f in findings if f.status is not Status.OK]
         summary = (" | ".join(f.summary for f in bad[:3]) if bad
                    else f"{len(self.params.tables)} table(s): columns agree at every hop, no change since the baseline")

@@ -21,7 +21,17 @@ from pydantic import Field, field_validator, model_validator
 
 from checks._seasonal import WEEK, Direction, Judgement, SeasonalSettings, Window, judge
 from checks._volume_counts import postgres_counts, s3_bytes, snowflake_counts
-from sentinel.api import Check, CheckContext, CheckResult, ConnectionName, Duration, Finding, Params, Status
+from sentinel.api import (
+    Check,
+    CheckContext,
+    CheckError,
+    CheckResult,
+    ConnectionName,
+    Duration,
+    Finding,
+    Params,
+    Status,
+)
 
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]*$")
 CATCH_UP = 24  # after a longer gap (daemon down) only the judged bucket is counted, not every hour in between
@@ -165,7 +175,8 @@ class VolumeAnomalyCheck(Check[VolumeAnomalyParams]):
         findings = [self._judge_table(ctx, t, bucket_at) for t in p.tables]
         bad = [f for f in findings if f.status is not Status.OK]
         if bad:
-            summary = f"{len(bad)}/{len(findings)} tables off their seasonal volume: " + " | ".join(f.summary for f in bad[:3])
+            summary = (f"{len(bad)}/{len(findings)} tables off their seasonal volume or not counted: "
+                       + " | ".join(f.summary for f in bad[:3]))
         else:
             summary = f"{len(findings)} table(s) checked for {bucket_at:%a %H:%M} UTC: " + " | ".join(
                 f.summary for f in findings[:2])
@@ -174,7 +185,11 @@ class VolumeAnomalyCheck(Check[VolumeAnomalyParams]):
 
     def _judge_table(self, ctx: CheckContext, t: VolumeTable, bucket_at: datetime) -> Finding:
         p = self.params
-        history = self._history(ctx, t, bucket_at)
+        try:
+            history = self._history(ctx, t, bucket_at)
+        except CheckError as exc:  # SourceError included: this table could not be counted, the others can
+            return Finding(key=t.table, status=Status.ERROR, summary=f"{t.label}: cannot count: {exc}",
+                           labels={"table": t.label, "stage": t.stage}, details={"error": str(exc)})
         observed = history.get(bucket_at, 0.0)
         past = {k: v for k, v in history.items() if k < bucket_at}
         return finding_for(t, judge(past, bucket_at, observed, p.bucket, p.seasonal(), p.windows()), p)

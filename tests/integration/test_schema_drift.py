@@ -152,3 +152,15 @@ def test_a_dropped_source_column_is_critical_and_names_where_it_is_still_read(
     assert (f"status dropped at {PG_WHERE}; still in {S3_WHERE}, {SF_WHERE}, dbt source payments.transactions: "
             "downstream reads NULL") in changes
     assert f"amount narrowed at {PG_WHERE}: numeric(18,2) -> numeric(10,2)" in changes
+
+
+def test_a_table_whose_hop_cannot_be_read_is_its_own_error(world: Any, tmp_path: Path) -> None:
+    sources, params, _ = world
+    broken = params.model_validate({**params.model_dump(), "tables": [
+        *[t.model_dump() for t in params.tables],
+        {"name": "payments.ghost", "postgres": "payments.ghost", "snowflake": f"{SF_DB}.RAW.GHOST"}]})
+    result = run((sources, broken, None), SqliteStateStore(tmp_path / "state.db"), FakeClock(datetime(2026, 11, 28, tzinfo=UTC)))
+    findings = by_key(result)
+    assert findings["payments.ghost:gaps"].status is Status.ERROR
+    assert "PostgreSQL table payments.ghost has no columns visible to Sentinel" in findings["payments.ghost:gaps"].summary
+    assert findings["payments.transactions:gaps"].status is not Status.ERROR

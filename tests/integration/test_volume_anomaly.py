@@ -195,3 +195,14 @@ def test_s3_bytes_per_hour_show_the_drop_from_the_lake(s3_server_inprocess: S3Se
     finding = result.findings[0]
     assert finding.values["observed_bytes"] == 2000 and finding.values["expected_bytes"] == 10_000
     assert "Thu 14:00-15:00 UTC: 2,000 bytes, expected" in finding.summary
+
+
+def test_a_table_that_cannot_be_counted_is_its_own_error_the_others_are_judged(
+        pg_sources: Sources, tmp_path: Path) -> None:
+    params = {**PG_PARAMS, "tables": [*PG_PARAMS["tables"],
+                                      {"table": "payments.no_such_table", "timestamp_column": "created_at"}]}
+    result = run(pg_sources, params, FakeClock(NOW), SqliteStateStore(tmp_path / "state.db"))
+    by_key = {f.key: f for f in result.findings}
+    assert by_key["payments.transactions"].status is Status.CRITICAL
+    assert by_key["payments.no_such_table"].status is Status.ERROR
+    assert "cannot count" in by_key["payments.no_such_table"].summary
