@@ -357,6 +357,7 @@ class DbtResultsCheck(Check[DbtResultsParams]):
         return f"dbt artifacts at {p.location}, expected every {format_duration(p.cadence)} (+{format_duration(p.slack)})"
 
     def run(self, ctx: CheckContext) -> CheckResult:
+        ctx.doing.current = f"dbt artifacts at {self.params.location}"  # named by a deadline error
         artifacts: DbtArtifacts = ctx.sources.dbt_artifacts(self.params.location).load(timeout=ctx.remaining_seconds())
         ev = evaluate(artifacts, self.params, ctx.now(), ctx.memory.load(MEMORY_KEY))
         ctx.memory.save(MEMORY_KEY, ev.memory)

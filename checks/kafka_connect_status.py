@@ -1,7 +1,8 @@
 """kafka_connect_status: are the Connect connectors (Debezium source, S3 sink) and all their tasks RUNNING?
 
-One finding per connector (its own alert). FAILED puts the first line of the failing trace in the summary and
-the whole trace in details; an unreachable worker is an ERROR result naming the URL (never credentials).
+One finding per connector (its own alert). FAILED puts the root cause (the last `Caused by:`) of the failing trace
+in the summary and the whole trace in details; an unreachable worker is an ERROR result naming the URL (never
+credentials).
 
     kind: kafka_connect_status
     params: {connectors: [debezium-payments, s3-sink]}     # empty = every connector on the cluster
@@ -45,6 +46,14 @@ def first_line(trace: str) -> str:
     return ""
 
 
+def root_cause(trace: str) -> str:
+    """What actually went wrong: the last `Caused by:` of a Java trace, else its first line. Connect wraps the real
+    error (a DataException, a JsonParseException) in "ConnectException: Tolerance exceeded in error handler"."""
+    causes = [line.strip()[len("Caused by:"):].strip() for line in trace.splitlines()
+              if line.strip().startswith("Caused by:")]
+    return causes[-1][:300] if causes else first_line(trace)
+
+
 def judge_connector(conn: ConnectorState, params: KafkaConnectStatusParams) -> tuple[Status, str, dict[str, str]]:
     """Status, summary and details of one connector from its REST status. Pure."""
     state_status = {
@@ -59,7 +68,7 @@ def judge_connector(conn: ConnectorState, params: KafkaConnectStatusParams) -> t
     problems: list[str] = []
     details: dict[str, str] = {}
     if conn.state != "RUNNING":
-        problems.append(f"connector {conn.state}" + (f": {first_line(conn.trace)}" if conn.trace else ""))
+        problems.append(f"connector {conn.state}" + (f": {root_cause(conn.trace)}" if conn.trace else ""))
         if conn.trace:
             details["connector_trace"] = conn.trace
     for task in conn.tasks:
@@ -67,7 +76,7 @@ def judge_connector(conn: ConnectorState, params: KafkaConnectStatusParams) -> t
         if task.state != "RUNNING":
             problems.append(f"task {task.id} {task.state}"
                             + (f" on {task.worker_id}" if task.worker_id else "")
-                            + (f": {first_line(task.trace)}" if task.trace else ""))
+                            + (f": {root_cause(task.trace)}" if task.trace else ""))
         if task.trace:
             details[f"task_{task.id}_trace"] = task.trace
     running = sum(1 for t in conn.tasks if t.state == "RUNNING")
@@ -101,7 +110,8 @@ class KafkaConnectStatusCheck(Check[KafkaConnectStatusParams]):
     def run(self, ctx: CheckContext) -> CheckResult:
         p = self.params
         connect = ctx.sources.kafka_connect()
-        states: dict[str, ConnectorState] = connect.statuses(ctx.remaining_seconds())
+        with ctx.doing(f"Kafka Connect connector statuses at {connect.url}"):
+            states: dict[str, ConnectorState] = connect.statuses(ctx.remaining_seconds())
         if p.connectors:
             chosen = sorted(n for n in states if any(re.fullmatch(pat, n) for pat in p.connectors))
             missing = sorted(n for n in p.connectors if _LITERAL.match(n) and n not in states)

@@ -14,9 +14,9 @@ Example (the S3 sink reading every CDC topic):
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
@@ -34,6 +34,7 @@ if TYPE_CHECKING:
 StatusName = Literal["ok", "warn", "critical"]
 _LITERAL = re.compile(r"^[A-Za-z0-9_.\-]+$")
 MEMORY_KEY = "window"
+MOVED_KEY = "offsets_moved_at"  # per group/topic: the committed offsets seen last and since when each was unchanged
 
 
 class KafkaConsumerLagParams(Params):
@@ -134,6 +135,7 @@ class KafkaConsumerLagCheck(Check[KafkaConsumerLagParams]):
 
         p = self.params
         kafka = ctx.sources.kafka()
+        ctx.doing.current = f"Kafka {kafka.bootstrap}: metadata and offsets of groups {', '.join(p.groups)}"
         topics_md: dict[str, int] = kafka.topics(_budget(ctx))
         if all(_LITERAL.match(g) for g in p.groups):
             groups = sorted(set(p.groups))
@@ -194,6 +196,14 @@ class KafkaConsumerLagCheck(Check[KafkaConsumerLagParams]):
             end_m[:, s.start:s.start + s.count] = state.end[s.topic]
         ev = evaluate(state.times, committed_m, end_m, start, owned, window_seconds=window,
                       min_samples=p.min_samples)
+        # The window holds only `window` of samples; how long an offset has really been frozen needs memory of
+        # when it last moved, or a 3-hour outage would read "unchanged for 10m".
+        moved_at = _offsets_moved_at(ctx.memory.load(MOVED_KEY), cur_committed, now)
+        ctx.memory.save(MOVED_KEY, moved_at)
+        frozen = np.zeros(total, dtype=np.float64)
+        for s in slices:
+            frozen[s.start:s.start + s.count] = now - np.asarray(moved_at[f"{s.group}\t{s.topic}"]["at"])
+        ev = replace(ev, stuck_seconds=np.where(ev.stuck_seconds > 0, np.maximum(ev.stuck_seconds, frozen), 0.0))
 
         # lag in seconds: timestamps of the messages at the committed offsets (worst partitions first)
         written = np.full(total, np.nan)
@@ -212,7 +222,9 @@ class KafkaConsumerLagCheck(Check[KafkaConsumerLagParams]):
         estimated[need] = True
         lag_seconds = np.where(ev.lag > 0, np.maximum(now - np.nan_to_num(written, nan=now), 0.0), 0.0)
 
-        findings = [self._finding(s, ev, lag_seconds, estimated, cur_c, start, end_m[-1], owned, described)
+        unknown = _unknown_groups(groups, committed, described)
+        findings = [_unknown_group_finding(s) if s.group in unknown else
+                    self._finding(s, ev, lag_seconds, estimated, cur_c, start, end_m[-1], owned, described)
                     for s in slices]
         findings += [Finding(key=f"topic/{t}", status=Status.WARN, summary=f"topic {t} does not exist",
                              labels={"topic": t}) for t in missing_topics]
@@ -278,7 +290,12 @@ class KafkaConsumerLagCheck(Check[KafkaConsumerLagParams]):
         problem = [v for v in sorted(counts, reverse=True) if self.verdict_status(v) is not Status.OK]
         age = ("~" if is_estimate else "") + _fmt_secs(max_secs) + (" (estimated, at least)" if is_estimate else "")
         where = f"{s.group} on {s.topic}"
-        lag_text = f"lag {total_lag:,} msgs" + (f", oldest unconsumed written {age} ago" if total_lag else "")
+        waiting = int(ev.unread_without_offset[sl].sum())
+        lag_text = f"lag {total_lag:,} msgs" + (f" (+{waiting:,} waiting where nothing is committed)" if waiting else "")
+        if total_lag and max_secs > 0:
+            lag_text += f", oldest unconsumed written {age} ago"
+        elif total_lag:
+            lag_text += ", age of the oldest unconsumed unknown (its message is gone or unreadable)"
         if problem:
             parts = []
             for v in problem:
@@ -325,8 +342,9 @@ class KafkaConsumerLagCheck(Check[KafkaConsumerLagParams]):
             "group_state": f"{state}, {members} member(s)",
             "partitions": "part    committed    log_start      log_end        lag  lag_age owned  verdict\n"
                           + "\n".join(rows) + ("\n..." if s.count > 25 else ""),
-            "lag_seconds_source": "estimate from stored log-end offsets (lower bound)" if is_estimate
-                                  else "timestamp of the message at the committed offset",
+            "lag_seconds_source": ("estimate from stored log-end offsets (lower bound)" if is_estimate
+                                   else "timestamp of the message at the committed offset" if max_secs > 0
+                                   else "none: no unconsumed message with a readable timestamp"),
             "diagnose": f"kafka-consumer-groups.sh --bootstrap-server $KAFKA_BOOTSTRAP --describe --group {s.group}",
         }
         values = {
@@ -370,3 +388,31 @@ class KafkaConsumerLagCheck(Check[KafkaConsumerLagParams]):
                 summary += (f", oldest unconsumed {_fmt_secs(worst_age.values['lag_seconds'])} "
                             f"({worst_age.key})")
         return ctx.result(self.kind, status, summary, values=values, findings=findings)
+
+
+def _unknown_groups(groups: list[str], committed: dict[str, dict[tuple[str, int], int]],
+                    described: dict[str, GroupInfo]) -> set[str]:
+    """Groups with no member and no committed offset anywhere: the cluster keeps nothing about them. Lag 0 on an
+    empty topic would read as a healthy idle consumer, when the name is a typo or the consumer never ran."""
+    return {g for g in groups if not committed.get(g) and (g not in described or described[g].members == 0)}
+
+
+def _unknown_group_finding(s: _Slice) -> Finding:
+    return Finding(key=f"{s.group}/{s.topic}", status=Status.WARN,
+                   summary=f"consumer group {s.group} has no members and no committed offsets: the cluster does not "
+                           f"know it (a typo in `groups:`?) or it has never consumed {s.topic}",
+                   values={"members": 0.0}, labels={"group": s.group, "topic": s.topic})
+
+
+def _offsets_moved_at(remembered: Any, current: dict[str, Any], now: float) -> dict[str, dict[str, list[Any]]]:
+    """Per group/topic key: the committed offsets and, per partition, since when each has had that value."""
+    before = remembered if isinstance(remembered, dict) else {}
+    out: dict[str, dict[str, list[Any]]] = {}
+    for key, row in current.items():
+        offsets = [int(x) for x in row]
+        old = before.get(key) or {}
+        old_offsets, old_at = list(old.get("offsets", [])), list(old.get("at", []))
+        out[key] = {"offsets": offsets, "at": [
+            float(old_at[i]) if i < len(old_offsets) and i < len(old_at) and old_offsets[i] == off else now
+            for i, off in enumerate(offsets)]}
+    return out

@@ -154,7 +154,8 @@ class PostgresReplicationSlotCheck(Check[PostgresReplicationSlotParams]):
         source = ctx.sources.postgres(p.connection)
         cols = ["slot_name", "plugin", "slot_type", "database", "active", "retained_bytes", "flush_lag_bytes",
                 "wal_status", "safe_wal_size"]
-        rows = [dict(zip(cols, r, strict=True)) for r in source.fetch_all(SLOTS_SQL, None, ctx.remaining())]
+        with ctx.doing(f"PostgreSQL pg_replication_slots on {source.name!r} ({source.where})"):
+            rows = [dict(zip(cols, r, strict=True)) for r in source.fetch_all(SLOTS_SQL, None, ctx.remaining())]
         if p.slots:
             chosen = [r for r in rows if any(re.fullmatch(s, r["slot_name"]) for s in p.slots)]
             missing = sorted(s for s in p.slots if _LITERAL.match(s) and s not in {r["slot_name"] for r in rows})

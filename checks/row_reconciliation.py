@@ -33,6 +33,7 @@ from sentinel.api import (
     Params,
     SourceError,
     Status,
+    measured_status,
 )
 from sentinel.sources.reconcile import PairReport, ReconcileMode, ReconcileOptions, Side, Tier, dialect_for, plan_buckets
 from sentinel.sources.reconcile.engine import DeletedFilter, Execute, SideSpec, reconcile_pair
@@ -268,7 +269,9 @@ class RowReconciliationCheck(Check[RowReconciliationParams]):
             fp = fingerprint(pair, p)
             skip = remembered(memory.get(pair.label), fp, plan, ctx.now(), p.recheck_after) if p.remember_matched else []
             try:
-                report = self._compare(ctx, pair, plan, options, skip)
+                with ctx.doing(f"reconciling {pair.label}: {pair.source.engine} {pair.source.table} vs "
+                               f"{pair.target.engine} {pair.target.table}"):
+                    report = self._compare(ctx, pair, plan, options, skip)
             except CheckError as exc:  # SourceError included: this pair could not be measured, the others can
                 findings.append(Finding(pair.label, Status.ERROR, f"{pair.label}: cannot reconcile: {exc}",
                                         labels=_labels(pair), details={"error": str(exc)}))
@@ -278,7 +281,7 @@ class RowReconciliationCheck(Check[RowReconciliationParams]):
                 memory[pair.label] = remember(memory.get(pair.label), fp, plan, report, ctx.now(), p.settle_after)
         if p.remember_matched:
             ctx.memory.save(MEMORY_KEY, memory)
-        status = Status.worst(f.status for f in findings)
+        status = measured_status(findings)  # a pair that could not be reconciled does not blind the others
         bad = [f for f in findings if f.status is not Status.OK]
         if len(findings) == 1:
             summary = findings[0].summary

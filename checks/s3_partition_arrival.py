@@ -7,6 +7,16 @@ Per prefix, one finding judging:
 - no gap in dt= partitions over the last `gap_lookback_days` closed days (critical);
 - yesterday's object count and bytes vs the median of the same weekday over the last `size_weeks` weeks.
 
+Marker objects are never data: 0-byte keys, keys ending in `/` (console "folders") and names starting with `_` or
+`.` (`_SUCCESS`, `.crc`, `_temporary/`). Otherwise a partition holding only a folder marker reads "has 1 files" and
+a `_SUCCESS` rewritten a minute ago hides data files that are 50 minutes old. Objects stamped in the future (beyond
+`future_tolerance`) are reported as a warning and the age is judged on the newest object that is not in the future.
+A prefix that cannot be listed is that prefix's ERROR finding; the other prefixes are still judged.
+
+`mode: daily` is for outputs written once per closed day (processed/daily_transaction_summary/): the partition of
+the last closed day must exist by `partition_deadline` after midnight, with no gaps and a plausible size
+(see checks/_lake.py).
+
 Day boundaries are computed in `timezone` with zoneinfo and compared as aware UTC instants, so DST days
 (23 or 25 hours long) and midnight are exact.
 """
@@ -17,17 +27,35 @@ import statistics
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any
+from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 from pydantic import Field, field_validator, model_validator
 
-from sentinel.api import Check, CheckContext, CheckResult, Duration, Finding, Params, Status, TimeZoneName, format_duration
+from checks._lake import due_day, human_bytes, is_marker, judge_daily, other_layouts
+from sentinel.api import (
+    Check,
+    CheckContext,
+    CheckResult,
+    Duration,
+    Finding,
+    Params,
+    Status,
+    TimeZoneName,
+    format_duration,
+    measured_status,
+    target_error,
+)
 
 
 class S3PartitionArrivalParams(Params):
     bucket: str = Field(min_length=3)
     prefixes: list[str] = Field(min_length=1, description="e.g. raw/payments/transactions/ (dt= partitions below)")
+    mode: Literal["stream", "daily"] = Field("stream", description="stream: today's partition keeps receiving files; "
+                                             "daily: one partition per closed day, due by partition_deadline")
+    table_labels: dict[str, str] = Field(default_factory=dict,
+                                         description="prefix -> pipeline table label (default: the last two folders)")
+    stage: str = Field("s3", pattern=r"^[a-z_]+$", description="the pipeline stage these prefixes are")
     timezone: TimeZoneName = "UTC"
     partition_deadline: Duration = Field(default=timedelta(minutes=15), description="today's dt= must exist by then")
     newest_warn_after: Duration = timedelta(minutes=15)
@@ -38,11 +66,21 @@ class S3PartitionArrivalParams(Params):
     size_warn_ratio: float = Field(0.5, gt=0, le=1)
     size_critical_ratio: float = Field(0.2, ge=0, le=1)
     partition_key: str = Field("dt", pattern=r"^[a-z_]+$")
+    future_tolerance: Duration = Field(default=timedelta(minutes=2),
+                                       description="objects newer than now + this are clock skew: warn, not fresh")
 
     @field_validator("prefixes")
     @classmethod
     def _slash(cls, prefixes: list[str]) -> list[str]:
         return [p if p.endswith("/") else p + "/" for p in prefixes]
+
+    @field_validator("table_labels")
+    @classmethod
+    def _label_slash(cls, labels: dict[str, str]) -> dict[str, str]:
+        return {(k if k.endswith("/") else k + "/"): v for k, v in labels.items()}
+
+    def labels_for(self, prefix: str) -> dict[str, str]:
+        return {"table": self.table_labels.get(prefix, table_label(prefix)), "stage": self.stage, "prefix": prefix}
 
     @model_validator(mode="after")
     def _order(self) -> S3PartitionArrivalParams:
@@ -75,6 +113,9 @@ class PrefixObservation:
     today: Sequence[ObjectInfo]
     yesterday: Sequence[ObjectInfo]
     history: dict[date, PartitionStats]  # same weekday as yesterday, previous weeks
+    other_layouts: tuple[str, ...] = ()  # e.g. ("date=2025-01-14/",): partitions under another key, for a hint
+
+
 
 
 def day_bounds(day: date, tz: ZoneInfo) -> tuple[datetime, datetime]:
@@ -125,6 +166,14 @@ def evaluate_prefix(obs: PrefixObservation, now: datetime, p: S3PartitionArrival
         # Before today's deadline an empty partition is normal: judge the newest file of yesterday instead,
         # so a sink that stopped at 22:00 is not invisible until 00:15.
         newest_day, pool = (today, obs.today) if obs.today else (yesterday, obs.yesterday)
+        future = [o for o in pool if o.last_modified > now + p.future_tolerance]
+        pool = [o for o in pool if o.last_modified <= now + p.future_tolerance]
+        if future:
+            ahead = max(o.last_modified for o in future) - now
+            values["future_objects"] = float(len(future))
+            problems.append((Status.WARN, f"{len(future)} file(s) in {key}={newest_day} are stamped up to "
+                             f"{format_duration(ahead)} in the future (clock skew?); age judged without them",
+                             "future_objects"))
         if pool:
             newest = max(o.last_modified for o in pool)
             age = max(timedelta(0), now - newest)
@@ -152,26 +201,11 @@ def evaluate_prefix(obs: PrefixObservation, now: datetime, p: S3PartitionArrival
     if missing:
         shown = ", ".join(f"{key}={d}" for d in missing[:5]) + (" ..." if len(missing) > 5 else "")
         problems.append((Status.CRITICAL, f"{len(missing)} partition(s) missing in the last "
-                         f"{p.gap_lookback_days} days: {shown}", "missing_partitions"))
+                         f"{p.gap_lookback_days} days: {shown}{layout_hint(obs, key)}", "missing_partitions"))
 
     # 4. yesterday's size vs the same weekday in previous weeks
     if p.size_weeks and yesterday not in missing:
-        past = [obs.history[d] for d in history_days(yesterday, p.size_weeks) if d in obs.history]
-        past = [s for s in past if s.count > 0]
-        if past:
-            median_count = statistics.median(s.count for s in past)
-            median_bytes = statistics.median(s.bytes for s in past)
-            count = len(obs.yesterday)
-            size = sum(o.size for o in obs.yesterday)
-            ratio = min(count / median_count if median_count else 1.0, size / median_bytes if median_bytes else 1.0)
-            values.update(yesterday_objects=float(count), yesterday_bytes=float(size),
-                          median_objects=float(median_count), median_bytes=float(median_bytes), size_ratio=ratio)
-            status = (Status.CRITICAL if ratio < p.size_critical_ratio
-                      else Status.WARN if ratio < p.size_warn_ratio else Status.OK)
-            if status is not Status.OK:
-                problems.append((status, f"{key}={yesterday} holds {count} files / {_bytes(size)}, "
-                                 f"{ratio:.0%} of the {yesterday:%A} median ({median_count:g} files / "
-                                 f"{_bytes(median_bytes)} over {len(past)} weeks)", "size_ratio"))
+        problems.extend(judge_size(yesterday, obs.yesterday, obs.history, p, values))
 
     status = Status.worst(s for s, _, _ in problems)
     worst_first = sorted(problems, key=lambda sp: -sp[0].rank)
@@ -186,21 +220,67 @@ def evaluate_prefix(obs: PrefixObservation, now: datetime, p: S3PartitionArrival
         if not obs.today:
             newest_txt = f" (not due until {format_duration(p.partition_deadline)} after midnight){newest_txt}"
         summary = f"s3 {obs.prefix}: {key}={today} has {len(obs.today)} files{newest_txt}; no gaps"
-    return Finding(key=obs.prefix, status=status, summary=summary, values=values,
-                   labels={"table": table_label(obs.prefix), "stage": "s3", "prefix": obs.prefix})
+    return Finding(key=obs.prefix, status=status, summary=summary, values=values, labels=p.labels_for(obs.prefix))
+
+
+def judge_size(day: date, objs: Sequence[ObjectInfo], history: dict[date, PartitionStats],
+               p: S3PartitionArrivalParams, values: dict[str, float]) -> list[tuple[Status, str, str]]:
+    """A day's object count and bytes vs the median of the same weekday in previous weeks (adds to `values`)."""
+    past = [history[d] for d in history_days(day, p.size_weeks) if d in history]
+    past = [s for s in past if s.count > 0]
+    if not past:
+        return []
+    median_count = statistics.median(s.count for s in past)
+    median_bytes = statistics.median(s.bytes for s in past)
+    count = len(objs)
+    size = sum(o.size for o in objs)
+    ratio = min(count / median_count if median_count else 1.0, size / median_bytes if median_bytes else 1.0)
+    values.update(yesterday_objects=float(count), yesterday_bytes=float(size),
+                  median_objects=float(median_count), median_bytes=float(median_bytes), size_ratio=ratio)
+    status = (Status.CRITICAL if ratio < p.size_critical_ratio
+              else Status.WARN if ratio < p.size_warn_ratio else Status.OK)
+    if status is Status.OK:
+        return []
+    return [(status, f"{p.partition_key}={day} holds {count} files / {human_bytes(size)}, {ratio:.0%} of the "
+             f"{day:%A} median ({median_count:g} files / {human_bytes(median_bytes)} over {len(past)} weeks)", "size_ratio")]
+
+
+def evaluate_daily(obs: PrefixObservation, due_objs: Sequence[ObjectInfo], now: datetime,
+                   p: S3PartitionArrivalParams) -> Finding:
+    """Judge a daily output prefix (mode: daily). Pure."""
+    tz = ZoneInfo(p.timezone)
+    key = p.partition_key
+    problems, values, due = judge_daily(now, key=key, tz=tz, deadline=p.partition_deadline,
+                                        present=obs.partition_dates, due_files=[o.size for o in due_objs],
+                                        lookback_days=p.gap_lookback_days)
+    if due_objs and p.size_weeks:
+        problems.extend(judge_size(due, due_objs, obs.history, p, values))
+    if not due_objs and obs.other_layouts:
+        problems = [(s, t + layout_hint(obs, key), h) for s, t, h in problems]
+    ranked = sorted(problems, key=lambda sp: -sp[0].rank)
+    values = headline_first(values, ranked[0][2] if ranked else "seconds_past_deadline")
+    if ranked:
+        summary = f"s3 {obs.prefix}: " + "; ".join(text for _, text, _ in ranked)
+    else:
+        summary = (f"s3 {obs.prefix}: {key}={due} is there ({len(due_objs)} files, "
+                   f"{human_bytes(sum(o.size for o in due_objs))}); no gaps")
+    return Finding(key=obs.prefix, status=Status.worst(s for s, _, _ in problems), summary=summary, values=values,
+                   labels=p.labels_for(obs.prefix))
+
+
+def layout_hint(obs: PrefixObservation, key: str) -> str:
+    """Partitions under another key (date= instead of dt=) usually mean a changed sink path.format, not lost data."""
+    if not obs.other_layouts:
+        return ""
+    sample = obs.other_layouts[-1]
+    other = sample.split("=", 1)[0]
+    return (f" — but {len(obs.other_layouts)} partition(s) exist as {other}=... (newest {sample}): did the sink's "
+            f"path format change, or should this check use partition_key: {other}?")
 
 
 def headline_first(values: dict[str, float], key: str) -> dict[str, float]:
     """The value that explains the status first (tables show a finding's first value)."""
     return {key: values[key], **values} if key in values else values
-
-
-def _bytes(n: float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if abs(n) < 1024 or unit == "TiB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n:.1f} TiB"
 
 
 def partition_dates(prefixes: Iterable[str], base: str, key: str) -> frozenset[date]:
@@ -223,6 +303,9 @@ class S3PartitionArrivalCheck(Check[S3PartitionArrivalParams]):
 
     def describe(self) -> str:
         p = self.params
+        if p.mode == "daily":
+            return (f"s3://{p.bucket}: {len(p.prefixes)} daily outputs, the closed day's {p.partition_key}= by "
+                    f"{format_duration(p.partition_deadline)} after midnight {p.timezone}")
         return (f"s3://{p.bucket}: {len(p.prefixes)} prefixes, {p.partition_key}= by "
                 f"{format_duration(p.partition_deadline)} after midnight {p.timezone}, newest < "
                 f"{format_duration(p.newest_critical_after)}")
@@ -231,44 +314,62 @@ class S3PartitionArrivalCheck(Check[S3PartitionArrivalParams]):
         p = self.params
         s3 = ctx.sources.s3()
         now = ctx.now()
-        findings = [self._evaluate(ctx, s3, prefix, now) for prefix in p.prefixes]
-        status = Status.worst(f.status for f in findings)
+        findings = [self._evaluate_or_error(ctx, s3, prefix, now) for prefix in p.prefixes]
+        status = measured_status(findings)
         bad = [f for f in findings if f.status is not Status.OK]
         if bad:
             summary = (f"{len(bad)}/{len(findings)} S3 prefixes in s3://{p.bucket} have arrival problems; "
                        + " | ".join(f.summary for f in bad[:3]))
         else:
-            summary = f"all {len(findings)} S3 prefixes in s3://{p.bucket} have today's partition and fresh files"
+            summary = (f"all {len(findings)} daily outputs in s3://{p.bucket} arrived by their deadline" if p.mode == "daily"
+                       else f"all {len(findings)} S3 prefixes in s3://{p.bucket} have today's partition and fresh files")
         return ctx.result(
             self.kind, status, summary,
             values={"prefixes_with_problems": float(len(bad))},
-            labels={"stage": "s3"},
+            labels={"stage": p.stage},
             details={"bucket": p.bucket, "timezone": p.timezone,
                      "listing": f"aws s3 ls s3://{p.bucket}/{p.prefixes[0]}"},
             findings=findings,
         )
 
+    def _evaluate_or_error(self, ctx: CheckContext, s3: Any, prefix: str, now: datetime) -> Finding:
+        try:
+            return self._evaluate(ctx, s3, prefix, now)
+        except Exception as exc:  # this prefix only: the others are still judged
+            return target_error(prefix, exc, self.params.labels_for(prefix),
+                                what=f"S3 prefix s3://{self.params.bucket}/{prefix}")
+
     def _evaluate(self, ctx: CheckContext, s3: Any, prefix: str, now: datetime) -> Finding:
         p = self.params
         tz = ZoneInfo(p.timezone)
         today = local_today(now, tz)
-        yesterday = today - timedelta(days=1)
+        # daily mode judges the last closed day that is due; stream mode today and yesterday
+        yesterday = due_day(now, p.partition_deadline, tz) if p.mode == "daily" else today - timedelta(days=1)
 
         def listing(day: date) -> list[ObjectInfo]:
-            objs = s3.list_objects(p.bucket, f"{prefix}{p.partition_key}={day.isoformat()}/",
-                                   timeout=ctx.remaining_seconds())
-            return [ObjectInfo(o.key, o.size, o.last_modified) for o in objs]
+            where = f"{prefix}{p.partition_key}={day.isoformat()}/"
+            with ctx.doing(f"S3 ListObjectsV2 on s3://{p.bucket}/{where}"):
+                objs = s3.list_objects(p.bucket, where, timeout=ctx.remaining_seconds())
+            return [ObjectInfo(o.key, o.size, o.last_modified) for o in objs if not is_marker(o.key, o.size)]
 
         oldest = min(yesterday - timedelta(days=p.gap_lookback_days), yesterday - timedelta(weeks=p.size_weeks))
         # dt=YYYY-MM-DD sorts by date: start listing just before the oldest partition we look at
         start_after = f"{prefix}{p.partition_key}={oldest - timedelta(days=1)}/~"
-        listed = s3.list_prefixes(p.bucket, prefix, start_after=start_after, timeout=ctx.remaining_seconds())
+        with ctx.doing(f"S3 ListObjectsV2 (partitions) on s3://{p.bucket}/{prefix}"):
+            listed = s3.list_prefixes(p.bucket, prefix, start_after=start_after, timeout=ctx.remaining_seconds())
         present = partition_dates(listed, prefix, p.partition_key)
-        today_objs = listing(today) if today in present else []
+        today_objs = listing(today) if today in present and p.mode == "stream" else []
         yesterday_objs = listing(yesterday) if yesterday in present else []
+        if yesterday in present and not yesterday_objs:  # only markers: the partition has no data
+            present = present - {yesterday}
         history = self._history(ctx, prefix, yesterday, present, listing)
-        obs = PrefixObservation(prefix, present, today_objs, yesterday_objs, history)
-        return evaluate_prefix(obs, now, p)
+        layouts: tuple[str, ...] = ()
+        if yesterday not in present:  # only on the failure path: is the data under another layout (date=)?
+            with ctx.doing(f"S3 ListObjectsV2 (layout) on s3://{p.bucket}/{prefix}"):
+                everything = s3.list_prefixes(p.bucket, prefix, timeout=ctx.remaining_seconds())
+            layouts = other_layouts(everything, prefix, p.partition_key)
+        obs = PrefixObservation(prefix, present, today_objs, yesterday_objs, history, layouts)
+        return evaluate_daily(obs, yesterday_objs, now, p) if p.mode == "daily" else evaluate_prefix(obs, now, p)
 
     def _history(self, ctx: CheckContext, prefix: str, yesterday: date, present: frozenset[date],
                  listing: Callable[[date], list[ObjectInfo]]) -> dict[date, PartitionStats]:

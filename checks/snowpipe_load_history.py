@@ -5,6 +5,10 @@ their first error, rows loaded, time since the last successful load.
 Per pipe (from SYSTEM$PIPE_STATUS): execution state, pending file count, last ingested / received timestamps,
 error fields. A pipe that is not RUNNING (PAUSED, STOPPED_*, STALLED_*) is critical (silence it during planned work);
 a pending count that grew since the previous run with no ingestion in between is critical.
+
+A LOAD_FAILED file that later shows LOADED (fixed and reloaded, e.g. ALTER PIPE ... REFRESH) no longer counts as
+failed. Load times in the future (beyond `future_tolerance`) are a warning and never make a load look recent.
+A table or pipe that cannot be queried is that target's ERROR finding; the other targets are still judged.
 """
 
 from __future__ import annotations
@@ -15,7 +19,18 @@ from typing import Any
 
 from pydantic import Field, field_validator, model_validator
 
-from sentinel.api import Check, CheckContext, CheckResult, Duration, Finding, Params, Status, format_duration
+from sentinel.api import (
+    Check,
+    CheckContext,
+    CheckResult,
+    Duration,
+    Finding,
+    Params,
+    Status,
+    format_duration,
+    measured_status,
+    target_error,
+)
 from sentinel.sources.snowpipe import CopyHistoryRow, PipeStatus, TableName
 
 FAILED = "LOAD_FAILED"
@@ -50,6 +65,8 @@ class SnowpipeLoadHistoryParams(Params):
     partial_file_status: Status = Status.WARN
     stall_after: Duration = Field(default=timedelta(minutes=10),
                                   description="pending files with no ingestion for this long: warn (critical if growing)")
+    future_tolerance: Duration = Field(default=timedelta(minutes=2),
+                                       description="load times later than now + this are clock skew: warn, not recent")
 
     @model_validator(mode="after")
     def _order(self) -> SnowpipeLoadHistoryParams:
@@ -85,9 +102,11 @@ class PipeMemory:
 def evaluate_copy_history(target: SnowpipeTarget, rows: list[CopyHistoryRow], now: datetime,
                           p: SnowpipeLoadHistoryParams) -> Finding:
     """Judge one table's load history in the window. Pure."""
+    rows, reloaded = drop_reloaded(rows)
+    future = [r for r in rows if r.last_load_at is not None and r.last_load_at > now + p.future_tolerance]
     failed = [r for r in rows if r.status == FAILED]
     partial = [r for r in rows if r.status == PARTIAL]
-    loaded = [r for r in rows if r.status in (LOADED, PARTIAL) and r.last_load_at is not None]
+    loaded = [r for r in rows if r.status in (LOADED, PARTIAL) and r.last_load_at is not None and r not in future]
     rows_loaded = sum(r.row_count for r in rows)
     last_ok = max((r.last_load_at for r in loaded if r.last_load_at), default=None)
     values: dict[str, float] = {
@@ -97,15 +116,22 @@ def evaluate_copy_history(target: SnowpipeTarget, rows: list[CopyHistoryRow], no
         "rows_loaded": float(rows_loaded),
         "error_rows": float(sum(r.error_count for r in rows)),
         "window_seconds": p.window.total_seconds(),
+        "files_reloaded": float(reloaded),
     }
     problems: list[tuple[Status, str, str]] = []  # status, text, headline value
     details: dict[str, str] = {}
+    if future:
+        ahead = max(r.last_load_at for r in future if r.last_load_at) - now
+        values["future_loads"] = float(len(future))
+        problems.append((Status.WARN, f"{len(future)} load(s) stamped up to {format_duration(ahead)} in the future "
+                         "(clock skew?); not counted as recent", "future_loads"))
     groups = (("LOAD_FAILED", failed, p.failed_file_status), ("PARTIALLY_LOADED", partial, p.partial_file_status))
     for label, group, status in groups:
         if group and status is not Status.OK:
             first = group[0]
             where = _error_position(first)
-            problems.append((status, f"{len(group)} file(s) {label} in the last {format_duration(p.window)}: "
+            problems.append((status, f"{len(group)} file(s) {label} in the last {format_duration(p.window)}"
+                             f"{_when(group, now)}: "
                              f"{_path(first)}: {first.first_error_message or 'no error message'}{where}",
                              "files_failed" if label == "LOAD_FAILED" else "files_partially_loaded"))
             details[label.lower() + "_files"] = "\n".join(
@@ -146,6 +172,10 @@ def evaluate_pipe(target: SnowpipeTarget, st: PipeStatus, previous: PipeMemory |
         problems.append((Status.WARN if state in _WARN_STATES else Status.CRITICAL,
                          f"pipe is {state} (not RUNNING): nothing is being loaded"))
     since_ingest = now - st.last_ingested_at if st.last_ingested_at else None
+    if since_ingest is not None and -since_ingest > p.future_tolerance:
+        problems.append((Status.WARN, f"lastIngestedTimestamp {st.last_ingested_at:%Y-%m-%d %H:%M} UTC is "
+                         f"{format_duration(-since_ingest)} in the future (clock skew?)"))
+        since_ingest = None  # an ingestion time we cannot trust says nothing about recency
     if since_ingest is not None:
         values["seconds_since_last_ingest"] = max(0.0, since_ingest.total_seconds())
     if st.last_received_message_at:
@@ -162,7 +192,9 @@ def evaluate_pipe(target: SnowpipeTarget, st: PipeStatus, previous: PipeMemory |
         else:
             problems.append((Status.WARN, f"{st.pending_file_count} files pending and {no_ingest}"))
     if st.error or st.fault:
-        problems.append((Status.WARN, f"pipe reports error: {st.error or st.fault}"))
+        at = st.last_pipe_error_at if st.error else st.last_pipe_fault_at
+        when = f" (at {at:%Y-%m-%d %H:%M} UTC, {format_duration(max(timedelta(0), now - at))} ago)" if at else ""
+        problems.append((Status.WARN, f"pipe reports error: {st.error or st.fault}{when}"))
     details = {"pipe_status": _json(st.raw)}
     status = Status.worst(s for s, _ in problems)
     if problems:
@@ -172,6 +204,37 @@ def evaluate_pipe(target: SnowpipeTarget, st: PipeStatus, previous: PipeMemory |
         summary = f"pipe {target.pipe}: RUNNING, {st.pending_file_count} files pending{ing}"
     return Finding(key=f"pipe:{target.pipe}", status=status, summary=summary, values=values,
                    labels={"table": target.label, "stage": "snowpipe", "pipe": str(target.pipe)}, details=details)
+
+
+def drop_reloaded(rows: list[CopyHistoryRow]) -> tuple[list[CopyHistoryRow], int]:
+    """Failed/partial rows of a file that was LOADED afterwards are history, not a problem: drop them.
+
+    Rows come in LAST_LOAD_TIME order; a failure after the last success of the same file still counts."""
+    last_ok: dict[str, datetime] = {}
+    for r in rows:
+        if r.status == LOADED and r.last_load_at is not None:
+            key = _path(r)
+            last_ok[key] = max(last_ok.get(key, r.last_load_at), r.last_load_at)
+    kept, dropped = [], 0
+    for r in rows:
+        ok_at = last_ok.get(_path(r))
+        if r.status in (FAILED, PARTIAL) and ok_at is not None and (r.last_load_at is None or r.last_load_at <= ok_at):
+            dropped += 1
+            continue
+        kept.append(r)
+    return kept, dropped
+
+
+def _when(group: list[CopyHistoryRow], now: datetime) -> str:
+    """When the failures happened: on call needs it to line up with deploys and upstream incidents."""
+    times = sorted(r.last_load_at for r in group if r.last_load_at is not None)
+    if not times:
+        return ""
+    latest = times[-1]
+    ago = format_duration(max(timedelta(0), now - latest))
+    if len(times) == 1:
+        return f", at {latest:%Y-%m-%d %H:%M} UTC ({ago} ago)"
+    return f", from {times[0]:%H:%M} to {latest:%Y-%m-%d %H:%M} UTC (latest {ago} ago)"
 
 
 def _headline_first(values: dict[str, float], key: str) -> dict[str, float]:
@@ -216,18 +279,12 @@ class SnowpipeLoadHistoryCheck(Check[SnowpipeLoadHistoryParams]):
         with ctx.sources.snowflake(timeout=ctx.remaining_seconds()) as sf:
             queries = sf.snowpipe()
             for target in p.targets:
-                table = TableName.parse(target.table)
-                rows = queries.copy_history(table, now - p.window, timeout=ctx.remaining_seconds())
-                findings.append(evaluate_copy_history(target, rows, now, p))
+                findings.append(self._table(ctx, queries, target, now))
                 if target.pipe:
-                    st = queries.pipe_status(target.pipe, timeout=ctx.remaining_seconds())
-                    mem_key = f"pipe:{target.pipe}"
-                    previous = PipeMemory.from_json(ctx.memory.load(mem_key))
-                    findings.append(evaluate_pipe(target, st, previous, now, p))
-                    ctx.memory.save(mem_key, PipeMemory.of(st, now).to_json())
+                    findings.append(self._pipe(ctx, queries, target, now))
             sql = queries.copy_history_sql(TableName.parse(p.targets[0].table))
         bad = [f for f in findings if f.status is not Status.OK]
-        status = Status.worst(f.status for f in findings)
+        status = measured_status(findings)
         if bad:
             summary = f"{len(bad)} Snowpipe problem(s): " + " | ".join(f.summary for f in bad[:3])
         else:
@@ -236,3 +293,25 @@ class SnowpipeLoadHistoryCheck(Check[SnowpipeLoadHistoryParams]):
                           values={"problems": float(len(bad)),
                                   "files_failed": sum(f.values.get("files_failed", 0.0) for f in findings)},
                           labels={"stage": "snowpipe"}, details={"copy_history_sql": sql}, findings=findings)
+
+    def _table(self, ctx: CheckContext, queries: Any, target: SnowpipeTarget, now: datetime) -> Finding:
+        try:
+            with ctx.doing(f"Snowflake COPY_HISTORY for {target.table}"):
+                rows = queries.copy_history(TableName.parse(target.table), now - self.params.window,
+                                            timeout=ctx.remaining_seconds())
+            return evaluate_copy_history(target, rows, now, self.params)
+        except Exception as exc:  # this table only: the other targets are still judged
+            return target_error(f"table:{target.table}", exc, {"table": target.label, "stage": "snowpipe",
+                                "snowflake_table": target.table}, what=f"Snowflake COPY_HISTORY of {target.table}")
+
+    def _pipe(self, ctx: CheckContext, queries: Any, target: SnowpipeTarget, now: datetime) -> Finding:
+        try:
+            with ctx.doing(f"Snowflake SYSTEM$PIPE_STATUS({target.pipe})"):
+                st = queries.pipe_status(target.pipe, timeout=ctx.remaining_seconds())
+        except Exception as exc:
+            return target_error(f"pipe:{target.pipe}", exc, {"table": target.label, "stage": "snowpipe",
+                                "pipe": str(target.pipe)}, what=f"Snowflake pipe {target.pipe}")
+        mem_key = f"pipe:{target.pipe}"
+        previous = PipeMemory.from_json(ctx.memory.load(mem_key))
+        ctx.memory.save(mem_key, PipeMemory.of(st, now).to_json())
+        return evaluate_pipe(target, st, previous, now, self.params)

@@ -73,7 +73,8 @@ class SqlThresholdCheck(Check[SqlThresholdParams]):
     def run(self, ctx: CheckContext) -> CheckResult:
         p = self.params
         source = ctx.sources.postgres(p.connection)
-        row = source.fetch_user_query(p.query, p.parameters or None, ctx.remaining())
+        with ctx.doing(f"PostgreSQL query on {source.name!r} ({source.where})"):
+            row = source.fetch_user_query(p.query, p.parameters or None, ctx.remaining())
         if row is None or len(row) == 0:
             if p.no_row_value is None:
                 raise SourceError(

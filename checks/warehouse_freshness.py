@@ -6,11 +6,17 @@ Two modes per table:
             `deadline` after midnight in `timezone` (UTC): fct_daily_volume by 01:00 UTC.
 Works against Snowflake (IDENTIFIER() binding, per-statement timeout, one reconnect on session expiry) and
 PostgreSQL (psycopg.sql.Identifier, statement_timeout) with the same judgement.
+
+A newest value in the future (clock skew, local time written to an NTZ column) would read "0s old" and hide a
+stale table: beyond `future_tolerance` it is a warning, and the age is judged on the newest value that is not in
+the future (a second, filtered MAX). A table that cannot be queried (dropped, no grant) is that table's ERROR
+finding; the other tables are still judged.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
@@ -29,6 +35,8 @@ from sentinel.api import (
     Status,
     TimeZoneName,
     format_duration,
+    measured_status,
+    target_error,
 )
 
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]*$")
@@ -78,6 +86,8 @@ class WarehouseFreshnessParams(Params):
     connection: ConnectionName = Field("default", description="PostgreSQL connection name (backend: postgres)")
     timezone: TimeZoneName = "UTC"
     tables: list[FreshnessTarget] = Field(min_length=1)
+    future_tolerance: Duration = Field(default=timedelta(minutes=2),
+                                       description="newest values later than now + this are reported, not trusted")
 
 
 def as_utc(value: datetime) -> datetime:
@@ -95,7 +105,21 @@ def _local_midnight(day: date, tz: ZoneInfo) -> datetime:
     return datetime.combine(day, datetime.min.time(), tzinfo=tz).astimezone(UTC)
 
 
-def evaluate_age(target: FreshnessTarget, newest: datetime | None, now: datetime) -> Finding:
+def evaluate_age(target: FreshnessTarget, newest: datetime | None, now: datetime,
+                 future: datetime | None = None) -> Finding:
+    """`newest` is the newest value not in the future; `future`, if set, the (rejected) newest value of all."""
+    finding = _evaluate_age(target, newest, now)
+    if future is None:
+        return finding
+    ahead = as_utc(future) - now
+    note = (f"newest {target.column} {as_utc(future):%Y-%m-%d %H:%M} UTC is {format_duration(ahead)} in the future "
+            "(clock skew, or local time in an NTZ column?); the age above ignores it")
+    status = Status.worst([finding.status, Status.WARN])
+    return _finding(target, status, f"{finding.summary}; {note}",
+                    {**finding.values, "future_seconds": ahead.total_seconds()})
+
+
+def _evaluate_age(target: FreshnessTarget, newest: datetime | None, now: datetime) -> Finding:
     values: dict[str, float] = {}
     if newest is None:
         if target.critical_after is not None:
@@ -157,15 +181,17 @@ def _finding(target: FreshnessTarget, status: Status, summary: str, values: dict
                    labels={"table": target.label, "stage": target.stage, "warehouse_table": target.table})
 
 
-def snowflake_newest_sql() -> str:
-    return "SELECT MAX(IDENTIFIER(%(column)s)) AS NEWEST FROM IDENTIFIER(%(table)s)"
+def snowflake_newest_sql(cutoff: bool = False) -> str:
+    where = " WHERE IDENTIFIER(%(column)s) <= %(cutoff)s" if cutoff else ""
+    return "SELECT MAX(IDENTIFIER(%(column)s)) AS NEWEST FROM IDENTIFIER(%(table)s)" + where
 
 
-def postgres_newest_query(target: FreshnessTarget) -> Any:
+def postgres_newest_query(target: FreshnessTarget, cutoff: bool = False) -> Any:
     from psycopg import sql
 
     parts = target.table.split(".")
-    return sql.SQL("SELECT max({col}) FROM {tbl}").format(col=sql.Identifier(target.column), tbl=sql.Identifier(*parts))
+    text = "SELECT max({col}) FROM {tbl}" + (" WHERE {col} <= %s" if cutoff else "")
+    return sql.SQL(text).format(col=sql.Identifier(target.column), tbl=sql.Identifier(*parts))
 
 
 class WarehouseFreshnessCheck(Check[WarehouseFreshnessParams]):
@@ -186,37 +212,51 @@ class WarehouseFreshnessCheck(Check[WarehouseFreshnessParams]):
         p = self.params
         now = ctx.now()
         tz = ZoneInfo(p.timezone)
-        newest = self._newest_values(ctx)
-        findings = [
-            evaluate_deadline(t, newest[t.table], now, tz) if t.mode == "deadline"
-            else evaluate_age(t, _ts(t, newest[t.table]), now)
-            for t in p.tables
-        ]
+        if p.backend == "postgres":
+            pg = ctx.sources.postgres(p.connection)
+
+            def newest_pg(t: FreshnessTarget, cutoff: datetime | None) -> Any:
+                row = pg.fetch_one(postgres_newest_query(t, cutoff is not None),
+                                   None if cutoff is None else (cutoff,), ctx.remaining())
+                return row[0] if row else None
+
+            findings = [self._measure(ctx, t, newest_pg, now, tz) for t in p.tables]
+        else:
+            with ctx.sources.snowflake(timeout=ctx.remaining_seconds()) as sf:
+                def newest_sf(t: FreshnessTarget, cutoff: datetime | None) -> Any:
+                    params = {"column": t.column.upper(), "table": t.table.upper(), "cutoff": cutoff}
+                    rows = sf.query(snowflake_newest_sql(cutoff is not None), params, timeout=ctx.remaining_seconds())
+                    return rows[0]["NEWEST"] if rows else None
+
+                findings = [self._measure(ctx, t, newest_sf, now, tz) for t in p.tables]
         bad = [f for f in findings if f.status is not Status.OK]
-        status = Status.worst(f.status for f in findings)
         if bad:
             summary = f"{len(bad)}/{len(findings)} {p.backend} tables stale: " + " | ".join(f.summary for f in bad[:3])
         else:
             summary = f"all {len(findings)} {p.backend} tables within their freshness SLAs"
         details = {"query": snowflake_newest_sql() if p.backend == "snowflake" else "SELECT max(<column>) FROM <table>"}
-        return ctx.result(self.kind, status, summary, values={"stale_tables": float(len(bad))},
+        return ctx.result(self.kind, measured_status(findings), summary, values={"stale_tables": float(len(bad))},
                           details=details, findings=findings)
 
-    def _newest_values(self, ctx: CheckContext) -> dict[str, Any]:
-        p = self.params
-        out: dict[str, Any] = {}
-        if p.backend == "postgres":
-            pg = ctx.sources.postgres(p.connection)
-            for t in p.tables:
-                row = pg.fetch_one(postgres_newest_query(t), None, ctx.remaining())
-                out[t.table] = row[0] if row else None
-            return out
-        with ctx.sources.snowflake(timeout=ctx.remaining_seconds()) as sf:
-            for t in p.tables:
-                rows = sf.query(snowflake_newest_sql(), {"column": t.column.upper(), "table": t.table.upper()},
-                                timeout=ctx.remaining_seconds())
-                out[t.table] = rows[0]["NEWEST"] if rows else None
-        return out
+    def _measure(self, ctx: CheckContext, t: FreshnessTarget, newest_of: Callable[[FreshnessTarget, datetime | None], Any],
+                 now: datetime, tz: ZoneInfo) -> Finding:
+        """One table's finding; a failing query is this table's ERROR finding, not the whole check's."""
+        system = "Snowflake" if self.params.backend == "snowflake" else "PostgreSQL"
+        try:
+            with ctx.doing(f"{system} query MAX({t.column}) on {t.table}"):
+                value = newest_of(t, None)
+                if t.mode == "deadline":
+                    return evaluate_deadline(t, value, now, tz)
+                newest = _ts(t, value)
+                cutoff = now + self.params.future_tolerance
+                if newest is None or as_utc(newest) <= cutoff:
+                    return evaluate_age(t, newest, now)
+                # naive (NTZ) columns hold UTC by convention: bind a naive cutoff for them, an aware one otherwise
+                bound = cutoff.replace(tzinfo=None) if newest.tzinfo is None else cutoff
+                return evaluate_age(t, _ts(t, newest_of(t, bound)), now, future=newest)
+        except Exception as exc:
+            return target_error(t.table, exc, {"table": t.label, "stage": t.stage, "warehouse_table": t.table},
+                                what=f"{system} table {t.table}")
 
 
 def _ts(target: FreshnessTarget, value: Any) -> datetime | None:

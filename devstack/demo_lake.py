@@ -1,8 +1,12 @@
 """Demo area "lake": an S3 bucket of raw partitions and a Snowflake stand-in with raw tables, load history and
 analytics tables, seeded relative to `now` so `sentinel check --once` shows each lake check fire or pass:
 
-- s3_partition_arrival:   raw/payments/refunds/ lacks the partition of 3 days ago (a gap: critical); the other
-                          prefixes have today's partition with fresh files and complete history (ok);
+- s3_partition_arrival:   the lake laid out as NovaPay documents it (s3://novapay-data-lake/): raw/payments/refunds/
+                          lacks the partition of 3 days ago (a gap: critical); the other raw prefixes and the
+                          raw/events/payment.events/ stream have today's partition with fresh files (ok); closed
+                          partitions carry a _SUCCESS marker (never counted as data); processed/daily_transaction_summary/
+                          has one partition per closed day written at 00:40 and processed/merchant_analytics/ a file
+                          6 minutes old (ok); archive/ holds old partitions nobody watches;
 - snowpipe_load_history:  RAW.REFUNDS has one LOAD_FAILED file with Snowflake's first error (critical);
                           RAW.TRANSACTIONS loads every 5 minutes through a RUNNING pipe (ok);
 - warehouse_freshness:    ANALYTICS.FCT_TRANSACTIONS is 3 minutes old, FCT_MERCHANT_HEALTH 8, and
@@ -26,11 +30,14 @@ from devstack.base import PROJECT_ROOT, ServiceUnavailable, cache_dir, free_port
 from devstack.s3 import S3Service, start_s3
 from devstack.snowflake import SnowflakeService, start_snowflake
 
-BUCKET = "novapay-raw"
+BUCKET = "novapay-data-lake"
 DATABASE = "NOVAPAY"
 COPY_HISTORY = f"{DATABASE}.MONITORING.COPY_HISTORY"
 PIPE_STATUS = f"{DATABASE}.MONITORING.PIPE_STATUS"
-PREFIXES = ("raw/payments/transactions/", "raw/payments/refunds/", "raw/users/merchants/", "raw/users/api_keys/")
+PREFIXES = ("raw/payments/transactions/", "raw/payments/refunds/", "raw/users/merchants/", "raw/users/api_keys/",
+            "raw/events/payment.events/", "processed/merchant_analytics/")
+DAILY_SUMMARY = "processed/daily_transaction_summary/"
+ARCHIVE = "archive/raw/payments/transactions/"
 GAP = ("raw/payments/refunds/", 3)  # prefix, days ago: the missing partition
 FAILED_FILE_ERROR = "Numeric value 'N/A' is not recognized"
 
@@ -51,13 +58,26 @@ def seed_s3(s3: S3Service, now: datetime, *, bucket: str = BUCKET, days: int = 8
             if (prefix, age) == GAP:
                 continue
             day = today - timedelta(days=age)
-            when = now - timedelta(minutes=2) if age == 0 else _midday(day)
+            fresh = timedelta(minutes=6 if prefix.startswith("processed/") else 2)
+            when = now - fresh if age == 0 else _midday(day)
             keys = [f"{prefix}dt={day}/part-{i:05d}.snappy.parquet" for i in range(6)]
-            if s3.in_process:
-                s3.bulk_put(bucket, keys, b"PAR1" + b"\0" * 2048, last_modified=when)
-            else:  # a child-process moto stamps objects with the real now; still fine for the gap and freshness
-                for key in keys:
-                    client.put_object(Bucket=bucket, Key=key, Body=b"PAR1" + b"\0" * 2048)
+            _put(s3, bucket, keys, when)
+            if age > 0:  # the sink's commit marker: 0 bytes, never counted as data
+                _put(s3, bucket, [f"{prefix}dt={day}/_SUCCESS"], when, body=b"")
+    for age in range(1, days + 2):  # the daily summary of day D is written at 00:40 on D+1
+        day = today - timedelta(days=age)
+        written = datetime(day.year, day.month, day.day, tzinfo=UTC) + timedelta(days=1, minutes=40)
+        if written <= now:
+            _put(s3, bucket, [f"{DAILY_SUMMARY}dt={day}/part-00000.snappy.parquet"], written)
+    _put(s3, bucket, [f"{ARCHIVE}dt={today - timedelta(days=400)}/part-00000.snappy.parquet"], _midday(today))
+
+
+def _put(s3: S3Service, bucket: str, keys: list[str], when: datetime, body: bytes = b"PAR1" + b"\0" * 2048) -> None:
+    if s3.in_process:
+        s3.bulk_put(bucket, keys, body, last_modified=when)
+    else:  # a child-process moto stamps objects with the real now; still fine for the gap and freshness
+        for key in keys:
+            s3.client().put_object(Bucket=bucket, Key=key, Body=body)
 
 
 def seed_snowflake(sf: SnowflakeService, now: datetime, *, database: str = DATABASE) -> None:
@@ -158,7 +178,7 @@ def seed_lake(s3: S3Service, sf: SnowflakeService, now: datetime, *, bucket: str
               database: str = DATABASE) -> dict[str, str]:
     """Seed both running services relative to `now`; returns the SENTINEL_* environment pointing at them.
 
-    `bucket` / `database` default to the names demo/fragments/lake.yaml uses (novapay-raw, NOVAPAY).
+    `bucket` / `database` default to the names demo/fragments/lake.yaml uses (novapay-data-lake, NOVAPAY).
     """
     seed_s3(s3, now, bucket=bucket)
     seed_snowflake(sf, now, database=database)

@@ -10,7 +10,8 @@ A check plugin is a class with:
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, ClassVar, Generic, Literal, Protocol, TypeVar
@@ -40,7 +41,9 @@ __all__ = [
     "TimeZoneName",
     "check_read_only",
     "format_duration",
+    "measured_status",
     "parse_duration",
+    "target_error",
 ]
 
 
@@ -85,6 +88,39 @@ class DictMemory:
         self._data[key] = json.dumps(value)
 
 
+class Activity:
+    """What a check is waiting on right now ("Snowflake query MAX(_LOADED_AT) on ANALYTICS.FCT_TRANSACTIONS").
+
+    The runner reads it when the deadline passes, so a timeout names the system and object that hung instead of
+    only "did not finish within its 15s deadline". One per run; written by the check thread, read by the runner
+    (a str assignment is atomic, so no lock is needed). In a worker process each change is also sent to the
+    supervising runner (sentinel/isolation.py), which is the one that sees the deadline pass."""
+
+    def __init__(self) -> None:
+        self._current: str | None = None
+
+    @property
+    def current(self) -> str | None:
+        return self._current
+
+    @current.setter
+    def current(self, value: str | None) -> None:
+        self._current = value
+        self._changed(value)
+
+    def _changed(self, value: str | None) -> None:
+        """Hook for a worker process to tell its supervisor."""
+
+    @contextmanager
+    def __call__(self, what: str) -> Iterator[None]:
+        before = self._current
+        self.current = what
+        try:
+            yield
+        finally:
+            self.current = before
+
+
 @dataclass(frozen=True)
 class CheckContext:
     """What a running check gets: who it is, the time, its deadline, its sources and its memory.
@@ -99,6 +135,7 @@ class CheckContext:
     sources: Any
     memory: CheckMemory
     labels: Mapping[str, str] = field(default_factory=dict)
+    doing: Activity = field(default_factory=Activity)
 
     def now(self) -> datetime:
         return self.clock.now()
@@ -152,3 +189,24 @@ class Check(Generic[P]):
     def describe(self) -> str:
         """One line for `sentinel list` (e.g. the threshold); override for more."""
         return ""
+
+
+def target_error(key: str, exc: Exception, labels: Mapping[str, str], *, what: str) -> Finding:
+    """One target of a multi-target check could not be measured: that target's ERROR finding.
+
+    Why: a missing pipe or a dropped table must not blind the check to the other targets (their CRITICAL findings
+    would never be reported and the SLA ledger would count all of them as unknown). `what` names the system and
+    object ("Snowflake table RAW.REFUNDS"); a SourceError's text already carries its hint."""
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    summary = f"cannot measure {what}: {text}"
+    return Finding(key=key, status=Status.ERROR, summary=summary[:500], labels=labels,
+                   details={"error": f"{type(exc).__name__}: {text}"[:2000]})
+
+
+def measured_status(findings: Iterable[Finding]) -> Status:
+    """A multi-target result's status: the worst of the targets that were measured; ERROR only if none was."""
+    statuses = [f.status for f in findings]
+    measured = [s for s in statuses if s is not Status.ERROR]
+    if statuses and not measured:
+        return Status.ERROR
+    return Status.worst(measured)

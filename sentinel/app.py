@@ -87,6 +87,7 @@ class App:
         return self.settings.runbook_base_url.rstrip("/") + "/" + name + ".md"
 
     def close(self) -> None:
+        self.runner.close()
         self.store.close()
 
 
@@ -110,6 +111,7 @@ def build_app(
     with_alerting: bool = True,
     with_metrics: bool = True,
     immediate_alerts: bool = False,
+    isolate_checks: bool = False,
 ) -> App:
     """Build everything from settings. Raises ConfigErrors (every problem at once) or PluginError."""
     clock = clock or SystemClock()
@@ -123,12 +125,19 @@ def build_app(
     redactor = Redactor.from_settings(settings)
     sources = Sources(settings, config.spec.connections)
     warn_privileged_allowed(config)
+    pool = None
+    if isolate_checks and settings.check_isolation == "process":
+        from sentinel.isolation import WorkerPool
+
+        pool = WorkerPool(settings, clock, size=settings.max_workers,
+                          memory_limit_bytes=settings.check_memory_limit_mb * 2**20)
     runner = CheckRunner(
         sources=sources,
         memory_for=lambda check_id: StoreMemory(store, check_id, clock),
         clock=clock,
         redactor=redactor,
         max_workers=settings.max_workers,
+        pool=pool,
     )
     metrics = build_metrics() if with_metrics else NullMetrics()
     app = App(settings, clock, config, registry, store, sources, runner, metrics, redactor, planned)

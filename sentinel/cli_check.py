@@ -51,8 +51,10 @@ def _fail_config(exc: ConfigErrors) -> None:
 def check(ctx: click.Context, once: bool, only: tuple[str, ...], fmt: str, no_notify: bool) -> None:
     """Run checks now and print what they found.
 
-    Each check runs under its own deadline, all of them concurrently, so this takes about as long as the slowest
-    check. Results are stored (the daemon and the SLA report see them) and, unless --no-notify, alerts go out
+    Each check runs under its own deadline in its own worker process (a crash or hang is that check's ERROR),
+    SENTINEL_MAX_WORKERS (8) at a time: with up to 8 checks this takes about as long as the slowest one; more run
+    in waves, longest-running first, so a broker that is down costs each of its checks their full deadline.
+    Results are stored (the daemon and the SLA report see them) and, unless --no-notify, alerts go out
     through the configured routes exactly as the daemon would send them.
     """
     from sentinel.app import build_app
@@ -61,7 +63,8 @@ def check(ctx: click.Context, once: bool, only: tuple[str, ...], fmt: str, no_no
 
     settings = settings_from(ctx)
     try:
-        app = build_app(settings, with_alerting=not no_notify, with_metrics=False, immediate_alerts=True)
+        app = build_app(settings, with_alerting=not no_notify, with_metrics=False, immediate_alerts=True,
+                        isolate_checks=True)
         results = app.run_checks(only or None)
     except ConfigErrors as exc:
         _fail_config(exc)

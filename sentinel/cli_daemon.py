@@ -47,7 +47,7 @@ def run(ctx: click.Context, http_port: int | None, http_host: str | None) -> Non
     if not logging.getLogger().isEnabledFor(logging.INFO):
         logging.getLogger().setLevel(logging.INFO)
     try:
-        app = build_app(settings)
+        app = build_app(settings, isolate_checks=True)
     except ConfigErrors as exc:
         click.echo(str(exc), err=True)
         sys.exit(4)

@@ -161,9 +161,15 @@ def _breaches(rule: Rule, value: float) -> bool:
 def broken_verdict(rule: Rule, result: CheckResult) -> Verdict:
     """The "check broken" judgement: breaching while the check returns ERROR, clear as soon as it measures."""
     key = alert_key(rule, result.check_id, None, {k: v for k, v in result.labels.items() if k in ("table", "stage")})
-    broken = result.status is Status.ERROR
-    summary = (f"check {result.check_id} cannot measure: {result.summary}" if broken
-               else f"check {result.check_id} measures again")
+    blind = [f for f in result.findings if f.status is Status.ERROR]
+    broken = result.status is Status.ERROR or bool(blind)
+    if result.status is Status.ERROR:
+        summary = f"check {result.check_id} cannot measure: {result.summary}"
+    elif blind:  # some targets measured, these not: still a broken check, but the others keep alerting
+        summary = (f"check {result.check_id} cannot measure {len(blind)} of {len(result.findings)} targets: "
+                   + " | ".join(f.summary for f in blind[:3]))
+    else:
+        summary = f"check {result.check_id} measures again"
     return Verdict(
         rule_id=rule.id, key=key, check_id=result.check_id, kind=result.kind,
         severity=Severity.WARNING if broken else Severity.NONE, observed_at=result.observed_at, summary=summary,
@@ -242,6 +248,7 @@ class RuleBook:
         not, clear verdicts are dropped (nothing to resolve), which keeps a healthy fleet cheap to judge."""
         out = [(rule, v) for rule in self.rules_for(result)
                for v in evaluate(rule, result, keep_clear=active is None or active(rule.id, result.check_id))]
-        if result.status is Status.ERROR or active is None or active(BROKEN_RULE_ID, result.check_id):
+        partly_blind = any(f.status is Status.ERROR for f in result.findings)
+        if result.status is Status.ERROR or partly_blind or active is None or active(BROKEN_RULE_ID, result.check_id):
             out.append((self.broken_rule, broken_verdict(self.broken_rule, result)))
         return out

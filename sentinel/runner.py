@@ -1,6 +1,7 @@
-"""Runs checks under a deadline. Whatever a check does — raise, hang, return garbage — the runner returns a
-CheckResult: an exception or a missed deadline becomes Status.ERROR with the reason. Checks run concurrently
-(bounded) so `check --once` takes about as long as the slowest check, not the sum."""
+"""Runs checks under a deadline. Whatever a check does — raise, hang, crash, return garbage — the runner returns a
+CheckResult: an exception, a crash or a missed deadline becomes Status.ERROR with the reason. Checks run
+concurrently (bounded) so `check --once` takes about as long as the slowest check, not the sum. With a worker pool
+(sentinel/isolation.py: the CLI and the daemon) each check runs in a supervised process; without one, on threads."""
 
 from __future__ import annotations
 
@@ -10,14 +11,17 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sentinel.api import Check, CheckContext, CheckMemory
+from sentinel.api import Check, CheckContext, CheckMemory, measured_status
 from sentinel.clock import Clock
 from sentinel.config.checks_spec import CheckSpec
 from sentinel.errors import CheckTimeout, PrivilegedConnectionError, SourceError
 from sentinel.model import CheckResult, Status
 from sentinel.redact import Redactor
+
+if TYPE_CHECKING:
+    from sentinel.isolation import WorkerPool
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +53,11 @@ class CheckRunner:
         clock: Clock,
         redactor: Redactor,
         max_workers: int = 8,
+        pool: WorkerPool | None = None,
     ) -> None:
+        """`pool`: run each check in a supervised worker process (sentinel.isolation); None runs them on threads
+        of this process, which is safe only for checks whose code cannot crash or hang it (tests, debugging)."""
+        self._pool = pool
         self._sources = sources
         self._memory_for = memory_for
         self._clock = clock
@@ -98,6 +106,8 @@ class CheckRunner:
             memory=self._memory_for(spec.id),
             labels=spec.labels,
         )
+        if self._pool is not None:
+            return self._run_isolated(planned, ctx, started)
         outcome: dict[str, Any] = {}
         done = threading.Event()
 
@@ -121,16 +131,42 @@ class CheckRunner:
                 if spec.id in self._inflight:
                     self._abandoned.add(spec.id)
             log.warning("check %s exceeded its %ss deadline; abandoned", spec.id, spec.timeout.total_seconds())
-            return self._error(planned, str(CheckTimeout(spec.id, spec.timeout)), spec.timeout.total_seconds())
+            waiting = ctx.doing.current
+            reason = str(CheckTimeout(spec.id, spec.timeout)) + (f" while waiting on {waiting}" if waiting else "")
+            return self._error(planned, reason, spec.timeout.total_seconds())
         if "error" in outcome:
-            return self._error(planned, _describe_exception(outcome["error"]), elapsed, _error_details(outcome["error"]))
-        result = outcome.get("result")
+            return self._error(planned, describe_exception(outcome["error"]), elapsed, error_details(outcome["error"]))
+        return self._finish(planned, outcome.get("result"), elapsed)
+
+    def _run_isolated(self, planned: PlannedCheck, ctx: CheckContext, started: float) -> CheckResult:
+        assert self._pool is not None
+        try:
+            outcome = self._pool.run(planned.check, ctx, planned.spec.timeout.total_seconds())
+        finally:
+            with self._lock:
+                self._inflight.pop(planned.spec.id, None)
+        elapsed = max(0.0, self._clock.monotonic() - started)
+        if outcome.error is not None:
+            if "worker process was killed" in outcome.error or outcome.error.startswith("check crashed"):
+                log.warning("check %s: %s", planned.spec.id, outcome.error)
+            return self._error(planned, outcome.error, elapsed, outcome.details)
+        return self._finish(planned, outcome.result, elapsed)
+
+    def close(self) -> None:
+        """Stop the worker processes (isolated runs)."""
+        if self._pool is not None:
+            self._pool.close()
+
+    def _finish(self, planned: PlannedCheck, result: Any, elapsed: float) -> CheckResult:
+        spec = planned.spec
         if not isinstance(result, CheckResult):
             return self._error(planned, f"check returned {type(result).__name__}, not a CheckResult (plugin bug)", elapsed)
         if result.check_id != spec.id:
             result = replace(result, check_id=spec.id)
         if result.findings:
-            worst = Status.worst(f.status for f in result.findings)
+            # A target that could not be measured does not make the whole result ERROR while others were measured:
+            # the measured findings still alert and still count in the SLA ledger.
+            worst = measured_status(result.findings)
             if worst.rank > result.status.rank:
                 result = replace(result, status=worst)
         return self._redactor.result(replace(result, duration=timedelta(seconds=elapsed)))
@@ -157,14 +193,15 @@ def _for_check(sources: Any, check_id: str) -> Any:
     return for_check(check_id) if callable(for_check) else sources
 
 
-def _error_details(exc: BaseException) -> dict[str, str]:
+def error_details(exc: BaseException) -> dict[str, str]:
     """Keep what `check --once` needs to exit 4 with the GRANTs, which the one-line summary flattens."""
     if isinstance(exc, PrivilegedConnectionError):
         return {"error_kind": "privileged_connection", "fix": exc.hint}
     return {}
 
 
-def _describe_exception(exc: BaseException) -> str:
+def describe_exception(exc: BaseException) -> str:
+    """One line for an exception a check raised: a SourceError's own message, else its type and first line."""
     if isinstance(exc, SourceError):
         return str(exc)
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""

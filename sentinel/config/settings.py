@@ -27,6 +27,10 @@ class Settings(BaseSettings):
     http_port: int = 9108
     runbook_base_url: str = "https://github.com/novapay/analytics/blob/main/docs/runbooks/"
     max_workers: int = 8
+    # Each check runs in a supervised worker process (a crash, hang or memory blow-up is that check's ERROR);
+    # "thread" runs them in the caller's process, for debugging with a plain traceback.
+    check_isolation: Literal["process", "thread"] = "process"
+    check_memory_limit_mb: int = Field(1024, ge=64, description="resident memory a check's worker may use")
     # SLA observations and alert history live in their own tables; raw results serve `status`, reports and debugging.
     results_retention: timedelta = Field(timedelta(days=35), description="how long check results are kept")
 
@@ -43,6 +47,12 @@ class Settings(BaseSettings):
     kafka_connect_url: str | None = None
     kafka_connect_username: str | None = None
     kafka_connect_password: SecretStr | None = None
+
+    # Looker API 4.0 (the looker check): API3 client id/secret of a dedicated API user
+    looker_base_url: str | None = Field(None, description="https://novapay.looker.com:19999 (the API host and port)")
+    looker_client_id: SecretStr | None = None
+    looker_client_secret: SecretStr | None = None
+    looker_verify_ssl: bool = True
 
     # AWS (S3, SES)
     aws_region: str = "us-east-1"

@@ -19,7 +19,7 @@ from sentinel.sources import Sources
 
 
 def run_doctor(settings: Settings, config: LoadedConfig, now: datetime) -> list[DoctorLine]:
-    from sentinel.doctor import postgres, receivers, systems
+    from sentinel.doctor import looker, postgres, receivers, systems
 
     needs = collect(config)
     sources = Sources(settings, config.spec.connections)
@@ -41,6 +41,7 @@ def run_doctor(settings: Settings, config: LoadedConfig, now: datetime) -> list[
     lines += systems.probe_s3(sources, needs.s3, config_at)
     lines += systems.probe_connect(sources, needs.connectors, config_at)
     lines += systems.probe_dbt(sources, needs.dbt, config_at, now)
+    lines += looker.probe(sources, needs.looker, config_at)
     routed = {r for route in config.spec.routes for r in route.receivers}
     lines += receivers.probe_slack(settings, "slack" in routed)
     lines += receivers.probe_pager(settings, "pager" in routed)

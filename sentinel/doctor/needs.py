@@ -15,7 +15,7 @@ Loc = tuple[str | int, ...]
 
 @dataclass(frozen=True)
 class Need:
-    what: Literal["table", "slot", "query", "bucket_prefix", "connector", "dbt_artifacts", "pipe"]
+    what: Literal["table", "slot", "query", "bucket_prefix", "connector", "dbt_artifacts", "pipe", "dashboard"]
     value: str
     check_id: str
     loc: Loc
@@ -29,6 +29,7 @@ class Needs:
     connectors: list[Need] = field(default_factory=list)
     dbt: list[Need] = field(default_factory=list)
     snowflake: list[Need] = field(default_factory=list)
+    looker: list[Need] = field(default_factory=list)  # value: a dashboard title
 
 
 def collect(config: LoadedConfig) -> Needs:
@@ -102,6 +103,11 @@ def _snowpipe(needs: Needs, cid: str, p: dict[str, Any], at: Loc) -> None:
             needs.snowflake.append(Need("pipe", str(t["pipe"]), cid, (*at, "targets", i, "pipe")))
 
 
+def _looker(needs: Needs, cid: str, p: dict[str, Any], at: Loc) -> None:
+    for i, d in enumerate(p.get("dashboards") or []):
+        needs.looker.append(Need("dashboard", str(d.get("title")), cid, (*at, "dashboards", i, "title")))
+
+
 _BY_KIND = {
     "sql_threshold": _sql_threshold,
     "postgres_replication_slot": _slot,
@@ -111,4 +117,5 @@ _BY_KIND = {
     "kafka_connect_status": _connect,
     "dbt_results": _dbt,
     "snowpipe_load_history": _snowpipe,
+    "looker": _looker,
 }

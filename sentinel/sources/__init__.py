@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from sentinel.sources.duckdb import DuckDBSource
     from sentinel.sources.kafka import KafkaSource
     from sentinel.sources.kafka_connect import KafkaConnectSource
+    from sentinel.sources.looker import LookerSource
     from sentinel.sources.postgres import PostgresSource
     from sentinel.sources.s3 import S3Source
     from sentinel.sources.snowflake import SnowflakeSource
@@ -139,6 +140,22 @@ class Sources:
             raise SourceError("Kafka Connect is not configured", hint="set SENTINEL_KAFKA_CONNECT_URL (http://host:8083)")
         return KafkaConnectSource(st.kafka_connect_url, username=st.kafka_connect_username,
                                   password=st.kafka_connect_password)
+
+    def looker(self) -> LookerSource:
+        """The Looker API client, kept across runs so its session (token) is reused, as a person's browser would."""
+        from sentinel.sources.looker import PERMISSIONS_HINT, LookerSource
+
+        st = self.settings
+        if not st.looker_base_url or st.looker_client_id is None or st.looker_client_secret is None:
+            raise SourceError("Looker is not configured", hint="set SENTINEL_LOOKER_BASE_URL, SENTINEL_LOOKER_CLIENT_ID "
+                              f"and SENTINEL_LOOKER_CLIENT_SECRET; {PERMISSIONS_HINT}")
+        cached = self._cache.get("looker")
+        if cached is None:
+            cached = LookerSource(st.looker_base_url, st.looker_client_id, st.looker_client_secret,
+                                  verify_ssl=st.looker_verify_ssl)
+            self._cache["looker"] = cached
+        source: LookerSource = cached
+        return source
 
     def dbt_artifacts(self, location: str) -> DbtArtifactsSource:
         """dbt's run_results/manifest/sources JSON from a directory or s3://bucket/prefix/ (newest run)."""

@@ -33,7 +33,7 @@ BUCKET, DATABASE = "demo-lake-raw", "DEMO_LAKE"  # not the demo's names: the ser
 
 def fragment_checks(bucket: str) -> list[dict[str, Any]]:
     text = (PROJECT_ROOT / "demo" / "fragments" / "lake.yaml").read_text()
-    text = text.replace("novapay-raw", bucket).replace("NOVAPAY.", f"{DATABASE}.")
+    text = text.replace("novapay-data-lake", bucket).replace("NOVAPAY.", f"{DATABASE}.")
     return list(yaml.safe_load(text)["checks"])
 
 
@@ -82,6 +82,15 @@ def test_demo_seed_makes_the_fragment_checks_fire_and_pass(
 
     fresh = results["warehouse_freshness"]
     assert fresh.status is Status.OK, fresh.summary
+
+    # the rest of the documented layout: the event stream and the processed outputs arrive (issue 20)
+    for check_id in ("s3_payment_events", "s3_processed_daily_summary", "s3_processed_merchant_analytics"):
+        assert results[check_id].status is Status.OK, results[check_id].summary
+    events = results["s3_payment_events"].findings[0]
+    assert events.labels["table"] == "events.payment_events" and events.values["today_objects"] == 6
+    daily = results["s3_processed_daily_summary"].findings[0]
+    assert daily.labels == {"table": "payments.transactions", "stage": "processed",
+                            "prefix": "processed/daily_transaction_summary/"}
 
 
 def test_seeded_child_process_s3_has_realistic_object_times() -> None:

@@ -161,6 +161,8 @@ def test_retention_deleting_below_the_committed_offset_is_critical_data_loss(kaf
     assert "DATA LOSS on 1/1 partitions" in f.summary
     assert f"retention deleted {log_start - 2:,} messages never read" in f.summary
     assert f.values["lost_offsets"] == log_start - 2
+    if f.values["lag_seconds"] == 0:  # no readable message behind the lost ones: say so, never "written 0s ago"
+        assert "written 0s ago" not in f.summary and f.details["lag_seconds_source"].startswith("none")
 
 
 def test_idle_topic_is_ok_not_stop(kafka: KafkaService) -> None:
@@ -200,6 +202,21 @@ def test_new_partitions_and_missing_commits_are_explicit(kafka: KafkaService) ->
     g = h.run().findings[0]
     assert g.status is Status.OK, g.summary
     assert g.values["lag_offsets"] == 0 and g.values["partitions"] == 4
+
+
+def test_a_group_the_cluster_never_saw_is_not_an_idle_ok(kafka: KafkaService) -> None:
+    """A typo in `groups:` on an empty topic read "OK, IDLE, lag 0 msgs": nothing said the group does not exist."""
+    topic = create_topic(kafka.bootstrap, unique("cdc.empty"), 2)
+    typo = unique("conect-s3-sink")
+    f = harness(kafka, groups=[typo], topics=[topic]).run().findings[0]
+    assert f.status is Status.WARN, f.summary
+    assert f.summary == (f"consumer group {typo} has no members and no committed offsets: the cluster does not know "
+                         f"it (a typo in `groups:`?) or it has never consumed {topic}")
+    # The same topic with a real, committed group stays OK: only the unknown one is flagged.
+    group = unique("sink-real")
+    commit(kafka.bootstrap, group, {(topic, 0): 0, (topic, 1): 0}, consume=False)
+    both = harness(kafka, groups=[typo, group], topics=[topic]).run()
+    assert {x.key: x.status for x in both.findings} == {f"{typo}/{topic}": Status.WARN, f"{group}/{topic}": Status.OK}
 
 
 def test_regex_groups_and_topics_one_finding_per_group_topic(kafka: KafkaService) -> None:
@@ -307,3 +324,38 @@ def test_real_broker_stopped_then_back_error_then_recovers(kafka: KafkaService) 
         time.sleep(1)
     sources.kafka().close()
     assert up.status is Status.OK, up.summary
+
+
+def test_stop_says_how_long_the_offset_has_really_been_frozen_not_the_window(kafka: KafkaService) -> None:
+    """The window holds 10 minutes of samples; an outage of 40 minutes must read 40m, not 'unchanged for 10m'."""
+    topic = create_topic(kafka.bootstrap, unique("cdc.frozen"), 1)
+    group = unique("sink-frozen")
+    produce(kafka.bootstrap, topic, 0, 10)
+    commit(kafka.bootstrap, group, {(topic, 0): 5})
+    h = harness(kafka, groups=[group], topics=[topic], window="10m")
+    for _ in range(8):  # 40 minutes of runs every 5 minutes while the offset stays at 5
+        h.run()
+        h.advance(300)
+    f = h.run().findings[0]
+    assert f.status is Status.CRITICAL and "STOP" in f.summary, f.summary
+    assert "committed offset unchanged for 40m" in f.summary, f.summary
+    # It moves: the clock restarts from that moment.
+    commit(kafka.bootstrap, group, {(topic, 0): 7}, consume=False)
+    h.advance(300)
+    h.run()
+    for _ in range(3):
+        h.advance(300)
+        g = h.run().findings[0]
+    assert "unchanged for 15m" in g.summary, g.summary
+
+
+def test_messages_waiting_without_an_offset_are_not_hidden_behind_lag_0(kafka: KafkaService) -> None:
+    topic = create_topic(kafka.bootstrap, unique("cdc.nooffset"), 2)
+    group = unique("sink-nooffset")
+    produce(kafka.bootstrap, topic, 0, 4)
+    produce(kafka.bootstrap, topic, 1, 30)
+    commit(kafka.bootstrap, group, {(topic, 0): 4}, consume=False)  # partition 1 never committed
+    h = harness(kafka, groups=[group], topics=[topic])
+    f = h.run().findings[0]
+    assert "NO OFFSET on 1/2 partitions: 30 messages waiting, no committed offset" in f.summary, f.summary
+    assert "lag 0 msgs (+30 waiting where nothing is committed)" in f.summary

@@ -234,3 +234,22 @@ def test_matched_closed_buckets_are_remembered_and_rechecked_later(world: dict[s
     assert later.values["buckets_skipped"] == 0  # recheck_after (24 h) passed: everything is compared again
     _, other_mode = run(world, spec, memory=memory, clock=FakeClock(NOW + timedelta(hours=25, minutes=1)), mode="full")
     assert other_mode.values["buckets_skipped"] == 0  # a remembered match is only valid for the same comparison
+
+
+def test_one_pair_that_cannot_be_measured_does_not_blind_the_others(world: dict[str, Any]) -> None:
+    """Issue 20: a dropped target table is that pair's ERROR finding; the other pair's loss still pages."""
+    rows = replicated(world)
+    lost = make_target(world, "duckdb", "lossy", rows[50:])
+    base = {"source": {"engine": "postgres", "table": "payments.transactions"}, "key": ["id"],
+            "time_column": "created_at", "version_column": "updated_at"}
+    p = RowReconciliationParams.model_validate({"pairs": [
+        {**base, "name": "payments.transactions", "target": lost},
+        {**base, "name": "payments.refunds", "target": {"engine": "snowflake", "table": "recon.payments.dropped"}},
+    ]})
+    clock = FakeClock(NOW)
+    ctx = CheckContext("reconcile", clock, clock.monotonic() + 60, world["sources"], DictMemory())
+    result = RowReconciliationCheck(p).run(ctx)
+    by_key = {f.key: f for f in result.findings}
+    assert by_key["payments.transactions"].status is Status.CRITICAL
+    assert by_key["payments.refunds"].status is Status.ERROR
+    assert result.status is Status.CRITICAL

@@ -66,12 +66,13 @@ def seed_history(svc: S3Service, bucket: str, today: date, days: int = 7, skip: 
             put(svc, bucket, d, datetime.combine(d, datetime.min.time(), tzinfo=UTC) + timedelta(hours=12))
 
 
-def run(svc: S3Service, bucket: str, now: datetime, sources: Sources | None = None, **params: Any) -> CheckResult:
+def run(svc: S3Service, bucket: str, now: datetime, sources: Sources | None = None, _timeout: float = 60,
+        **params: Any) -> CheckResult:
     params.setdefault("size_weeks", 0)
     check = S3PartitionArrivalCheck(S3PartitionArrivalParams(bucket=bucket, prefixes=[PREFIX], **params))
     sources = sources or sources_for(svc)
     spec = CheckSpec(
-        id="s3_arrival", kind="s3_partition_arrival", timeout=timedelta(seconds=60), labels={"stage": "s3"}
+        id="s3_arrival", kind="s3_partition_arrival", timeout=timedelta(seconds=_timeout), labels={"stage": "s3"}
     )
     runner = CheckRunner(sources, lambda _: DictMemory(), FakeClock(now), Redactor.from_settings(sources.settings))
     return runner.run_one(PlannedCheck(spec, check, "s3-partition-missing"))

@@ -106,3 +106,41 @@ def test_a_dsn_that_does_not_resolve_is_an_error_without_the_password(sources: S
 def test_an_unknown_connection_name_lists_the_known_ones(sources: Sources) -> None:
     result = run(sources, connection="replica", query="SELECT 1", warning=1)
     assert "no PostgreSQL connection named 'replica' (configured: default, unresolvable)" in result.summary
+
+
+def test_a_hung_query_names_the_connection_and_host_in_the_deadline_error(postgres: PostgresService) -> None:
+    """Issue 20: 'did not finish within its 1s deadline' alone does not say what hung."""
+    postgres.create_database("sql_hang")
+    sources = Sources(Settings(postgres_dsn=SecretStr(postgres.monitor_dsn("sql_hang"))))
+    check = SqlThresholdCheck(SqlThresholdParams(query="SELECT 1 FROM pg_sleep(5)", warning=1))
+    spec = CheckSpec(id="hang", kind="sql_threshold", timeout=timedelta(seconds=1))
+    runner = CheckRunner(sources, lambda _: DictMemory(), SystemClock(), Redactor.from_settings(sources.settings))
+    result = runner.run_one(PlannedCheck(spec, check, check.runbook))
+    assert result.status is Status.ERROR
+    assert "did not finish within its 1s deadline while waiting on PostgreSQL query on 'default' (" in result.summary
+
+
+def test_the_shipped_source_writes_check_measures_the_postgres_stage(postgres: PostgresService) -> None:
+    """Issue 20: the shipped config measures the postgres stage of payments.transactions (newest write age)."""
+    from pathlib import Path
+
+    import psycopg
+
+    from sentinel.config.loader import load_config
+    from sentinel.plugins import check_registry
+
+    config = load_config(Path(__file__).resolve().parents[2] / "alert_rules.yaml", check_registry())
+    spec = next(c for c in config.spec.checks if c.id == "source_transactions_writes")
+    dsn = postgres.create_database("source_writes")
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("CREATE SCHEMA IF NOT EXISTS payments")
+        conn.execute("CREATE TABLE payments.transactions (id int, updated_at timestamptz)")
+        conn.execute("INSERT INTO payments.transactions VALUES (1, now() - interval '20 minutes')")
+    monitor = postgres.monitor_dsn("source_writes", ["payments.transactions"], ["payments"])
+    sources = Sources(Settings(postgres_dsn=SecretStr(monitor)))
+    check = SqlThresholdCheck(SqlThresholdParams(**spec.params))
+    runner = CheckRunner(sources, lambda _: DictMemory(), SystemClock(), Redactor.from_settings(sources.settings))
+    result = runner.run_one(PlannedCheck(spec, check, "freshness-sla-breach"))
+    assert result.status is Status.WARN, result.summary
+    assert 1190 <= result.values["newest_write_age_seconds"] <= 1300
+    assert result.labels["stage"] == "postgres" and result.labels["table"] == "payments.transactions"

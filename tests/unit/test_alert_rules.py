@@ -121,3 +121,16 @@ def test_lower_is_worse_thresholds_are_accepted_and_routes_need_receivers():
         RouteSpec.model_validate({"name": "r", "receivers": []})
     with pytest.raises(ValidationError, match="5 fields"):
         MaintenanceSpec.model_validate({"name": "m", "cron": "0 9 * * 1 2026", "duration": "1h"})
+
+
+def test_a_partly_blind_result_keeps_alerting_and_raises_check_broken_naming_the_blind_target():
+    """Issue 20: one target that cannot be measured is its own ERROR finding; the others still alert."""
+    findings = (Finding(key="table:RAW.TX", status=Status.CRITICAL, summary="1 file LOAD_FAILED"),
+                Finding(key="pipe:RAW.GHOST", status=Status.ERROR, summary="cannot measure Snowflake pipe RAW.GHOST"))
+    rb = book({"id": "snowpipe", "match": {"kind": "snowpipe_load_history"}, "runbook": "snowpipe-load-failure"})
+    pairs = rb.judge(res(Status.CRITICAL, findings=findings, kind="snowpipe_load_history"))
+    alerts = {v.labels["finding"]: v for r, v in pairs if not r.broken}
+    assert alerts["table:RAW.TX"].severity is Severity.CRITICAL and alerts["pipe:RAW.GHOST"].known is False
+    (broken,) = [v for r, v in pairs if r.broken]
+    assert broken.severity is Severity.WARNING
+    assert broken.summary == "check lag cannot measure 1 of 2 targets: cannot measure Snowflake pipe RAW.GHOST"

@@ -12,7 +12,7 @@ from sentinel.alerting.routing import Route, Router, compile_routes
 from sentinel.alerting.silences import MaintenanceWindow, Suppressor, new_silence, parse_matchers
 from sentinel.alerting.types import AlertState, Phase
 from sentinel.config.alerting_spec import PipelineSpec, SlaSpec
-from sentinel.model import Severity
+from sentinel.model import Severity, Status
 from sentinel.notify.message import Message
 from sentinel.notify.slack_render import MAX_BLOCKS, escape, fallback_text, render_blocks
 
@@ -107,3 +107,25 @@ def test_escape_and_fallback_defang():
     msg = Message(**{**msg.__dict__, "title": "see https://evil.example @here"})
     text = fallback_text(msg)
     assert "https://evil" not in text and "@here" not in text
+
+
+def test_a_failing_dbt_model_inhibits_the_looker_symptom_of_the_same_table():
+    """Issue 20: the looker finding sits in the lineage (stage looker, the table), so dbt upstream is the root."""
+    from pathlib import Path
+
+    from checks.looker import LookerParams, Problem, findings_for
+    from sentinel.config.loader import load_config
+    from sentinel.plugins import check_registry
+
+    config = load_config(Path(__file__).resolve().parents[2] / "alert_rules.yaml", check_registry())
+    (spec,) = [c for c in config.spec.checks if c.kind == "looker"]
+    params = LookerParams.model_validate(spec.params)
+    broken_tile = Problem("Executive Dashboard", "tile 'Daily GMV': Unknown field", Status.CRITICAL)
+    content = next(f for f in findings_for(params, "content", [broken_tile]) if f.key == "content:payments.transactions")
+    looker = alert("looker_dashboards", **{k: v for k, v in content.labels.items() if k not in ("table",)})
+    dbt = alert("dbt_prod_results", "dbt")
+    elsewhere = alert("dbt_refunds", "dbt", table="payments.refunds")
+    inh = Inhibitor(Lineage(config.spec.pipeline, config.spec.slas), [looker, dbt, elsewhere])
+    assert inh.root_of(looker) is dbt
+    assert content.labels["dashboards"] == "Executive Dashboard, Payments Operations"
+    assert "Warn the readers of: Executive Dashboard" in content.summary

@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 from pydantic import SecretStr, ValidationError
 
-from checks.kafka_connect_status import KafkaConnectStatusParams, first_line, judge_connector
+from checks.kafka_connect_status import KafkaConnectStatusParams, first_line, judge_connector, root_cause
 from checks.postgres_replication_slot import (
     PostgresReplicationSlotParams,
     format_bytes,
@@ -37,13 +37,20 @@ def test_running_connector_is_ok() -> None:
     assert status is Status.OK and summary == "sink connector s3-sink: RUNNING, 1/1 tasks running"
 
 
-def test_failed_task_puts_the_first_trace_line_in_the_summary_and_the_trace_in_details() -> None:
+def test_failed_task_puts_the_root_cause_in_the_summary_and_the_trace_in_details() -> None:
     conn = parse_status("s3-sink", payload("RUNNING", ("RUNNING", ""), ("FAILED", TRACE)))
     status, summary, details = judge_connector(conn, KafkaConnectStatusParams())
     assert status is Status.CRITICAL
+    # Not Connect's wrapper ("Tolerance exceeded in error handler") but what it wraps: the last Caused by.
     assert summary == ("sink connector s3-sink: task 1 FAILED on 10.0.0.5:8083: org.apache.kafka.connect.errors."
-                       "ConnectException: Tolerance exceeded in error handler (1/2 tasks running)")
+                       "DataException: Converting byte[] to Kafka Connect data failed (1/2 tasks running)")
     assert details["task_1_trace"] == TRACE
+
+
+def test_root_cause_is_the_innermost_cause_or_the_first_line() -> None:
+    nested = TRACE + "\tat x\nCaused by: com.fasterxml.jackson.core.JsonParseException: Unexpected character ('o')\n"
+    assert root_cause(nested) == "com.fasterxml.jackson.core.JsonParseException: Unexpected character ('o')"
+    assert root_cause("java.lang.OutOfMemoryError: heap\n\tat x") == "java.lang.OutOfMemoryError: heap"
 
 
 @pytest.mark.parametrize(("state", "expected"), [("PAUSED", Status.WARN), ("STOPPED", Status.WARN),

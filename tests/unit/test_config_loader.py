@@ -127,3 +127,36 @@ def test_the_shipped_alert_rules_yaml_is_valid() -> None:
     root = Path(__file__).resolve().parents[2]
     config = load_config(root / "alert_rules.yaml", check_registry())
     assert config.spec.checks, "the production config defines checks"
+
+
+def test_the_shipped_config_watches_the_lake_as_novapay_documents_it() -> None:
+    """Issue 20: s3://novapay-data-lake with the documented prefixes; archive/ deliberately unwatched."""
+    root = Path(__file__).resolve().parents[2]
+    config = load_config(root / "alert_rules.yaml", check_registry())
+    s3 = [c for c in config.spec.checks if c.kind == "s3_partition_arrival"]
+    assert {c.params["bucket"] for c in s3} == {"novapay-data-lake"}
+    prefixes = {p for c in s3 for p in c.params["prefixes"]}
+    assert prefixes == {"raw/payments/transactions/", "raw/payments/refunds/", "raw/users/merchants/",
+                        "raw/users/api_keys/", "raw/events/payment.events/", "processed/daily_transaction_summary/",
+                        "processed/merchant_analytics/"}
+    assert not any(p.startswith("archive/") for p in prefixes)
+    assert "archive/" in (root / "alert_rules.yaml").read_text()  # the comment saying why it is not watched
+    daily = next(c for c in s3 if "processed/daily_transaction_summary/" in c.params["prefixes"])
+    assert daily.params["mode"] == "daily"
+    sla = next(s for s in config.spec.slas if s.check == daily.id)
+    assert sla.kind == "deadline" and sla.finding == "processed/daily_transaction_summary/"
+    assert "events.payment_events" in config.spec.pipeline.tables
+
+
+def test_the_shipped_looker_check_watches_every_dashboard_of_the_lineage() -> None:
+    """Issue 20: the Looker findings name the dashboards the lineage says depend on each table."""
+    root = Path(__file__).resolve().parents[2]
+    config = load_config(root / "alert_rules.yaml", check_registry())
+    (looker,) = [c for c in config.spec.checks if c.kind == "looker"]
+    by_table: dict[str, set[str]] = {}
+    for d in looker.params["dashboards"]:
+        for table in d["tables"]:
+            by_table.setdefault(table, set()).add(d["title"])
+    lineage = {t: set(spec.dashboards) for t, spec in config.spec.pipeline.tables.items() if spec.dashboards}
+    assert by_table == lineage
+    assert "looker" in config.spec.pipeline.stages

@@ -61,3 +61,15 @@ def test_the_postgres_grants_give_no_dangerous_privilege() -> None:
                    "pg_write_server_files", "pg_read_server_files", "pg_write_all_data", "INSERT", "UPDATE", "DELETE"):
         assert danger not in grants.replace("NOSUPERUSER", "").replace("NOREPLICATION", "").replace("NOBYPASSRLS", "")
     assert "GRANT pg_monitor TO sentinel_monitor;" in grants
+
+
+def test_the_looker_permissions_hint_and_the_shipped_role_name_the_same_permissions() -> None:
+    """The hint the check and doctor print and deploy/grants/looker-role.md must not drift apart."""
+    import re
+
+    from sentinel.sources.looker import PERMISSIONS_HINT
+
+    doc = (GRANTS / "looker-role.md").read_text()
+    in_doc = set(re.findall(r"`((?:see|access|develop)[a-z_]*)`", doc))
+    in_hint = set(re.findall(r"\b((?:see|access)_[a-z_]+|develop)\b", PERMISSIONS_HINT))
+    assert in_doc == in_hint, (in_doc ^ in_hint)

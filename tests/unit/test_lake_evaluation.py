@@ -205,8 +205,8 @@ def test_failed_file_carries_its_first_error_into_the_summary() -> None:
     f = evaluate_copy_history(TARGET, rows, now, SP)
     assert f.status is Status.CRITICAL
     assert (
-        "1 file(s) LOAD_FAILED in the last 1h00m: s3://novapay-raw/raw/payments/transactions/dt=2025-01-15/part-7.parquet"
-        in f.summary
+        "1 file(s) LOAD_FAILED in the last 1h00m, at 2025-01-15 09:57 UTC (3m ago): "
+        "s3://novapay-raw/raw/payments/transactions/dt=2025-01-15/part-7.parquet" in f.summary
     )
     assert "Numeric value 'abc' is not recognized (line 12" in f.summary
     assert f.values["files_failed"] == 1 and f.values["rows_loaded"] == 1000

@@ -116,3 +116,33 @@ def test_a_secret_in_an_exception_never_reaches_the_result() -> None:
 def test_a_plugin_returning_garbage_is_an_error_not_a_crash() -> None:
     result = make_runner().run_one(planned("a", lambda ctx: {"status": "ok"}))
     assert result.status is Status.ERROR and "not a CheckResult" in result.summary
+
+
+def test_an_error_finding_beside_measured_ones_keeps_the_measured_status() -> None:
+    """Issue 20: the result is ERROR only when no target could be measured (the SLA ledger counts it unknown)."""
+    def partly(ctx: CheckContext) -> CheckResult:
+        return ctx.result("fn", Status.OK, "x", findings=[Finding("a", Status.CRITICAL, "stale"),
+                                                         Finding("b", Status.ERROR, "cannot measure b")])
+
+    def blind(ctx: CheckContext) -> CheckResult:
+        return ctx.result("fn", Status.OK, "x", findings=[Finding("b", Status.ERROR, "cannot measure b")])
+
+    assert make_runner().run_one(planned("a", partly)).status is Status.CRITICAL
+    assert make_runner().run_one(planned("b", blind)).status is Status.ERROR
+
+
+def test_a_deadline_names_what_the_check_was_waiting_on() -> None:
+    release = threading.Event()
+
+    def hang(ctx: CheckContext) -> CheckResult:
+        with ctx.doing("Snowflake query MAX(_LOADED_AT) on ANALYTICS.FCT_TRANSACTIONS"):
+            release.wait(5)
+        return ctx.result("fn", Status.OK, "late")
+
+    try:
+        result = make_runner().run_one(planned("slow", hang, timeout=0.3))
+    finally:
+        release.set()
+    assert result.status is Status.ERROR
+    assert result.summary.endswith("did not finish within its 0.3s deadline while waiting on Snowflake query "
+                                   "MAX(_LOADED_AT) on ANALYTICS.FCT_TRANSACTIONS")

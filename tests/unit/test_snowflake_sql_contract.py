@@ -119,6 +119,18 @@ def test_freshness_binds_identifiers_through_identifier(target: dict[str, str]) 
     assert f"IDENTIFIER('{target['table'].upper()}')" in sql
 
 
+@pytest.mark.parametrize("target", [t for p in production_params("warehouse_freshness") for t in p["tables"]])
+def test_the_future_cutoff_freshness_statement_is_one_read_only_select(target: dict[str, str]) -> None:
+    """Issue 20: when the newest value is in the future, a second MAX skips values past now + tolerance."""
+    from datetime import UTC, datetime
+
+    cutoff = datetime(2026, 1, 1, 0, 2, tzinfo=UTC).isoformat()  # the connector binds the datetime as a literal
+    sql = bind(snowflake_newest_sql(cutoff=True),
+               {"column": target["column"].upper(), "table": target["table"].upper(), "cutoff": cutoff})
+    tree = parse(sql)
+    assert sql.upper().count("IDENTIFIER(") == 3 and tree.args.get("where") is not None
+
+
 def test_volume_and_schema_statements_parse_as_read_only_snowflake_selects() -> None:
     """volume_anomaly's bucket count and schema_drift's INFORMATION_SCHEMA read, as production binds them."""
     from datetime import UTC, datetime

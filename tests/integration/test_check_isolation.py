@@ -1,0 +1,123 @@
+"""Checks in supervised worker processes (sentinel/isolation.py): a segfault, a hang inside C and a memory leak in
+one check become that check's ERROR with the cause, the caller and the other checks carry on, and a fake clock and
+check memory behave as in-process. Real processes, real signals; the faults come from ctypes."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator
+from datetime import timedelta
+
+import pytest
+
+from sentinel.api import DictMemory
+from sentinel.clock import FakeClock
+from sentinel.config.checks_spec import CheckSpec
+from sentinel.config.settings import Settings
+from sentinel.isolation import WorkerPool
+from sentinel.model import CheckResult, Status
+from sentinel.redact import Redactor
+from sentinel.runner import CheckRunner, PlannedCheck
+from tests.fakes.faulty_checks import FaultyCheck
+
+pytestmark = pytest.mark.integration
+MIB = 2**20
+
+
+def planned(check_id: str, fault: str = "none", *, timeout: float = 10, seconds: float = 0) -> PlannedCheck:
+    spec = CheckSpec(id=check_id, kind="faulty", timeout=timedelta(seconds=timeout))
+    return PlannedCheck(spec, FaultyCheck(FaultyCheck.Params(fault=fault, seconds=seconds)), "sql-threshold")
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def memories() -> dict[str, DictMemory]:
+    return {}
+
+
+@pytest.fixture
+def runner(clock: FakeClock, memories: dict[str, DictMemory]) -> Iterator[CheckRunner]:
+    settings = Settings()
+    pool = WorkerPool(settings, clock, size=2, memory_limit_bytes=256 * MIB)
+    runner = CheckRunner(None, lambda cid: memories.setdefault(cid, DictMemory()), clock, Redactor.from_settings(settings),
+                         max_workers=4, pool=pool)
+    yield runner
+    runner.close()
+
+
+def pid_of(result: CheckResult) -> int:
+    return int(result.values["pid"])
+
+
+def test_a_check_runs_in_a_reused_worker_with_the_callers_clock_and_memory(runner: CheckRunner, clock: FakeClock,
+                                                                         memories: dict[str, DictMemory]) -> None:
+    first = runner.run_one(planned("ok"))
+    assert first.status is Status.OK, first.summary
+    assert f"run 1 at {clock.now().isoformat()}" in first.summary  # the fake clock, asked over the pipe
+    assert pid_of(first) != os.getpid()
+    clock.advance(timedelta(minutes=5))
+    second = runner.run_one(planned("ok"))
+    assert f"run 2 at {clock.now().isoformat()}" in second.summary
+    assert pid_of(second) == pid_of(first)  # imports and clients paid once per worker, not per run
+    assert memories["ok"].load("runs") == 2  # memory lives with the caller (the state store in production)
+
+
+def test_a_segfault_is_that_checks_error_with_its_cause_and_the_next_run_gets_a_new_worker(runner: CheckRunner) -> None:
+    healthy = runner.run_one(planned("ok"))
+    crashed = runner.run_one(planned("kafka_lag", "segfault"))
+    assert crashed.status is Status.ERROR
+    assert crashed.summary.startswith("could not run: check crashed: SIGSEGV in worker (faulty, last call run at "
+                                      "tests/fakes/faulty_checks.py:"), crashed.summary
+    again = runner.run_one(planned("kafka_lag"))
+    assert again.status is Status.OK and pid_of(again) != os.getpid()
+    assert runner.run_one(planned("ok")).status is Status.OK and healthy.status is Status.OK
+
+
+def test_a_hang_inside_c_is_killed_at_the_deadline_and_says_where(runner: CheckRunner) -> None:
+    started = time.monotonic()
+    hung = runner.run_one(planned("slot", "hang_in_c", timeout=1))
+    took = time.monotonic() - started
+    assert hung.status is Status.ERROR and took < 3, (took, hung.summary)
+    assert "did not finish within its 1s deadline; its worker process was killed (faulty, last call run at " \
+           "tests/fakes/faulty_checks.py:" in hung.summary, hung.summary
+    assert runner.stuck() == {}  # nothing left behind, unlike an abandoned thread
+    assert runner.run_one(planned("slot")).status is Status.OK
+
+
+def test_a_leak_is_stopped_at_the_memory_limit(runner: CheckRunner) -> None:
+    leaked = runner.run_one(planned("recon", "leak", timeout=60))
+    assert leaked.status is Status.ERROR
+    assert "used more than its memory limit of 256 MiB; its worker process was killed (faulty)" in leaked.summary
+    assert runner.run_one(planned("recon")).status is Status.OK
+
+
+def test_an_exception_is_data_and_keeps_the_worker(runner: CheckRunner) -> None:
+    ok = runner.run_one(planned("ok"))
+    raised = runner.run_one(planned("dbt", "raise"))
+    assert raised.status is Status.ERROR and raised.summary == "could not run: RuntimeError: the client library gave up"
+    assert pid_of(runner.run_one(planned("ok"))) == pid_of(ok)
+
+
+def test_other_checks_finish_on_time_while_one_crashes_and_one_hangs(runner: CheckRunner) -> None:
+    started = time.monotonic()
+    results = {r.check_id: r for r in runner.run_many([
+        planned("crash", "segfault"), planned("hang", "hang_in_c", timeout=2), planned("a"), planned("b"),
+        planned("c", "sleep", seconds=0.5)])}
+    assert time.monotonic() - started < 6
+    assert [results[c].status for c in ("a", "b", "c")] == [Status.OK] * 3
+    assert "SIGSEGV" in results["crash"].summary and "deadline" in results["hang"].summary
+
+
+def test_a_hang_in_a_worker_names_what_the_check_was_waiting_on(runner: CheckRunner) -> None:
+    """Issue 20: the deadline message names the system and object, also when the check runs in a worker process."""
+    spec = CheckSpec(id="lag", kind="faulty", timeout=timedelta(seconds=1))
+    check = FaultyCheck(FaultyCheck.Params(fault="hang_in_c", doing="Kafka broker-1:9092 ListOffsets of cdc.payments"))
+    hung = runner.run_one(PlannedCheck(spec, check, "sql-threshold"))
+    assert hung.status is Status.ERROR
+    assert ("did not finish within its 1s deadline while waiting on Kafka broker-1:9092 ListOffsets of cdc.payments; "
+            "its worker process was killed (faulty") in hung.summary, hung.summary
