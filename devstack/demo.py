@@ -97,6 +97,7 @@ AREAS: list[tuple[str, str, str]] = [
     ("dbt", "devstack.demo_dbt", "seed"),
     ("kafka", "devstack.demo_kafka", "seed"),
     ("looker", "devstack.demo_looker", "seed"),
+    ("quality", "devstack.demo_quality", "seed"),
 ]
 
 

@@ -15,6 +15,8 @@
 --   sql_threshold              whatever its SELECT reads                             -> SELECT on those tables/views
 --   warehouse_freshness (pg)   SELECT max(<column>) FROM <table>                     -> SELECT on the table
 --   row_reconciliation         per-bucket counts and hashes of key/time/version cols -> SELECT on the reconciled tables
+--   volume_anomaly (pg)        count(*) per hour of a timestamp column               -> SELECT on the counted tables
+--   schema_drift               information_schema.columns of the compared tables     -> any privilege on them (SELECT)
 -- `sentinel doctor` checks this role has these and nothing more; the integration tests run every check as it.
 --
 -- Not granted, on purpose (Sentinel refuses to run as a role that has them, unless allow_privileged):

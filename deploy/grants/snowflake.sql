@@ -8,6 +8,8 @@
 --                          SELECT SYSTEM$PIPE_STATUS('<db>.<schema>.<pipe>')
 --   warehouse_freshness    SELECT MAX(<column>) FROM <db>.<schema>.<table>
 --   row_reconciliation     per-bucket COUNT / SUM / HASH_AGG over key, time and version columns
+--   volume_anomaly         SELECT FLOOR(DATE_PART(EPOCH_SECOND, <ts>) / 3600), COUNT(*) ... GROUP BY 1 over one table
+--   schema_drift           SELECT ... FROM <db>.INFORMATION_SCHEMA.COLUMNS (shows only tables the role can access)
 --
 -- COPY_HISTORY returns rows only for tables the role has a privilege on (SELECT is enough, per Snowflake's
 -- COPY_HISTORY docs: "Returns results only for ... tables ... the role has access to"); SYSTEM$PIPE_STATUS needs

@@ -2,7 +2,8 @@
 
 For every connection and receiver the config uses: it connects, says who it is, whether its privileges are
 sufficient and not excessive, whether each object the checks name exists (slots, tables, queries, connectors,
-bucket prefixes, dbt artifacts), and whether alerts can reach Slack, the pager and SMTP, without sending anything.
+bucket prefixes, Kafka topics and consumer groups, dbt artifacts), and whether alerts can reach Slack, the pager
+and SMTP, without sending anything.
 Every problem is one line with its fix: the GRANT, the config line or the setting.
 """
 
@@ -39,6 +40,7 @@ def run_doctor(settings: Settings, config: LoadedConfig, now: datetime) -> list[
         lines += postgres.probe(source, wanted, config_at)
     lines += systems.probe_snowflake(sources, needs.snowflake, config_at)
     lines += systems.probe_s3(sources, needs.s3, config_at)
+    lines += systems.probe_kafka(sources, needs.kafka, config_at)
     lines += systems.probe_connect(sources, needs.connectors, config_at)
     lines += systems.probe_dbt(sources, needs.dbt, config_at, now)
     lines += looker.probe(sources, needs.looker, config_at)

@@ -15,7 +15,8 @@ Loc = tuple[str | int, ...]
 
 @dataclass(frozen=True)
 class Need:
-    what: Literal["table", "slot", "query", "bucket_prefix", "connector", "dbt_artifacts", "pipe", "dashboard"]
+    what: Literal["table", "slot", "query", "bucket_prefix", "connector", "dbt_artifacts", "pipe", "dashboard", "topic",
+                  "consumer_group"]
     value: str
     check_id: str
     loc: Loc
@@ -29,6 +30,7 @@ class Needs:
     connectors: list[Need] = field(default_factory=list)
     dbt: list[Need] = field(default_factory=list)
     snowflake: list[Need] = field(default_factory=list)
+    kafka: list[Need] = field(default_factory=list)  # topics and consumer groups (names or regexes)
     looker: list[Need] = field(default_factory=list)  # value: a dashboard title
 
 
@@ -108,6 +110,13 @@ def _looker(needs: Needs, cid: str, p: dict[str, Any], at: Loc) -> None:
         needs.looker.append(Need("dashboard", str(d.get("title")), cid, (*at, "dashboards", i, "title")))
 
 
+def _kafka_lag(needs: Needs, cid: str, p: dict[str, Any], at: Loc) -> None:
+    pairs: tuple[tuple[str, Literal["consumer_group", "topic"]], ...] = (("groups", "consumer_group"), ("topics", "topic"))
+    for key, what in pairs:
+        for i, name in enumerate(p.get(key) or []):
+            needs.kafka.append(Need(what, str(name), cid, (*at, key, i)))
+
+
 _BY_KIND = {
     "sql_threshold": _sql_threshold,
     "postgres_replication_slot": _slot,
@@ -118,4 +127,5 @@ _BY_KIND = {
     "dbt_results": _dbt,
     "snowpipe_load_history": _snowpipe,
     "looker": _looker,
+    "kafka_consumer_lag": _kafka_lag,
 }

@@ -1,8 +1,10 @@
-"""`sentinel doctor` for S3, Kafka Connect, dbt artifacts and Snowflake: each object the checks name exists and
-Sentinel's identity may read it."""
+"""`sentinel doctor` for S3, Kafka, Kafka Connect, dbt artifacts and Snowflake: each object the checks name exists
+and Sentinel's identity may read it."""
 
 from __future__ import annotations
 
+import difflib
+import re
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime
@@ -51,11 +53,43 @@ def probe_s3(sources: Sources, needs: list[Need], config_at: ConfigAt) -> list[D
     return lines
 
 
+def probe_kafka(sources: Sources, needs: list[Need], config_at: ConfigAt) -> list[DoctorLine]:
+    """The broker answers; every topic and consumer group a lag check names is visible to Sentinel's identity.
+    A group or topic the ACLs hide looks the same as one that does not exist, so the fix names both."""
+    if not needs:
+        return []
+    component = f"kafka {sources.settings.kafka_bootstrap or '(no SENTINEL_KAFKA_BOOTSTRAP)'}"
+    try:
+        kafka = sources.kafka()
+        topics = kafka.topics(TIMEOUT)
+        groups = kafka.groups(TIMEOUT)
+    except SourceError as exc:
+        return [DoctorLine("problem", component, str(exc).split(" (hint:")[0],
+                           exc.hint or "check SENTINEL_KAFKA_BOOTSTRAP and that the broker is reachable")]
+    lines = [DoctorLine("ok", component, f"broker answers: {len(topics)} topic(s), {len(groups)} consumer group(s)")]
+    for need in needs:
+        known = list(topics) if need.what == "topic" else groups
+        if any(_matches(need.value, name) for name in known):
+            continue
+        noun = "topic" if need.what == "topic" else "consumer group"
+        close = difflib.get_close_matches(need.value, known, n=2)
+        hint = f" (did you mean {', '.join(close)}?)" if close else ""
+        acl = "Describe on the topic" if need.what == "topic" else "Describe on the group"
+        lines.append(DoctorLine("problem", component, f"no {noun} matches {need.value!r} ({need.check_id}){hint}",
+                                f"fix the name at {config_at(need)}, or grant {acl} (deploy/grants/kafka-acls.sh)"))
+    return lines
+
+
+def _matches(pattern: str, name: str) -> bool:
+    try:
+        return re.fullmatch(pattern, name) is not None
+    except re.error:
+        return pattern == name
+
+
 def probe_connect(sources: Sources, needs: list[Need], config_at: ConfigAt) -> list[DoctorLine]:
     if not needs:
         return []
-    import re
-
     component = "kafka-connect"
     try:
         connect = sources.kafka_connect()

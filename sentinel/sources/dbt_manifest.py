@@ -132,6 +132,18 @@ class Manifest:
             source_name=raw.get("source_name"),
         )
 
+    def source_columns(self, source_name: str, table: str) -> dict[str, str | None] | None:
+        """Columns a dbt source table declares (name -> data_type or None), or None when no such source exists.
+
+        dbt only knows the columns written in its YAML: an empty dict means "declares none", not "has none".
+        """
+        for raw in self._raw_sources.values():
+            if isinstance(raw, dict) and raw.get("source_name") == source_name and raw.get("name") == table:
+                columns = as_object(raw.get("columns"))
+                return {str(c.get("name") or k): (c.get("data_type") or None)
+                        for k, c in columns.items() if isinstance(c, dict)}
+        return None
+
     def parents(self, unique_id: str) -> list[str]:
         if unique_id in self._parent_map:
             return list(self._parent_map[unique_id])

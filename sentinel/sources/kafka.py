@@ -352,3 +352,40 @@ class KafkaSource:
         finally:
             consumer.close()
         return out
+
+    # -- newest message values --------------------------------------------------------------------------
+
+    def newest_values(self, topic: str, timeout: float) -> list[tuple[datetime | None, bytes]]:
+        """The value of the newest message in each partition of `topic`, with its timestamp (schema_drift).
+
+        Assign-only like message_timestamps: no group join, nothing committed. Empty partitions give nothing;
+        what is not read before `timeout` is absent.
+        """
+        from confluent_kafka import Consumer, TopicPartition
+
+        deadline = time.monotonic() + timeout
+        count = self.topics(timeout).get(topic, 0)
+        ends = self.log_offsets([(topic, p) for p in range(count)], max(0.5, deadline - time.monotonic()))
+        wanted = {tp: end - 1 for tp, (start, end) in ends.items() if end > start}
+        if not wanted:
+            return []
+        conf = {k: v for k, v in self._config.items() if k != "client.id"}
+        conf.update({"client.id": "sentinel-schema-probe", "group.id": "sentinel-schema-probe",
+                     "enable.auto.commit": False, "enable.auto.offset.store": False, "fetch.wait.max.ms": 50})
+        out: dict[TP, tuple[datetime | None, bytes]] = {}
+        consumer = Consumer(conf)
+        try:
+            consumer.assign([TopicPartition(t, p, off) for (t, p), off in wanted.items()])
+            while len(out) < len(wanted) and (left := deadline - time.monotonic()) > 0:
+                for msg in consumer.consume(num_messages=len(wanted), timeout=min(left, 0.5)):
+                    value = msg.value()
+                    if msg.error() is not None or value is None:
+                        continue
+                    ts_type, ts_ms = msg.timestamp()
+                    at = datetime.fromtimestamp(ts_ms / 1000, UTC) if ts_type != 0 and ts_ms > 0 else None
+                    out[(str(msg.topic()), int(msg.partition() or 0))] = (at, bytes(value))
+        except Exception as exc:
+            raise self._fail(f"reading the newest messages of {topic}", exc, timeout) from None
+        finally:
+            consumer.close()
+        return list(out.values())

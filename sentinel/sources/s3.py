@@ -134,3 +134,21 @@ class S3Source:
                 f"S3 ListObjectsV2 on s3://{bucket}/{prefix} failed: {type(exc).__name__}: {exc}",
                 hint="check network egress to S3 (VPC endpoint / proxy) and SENTINEL_AWS_ENDPOINT_URL",
             ) from None
+
+    def read_tail(self, bucket: str, key: str, length: int) -> bytes:
+        """The last `length` bytes of an object (a ranged GET): a Parquet footer without downloading the file.
+
+        Needs s3:GetObject on the key; errors become SourceError with the hint, like listing.
+        """
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            body = self._client.get_object(Bucket=bucket, Key=key, Range=f"bytes=-{length}")["Body"]
+            return bytes(body.read())
+        except ClientError as exc:
+            code = str(exc.response.get("Error", {}).get("Code", "Unknown"))
+            raise SourceError(f"S3 GetObject on s3://{bucket}/{key} failed: {code}",
+                              hint=f"the IAM principal needs s3:GetObject on arn:aws:s3:::{bucket}/{key}") from None
+        except BotoCoreError as exc:
+            raise SourceError(f"S3 GetObject on s3://{bucket}/{key} failed: {type(exc).__name__}: {exc}",
+                              hint="check network egress to S3 and SENTINEL_AWS_ENDPOINT_URL") from None

@@ -221,3 +221,36 @@ checks:
     assert pipe.startswith(f"PROBLEM snowflake: pipe {SF_DB}.RAW.REFUNDS_PIPE (loads): ")
     assert f"GRANT MONITOR ON PIPE {SF_DB}.RAW.REFUNDS_PIPE TO ROLE DUCKDB;" in pipe
     assert snowflake_server.password not in out + proc.stderr
+
+
+def test_kafka_topics_and_groups_the_lag_checks_name_are_checked_on_the_broker(
+        tmp_path: Path, world: dict[str, Any], slack: FakeSlack, kafka: Any) -> None:
+    from tests.integration.kafka_util import commit, create_topic, produce, unique
+
+    topic = create_topic(kafka.bootstrap, unique("cdc.doctor"), 1)
+    group = unique("connect-s3-sink-doctor")
+    produce(kafka.bootstrap, topic, 0, 3)
+    commit(kafka.bootstrap, group, {(topic, 0): 3})
+    lag = f"""  - id: sink_lag
+    kind: kafka_consumer_lag
+    params:
+      groups: [{group}, {group}x]
+      topics: [{topic}, cdc\\.nothing\\..*]
+"""
+    text = config().replace("routes:", lag + "routes:")
+    (tmp_path / "alert_rules.yaml").write_text(text)
+    env_kafka = {"SENTINEL_KAFKA_BOOTSTRAP": kafka.bootstrap}
+    os.environ.update(env_kafka)
+    try:
+        proc = doctor(tmp_path, world, slack, text)
+    finally:
+        for key in env_kafka:
+            os.environ.pop(key)
+    out = proc.stdout
+    assert proc.returncode == 1, out + proc.stderr
+    assert f"ok      kafka {kafka.bootstrap}: broker answers:" in out
+    assert (f"PROBLEM kafka {kafka.bootstrap}: no consumer group matches '{group}x' (sink_lag) (did you mean {group}?)"
+            f"  -> fix: fix the name at {tmp_path / 'alert_rules.yaml'}:") in out
+    assert "or grant Describe on the group (deploy/grants/kafka-acls.sh)" in out
+    assert "no topic matches 'cdc\\\\.nothing\\\\..*' (sink_lag)" in out
+    assert f"no consumer group matches '{group}'" not in out and f"no topic matches '{topic}'" not in out

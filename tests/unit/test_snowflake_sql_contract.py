@@ -129,3 +129,21 @@ def test_the_future_cutoff_freshness_statement_is_one_read_only_select(target: d
                {"column": target["column"].upper(), "table": target["table"].upper(), "cutoff": cutoff})
     tree = parse(sql)
     assert sql.upper().count("IDENTIFIER(") == 3 and tree.args.get("where") is not None
+
+
+def test_volume_and_schema_statements_parse_as_read_only_snowflake_selects() -> None:
+    """volume_anomaly's bucket count and schema_drift's INFORMATION_SCHEMA read, as production binds them."""
+    from datetime import UTC, datetime
+
+    from checks._volume_counts import SNOWFLAKE_COUNTS_SQL
+
+    for params in production_params("volume_anomaly"):
+        if params.get("backend") != "snowflake":
+            continue
+        for t in params["tables"]:
+            sql = bind(SNOWFLAKE_COUNTS_SQL, {"column": t["timestamp_column"].upper(), "table": t["table"].upper(),
+                                              "w": 3600, "start": datetime(2026, 1, 1, tzinfo=UTC).isoformat(),
+                                              "end": datetime(2026, 1, 2, tzinfo=UTC).isoformat()})
+            tree = parse(sql)
+            assert "IDENTIFIER(" in tree.sql("snowflake").upper()
+    assert production_params("schema_drift")
