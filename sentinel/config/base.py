@@ -5,10 +5,23 @@ from __future__ import annotations
 import re
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, StringConstraints
 
 Identifier = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]*$", max_length=80)]
-RunbookName = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]*$", max_length=80)]
+RUNBOOK_NAME = re.compile(r"[a-z0-9][a-z0-9-]{0,79}")
+
+
+def _runbook_name(value: str) -> str:
+    # Alerts link to runbook_base_url + name + ".md": a path here would become a link outside the runbooks.
+    if RUNBOOK_NAME.fullmatch(value) is None:
+        stem = value.rsplit("/", 1)[-1].removesuffix(".md")
+        example = stem if RUNBOOK_NAME.fullmatch(stem) else "sql-threshold"
+        raise ValueError(f"a runbook is the name of a file in runbooks/ without '.md' (lowercase letters, digits and"
+                         f" '-', e.g. {example!r}), not a path or URL")
+    return value
+
+
+RunbookName = Annotated[str, AfterValidator(_runbook_name)]
 
 
 class Spec(BaseModel):

@@ -97,7 +97,10 @@ routes:
     receivers: [slak]
 """
     joined = "\n".join(problems(write(tmp_path, text)))
-    assert "duplicate checks id(s): slot_wal" in joined
+    # The duplicate itself (line 14), not the `checks:` line; the dangling references are listed with it.
+    assert "alert_rules.yaml:14 at checks[1].id: duplicate checks id 'slot_wal' (first defined at checks[0], line 3)" \
+        in joined
+    assert "unknown check id 'slot_wall'" in joined and "unknown route 'pagr'" in joined
 
 
 def test_dangling_references_suggest_the_closest_name(tmp_path: Path) -> None:
