@@ -20,7 +20,17 @@ from typing import Any, Literal
 from pydantic import Field
 
 from checks.dbt_tracking import MEMORY_KEY, RunScope, track
-from sentinel.api import Check, CheckContext, CheckResult, Duration, Finding, Params, Status, format_duration
+from sentinel.api import (
+    Check,
+    CheckContext,
+    CheckResult,
+    Duration,
+    Finding,
+    Params,
+    PositiveDuration,
+    Status,
+    format_duration,
+)
 from sentinel.sources.dbt_artifacts import DbtArtifacts
 from sentinel.sources.dbt_manifest import Manifest, ManifestNode
 from sentinel.sources.dbt_parse import FreshnessResult, NodeResult
@@ -40,7 +50,7 @@ _ERROR_HEADER = re.compile(r"^[A-Za-z ]*Error in \w+ \S+ \(.*\)$")
 
 class DbtResultsParams(Params):
     location: str = Field(min_length=1, description="directory of the dbt target/ or s3://bucket/prefix/")
-    cadence: Duration = Field(timedelta(minutes=15), description="how often the dbt job runs")
+    cadence: PositiveDuration = Field(timedelta(minutes=15), description="how often the dbt job runs")
     slack: Duration = Field(timedelta(minutes=10), description="extra time before 'dbt stopped running' fires")
     test_statuses: tuple[TestStatus, ...] = ("fail", "error", "warn")
     node_statuses: tuple[NodeStatus, ...] = ("error", "partial success", "skipped")

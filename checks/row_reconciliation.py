@@ -22,7 +22,18 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from sentinel.api import Check, CheckContext, CheckError, CheckResult, Duration, Finding, Params, SourceError, Status
+from sentinel.api import (
+    Check,
+    CheckContext,
+    CheckError,
+    CheckResult,
+    Duration,
+    Finding,
+    Params,
+    PositiveDuration,
+    SourceError,
+    Status,
+)
 from sentinel.reconcile import PairReport, ReconcileMode, ReconcileOptions, Side, Tier, dialect_for, plan_buckets
 from sentinel.reconcile.engine import DeletedFilter, Execute, SideSpec, reconcile_pair
 from sentinel.reconcile.plan import BucketPlan
@@ -66,8 +77,8 @@ class DeletedParams(Params):
 
 
 class TierParams(Params):
-    every: Duration
-    last: Duration
+    every: PositiveDuration
+    last: PositiveDuration
 
 
 class PairParams(Params):
@@ -123,7 +134,7 @@ class RowReconciliationParams(Params):
     duckdb_memory_mb: int = Field(16, ge=4, le=1 << 20, description="DuckDB buffer pool per thread (MiB): the "
                                   "comparison scans each table once, so caching the scanned blocks buys nothing")
     settle_after: Duration = Field(timedelta(hours=2), description="late-data margin before a matched bucket is remembered")
-    recheck_after: Duration = Field(timedelta(hours=24), description="remembered buckets are compared again after this")
+    recheck_after: PositiveDuration = Field(timedelta(hours=24), description="remembered buckets are compared again after this")
 
     @field_validator("buckets")
     @classmethod

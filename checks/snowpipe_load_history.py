@@ -15,7 +15,17 @@ from typing import Any
 
 from pydantic import Field, field_validator, model_validator
 
-from sentinel.api import Check, CheckContext, CheckResult, Duration, Finding, Params, Status, format_duration
+from sentinel.api import (
+    Check,
+    CheckContext,
+    CheckResult,
+    Duration,
+    Finding,
+    Params,
+    PositiveDuration,
+    Status,
+    format_duration,
+)
 from sentinel.sources.snowpipe import CopyHistoryRow, PipeStatus, TableName
 
 FAILED = "LOAD_FAILED"
@@ -43,7 +53,7 @@ class SnowpipeTarget(Params):
 
 class SnowpipeLoadHistoryParams(Params):
     targets: list[SnowpipeTarget] = Field(min_length=1)
-    window: Duration = Field(default=timedelta(hours=1), description="COPY_HISTORY look-back")
+    window: PositiveDuration = Field(default=timedelta(hours=1), description="COPY_HISTORY look-back")
     last_load_warn_after: Duration = timedelta(minutes=20)
     last_load_critical_after: Duration = timedelta(minutes=45)
     failed_file_status: Status = Status.CRITICAL

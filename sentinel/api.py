@@ -18,7 +18,7 @@ from typing import Any, ClassVar, Generic, Protocol, TypeVar
 from pydantic import BaseModel, ConfigDict
 
 from sentinel.clock import Clock
-from sentinel.durations import Duration, format_duration, parse_duration
+from sentinel.durations import Duration, PositiveDuration, format_duration, parse_duration
 from sentinel.errors import CheckError, SourceError
 from sentinel.model import CheckResult, Finding, Severity, Status
 from sentinel.param_types import Regex, TimeZoneName
@@ -32,6 +32,7 @@ __all__ = [
     "Duration",
     "Finding",
     "Params",
+    "PositiveDuration",
     "Regex",
     "Severity",
     "SourceError",

@@ -8,7 +8,7 @@ from typing import Any, Literal
 from pydantic import Field, model_validator
 
 from sentinel.config.base import Identifier, RunbookName, Spec
-from sentinel.durations import Duration
+from sentinel.durations import Duration, PositiveDuration
 
 Comparison = Literal[">", ">=", "<", "<="]
 
@@ -73,7 +73,7 @@ class RouteSpec(Spec):
     receivers: list[str] = Field(min_length=1, description="notifier names: slack, pager, console or `notifiers:`")
     group_by: list[str] = Field(default_factory=lambda: ["stage"])
     group_wait: Duration = timedelta(seconds=30)
-    group_interval: Duration = timedelta(minutes=5)
+    group_interval: PositiveDuration = timedelta(minutes=5)
     continue_: bool = Field(True, alias="continue")
 
     model_config = Spec.model_config | {"populate_by_name": True}
@@ -85,7 +85,7 @@ class MaintenanceSpec(Spec):
     name: str
     match: dict[str, str] = Field(default_factory=dict)
     cron: str
-    duration: Duration
+    duration: PositiveDuration
     comment: str = ""
 
     @model_validator(mode="after")
@@ -138,8 +138,8 @@ class BurnWindowSpec(Spec):
     objective allows over both the `long` and the `short` window (the short one makes it resolve quickly)."""
 
     name: Identifier
-    long: Duration
-    short: Duration
+    long: PositiveDuration
+    short: PositiveDuration
     factor: float = Field(gt=0)
     severity: Literal["warning", "critical"] = "warning"
 
@@ -178,11 +178,11 @@ class SlaSpec(Spec):
     finding: str | None = None
     table: str | None = None
     value: str | None = None
-    threshold: Duration | None = None
+    threshold: PositiveDuration | None = None
     deadline: Duration | None = None
     objective: float = Field(0.995, gt=0, lt=1)
     owner: str = "data-platform"
-    max_gap: Duration = timedelta(minutes=15)
+    max_gap: PositiveDuration = timedelta(minutes=15)
     burn_rate: list[BurnWindowSpec] = Field(default_factory=default_burn_windows)
 
     @model_validator(mode="after")
