@@ -14,7 +14,7 @@ from pydantic import BaseModel, ValidationError
 
 from sentinel.config.references import cross_references
 from sentinel.config.spec import SentinelConfig
-from sentinel.config.yaml_source import line_of, read_yaml, yaml_path
+from sentinel.config.yaml_source import gc_paused, line_of, read_yaml, yaml_path
 from sentinel.errors import ConfigErrors, ConfigProblem, PluginError
 from sentinel.plugins import Registry, notifier_registry, suggest
 from sentinel.runbooks import available, runbooks_dir
@@ -31,6 +31,11 @@ class LoadedConfig:
 
 def load_config(path: Path, registry: Registry) -> LoadedConfig:
     """Raise ConfigErrors listing every problem; never a partial config."""
+    with gc_paused():
+        return _load(path, registry)
+
+
+def _load(path: Path, registry: Registry) -> LoadedConfig:
     file = str(path)
     document = read_yaml(path)
     data, root = document.data, document.root
