@@ -54,11 +54,17 @@ def check(ctx: click.Context, once: bool, only: tuple[str, ...], fmt: str, no_no
     """
     from sentinel.app import build_app
     from sentinel.model import Status
-    from sentinel.output import render_json, render_table
+    from sentinel.output import render_json, render_table, use_color
 
     settings = settings_from(ctx)
     try:
         app = build_app(settings, with_alerting=not no_notify, with_metrics=False, immediate_alerts=True)
+        if not app.planned:
+            # Exit 0 with "0 checks" would tell a wrapper that everything is fine while nothing was looked at.
+            app.close()
+            click.echo(f"error: {app.config.path} has no enabled checks, so there is nothing to run; add checks or "
+                       "set `enabled: true`", err=True)
+            sys.exit(EXIT_CONFIG)
         results = app.run_checks(only or None)
     except ConfigErrors as exc:
         _fail_config(exc)
@@ -76,7 +82,7 @@ def check(ctx: click.Context, once: bool, only: tuple[str, ...], fmt: str, no_no
     if fmt == "json":
         click.echo(render_json(results, runbook_for))
     else:
-        click.echo(render_table(results, runbook_for, tty=sys.stdout.isatty()))
+        click.echo(render_table(results, runbook_for, tty=sys.stdout.isatty(), color=use_color(sys.stdout)))
     try:
         if app.alerting is not None:
             # Keep stdout pure JSON for machines: the console notifier's text goes to stderr then.
@@ -128,7 +134,9 @@ def validate(ctx: click.Context, file: Path | None) -> None:
     from sentinel.config.loader import load_config
     from sentinel.plugins import check_registry
 
-    path = file or settings_from(ctx).config_file
+    # The environment is checked too: a misspelt or invalid SENTINEL_* variable is as much a configuration error.
+    settings = settings_from(ctx)
+    path = file or settings.config_file
     registry = check_registry()
     try:
         config = load_config(path, registry)
@@ -139,3 +147,6 @@ def validate(ctx: click.Context, file: Path | None) -> None:
     spec = config.spec
     click.echo(f"{path}: OK ({len(spec.checks)} checks, {len(spec.rules)} rules, {len(spec.routes)} routes, "
                f"{len(spec.slas)} SLAs)")
+    if not config.params:
+        click.echo(f"note: {path} has no enabled checks: fine for a report-only daemon, but `check --once` will "
+                   "refuse to run", err=True)

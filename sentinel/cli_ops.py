@@ -12,9 +12,10 @@ from typing import Any
 
 import click
 
-from sentinel.cli import settings_from
+from sentinel.cli import EXIT_USAGE, settings_from
 from sentinel.cli_time import MOMENT
 from sentinel.errors import ConfigErrors, SentinelError
+from sentinel.output import use_color
 
 
 @click.command()
@@ -81,7 +82,7 @@ def status(ctx: click.Context, fmt: str, only_table: str | None, at: datetime | 
         looked_back = " (looking back: --at)" if at is not None else ""
         click.echo(f"Pipeline status as of {now:%Y-%m-%d %H:%M:%S} UTC{looked_back} "
                    f"(store: {getattr(store, 'path', '?')})\n")
-        click.echo(render_text(views, color=tty, width=width))
+        click.echo(render_text(views, color=use_color(sys.stdout), width=width))
     sys.exit(Status.worst(v.status for v in views).exit_code if views else 0)
 
 
@@ -123,13 +124,12 @@ def runbook(ctx: click.Context, name: str | None, list_all: bool, show_path: boo
     if chosen not in names:
         click.echo(f"no runbook {name!r}{suggest(name, names)}", err=True)
         click.echo("available: " + ", ".join(names), err=True)
-        sys.exit(2)
+        sys.exit(EXIT_USAGE)
     path = directory / f"{chosen}.md"
     if show_path:
         click.echo(str(path))
         return
-    tty = sys.stdout.isatty()
-    click.echo(render_terminal(path.read_text(encoding="utf-8"), color=tty), nl=False)
+    click.echo(render_terminal(path.read_text(encoding="utf-8"), color=use_color(sys.stdout)), nl=False)
     settings = settings_from(ctx)
     click.echo(f"\nOnline: {settings.runbook_base_url.rstrip('/')}/{chosen}.md")
 

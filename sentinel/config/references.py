@@ -1,5 +1,5 @@
 """Checks across sections of alert_rules.yaml: duplicate ids, names that point nowhere (checks, routes,
-receivers, notifier kinds, runbooks), and a file that watches nothing.
+receivers, notifier kinds, runbooks), and an empty file.
 
 They read the raw YAML data, not the validated spec, so they run even when a schema error elsewhere makes the
 spec unbuildable: `sentinel validate` lists every problem at once. Each id list becomes a set first, so a file
@@ -70,14 +70,11 @@ def cross_references(data: dict[str, Any], file: str, root: yaml.Node | None, *,
 
 
 def _watches_something(data: dict[str, Any], report: _Reporter) -> None:
-    checks = data.get("checks")
-    if checks is None or checks == []:
-        # Otherwise `check --once` reports "0 checks" and exits 0: a monitor that watches nothing looks healthy.
-        report.add(("checks",) if "checks" in data else (),
-                   "no checks are defined: add a `checks:` list (see the shipped alert_rules.yaml for examples)")
-    elif isinstance(checks, list) and checks and all(
-            isinstance(c, dict) and c.get("enabled") is False for c in checks):
-        report.add(("checks",), "every check has `enabled: false`: Sentinel would watch nothing; enable at least one")
+    if not data:
+        # An empty file or one with only comments: never what anyone meant, and `check --once` would report
+        # "0 checks" with exit 0, so a monitor that watches nothing would look healthy. (`checks: []` with a
+        # `report:` section is a report-only daemon, which is allowed; `check --once` refuses to run nothing.)
+        report.add((), "the file is empty (or only comments): add a `checks:` list (see the shipped alert_rules.yaml)")
 
 
 def _duplicates(data: dict[str, Any], section: str, report: _Reporter) -> None:

@@ -9,12 +9,37 @@ from __future__ import annotations
 import os
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, SecretStr
+from pydantic import AfterValidator, BeforeValidator, Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SecretsSettingsSource, SettingsConfigDict
+from pydantic_settings.exceptions import SettingsError
+
+from sentinel.config import settings_problems as problems_of
+from sentinel.durations import parse_duration
+from sentinel.errors import SettingsErrors
 
 DEFAULT_SECRETS_DIR = Path("/run/secrets/sentinel")
+
+
+def _env_duration(value: Any) -> Any:
+    """'35d' or '90m' as in alert_rules.yaml; other text (seconds, ISO 8601 'P35D') is left to pydantic."""
+    if isinstance(value, str):
+        try:
+            return parse_duration(value)
+        except ValueError:
+            return value
+    return value
+
+
+def _positive(value: timedelta) -> timedelta:
+    if value <= timedelta(0):
+        raise ValueError("must be longer than 0, e.g. '35d'")
+    return value
+
+
+# A duration from the environment: the YAML's units, or the seconds and ISO 8601 forms pydantic reads.
+EnvDuration = Annotated[timedelta, BeforeValidator(_env_duration), AfterValidator(_positive)]
 
 
 class Settings(BaseSettings):
@@ -28,7 +53,7 @@ class Settings(BaseSettings):
     runbook_base_url: str = "https://github.com/novapay/analytics/blob/main/docs/runbooks/"
     max_workers: int = 8
     # SLA observations and alert history live in their own tables; raw results serve `status`, reports and debugging.
-    results_retention: timedelta = Field(timedelta(days=35), description="how long check results are kept")
+    results_retention: EnvDuration = Field(timedelta(days=35), description="how long check results are kept")
 
     # PostgreSQL (source database). `postgres_dsn` is the connection named "default".
     postgres_dsn: SecretStr | None = None
@@ -118,5 +143,30 @@ class Settings(BaseSettings):
 
 def load_settings(**overrides: Any) -> Settings:
     """Settings from arguments, then SENTINEL_* environment variables, then files in the secrets directory
-    (SENTINEL_SECRETS_DIR, default the Kubernetes mount /run/secrets/sentinel)."""
-    return Settings(**overrides)
+    (SENTINEL_SECRETS_DIR, default the Kubernetes mount /run/secrets/sentinel).
+
+    Raises SettingsErrors listing every problem at once: invalid values, unparsable JSON, and variables or secret
+    files that set nothing (a typo such as SENTINEL_SLACK_TOKN would otherwise silently mean "no Slack").
+    """
+    environ = dict(os.environ)
+    secrets_dir = Path(environ.get("SENTINEL_SECRETS_DIR", str(DEFAULT_SECRETS_DIR)))
+    readable_dir = secrets_dir if secrets_dir.is_dir() else None
+    fields = list(Settings.model_fields)
+
+    def describe(field: str) -> str:
+        return problems_of.where(field, environ, readable_dir, overrides)
+
+    problems = problems_of.unknown_variables(environ, fields)
+    bad_dir = problems_of.secrets_dir_problem(secrets_dir, "SENTINEL_SECRETS_DIR" in environ)
+    problems += [bad_dir] if bad_dir else []
+    problems += problems_of.unknown_secret_files(readable_dir, fields) if readable_dir else []
+    settings: Settings | None = None
+    try:
+        settings = Settings(**overrides)
+    except ValidationError as exc:
+        problems += problems_of.validation_problems(exc, describe)
+    except SettingsError as exc:
+        problems.append(problems_of.parse_problem(exc, describe))
+    if problems or settings is None:
+        raise SettingsErrors(problems)
+    return settings
