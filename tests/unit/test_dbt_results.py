@@ -81,10 +81,13 @@ def run_results(at: datetime, invocation: str, results: list[dict[str, Any]], ve
 
 def artifacts(rr: dict[str, Any], man: dict[str, Any] | None = None,
               sources: dict[str, Any] | None = None) -> DbtArtifacts:
+    """Artifacts of one invocation, as dbt writes them: the manifest carries the run's invocation_id."""
+    man = man or manifest()
+    man["metadata"] = {**man["metadata"], "invocation_id": rr["metadata"]["invocation_id"]}
     return DbtArtifacts(
         "/dbt/target", "/dbt/target",
         parse_run_results(json.dumps(rr).encode(), "/dbt/target/run_results.json"),
-        parse_manifest(json.dumps(man or manifest()).encode(), "/dbt/target/manifest.json"),
+        parse_manifest(json.dumps(man).encode(), "/dbt/target/manifest.json"),
         parse_sources(json.dumps(sources).encode(), "/dbt/target/sources.json") if sources else None,
     )
 
@@ -227,7 +230,8 @@ def test_streaks_count_dbt_runs_not_check_runs_and_fixed_tests_resolve() -> None
     again = evaluate(artifacts(run_results(fixed_at, "inv-fixed", [result("model.p.fct_tx", "success")])),
                      PARAMS, fixed_at + timedelta(minutes=3), memory)
     assert any(f.key == "test.p.not_null_fct_tx_id.abc" and f.status is Status.OK for f in again.findings)
-    later = evaluate(artifacts(run_results(fixed_at + timedelta(minutes=15), "inv-next", [])), PARAMS,
+    later = evaluate(artifacts(run_results(fixed_at + timedelta(minutes=15), "inv-next",
+                                           [result("model.p.stg_tx", "success")])), PARAMS,
                      fixed_at + timedelta(minutes=16), again.memory)
     assert [f.key for f in later.findings] == ["dbt_not_running"]
 
