@@ -5,9 +5,22 @@ from __future__ import annotations
 import re
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict
 
-Identifier = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]*$", max_length=80)]
+IDENTIFIER = re.compile(r"[a-z][a-z0-9_]{0,79}")
+
+
+def _identifier(value: str) -> str:
+    # Ids become metric labels, alert keys and Slack text: a tight alphabet keeps them safe everywhere.
+    if IDENTIFIER.fullmatch(value) is None:
+        suggestion = re.sub(r"[^a-z0-9_]+", "_", value.lower()).strip("_")
+        hint = f", e.g. {suggestion!r}" if IDENTIFIER.fullmatch(suggestion) else ""
+        raise ValueError(f"an id is lowercase letters, digits and '_', starting with a letter, at most 80 characters"
+                         f"{hint}")
+    return value
+
+
+Identifier = Annotated[str, AfterValidator(_identifier)]
 RUNBOOK_NAME = re.compile(r"[a-z0-9][a-z0-9-]{0,79}")
 
 

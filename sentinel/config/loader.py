@@ -111,7 +111,8 @@ def _problems(
                 message += f"; allowed: {', '.join(known)}"
         elif err["type"] == "missing":
             message = f"required key {loc[-1]!r} is missing" if loc else "required value is missing"
-        elif "input" in err and err["type"] not in ("model_type",) and not isinstance(err["input"], dict | list):
+        elif "input" in err and err["type"] not in ("model_type",) and not isinstance(err["input"], dict | list) \
+                and "got " not in message:  # validators that already quote the value
             message = f"{message} (got {err['input']!r})"
         if context:
             message = f"{context}: {message}"

@@ -92,6 +92,8 @@ def _parse(text: str, file: str) -> YamlDocument:
             data = builder.build(root) if root is not None else None
         finally:
             loader.dispose()
+    except yaml.reader.ReaderError as exc:
+        raise ConfigErrors([_reader_problem(file, text, exc)]) from None
     except yaml.YAMLError as exc:
         raise ConfigErrors([_yaml_problem(file, exc)]) from None
     except RecursionError:
@@ -202,6 +204,16 @@ def _read_text(path: Path) -> str:
         message = (f"not UTF-8 text: byte 0x{byte} at column {column} cannot be decoded; save the file as UTF-8 "
                    "(is it binary, or Latin-1 from another editor?)")
         raise ConfigErrors([ConfigProblem(file, "", message, line)]) from None
+
+
+def _reader_problem(file: str, text: str, exc: yaml.reader.ReaderError) -> ConfigProblem:
+    """A character YAML does not allow (NUL and other control characters): where it is, by line and column."""
+    position = exc.position
+    line = text.count("\n", 0, position) + 1
+    column = position - (text.rfind("\n", 0, position) + 1) + 1
+    character = exc.character if isinstance(exc.character, str) else chr(exc.character)
+    return ConfigProblem(file, "", f"malformed YAML: control character #x{ord(character):04x} at column {column} is not "
+                                   "allowed: remove it (is this a binary file?)", line)
 
 
 def _yaml_problem(file: str, exc: yaml.YAMLError) -> ConfigProblem:
