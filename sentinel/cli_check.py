@@ -122,14 +122,32 @@ def list_checks(ctx: click.Context) -> None:
     click.echo(f"\n{len(planned)} enabled check(s) in {config.path}" + (f"; disabled: {', '.join(disabled)}" if disabled else ""))
 
 
-@click.command()
+VALIDATE_EPILOG = """\b
+What is checked, every problem at once (file:line, YAML path, a suggestion):
+  the file     UTF-8 text, well-formed YAML (an unclosed bracket or quote is
+               shown where it opens), no duplicate keys, not empty
+  the schema   every section and each check kind's params: unknown keys,
+               types, durations with units and > 0 where 0 means nothing,
+               thresholds in the right order, cron that fires, version: 1
+  references   unique ids; rules, routes and SLAs name existing checks,
+               routes and receivers; notifier kinds and runbooks exist
+  environment  SENTINEL_* variables and secret files: unknown names, bad
+               values and bad JSON (values are never printed)
+
+\b
+Exit codes:
+  0  valid (a file with no enabled checks gets a note: `check --once`
+     refuses to run nothing)
+  4  bad configuration or settings (every problem is listed)
+  64 usage error: unknown option or extra argument"""
+
+
+@click.command(epilog=VALIDATE_EPILOG)
 @click.argument("file", required=False, type=click.Path(path_type=Path))
 @click.pass_context
 def validate(ctx: click.Context, file: Path | None) -> None:
-    """Validate alert_rules.yaml: every error at once, with file:line, the YAML path and a suggestion for typos.
-
-    Exits 0 when the file is valid, 4 otherwise.
-    """
+    """Validate alert_rules.yaml (FILE, default SENTINEL_CONFIG_FILE or ./alert_rules.yaml) and the SENTINEL_*
+    environment, without connecting to anything."""
     from sentinel.app import plan_checks
     from sentinel.config.loader import load_config
     from sentinel.plugins import check_registry

@@ -23,10 +23,14 @@ DEFAULT_SECRETS_DIR = Path("/run/secrets/sentinel")
 
 
 def _env_duration(value: Any) -> Any:
-    """'35d' or '90m' as in alert_rules.yaml; other text (seconds, ISO 8601 'P35D') is left to pydantic."""
+    """'35d' or '90m' as in alert_rules.yaml, or a bare number of seconds (the unit is in the README and the
+    variable has always taken seconds); other text (ISO 8601 'P35D') is left to pydantic."""
     if isinstance(value, str):
+        text = value.strip()
+        if text.replace(".", "", 1).isdigit():
+            return timedelta(seconds=float(text))
         try:
-            return parse_duration(value)
+            return parse_duration(text)
         except ValueError:
             return value
     return value

@@ -130,3 +130,32 @@ def test_the_shipped_alert_rules_yaml_is_valid() -> None:
     root = Path(__file__).resolve().parents[2]
     config = load_config(root / "alert_rules.yaml", check_registry())
     assert config.spec.checks, "the production config defines checks"
+
+
+def test_anchors_and_merge_keys_are_not_duplicates(tmp_path: Path) -> None:
+    text = """checks:
+  - &base
+    id: a
+    kind: sql_threshold
+    timeout: 10s
+    params: {query: SELECT 1, warning: 1}
+  - <<: *base
+    id: b
+    timeout: 20s
+"""
+    config = load_config(write(tmp_path, text), check_registry())
+    assert [(c.id, c.timeout.total_seconds()) for c in config.spec.checks] == [("a", 10), ("b", 20)]
+
+
+def test_a_report_only_config_validates_but_check_once_refuses_to_run_nothing(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from sentinel.cli import main
+
+    path = write(tmp_path, "checks: []\nreport: {to: [data@novapay.example]}\n")
+    env = {"SENTINEL_CONFIG_FILE": str(path), "SENTINEL_STATE_PATH": str(tmp_path / "s.db"),
+           "SENTINEL_SECRETS_DIR": str(tmp_path / "none")}
+    validated = CliRunner().invoke(main, ["validate"], env=env)
+    assert validated.exit_code == 0 and "note:" in validated.output and "no enabled checks" in validated.output
+    ran = CliRunner().invoke(main, ["check", "--once", "--no-notify"], env=env)
+    assert ran.exit_code == 4 and "has no enabled checks, so there is nothing to run" in ran.output
