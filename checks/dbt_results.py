@@ -1,11 +1,14 @@
 """dbt_results: what the newest dbt run says failed, as one finding per problem, with owner, SQL and dashboards.
 
 Reads run_results.json + manifest.json (+ sources.json) from a directory or s3://bucket/prefix/ (newest run) and reports
-  - each failing (fail/error) or warning (warn) test, with the model it tests, failures count, dbt severity;
+  - each failing (fail/error) or warning (warn) test, with the model it tests, failures count, dbt severity, and
+    each test skipped because something upstream failed (its check did not run);
   - each model that failed to build and each model skipped because something upstream failed;
-  - each source whose freshness (dbt source freshness) warns or errors, with max_loaded_at and thresholds;
-  - "dbt stopped running" when the newest run is older than the cadence plus slack: every SLA downstream is at risk
-    even if nothing failed.
+  - each source whose freshness (dbt source freshness) warns or errors, with max_loaded_at and thresholds; a job that
+    only runs `dbt source freshness` (sources.json, no run_results.json) is read too;
+  - "dbt stopped running" when the newest artifact is older than the cadence plus slack: every SLA downstream is at
+    risk even if nothing failed; and the other run-level findings of dbt_run_health (empty run, mixed artifacts,
+    a clock ahead).
 Finding keys are dbt unique_ids, so a test failing three runs in a row is one ongoing alert (see dbt_tracking).
 Evaluation is pure: `evaluate(artifacts, params, now, previous_memory)`.
 """
