@@ -7,12 +7,15 @@ import logging
 import os
 import sys
 from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 import click
 
 from sentinel.cli import EXIT_CODES, settings_from
 from sentinel.errors import ConfigErrors, SentinelError
+
+if TYPE_CHECKING:
+    from sentinel.app import App
 
 EXIT_CONFIG = 4
 
@@ -59,6 +62,7 @@ def check(ctx: click.Context, once: bool, only: tuple[str, ...], fmt: str, no_no
     settings = settings_from(ctx)
     try:
         app = build_app(settings, with_alerting=not no_notify, with_metrics=False, immediate_alerts=True)
+        _known_ids_or_usage_error(app, only)
         if not app.planned:
             # Exit 0 with "0 checks" would tell a wrapper that everything is fine while nothing was looked at.
             app.close()
@@ -92,6 +96,19 @@ def check(ctx: click.Context, once: bool, only: tuple[str, ...], fmt: str, no_no
     finally:
         app.close()
     _exit_now(Status.worst(r.status for r in results).exit_code)
+
+
+def _known_ids_or_usage_error(app: App, only: tuple[str, ...]) -> None:
+    """`--only` naming no enabled check is a mistake in the command line (exit 64), not in the configuration."""
+    from sentinel.plugins import suggest
+
+    known = [p.id for p in app.planned]
+    known_set = set(known)
+    unknown = [o for o in only if o not in known_set]
+    if unknown:
+        app.close()
+        hints = "; ".join(f"{u!r}{suggest(u, known)}" for u in unknown)
+        raise click.BadParameter(f"no enabled check with id {hints} in {app.config.path}", param_hint="'--only'")
 
 
 @click.command(name="list")

@@ -66,8 +66,8 @@ def status(ctx: click.Context, fmt: str, only_table: str | None, at: datetime | 
     if only_table:
         views = [v for v in views if v.table == only_table]
         if not views:
-            click.echo(f"no table {only_table!r} in the pipeline config or the results", err=True)
-            sys.exit(4)
+            raise click.BadParameter(f"no table {only_table!r} in the pipeline config or the results",
+                                     param_hint="'--table'")
     if fmt == "json":
         click.echo(json.dumps({"as_of": now.isoformat(), "tables": [
             {"table": v.table, "status": v.status.value, "slas": list(v.slas), "dashboards": list(v.dashboards),

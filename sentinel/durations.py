@@ -3,6 +3,7 @@ because its unit would be a guess."""
 
 from __future__ import annotations
 
+import functools
 import re
 from datetime import timedelta
 from typing import Annotated, Any
@@ -18,6 +19,12 @@ def parse_duration(value: Any) -> timedelta:
         return value
     if isinstance(value, bool) or not isinstance(value, str):
         raise ValueError(f"expected a duration with a unit like '30s', '5m', '2h' or '1d', got {value!r}")
+    return _parse_text(value)
+
+
+@functools.lru_cache(maxsize=1024)
+def _parse_text(value: str) -> timedelta:
+    # Cached: a large config repeats the same few durations ("1m", "20s") tens of thousands of times.
     text = value.strip().replace(" ", "")
     pos, seconds = 0, 0.0
     for match in _PART.finditer(text):

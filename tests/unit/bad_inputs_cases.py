@@ -272,8 +272,11 @@ USAGE_CASES = [
     Case("cli-silence-expire-unknown", USAGE, ("no active silence 'nope'",), args=("silence", "expire", "nope")),
     Case("cli-missing-required", USAGE, ("Missing option '--route'",), args=("notify-test",)),
     Case("cli-bad-week", USAGE, ("Invalid value for '--week'",), args=("sla", "--week", "banana")),
+    Case("cli-status-unknown-table", USAGE, ("Invalid value for '--table': no table 'payments.refundz'",),
+         args=("status", "--table", "payments.refundz")),
     Case("cli-count-flag-value", USAGE, ("Option '--once' does not take a value",), args=("check", "--once=yes")),
-    Case("cli-only-unknown-id", CONFIG, ("no enabled check with id", "slot_wall"),
+    Case("cli-only-unknown-id", USAGE, ("Invalid value for '--only': no enabled check with id 'slot_wall' (did you "
+                                        "mean \"slot_wal\"?)",),
          args=("check", "--once", "--no-notify", "--only", "slot_wall")),
 ]
 
