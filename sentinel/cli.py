@@ -12,6 +12,8 @@ from typing import Any
 
 import click
 
+from sentinel.errors import SentinelError
+
 EXIT_CODES = """\b
 Exit codes:
   0  every check OK
@@ -23,6 +25,7 @@ Exit codes:
      given as an argument (never a check status, so a wrapper that pages on
      2 does not page on a typo)"""
 
+EXIT_CONFIG = 4
 # sysexits.h EX_USAGE: far from 0-4, which are check statuses and bad config.
 EXIT_USAGE = 64
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report Ctrl-C
@@ -58,6 +61,11 @@ class LazyGroup(click.Group):
         except click.Abort:
             click.echo("Aborted!", err=True)
             sys.exit(EXIT_INTERRUPTED)
+        except SentinelError as exc:
+            # A command that did not catch it itself (a state store that cannot be opened, a bad setting found
+            # late): still an answer, not a traceback. Bugs (any other exception) keep their traceback.
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(EXIT_CONFIG)
         except OSError as exc:
             if exc.errno != errno.EPIPE:
                 raise

@@ -11,13 +11,12 @@ from typing import TYPE_CHECKING, NoReturn
 
 import click
 
-from sentinel.cli import EXIT_CODES, settings_from
+from sentinel.cli import EXIT_CODES, EXIT_CONFIG, settings_from
 from sentinel.errors import ConfigErrors, SentinelError
 
 if TYPE_CHECKING:
     from sentinel.app import App
 
-EXIT_CONFIG = 4
 
 
 def _exit_now(code: int) -> NoReturn:

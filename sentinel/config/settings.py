@@ -53,9 +53,9 @@ class Settings(BaseSettings):
     state_path: Path = Field(Path("sentinel-state.db"), description="SQLite state file (embedded store)")
     state_dsn: SecretStr | None = Field(None, description="PostgreSQL DSN for the shared (HA) state store")
     http_host: str = "0.0.0.0"  # noqa: S104 - a sidecar must be scrapable from the pod network
-    http_port: int = 9108
+    http_port: int = Field(9108, ge=0, le=65535)
     runbook_base_url: str = "https://github.com/novapay/analytics/blob/main/docs/runbooks/"
-    max_workers: int = 8
+    max_workers: int = Field(8, ge=1, description="checks run at the same time")
     # SLA observations and alert history live in their own tables; raw results serve `status`, reports and debugging.
     results_retention: EnvDuration = Field(timedelta(days=35), description="how long check results are kept")
 
@@ -89,15 +89,15 @@ class Settings(BaseSettings):
     snowflake_warehouse: str | None = None
     snowflake_database: str | None = None
     snowflake_host: str | None = None
-    snowflake_port: int | None = None
+    snowflake_port: int | None = Field(None, ge=1, le=65535)
     snowflake_protocol: Literal["https", "http"] = "https"
     snowflake_schema: str | None = None
     # Only for stand-ins without COPY_HISTORY / SYSTEM$PIPE_STATUS (fakesnow in tests and the demo): a table/view
     # with the real output columns. Leave unset in production. See sentinel/sources/snowpipe.py.
     snowflake_copy_history_relation: str | None = None
     snowflake_pipe_status_relation: str | None = None
-    aws_connect_timeout_seconds: float = 5.0
-    aws_read_timeout_seconds: float = 20.0
+    aws_connect_timeout_seconds: float = Field(5.0, gt=0)
+    aws_read_timeout_seconds: float = Field(20.0, gt=0)
 
     # Slack
     slack_token: SecretStr | None = None
@@ -119,12 +119,12 @@ class Settings(BaseSettings):
 
     # Email
     smtp_host: str | None = None
-    smtp_port: int = 587
+    smtp_port: int = Field(587, ge=1, le=65535)
     smtp_username: str | None = None
     smtp_password: SecretStr | None = None
     smtp_starttls: bool = True
     smtp_from: str = "sentinel@novapay.example"
-    smtp_timeout_seconds: float = 20.0
+    smtp_timeout_seconds: float = Field(20.0, gt=0)
     smtp_ca_file: Path | None = Field(None, description="CA bundle to verify the SMTP server's STARTTLS certificate")
 
 
