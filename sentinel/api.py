@@ -44,9 +44,10 @@ __all__ = [
 
 
 class Params(BaseModel):
-    """Base for check params: unknown keys are errors, values are immutable."""
+    """Base for check params: unknown keys are errors, values are immutable, numbers are finite (a threshold of
+    .nan or .inf would never be crossed, so the check would silently never alert)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 P = TypeVar("P", bound=Params)

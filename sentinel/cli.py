@@ -67,6 +67,11 @@ class LazyGroup(click.Group):
             click.echo(f"error: {exc}", err=True)
             sys.exit(EXIT_CONFIG)
         except OSError as exc:
+            if exc.errno != errno.EPIPE and exc.filename is not None:
+                # A file named by an option or a setting that cannot be used (--out into a missing folder, a CA
+                # file that is not there): the path and the reason are the whole answer.
+                click.echo(f"error: cannot use {exc.filename}: {exc.strerror}", err=True)
+                sys.exit(EXIT_CONFIG)
             if exc.errno != errno.EPIPE:
                 raise
             # Output piped into `head` that closed early: nothing left to say. Point stdout at /dev/null so the

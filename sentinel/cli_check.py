@@ -143,8 +143,9 @@ What is checked, every problem at once (file:line, YAML path, a suggestion):
   the file     UTF-8 text, well-formed YAML (an unclosed bracket or quote is
                shown where it opens), no duplicate keys, not empty
   the schema   every section and each check kind's params: unknown keys,
-               types, durations with units and > 0 where 0 means nothing,
-               thresholds in the right order, cron that fires, version: 1
+               types, finite numbers, durations with units and > 0 where 0
+               means nothing, thresholds in the right order, cron that
+               fires, ~regex matchers that compile, version: 1
   references   unique ids; rules, routes and SLAs name existing checks,
                routes and receivers; notifier kinds and runbooks exist
   environment  SENTINEL_* variables and secret files: unknown names, bad

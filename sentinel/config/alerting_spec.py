@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
-from sentinel.config.base import Identifier, RunbookName, Spec
+from sentinel.config.base import Identifier, Matchers, RunbookName, Spec
 from sentinel.durations import Duration, PositiveDuration
 
 Comparison = Literal[">", ">=", "<", "<="]
@@ -23,7 +23,7 @@ class RuleSpec(Spec):
 
     id: Identifier
     checks: list[str] = Field(default_factory=list, description="check ids this rule judges")
-    match: dict[str, str] = Field(default_factory=dict, description="label matchers (also `kind`)")
+    match: Matchers = Field(default_factory=dict, description="label matchers (also `kind`)")
     value: str | None = None
     op: Comparison = ">"
     thresholds: ThresholdSpec = Field(default_factory=ThresholdSpec)
@@ -68,7 +68,7 @@ class NotifierSpec(Spec):
 
 class RouteSpec(Spec):
     name: Identifier
-    match: dict[str, str] = Field(default_factory=dict)
+    match: Matchers = Field(default_factory=dict)
     min_severity: Literal["warning", "critical"] = "warning"
     receivers: list[str] = Field(min_length=1, description="notifier names: slack, pager, console or `notifiers:`")
     group_by: list[str] = Field(default_factory=lambda: ["stage"])
@@ -83,7 +83,7 @@ class MaintenanceSpec(Spec):
     """A recurring window (cron start + duration, UTC) during which matching alerts are silenced, not lost."""
 
     name: str
-    match: dict[str, str] = Field(default_factory=dict)
+    match: Matchers = Field(default_factory=dict)
     cron: str
     duration: PositiveDuration
     comment: str = ""

@@ -37,10 +37,33 @@ def _runbook_name(value: str) -> str:
 RunbookName = Annotated[str, AfterValidator(_runbook_name)]
 
 
-class Spec(BaseModel):
-    """Base of every parsed YAML type: unknown keys are errors, values are immutable."""
+def matcher_problem(key: str, want: str) -> str | None:
+    """Why a label matcher can never work, or None. A `~regex` that does not compile would raise each time an
+    alert is matched against it (in the daemon, not here), so it is refused where it is written."""
+    if want.startswith("~"):
+        try:
+            re.compile(want[1:])
+        except re.error as exc:
+            return f"matcher {key}={want!r}: not a valid regular expression ({exc}); escape special characters with \\"
+    return None
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+
+def _matchers(matchers: dict[str, str]) -> dict[str, str]:
+    problems = [p for key, want in matchers.items() if (p := matcher_problem(key, want))]
+    if problems:
+        raise ValueError("; ".join(problems))
+    return matchers
+
+
+# `key: value` equality, `key: "~regex"` full match, `key: "!value"` inequality (see label_matches).
+Matchers = Annotated[dict[str, str], AfterValidator(_matchers)]
+
+
+class Spec(BaseModel):
+    """Base of every parsed YAML type: unknown keys are errors, values are immutable, and numbers are finite
+    (a threshold of .nan is never crossed, so it would silently never alert)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 def label_matches(matchers: dict[str, str], labels: dict[str, str] | object) -> bool:

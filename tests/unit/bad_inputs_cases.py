@@ -161,6 +161,8 @@ CONFIG_CASES = [
          config=check_of("kafka_consumer_lag", "{groups: [g], window: 0s}")),
     Case("kafka-inverted-lag", CONFIG, ("lag_warn must not exceed lag_critical",),
          config=check_of("kafka_consumer_lag", "{groups: [g], lag_warn: 30m, lag_critical: 5m}")),
+    Case("threshold-nan", CONFIG, ("at checks[1].params.warning", "finite number"),
+         config=check_of("sql_threshold", "{query: SELECT 1, warning: .nan}")),
     # --- rules
     Case("rule-runbook-unknown", CONFIG, ("at rules[0].runbook: unknown runbook 'dbt-tests'",),
          config=rule("  - {id: r1, checks: [slot_wal], runbook: dbt-tests}\n")),
@@ -173,6 +175,8 @@ CONFIG_CASES = [
                      " thresholds: {warning: 100, critical: 10}}\n")),
     Case("rule-selects-nothing", CONFIG, ("a rule needs `checks: [ids]` or `match:",),
          config=rule("  - {id: r1, runbook: sql-threshold}\n")),
+    Case("rule-bad-regex", CONFIG, ("at rules[0].match", "matcher table='~payments.(': not a valid regular expression",),
+         config=rule("  - {id: r1, match: {table: '~payments.('}, runbook: sql-threshold}\n")),
     Case("rule-repeat-short", CONFIG, ("`repeat` must be at least 1m",),
          config=rule("  - {id: r1, checks: [slot_wal], runbook: sql-threshold, repeat: 10s}\n")),
     Case("rule-without-runbook", CONFIG, ("at rules[0].runbook: required key 'runbook' is missing",),
@@ -286,6 +290,10 @@ USAGE_CASES = [
     Case("cli-bad-week", USAGE, ("Invalid value for '--week'",), args=("sla", "--week", "banana")),
     Case("cli-status-unknown-table", USAGE, ("Invalid value for '--table': no table 'payments.refundz'",),
          args=("status", "--table", "payments.refundz")),
+    Case("cli-silence-bad-regex", USAGE, ("matcher table='~[': not a valid regular expression",),
+         args=("silence", "add", "--match", "table=~[", "--for", "1h", "--comment", "x")),
+    Case("cli-report-out-missing-dir", CONFIG, ("error: cannot use {dir}/missing/report.html: No such file or directory",),
+         args=("report", "weekly", "--out", "{dir}/missing/report.html")),
     Case("cli-count-flag-value", USAGE, ("Option '--once' does not take a value",), args=("check", "--once=yes")),
     Case("cli-only-unknown-id", USAGE, ("Invalid value for '--only': no enabled check with id 'slot_wall' (did you "
                                         "mean \"slot_wal\"?)",),

@@ -54,7 +54,7 @@ def run_case(case: Case, tmp_path: Path) -> Result:
     return CliRunner().invoke(main, [fill(a) for a in case.args], env=env, catch_exceptions=True)
 
 
-def assert_clear_answer(case: Case, result: Result) -> None:
+def assert_clear_answer(case: Case, result: Result, tmp_path: Path) -> None:
     output = result.output
     crashed = result.exception is not None and not isinstance(result.exception, SystemExit)
     assert not crashed, f"{case.id}: raised {result.exception!r} instead of answering:\n{output}"
@@ -62,6 +62,7 @@ def assert_clear_answer(case: Case, result: Result) -> None:
     assert result.exit_code != 0, f"{case.id}: accepted silently (exit 0):\n{output}"
     assert result.exit_code == case.exit_code, f"{case.id}: exit {result.exit_code}, expected {case.exit_code}:\n{output}"
     for fragment in case.fragments:
+        fragment = fragment.replace("{dir}", str(tmp_path))
         assert fragment in output, f"{case.id}: {fragment!r} not in:\n{output}"
     for secret in case.never_shown:
         assert secret not in output, f"{case.id}: a secret value was echoed:\n{output}"
@@ -76,4 +77,4 @@ def test_the_table_covers_every_kind_of_input_with_at_least_80_cases() -> None:
 
 @pytest.mark.parametrize("case", ALL_CASES, ids=[c.id for c in ALL_CASES])
 def test_bad_input_gets_a_clear_answer(case: Case, tmp_path: Path) -> None:
-    assert_clear_answer(case, run_case(case, tmp_path))
+    assert_clear_answer(case, run_case(case, tmp_path), tmp_path)
