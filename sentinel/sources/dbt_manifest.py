@@ -10,7 +10,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from sentinel.sources.dbt_parse import ArtifactError, as_object, load_artifact, object_field, parse_timestamp
+from sentinel.sources.dbt_parse import (
+    ArtifactError,
+    as_object,
+    load_artifact,
+    object_field,
+    optional_text,
+    parse_timestamp,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,10 +90,12 @@ class Manifest:
         self.exposures: dict[str, Exposure] = {}
         for uid, exp in object_field(data, "exposures", file).items():
             if isinstance(exp, dict):
+                name = optional_text(exp, "name") or uid
                 self.exposures[uid] = Exposure(
-                    unique_id=uid, name=str(exp.get("name") or uid), label=str(exp.get("label") or exp.get("name") or uid),
-                    type=str(exp.get("type") or "exposure"), url=exp.get("url"), owner=_owner_text(exp.get("owner")),
-                    maturity=exp.get("maturity"), depends_on=_node_ids(as_object(exp.get("depends_on")).get("nodes")),
+                    unique_id=uid, name=name, label=optional_text(exp, "label") or name,
+                    type=optional_text(exp, "type") or "exposure", url=optional_text(exp, "url"),
+                    owner=_owner_text(exp.get("owner")), maturity=optional_text(exp, "maturity"),
+                    depends_on=_node_ids(as_object(exp.get("depends_on")).get("nodes")),
                 )
 
     def __contains__(self, unique_id: str) -> bool:
@@ -110,26 +119,27 @@ class Manifest:
         attached = raw.get("attached_node") or (raw.get("model") if raw.get("resource_type") == "unit_test" else None)
         if isinstance(attached, str) and not attached.startswith(("model.", "seed.", "snapshot.", "source.")):
             attached = None  # unit tests name their model by name; resolve through depends_on instead
+        # Text fields of another JSON type are read as absent: they only label and describe a finding.
         return ManifestNode(
             unique_id=uid,
-            name=str(raw.get("name") or uid.rsplit(".", 1)[-1]),
-            resource_type=str(raw.get("resource_type") or uid.split(".", 1)[0]),
-            schema=raw.get("schema"),
-            alias=raw.get("alias") or raw.get("identifier"),
-            relation_name=raw.get("relation_name"),
-            original_file_path=raw.get("original_file_path"),
+            name=optional_text(raw, "name") or uid.rsplit(".", 1)[-1],
+            resource_type=optional_text(raw, "resource_type") or uid.split(".", 1)[0],
+            schema=optional_text(raw, "schema"),
+            alias=optional_text(raw, "alias") or optional_text(raw, "identifier"),
+            relation_name=optional_text(raw, "relation_name"),
+            original_file_path=optional_text(raw, "original_file_path"),
             owner=_owner_text(owner),
-            group=str(group) if group else None,
-            group_owner=self.groups.get(str(group)) if group else None,
+            group=str(group) if isinstance(group, str) and group else None,
+            group_owner=self.groups.get(group) if isinstance(group, str) and group else None,
             tags=tuple(str(t) for t in tags) if isinstance(tags, list | tuple) else (),
-            severity=(str(config["severity"]).lower() if config.get("severity") else None),
-            warn_if=config.get("warn_if"),
-            error_if=config.get("error_if"),
+            severity=(str(config["severity"]).lower() if isinstance(config.get("severity"), str) else None),
+            warn_if=optional_text(config, "warn_if"),
+            error_if=optional_text(config, "error_if"),
             attached_node=attached if isinstance(attached, str) else None,
             depends_on=tuple(self.parents(uid)),
-            compiled_code=raw.get("compiled_code") if isinstance(raw.get("compiled_code"), str) else None,
-            description=raw.get("description") or None,
-            source_name=raw.get("source_name"),
+            compiled_code=optional_text(raw, "compiled_code"),
+            description=optional_text(raw, "description") or None,
+            source_name=optional_text(raw, "source_name"),
         )
 
     def parents(self, unique_id: str) -> list[str]:

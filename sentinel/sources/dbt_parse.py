@@ -246,10 +246,12 @@ class SourcesResults:
     results: tuple[FreshnessResult, ...]
 
 
-def _threshold(value: Any) -> timedelta | None:
-    if not isinstance(value, dict) or not value.get("count") or value.get("period") not in _PERIOD_SECONDS:
+def _threshold(value: Any, file: str, where: str) -> timedelta | None:
+    """{"count": 30, "period": "minute"}; dbt writes nulls for a threshold that is not set."""
+    if not isinstance(value, dict) or not isinstance(value.get("period"), str) or value["period"] not in _PERIOD_SECONDS:
         return None
-    return timedelta(seconds=float(value["count"]) * _PERIOD_SECONDS[value["period"]])
+    count = number_field(value, "count", file, where)
+    return timedelta(seconds=count * _PERIOD_SECONDS[value["period"]]) if count else None
 
 
 def parse_sources(raw: bytes, file: str) -> SourcesResults:
@@ -272,8 +274,8 @@ def _freshness_result(item: Any, file: str, where: str) -> FreshnessResult:
         max_loaded_at=parse_timestamp(item.get("max_loaded_at")),
         snapshotted_at=parse_timestamp(item.get("snapshotted_at")),
         age_seconds=number_field(item, "max_loaded_at_time_ago_in_s", file, where),
-        warn_after=_threshold(criteria.get("warn_after")),
-        error_after=_threshold(criteria.get("error_after")),
+        warn_after=_threshold(criteria.get("warn_after"), file, f"{where}.criteria.warn_after"),
+        error_after=_threshold(criteria.get("error_after"), file, f"{where}.criteria.error_after"),
         filter=optional_text(criteria, "filter"),
         error=optional_text(item, "error"),
     )

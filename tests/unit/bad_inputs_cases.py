@@ -409,6 +409,9 @@ DBT_CASES = [
     Case("dbt-source-age-text", RUN_ERROR, ("results[0].max_loaded_at_time_ago_in_s is 'old', expected a number",),
          args=DBT_ARGS, dbt=write_artifacts(sources=lambda: {**sources_doc(), "results": [
              {**sources_doc()["results"][0], "max_loaded_at_time_ago_in_s": "old"}]})),
+    Case("dbt-threshold-count-text", RUN_ERROR, ("results[0].criteria.warn_after.count is 'thirty', expected a number",),
+         args=DBT_ARGS, dbt=write_artifacts(sources=lambda: {**sources_doc(), "results": [
+             {**sources_doc()["results"][0], "criteria": {"warn_after": {"count": "thirty", "period": "minute"}}}]})),
     Case("dbt-manifest-missing", RUN_ERROR, ("has no readable manifest.json beside it",
                                              "upload the whole target/"),
          args=DBT_ARGS, dbt=write_artifacts(skip=("manifest.json",))),
