@@ -76,5 +76,6 @@ def test_the_table_covers_every_kind_of_input_with_at_least_80_cases() -> None:
 
 
 @pytest.mark.parametrize("case", ALL_CASES, ids=[c.id for c in ALL_CASES])
-def test_bad_input_gets_a_clear_answer(case: Case, tmp_path: Path) -> None:
+def test_bad_input_gets_a_clear_answer(case: Case, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)  # whatever a case writes by a relative path stays in its own folder
     assert_clear_answer(case, run_case(case, tmp_path), tmp_path)
