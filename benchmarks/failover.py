@@ -108,7 +108,7 @@ def main() -> int:
         with tempfile.TemporaryDirectory() as tmp:
             work = Path(tmp)
             (work / "alert_rules.yaml").write_text(CONFIG)
-            env = base_env(work, SENTINEL_STATE_DSN=state, SENTINEL_POSTGRES_DSN=pg.dsn(),
+            env = base_env(work, SENTINEL_STATE_DSN=state, SENTINEL_POSTGRES_DSN=pg.monitor_dsn("postgres"),
                            SENTINEL_PAGER_BACKEND="pagerduty", SENTINEL_PAGERDUTY_ROUTING_KEY="r" * 32,
                            SENTINEL_PAGERDUTY_BASE_URL=pager.url)
             kill9 = [trial(env, work, "kill9", i) for i in range(TRIALS)]

@@ -233,6 +233,8 @@ def main() -> None:
             expected = generate_duckdb(duck, args.rows)
         print(f"generated {args.rows:,} rows in PostgreSQL and DuckDB in {time.perf_counter() - t0:.1f}s; "
               f"{len(expected)} differing keys on the DuckDB side")
+        # every contender reads as the least-privilege role Sentinel runs as in production
+        dsn = pg.monitor_dsn("bench", ["payments.transactions"], schemas=["payments"])
         contenders = [("sentinel_checksum", "clean"), ("sentinel_checksum", "diff"), ("sentinel_full", "clean"),
                       ("sentinel_full", "diff"), ("sentinel_count", "diff"), ("group_by_hour", "diff")]
         if not args.skip_reladiff:

@@ -83,7 +83,7 @@ def main() -> int:
     params: {query: "SELECT 1 FROM pg_sleep(1)", warning: 5}""")
         (work / "alert_rules.yaml").write_text("checks:\n" + "\n".join(checks) + "\n")
         env = {**os.environ, "SENTINEL_CONFIG_FILE": str(work / "alert_rules.yaml"),
-               "SENTINEL_STATE_PATH": str(work / "state.db"), "SENTINEL_POSTGRES_DSN": pg.dsn(),
+               "SENTINEL_STATE_PATH": str(work / "state.db"), "SENTINEL_POSTGRES_DSN": pg.monitor_dsn("postgres"),
                "SENTINEL_SECRETS_DIR": str(work / "none")}
         overheads, walls, slowest = [], [], []
         peak_rss = 0

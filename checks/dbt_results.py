@@ -7,7 +7,7 @@ Reads run_results.json + manifest.json (+ sources.json) from a directory or s3:/
   - each source whose freshness (dbt source freshness) warns or errors, with max_loaded_at and thresholds; a job that
     only runs `dbt source freshness` (sources.json, no run_results.json) is read too;
   - "dbt stopped running" when the newest artifact is older than the cadence plus slack: every SLA downstream is at
-    risk even if nothing failed; and the other run-level findings of dbt_run_health (empty run, mixed artifacts,
+    risk even if nothing failed; and the other run-level findings of _dbt_run_health (empty run, mixed artifacts,
     a clock ahead).
 Finding keys are dbt unique_ids, so a test failing three runs in a row is one ongoing alert (see dbt_tracking).
 Evaluation is pure: `evaluate(artifacts, params, now, previous_memory)`.
@@ -22,8 +22,8 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from checks.dbt_run_health import CLOCK_TOLERANCE, newest_artifact, not_running_finding, run_findings
-from checks.dbt_tracking import MEMORY_KEY, RunScope, track
+from checks._dbt_run_health import CLOCK_TOLERANCE, not_running_finding, run_findings
+from checks._dbt_tracking import MEMORY_KEY, RunScope, track
 from sentinel.api import (
     Check,
     CheckContext,
@@ -350,7 +350,7 @@ def _counts(node_results: tuple[NodeResult, ...], sources: SourcesResults | None
 
 def _headline(artifacts: DbtArtifacts, stale: Finding, count: dict[str, int], now: datetime) -> str:
     run = artifacts.run_results
-    _, generated_at, _ = newest_artifact(artifacts)
+    _, generated_at, _ = artifacts.newest()
     ahead = generated_at - now
     when = f"{format_duration(ahead)} in the future!" if ahead > CLOCK_TOLERANCE else \
         f"{format_duration(timedelta(seconds=stale.values['run_age_seconds']))} ago"

@@ -16,7 +16,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BeforeValidator, Field, field_validator, model_validator
 
-from sentinel.api import Check, CheckContext, CheckResult, Duration, Finding, Params, Status, format_duration
+from sentinel.api import Check, CheckContext, CheckResult, ConnectionName, Duration, Finding, Params, Status, format_duration
 
 StatusName = Literal["ok", "warn", "critical"]
 _LITERAL = re.compile(r"^[A-Za-z0-9_]+$")
@@ -60,7 +60,7 @@ ORDER BY slot_name
 
 
 class PostgresReplicationSlotParams(Params):
-    connection: str = "default"
+    connection: ConnectionName = "default"
     slots: list[str] = Field(default_factory=list, description="slot names or regexes (full match); empty = all "
                                                                 "logical slots")
     retained_warn: Bytes | None = Field(None, description="WAL kept for the slot (current LSN - restart_lsn)")

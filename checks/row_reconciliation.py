@@ -3,11 +3,11 @@ and up to date?
 
 Per table pair, both databases compute per-hour (or per-day) aggregates concurrently; Sentinel moves aggregates,
 not rows. Buckets (hour for the last 48 h, day for the last 30 days by default) that differ are drilled down by key
-range to the exact missing, extra, duplicated and stale keys (see sentinel.reconcile). Rows newer than the in-flight
+range to the exact missing, extra, duplicated and stale keys (see sentinel.sources.reconcile). Rows newer than the in-flight
 window are not compared. Closed buckets that matched are remembered (ctx.memory) and skipped until `recheck_after`,
 so a run every few minutes only re-reads recent data. One finding per table pair, keyed by the pair name.
 
-Plugin rule exception: the algorithm lives in the engine-neutral library `sentinel.reconcile` (also used by the
+Plugin rule exception: the algorithm lives in the engine-neutral library `sentinel.sources.reconcile` (also used by the
 benchmark); this module only maps params to it and results to findings.
 """
 
@@ -27,6 +27,7 @@ from sentinel.api import (
     CheckContext,
     CheckError,
     CheckResult,
+    ConnectionName,
     Duration,
     Finding,
     Params,
@@ -34,10 +35,10 @@ from sentinel.api import (
     SourceError,
     Status,
 )
-from sentinel.reconcile import PairReport, ReconcileMode, ReconcileOptions, Side, Tier, dialect_for, plan_buckets
-from sentinel.reconcile.engine import DeletedFilter, Execute, SideSpec, reconcile_pair
-from sentinel.reconcile.plan import BucketPlan
-from sentinel.reconcile.sides import duckdb_execute, postgres_execute, snowflake_execute
+from sentinel.sources.reconcile import PairReport, ReconcileMode, ReconcileOptions, Side, Tier, dialect_for, plan_buckets
+from sentinel.sources.reconcile.engine import DeletedFilter, Execute, SideSpec, reconcile_pair
+from sentinel.sources.reconcile.plan import BucketPlan
+from sentinel.sources.reconcile.sides import duckdb_execute, postgres_execute, snowflake_execute
 
 MEMORY_KEY = "matched_buckets"
 
@@ -51,7 +52,7 @@ def _check_ident(value: str) -> str:
 class TableParams(Params):
     engine: Literal["postgres", "snowflake", "duckdb"]
     table: str = Field(description="schema.table (Postgres, DuckDB) or database.schema.table (Snowflake)")
-    connection: str = Field("default", description="Postgres: the connection name (SENTINEL_POSTGRES_DSNS)")
+    connection: ConnectionName = Field("default", description="Postgres: the connection name (SENTINEL_POSTGRES_DSNS)")
     path: str | None = Field(None, description="DuckDB: the database file (opened read-only)")
 
     @field_validator("table")

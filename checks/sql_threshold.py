@@ -12,13 +12,13 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from sentinel.api import Check, CheckContext, CheckResult, Params, SourceError, Status
+from sentinel.api import Check, CheckContext, CheckResult, ConnectionName, Params, SourceError, Status, check_read_only
 
 Op = Literal[">", ">=", "<", "<="]
 
 
 class SqlThresholdParams(Params):
-    connection: str = "default"
+    connection: ConnectionName = "default"
     query: str = Field(min_length=1)
     parameters: dict[str, str | int | float | bool] = Field(default_factory=dict)
     value_name: str = Field("value", pattern=r"^[a-z][a-z0-9_]*$", description="name with its unit, e.g. retained_wal_bytes")
@@ -29,10 +29,10 @@ class SqlThresholdParams(Params):
 
     @field_validator("query")
     @classmethod
-    def _one_statement(cls, query: str) -> str:
-        if ";" in query.strip().rstrip(";"):
-            raise ValueError("query must be a single statement (no ';' inside)")
-        return query.strip().rstrip(";")
+    def _read_only(cls, query: str) -> str:
+        # Refused here so `validate` reports it with file:line; the source refuses it again before running it.
+        check_read_only(query, "postgres")
+        return query.strip().rstrip(";").rstrip()
 
     @model_validator(mode="after")
     def _has_threshold(self) -> SqlThresholdParams:
@@ -78,7 +78,7 @@ class SqlThresholdCheck(Check[SqlThresholdParams]):
     def run(self, ctx: CheckContext) -> CheckResult:
         p = self.params
         source = ctx.sources.postgres(p.connection)
-        row = source.fetch_one(p.query, p.parameters or None, ctx.remaining())
+        row = source.fetch_user_query(p.query, p.parameters or None, ctx.remaining())
         if row is None or len(row) == 0:
             if p.no_row_value is None:
                 raise SourceError(

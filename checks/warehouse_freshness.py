@@ -21,6 +21,7 @@ from sentinel.api import (
     Check,
     CheckContext,
     CheckResult,
+    ConnectionName,
     Duration,
     Finding,
     Params,
@@ -74,7 +75,7 @@ class FreshnessTarget(Params):
 
 class WarehouseFreshnessParams(Params):
     backend: Literal["snowflake", "postgres"] = "snowflake"
-    connection: str = Field("default", description="PostgreSQL connection name (backend: postgres)")
+    connection: ConnectionName = Field("default", description="PostgreSQL connection name (backend: postgres)")
     timezone: TimeZoneName = "UTC"
     tables: list[FreshnessTarget] = Field(min_length=1)
 

@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -69,14 +70,18 @@ def _tail(log: Path | None, lines: int = 25) -> str:
 
 @dataclass
 class ManagedProcess:
-    """A child process we started; stop() terminates its whole process group."""
+    """A child process we started; stop() terminates its whole process group. It is recorded in a PID file
+    (devstack/procs.py) until stopped, so an interrupted or killed run leaves nothing running."""
 
     name: str
     popen: subprocess.Popen[bytes]
     log: Path
     extra_stop: list[Callable[[], None]] = field(default_factory=list)
+    record: Any = None  # devstack.procs.ProcRecord
 
     def stop(self, timeout: float = 15.0) -> None:
+        from devstack import procs
+
         for fn in self.extra_stop:
             with contextlib.suppress(Exception):
                 fn()
@@ -89,6 +94,7 @@ class ManagedProcess:
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(self.popen.pid, signal.SIGKILL)
                 self.popen.wait(5)
+        procs.forget(self.record)
 
 
 def spawn(name: str, argv: list[str], *, log: Path, env: dict[str, str] | None = None,
@@ -101,4 +107,8 @@ def spawn(name: str, argv: list[str], *, log: Path, env: dict[str, str] | None =
         env={**os.environ, **(env or {})}, cwd=cwd, start_new_session=True, user=user,
     )
     out.close()
-    return ManagedProcess(name, popen, log)
+    from devstack import procs
+
+    managed = ManagedProcess(name, popen, log)
+    managed.record = procs.record(name, popen.pid, managed.stop, argv=argv)
+    return managed

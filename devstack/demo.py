@@ -21,6 +21,7 @@ from typing import Any
 
 import yaml
 
+from devstack import procs
 from devstack.base import PROJECT_ROOT, ServiceUnavailable, cache_dir
 from devstack.postgres import PostgresService, start_postgres
 
@@ -51,7 +52,7 @@ class DemoStack:
         return self.services[name]
 
     def postgres(self) -> PostgresService:
-        service: PostgresService = self.start("postgres", lambda: start_postgres("demo"))
+        service: PostgresService = self.start("postgres", lambda: start_postgres("demo", throwaway=True))
         return service
 
     def stop(self) -> None:
@@ -84,7 +85,8 @@ def seed_postgres(stack: DemoStack) -> None:
         # Writes nobody consumes: the inactive slot retains their WAL, as when the Debezium task is down.
         conn.execute("CREATE TABLE IF NOT EXISTS payments.wal_filler (payload text)")
         conn.execute("INSERT INTO payments.wal_filler SELECT repeat('x', 1000) FROM generate_series(1, 3000)")
-    stack.env["SENTINEL_POSTGRES_DSN"] = dsn
+    # Sentinel itself connects as the least-privilege role of deploy/grants/postgres.sql, as in production.
+    stack.env["SENTINEL_POSTGRES_DSN"] = pg.monitor_dsn("novapay", ["payments.transactions"], schemas=["payments"])
 
 
 # (area, module, function): each seeder takes the DemoStack and returns nothing.
@@ -113,12 +115,27 @@ def build_config(work: Path, areas: list[str]) -> Path:
     return path
 
 
+def down() -> int:
+    """`--down`: stop what `--keep` left running."""
+    stopped = procs.stop_kept()
+    for rec in stopped:
+        say(f"stopped {rec.name} (pid {rec.pid})")
+    say(f"{len(stopped)} services stopped" if stopped else "nothing was running")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="scripts/demo", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--keep", action="store_true", help="leave the services running after the check")
+    parser.add_argument("--down", action="store_true",
+                        help="stop the services an earlier --keep left running (and any left by a killed run), then exit")
     parser.add_argument("--only-area", action="append", default=None, help="seed only these areas (postgres is always on)")
     args = parser.parse_args(argv)
+    if args.down:
+        return down()
+    for rec in procs.reap_stale():
+        say(f"stopped {rec.name} (pid {rec.pid}), left running by an earlier run that did not finish")
     # The in-process moto server logs every request through werkzeug; the newcomer wants Sentinel's output.
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
 
@@ -157,7 +174,9 @@ def main(argv: list[str] | None = None) -> int:
         print(file=sys.stderr)
         subprocess.run([str(sentinel), "status"], env=env, check=False)
         if args.keep:
-            say("services left running (--keep); environment for more commands:")
+            kept = procs.keep_started()
+            say(f"{len(kept)} services left running (--keep); `python -m devstack.demo --down` stops them. "
+                "Environment for more commands:")
             for key, value in sorted(env.items()):
                 if key.startswith("SENTINEL_"):
                     print(f"export {key}='{value}'")

@@ -13,7 +13,7 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, ClassVar, Generic, Protocol, TypeVar
+from typing import Any, ClassVar, Generic, Literal, Protocol, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
@@ -21,7 +21,7 @@ from sentinel.clock import Clock
 from sentinel.durations import Duration, PositiveDuration, format_duration, parse_duration
 from sentinel.errors import CheckError, SourceError
 from sentinel.model import CheckResult, Finding, Severity, Status
-from sentinel.param_types import Regex, TimeZoneName
+from sentinel.param_types import ConnectionName, Regex, TimeZoneName
 
 __all__ = [
     "Check",
@@ -29,6 +29,7 @@ __all__ = [
     "CheckError",
     "CheckMemory",
     "CheckResult",
+    "ConnectionName",
     "Duration",
     "Finding",
     "Params",
@@ -38,9 +39,20 @@ __all__ = [
     "SourceError",
     "Status",
     "TimeZoneName",
+    "check_read_only",
     "format_duration",
     "parse_duration",
 ]
+
+
+def check_read_only(statement: str, dialect: Literal["postgres", "snowflake", "duckdb"]) -> None:
+    """Raise ValueError unless `statement` is one side-effect-free SELECT (see sentinel.readonly_sql).
+
+    Imported on first use: sqlglot costs ~90 ms to import, which `sentinel --help` should not pay.
+    """
+    from sentinel.readonly_sql import check_read_only as check
+
+    check(statement, dialect)
 
 
 class Params(BaseModel):

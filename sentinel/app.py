@@ -121,7 +121,8 @@ def build_app(
         raise ConfigErrors([ConfigProblem(str(config.path), "checks", str(exc))]) from None
     store = store or build_store(settings)
     redactor = Redactor.from_settings(settings)
-    sources = Sources(settings)
+    sources = Sources(settings, config.spec.connections)
+    warn_privileged_allowed(config)
     runner = CheckRunner(
         sources=sources,
         memory_for=lambda check_id: StoreMemory(store, check_id, clock),
@@ -175,3 +176,15 @@ def build_alerting(app: App) -> AlertSink:
 
         return SlaAlertSink(pipeline, app.sla)
     return pipeline
+
+
+def warn_privileged_allowed(config: LoadedConfig) -> None:
+    """At every start (and reload): say which connections run with more than monitoring privileges, and why."""
+    connections = config.spec.connections
+    for name in connections.privileged_allowed():
+        kind, _, conn = name.partition(" ")
+        policy = connections.snowflake if kind == "snowflake" else connections.postgres[conn]
+        why = f" ({policy.reason})" if policy.reason else ""
+        log.warning("connection %s is allowed to be privileged (allow_privileged: true in %s)%s: a mistake in a "
+                    "check's SQL can change the database; use the grants in deploy/grants/ instead", name,
+                    config.path, why)

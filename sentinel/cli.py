@@ -43,6 +43,7 @@ LAZY_COMMANDS: dict[str, tuple[str, str]] = {
     "runbook": ("sentinel.cli_ops:runbook", "Show a runbook in the terminal (NAME, or --list)."),
     "alerts": ("sentinel.cli_alerts:alerts", "Show firing, pending and silenced alerts: since, last notified, where."),
     "silence": ("sentinel.cli_alerts:silence", "Silence alerts: add --match K=V --for 2h --comment ..., list, expire."),
+    "doctor": ("sentinel.cli_doctor:doctor", "Preflight: connections, privileges, objects and receivers, with fixes."),
     "notify-test": ("sentinel.cli_alerts:notify_test_cmd", "Send a test notification through a route's receivers."),
 }
 
@@ -145,10 +146,14 @@ def settings_from(ctx: click.Context, **more: Any) -> Any:
     from sentinel.errors import SettingsErrors
 
     try:
-        return load_settings(**ctx.obj.get("overrides", {}), **more)
+        settings = load_settings(**ctx.obj.get("overrides", {}), **more)
     except SettingsErrors as exc:
         click.echo(str(exc), err=True)
         sys.exit(4)
+    from sentinel.redact import Redactor, redact_logs
+
+    redact_logs(Redactor.from_settings(settings))
+    return settings
 
 
 if __name__ == "__main__":  # pragma: no cover

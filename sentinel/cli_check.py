@@ -16,6 +16,7 @@ from sentinel.errors import ConfigErrors, SentinelError
 
 if TYPE_CHECKING:
     from sentinel.app import App
+    from sentinel.model import CheckResult
 
 
 
@@ -94,6 +95,12 @@ def check(ctx: click.Context, once: bool, only: tuple[str, ...], fmt: str, no_no
                 app.alerting.deliver_due()
     finally:
         app.close()
+    refused = _refused_connections(results)
+    if refused:
+        # A privileged identity is a configuration problem, not a measurement: exit 4 with what to grant instead.
+        for line in refused:
+            click.echo(line, err=True)
+        _exit_now(EXIT_CONFIG)
     _exit_now(Status.worst(r.status for r in results).exit_code)
 
 
@@ -108,6 +115,16 @@ def _known_ids_or_usage_error(app: App, only: tuple[str, ...]) -> None:
         app.close()
         hints = "; ".join(f"{u!r}{suggest(u, known)}" for u in unknown)
         raise click.BadParameter(f"no enabled check with id {hints} in {app.config.path}", param_hint="'--only'")
+
+
+def _refused_connections(results: list[CheckResult]) -> list[str]:
+    """One block per distinct refused connection: the reason, then the GRANTs (from the runner's details)."""
+    seen: dict[str, str] = {}
+    for r in results:
+        if r.details.get("error_kind") == "privileged_connection":
+            reason = r.details["error"].split(" (hint:")[0]
+            seen.setdefault(reason, f"error: {reason}\n  fix: {r.details.get('fix', '')}")
+    return list(seen.values())
 
 
 @click.command(name="list")

@@ -55,6 +55,15 @@ def run(ctx: click.Context, http_port: int | None, http_host: str | None) -> Non
         click.echo(f"error: {exc}", err=True)
         sys.exit(4)
 
+    from sentinel.privilege_preflight import refusals
+
+    refused = refusals(app.sources, app.config)
+    if refused:
+        for message in refused:
+            click.echo(f"error: {message}", err=True)
+        app.close()
+        sys.exit(4)
+
     stop = threading.Event()
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:

@@ -68,8 +68,9 @@ def status(ctx: click.Context, fmt: str, only_table: str | None, at: datetime | 
         if not views:
             raise click.BadParameter(f"no table {only_table!r} in the pipeline config or the results",
                                      param_hint="'--table'")
+    privileged = config.spec.connections.privileged_allowed()
     if fmt == "json":
-        click.echo(json.dumps({"as_of": now.isoformat(), "tables": [
+        click.echo(json.dumps({"as_of": now.isoformat(), "privileged_connections_allowed": privileged, "tables": [
             {"table": v.table, "status": v.status.value, "slas": list(v.slas), "dashboards": list(v.dashboards),
              "stages": [{"stage": s.stage, "status": s.status.value if s.status else None, "key_value": s.key_value,
                          "summary": s.summary, "checks": list(s.checks), "note": s.note,
@@ -83,6 +84,10 @@ def status(ctx: click.Context, fmt: str, only_table: str | None, at: datetime | 
         click.echo(f"Pipeline status as of {now:%Y-%m-%d %H:%M:%S} UTC{looked_back} "
                    f"(store: {getattr(store, 'path', '?')})\n")
         click.echo(render_text(views, color=use_color(sys.stdout), width=width))
+        for name in privileged:
+            # allow_privileged must stay visible: it is the one setting that lets a bad query do damage
+            click.echo(f"WARNING: connection {name} runs with privileges beyond monitoring (allow_privileged: true "
+                       f"in {config.path}); see deploy/grants/")
     sys.exit(Status.worst(v.status for v in views).exit_code if views else 0)
 
 

@@ -37,11 +37,13 @@ def report() -> None:
 @click.option("--week", type=ISO_WEEK, default=None, help="ISO week, e.g. 2026-W47 [default: the last complete week]")
 @click.option("--out", type=click.Path(path_type=Path), help="write the HTML report (charts inline) here")
 @click.option("--send", "send_it", is_flag=True, help="email it to report.to (SMTP with STARTTLS, or SES)")
+@click.option("--force", is_flag=True, help="with --send: send it again although the send log says it went out")
 @click.option("--at", "at", type=MOMENT, default=None,
               help="Build it as it stood at this moment (ISO 8601, UTC unless an offset is given) [default: now]; "
                    "the default week is then the last one complete at that moment. Not with --send.")
 @click.pass_context
-def weekly(ctx: click.Context, week: str | None, out: Path | None, send_it: bool, at: datetime | None) -> None:
+def weekly(ctx: click.Context, week: str | None, out: Path | None, send_it: bool, force: bool,
+           at: datetime | None) -> None:
     """The weekly SLA report: per SLA the objective, attainment, error budget left, p50/p95/max freshness,
     breaches with their root cause, and the trend against the week before; the noisiest checks; alerts and pages.
 
@@ -53,9 +55,11 @@ def weekly(ctx: click.Context, week: str | None, out: Path | None, send_it: bool
       sentinel report weekly --week 2026-W48 --at 2026-11-27T12:00   (that week as it stood on Friday noon)
     """
     from sentinel.reports.render import render_html, render_text
-    from sentinel.reports.weekly import make_report, send_report
+    from sentinel.reports.weekly import ReportAlreadySent, make_report, send_by_hand
     from sentinel.weeks import iso_week, shift_week
 
+    if force and not send_it:
+        raise click.UsageError("--force only makes sense with --send.")
     if at is not None and send_it:
         raise click.UsageError("--at builds a look-back report; --send mails what is true now. Use one of them.")
     app = _app(ctx)
@@ -63,21 +67,21 @@ def weekly(ctx: click.Context, week: str | None, out: Path | None, send_it: bool
         now = at or app.clock.now()
         if week is None:
             week = shift_week(iso_week(now), -1)
-        rep = make_report(app, week, now, charts=bool(out or send_it))
-        if out is not None:
+        rep = make_report(app, week, now, charts=out is not None) if out is not None or not send_it else None
+        if out is not None and rep is not None:
             out.write_text(render_html(rep), encoding="utf-8")
             click.echo(f"wrote {out} ({rep.headline})")
         if send_it:
-            spec = app.config.spec.report
             try:
-                detail = send_report(app, rep)
+                detail = send_by_hand(app, week, now, force=force)
+            except ReportAlreadySent as exc:
+                click.echo(f"not sent: {exc}", err=True)
+                sys.exit(1)
             except SentinelError as exc:
                 click.echo(f"error: report not sent: {exc}", err=True)
                 sys.exit(3)
-            app.store.report_claim(week, now, ", ".join(spec.to))
-            app.store.report_mark(week, "sent", app.clock.now(), detail + " (sentinel report weekly --send)")
-            click.echo(f"sent {week} to {', '.join([*spec.to, *spec.cc])}: {detail}")
-        if out is None and not send_it:
+            click.echo(f"sent {week}: {detail}")
+        if out is None and rep is not None:
             click.echo(render_text(rep), nl=False)
     finally:
         app.close()
@@ -103,7 +107,7 @@ def sla(ctx: click.Context, week: str | None, at: datetime | None, fmt: str) -> 
     """
     import json
 
-    from sentinel.reports.render import budget_text, dur, pct
+    from sentinel.reports.render import breach_length, breach_start, budget_text, dur, pct
     from sentinel.reports.weekly import ledger_of
     from sentinel.sla import burn_statuses
     from sentinel.weeks import iso_week, week_bounds
@@ -138,7 +142,8 @@ def sla(ctx: click.Context, week: str | None, at: datetime | None, fmt: str) -> 
                 "budget_left_seconds": w.attainment.budget_left.total_seconds(),
                 "burn": {b.window: {"long": b.long_rate, "short": b.short_rate, "firing": b.firing} for b in burns},
                 "breaches": [{"start": b.start.isoformat(), "seconds": b.duration.total_seconds(),
-                              "ongoing": b.ongoing} for b in w.breaches],
+                              "ongoing": b.ongoing, "continues": b.continues,
+                              "began_at": b.began_at.isoformat() if b.began_at else None} for b in w.breaches],
             } for s, w, burns in rows], indent=2))
             return
         from sentinel.reports.model import SlaSection
@@ -162,6 +167,6 @@ def sla(ctx: click.Context, week: str | None, at: datetime | None, fmt: str) -> 
                 f"{' FIRING' if b.firing else ''} (>= {b.factor:g}x)" for b in burns)
             click.echo(f"{'':<30} burn {burn_text}")
             for b in w.breaches:
-                click.echo(f"{'':<30} breach {b.start:%a %H:%M} {'ongoing' if b.ongoing else dur(b.duration)}")
+                click.echo(f"{'':<30} breach {breach_start(b)} {breach_length(b)}")
     finally:
         app.close()

@@ -39,7 +39,7 @@ def start_leadership(app: App) -> LeaderElector | None:
 def reload_config(app: App, scheduler: CheckScheduler) -> bool:
     """Load the config file again. Valid: it replaces checks, rules and routes, and the jobs follow.
     Invalid: every error is logged and the running config stays. Returns whether the new config was taken."""
-    from sentinel.app import build_alerting, plan_checks
+    from sentinel.app import build_alerting, plan_checks, warn_privileged_allowed
     from sentinel.config.loader import load_config
 
     path = app.config.path
@@ -73,6 +73,9 @@ def reload_config(app: App, scheduler: CheckScheduler) -> bool:
         else:
             log.exception("config reload failed; still running the previous config")
         return False
+    # the connection policy (allow_privileged) follows the file too; the runner reads it from the shared Sources
+    app.sources.connections = config.spec.connections
+    warn_privileged_allowed(config)
     before, after = {p.id for p in old[1]}, {p.id for p in planned}
     scheduler.replace_checks(planned)
     _forget_metrics(app, [p for p in old[1] if p.id not in after])

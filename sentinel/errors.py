@@ -7,6 +7,7 @@
     ├── PluginError            unknown, duplicate or malformed check/notifier kinds
     ├── CheckError             a check could not measure (becomes Status.ERROR, never a crash)
     │   └── SourceError        a remote system failed or timed out; `hint` says what to do
+    │       └── PrivilegedConnectionError  the identity can do more than monitor (exit 4 with the GRANTs)
     ├── StoreError             the state store cannot be opened or migrated
     └── NotifyError            a notifier failed; `retryable` decides whether the outbox retries
 """
@@ -68,6 +69,10 @@ class SourceError(CheckError):
     def __init__(self, message: str, *, hint: str = "") -> None:
         self.hint = hint
         super().__init__(f"{message} (hint: {hint})" if hint else message)
+
+
+class PrivilegedConnectionError(SourceError):
+    """The connection's identity can do more than monitor and is not marked allow_privileged (exit 4)."""
 
 
 class CheckTimeout(CheckError):

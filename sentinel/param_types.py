@@ -25,5 +25,19 @@ def _zone(value: str) -> str:
     return value
 
 
+_CONNECTION_NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+
+
+def _connection_name(value: str) -> str:
+    # A DSN pasted here would be echoed by every message that names the connection; say so without repeating it.
+    if not _CONNECTION_NAME.fullmatch(value):
+        hint = " (this looks like a DSN: put it in SENTINEL_POSTGRES_DSNS and use its name here)" if (
+            "://" in value or "=" in value) else ""
+        raise ValueError("must be a connection name such as 'default' or a key of SENTINEL_POSTGRES_DSNS: "
+                         f"letters, digits, '_', '.', '-'{hint}")
+    return value
+
+
 Regex = Annotated[str, AfterValidator(_regex)]
+ConnectionName = Annotated[str, AfterValidator(_connection_name)]
 TimeZoneName = Annotated[str, AfterValidator(_zone)]

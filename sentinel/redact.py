@@ -4,6 +4,7 @@ in Settings before it is stored, logged or sent. Sources scrub their own errors 
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
@@ -15,6 +16,16 @@ from sentinel.model import CheckResult, Finding
 
 MASK = "[redacted]"
 _MIN_SECRET_LEN = 4  # shorter values would mask ordinary words
+
+
+# Credentials Sentinel was never told about (a DSN pasted into a check's params, a token in a query's output)
+# are masked by their shape: the password of a URL, Slack tokens, AWS key ids.
+_URL_PASSWORD = re.compile(r"(?i)([a-z][a-z0-9+.-]*://[^/\s:@]+:)[^/\s@]+(@)")
+_TOKENS = re.compile(r"\bxox[abposre]-[A-Za-z0-9-]{8,}|\b(?:AKIA|ASIA)[A-Z0-9]{16}\b|\bgh[pousr]_[A-Za-z0-9]{30,}")
+
+
+def mask_credential_shapes(value: str) -> str:
+    return _TOKENS.sub(MASK, _URL_PASSWORD.sub(rf"\1{MASK}\2", value))
 
 
 class Redactor:
@@ -48,14 +59,13 @@ class Redactor:
         return Redactor(found)
 
     def text(self, value: str) -> str:
-        return self._pattern.sub(MASK, value) if self._pattern else value
+        value = self._pattern.sub(MASK, value) if self._pattern else value
+        return mask_credential_shapes(value)
 
     def mapping(self, values: Mapping[str, str]) -> dict[str, str]:
         return {k: self.text(str(v)) for k, v in values.items()}
 
     def result(self, result: CheckResult) -> CheckResult:
-        if self._pattern is None:
-            return result
         findings = tuple(
             replace(f, summary=self.text(f.summary), details=self.mapping(f.details), labels=self.mapping(f.labels))
             for f in result.findings
@@ -70,3 +80,26 @@ class Redactor:
 
     def finding(self, finding: Finding) -> Finding:
         return replace(finding, summary=self.text(finding.summary), details=self.mapping(finding.details))
+
+
+class RedactingLogFilter(logging.Filter):
+    """Masks secrets in every log line a handler writes (third-party libraries log URLs and errors too)."""
+
+    def __init__(self, redactor: Redactor) -> None:
+        super().__init__()
+        self.redactor = redactor
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        masked = self.redactor.text(message)
+        if masked != message:
+            record.msg, record.args = masked, None
+        return True
+
+
+def redact_logs(redactor: Redactor) -> None:
+    """Put `redactor` on every root handler, replacing one installed before (settings can be reloaded)."""
+    for handler in logging.getLogger().handlers:
+        for old in [f for f in handler.filters if isinstance(f, RedactingLogFilter)]:
+            handler.removeFilter(old)
+        handler.addFilter(RedactingLogFilter(redactor))

@@ -16,7 +16,7 @@ from __future__ import annotations
 import enum
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -52,6 +52,7 @@ class Interval:
     state: ObsState
     value: float | None = None
     summary: str = ""
+    since: datetime | None = None  # when the observation behind it was made (may precede `start`: carried in)
 
     @property
     def duration(self) -> timedelta:
@@ -124,7 +125,7 @@ def timeline(observations: Sequence[SlaObservation], start: datetime, end: datet
         if hold_from > cursor:
             out.append(Interval(cursor, hold_from, ObsState.UNKNOWN, summary="no observation"))
         if hold_to > hold_from:
-            out.append(Interval(hold_from, hold_to, o.state, o.value, o.summary))
+            out.append(Interval(hold_from, hold_to, o.state, o.value, o.summary, o.observed_at))
             cursor = hold_to
         cursor = max(cursor, hold_from)
     if cursor < end:
@@ -159,6 +160,11 @@ class Attainment:
     def attainment(self) -> float | None:
         """Met time over elapsed time; unknown time counts against it."""
         return self.met / self.elapsed if self.elapsed > timedelta(0) else None
+
+    @property
+    def measured(self) -> bool:
+        """Some of the elapsed time was measured (met or breach); all-unknown time says nothing of attainment."""
+        return self.met + self.breach > timedelta(0)
 
     @property
     def measured_attainment(self) -> float | None:
@@ -205,6 +211,12 @@ def attainment(sla: Any, intervals: Sequence[Interval], start: datetime, end: da
 
 @dataclass(frozen=True)
 class Breach:
+    """Breach time inside one window: `start`/`end` are clipped to it, so `duration` is what the window spent.
+
+    `ongoing`: still breaching at the end of an unfinished window (now). `began_at`: the breach began before the
+    window (carried in from the week before). `continues`: it ran up to the end of a finished window and went on
+    into the next one; `ended_at` is when it ended there, if the observations we looked at show it."""
+
     start: datetime
     end: datetime
     ongoing: bool
@@ -212,32 +224,50 @@ class Breach:
     summary: str
     root_cause: str = ""
     root_cause_ref: str = ""
+    began_at: datetime | None = None
+    continues: bool = False
+    ended_at: datetime | None = None
 
     @property
     def duration(self) -> timedelta:
         return self.end - self.start
 
 
-def breaches(intervals: Sequence[Interval], until: datetime) -> list[Breach]:
-    """Contiguous BREACH time (unknown gaps inside a breach split it: we do not know what happened there)."""
-    out: list[Breach] = []
-    run: list[Interval] = []
-
-    def close() -> None:
-        if run:
-            values = [iv.value for iv in run if iv.value is not None]
-            out.append(Breach(run[0].start, run[-1].end, ongoing=run[-1].end >= until,
-                              worst_value=max(values) if values else None, summary=run[0].summary))
-            run.clear()
-
+def breach_runs(intervals: Sequence[Interval]) -> list[list[Interval]]:
+    """Contiguous BREACH intervals (unknown gaps inside a breach split it: we do not know what happened there)."""
+    runs: list[list[Interval]] = []
     for iv in intervals:
-        if iv.state is ObsState.BREACH and (not run or run[-1].end == iv.start):
-            run.append(iv)
+        if iv.state is not ObsState.BREACH:
+            continue
+        if runs and runs[-1][-1].end == iv.start:
+            runs[-1].append(iv)
         else:
-            close()
-            if iv.state is ObsState.BREACH:
-                run.append(iv)
-    close()
+            runs.append([iv])
+    return runs
+
+
+def breaches(intervals: Sequence[Interval], start: datetime, until: datetime, *, complete: bool,
+             seen_until: datetime | None = None) -> list[Breach]:
+    """The breaches that overlap [start, until), clipped to it. `intervals` may reach beyond both ends (up to
+    `seen_until`) so that a breach crossing a week boundary knows when it began and when it ended."""
+    seen_until = seen_until or until
+    out: list[Breach] = []
+    for run in breach_runs(intervals):
+        run_start, run_end = run[0].start, run[-1].end
+        if run_end <= start or run_start >= until:
+            continue
+        began = run[0].since if run[0].since is not None else run_start
+        inside = [iv for iv in run if iv.end > start and iv.start < until]
+        values = [iv.value for iv in inside if iv.value is not None]
+        reaches_end = run_end >= until
+        # Past the end we only know what the look-ahead shows; without any, a breach still holding at the last
+        # instant of the week is taken to go on (its observation holds past the end, clipped only by the window).
+        goes_on = run_end > until or (reaches_end and seen_until <= until)
+        out.append(Breach(
+            max(run_start, start), min(run_end, until), ongoing=reaches_end and not complete,
+            worst_value=max(values) if values else None, summary=inside[0].summary,
+            began_at=began if began < start else None, continues=complete and goes_on,
+            ended_at=run_end if complete and until < run_end < seen_until else None))
     return out
 
 
@@ -274,6 +304,13 @@ class BurnStatus:
     short: timedelta
     long_rate: float | None
     short_rate: float | None
+    long_measured: timedelta = timedelta(0)  # how much of each window had a measurement (met or breach)
+    short_measured: timedelta = timedelta(0)
+
+    @property
+    def known(self) -> bool:
+        """Both windows hold a measurement; otherwise the burn cannot be judged and the alert keeps its state."""
+        return self.long_rate is not None and self.short_rate is not None
 
     @property
     def firing(self) -> bool:
@@ -281,9 +318,8 @@ class BurnStatus:
                 and self.long_rate >= self.factor and self.short_rate >= self.factor)
 
 
-def burn_rate(intervals: Sequence[Interval], start: datetime, end: datetime, objective: float) -> float | None:
-    """How many times faster than allowed the budget burned in [start, end): breach share of measured time
-    over (1 - objective). None without any measurement (unknown time alone is the check-broken alert's job)."""
+def _measured(intervals: Sequence[Interval], start: datetime, end: datetime) -> tuple[timedelta, timedelta]:
+    """(breach time, met time) in [start, end)."""
     bad = good = timedelta(0)
     for iv in intervals:
         s, e = max(iv.start, start), min(iv.end, end)
@@ -293,6 +329,13 @@ def burn_rate(intervals: Sequence[Interval], start: datetime, end: datetime, obj
             bad += e - s
         elif iv.state is ObsState.MET:
             good += e - s
+    return bad, good
+
+
+def burn_rate(intervals: Sequence[Interval], start: datetime, end: datetime, objective: float) -> float | None:
+    """How many times faster than allowed the budget burned in [start, end): breach share of measured time
+    over (1 - objective). None without any measurement (unknown time alone is the check-broken alert's job)."""
+    bad, good = _measured(intervals, start, end)
     measured = bad + good
     if measured <= timedelta(0):
         return None
@@ -306,7 +349,9 @@ def burn_statuses(sla: Any, observations: Sequence[SlaObservation], now: datetim
     return [
         BurnStatus(w.name, w.severity, w.factor, w.long, w.short,
                    burn_rate(intervals, now - w.long, now, sla.objective),
-                   burn_rate(intervals, now - w.short, now, sla.objective))
+                   burn_rate(intervals, now - w.short, now, sla.objective),
+                   sum(_measured(intervals, now - w.long, now), timedelta(0)),
+                   sum(_measured(intervals, now - w.short, now), timedelta(0)))
         for w in sla.burn_rate
     ]
 
@@ -317,30 +362,54 @@ def burn_check_id(sla_id: str) -> str:
 
 def burn_result(sla: Any, statuses: Sequence[BurnStatus], now: datetime) -> CheckResult:
     """Burn-rate judgement as a check result with one finding per window, so it goes through the alerting
-    pipeline like any other: critical (fast burn) pages, warning (slow burn) goes to chat."""
-    findings = []
-    budget_week = WEEK * (1.0 - sla.objective)
-    for st in statuses:
-        labels = {"sla": sla.id, "burn_window": st.window, "owner": sla.owner}
-        if sla.table:
-            labels["table"] = sla.table
-        if st.long_rate is None or st.short_rate is None:
-            status, text = Status.OK, f"SLA {sla.id}: no measurement in the last {_short(st.long)} to judge burn rate"
-        else:
-            status = (Status.CRITICAL if st.severity == "critical" else Status.WARN) if st.firing else Status.OK
-            spent = st.long * (1.0 - sla.objective) * st.long_rate / budget_week if budget_week else 0.0
-            text = (f"SLA {sla.id} ({sla.description or sla.kind}) error budget burning {st.long_rate:.1f}x over "
-                    f"{_short(st.long)} and {st.short_rate:.1f}x over {_short(st.short)} (alert at {st.factor:g}x); "
-                    f"{spent:.0%} of the week's budget spent in {_short(st.long)}")
-        values = {"burn_rate_long": st.long_rate or 0.0, "burn_rate_short": st.short_rate or 0.0,
-                  "burn_factor": st.factor}
-        findings.append(Finding(key=st.window, status=status, summary=text, values=values, labels=labels))
-    worst = Status.worst(f.status for f in findings)
+    pipeline like any other: critical (fast burn) pages, warning (slow burn) goes to chat.
+
+    A window without measurement is an ERROR finding: the alert lifecycle treats it as no data and holds the
+    alert's state (Prometheus keeps a firing alert through missing samples; Grafana's NoData "keep last state"),
+    so two failed runs of the measuring check in the middle of one breach do not resolve it and page again."""
+    findings = [_burn_finding(sla, st) for st in statuses]
+    known = [f.status for f in findings if f.status is not Status.ERROR]
+    # The result itself measured fine; only a window lacked data. Its status must not read as a broken check.
+    worst = Status.worst(known) if known else Status.OK
     summary = next((f.summary for f in findings if f.status is worst and worst is not Status.OK),
                    f"SLA {sla.id} error budget burn within limits")
     return CheckResult(check_id=burn_check_id(sla.id), kind=BURN_KIND, status=worst, observed_at=now,
                        summary=summary, labels={"sla": sla.id, **({"table": sla.table} if sla.table else {})},
                        findings=tuple(findings))
+
+
+def _burn_finding(sla: Any, st: BurnStatus) -> Finding:
+    labels = {"sla": sla.id, "burn_window": st.window, "owner": sla.owner}
+    if sla.table:
+        labels["table"] = sla.table
+    if st.known:
+        status = (Status.CRITICAL if st.severity == "critical" else Status.WARN) if st.firing else Status.OK
+    else:
+        status = Status.ERROR
+    values = {"burn_rate_long": st.long_rate or 0.0, "burn_rate_short": st.short_rate or 0.0,
+              "burn_factor": st.factor}
+    return Finding(key=st.window, status=status, summary=_burn_text(sla, st), values=values, labels=labels)
+
+
+def _rate_text(rate: float | None, window: timedelta, measured: timedelta) -> str:
+    if rate is None:
+        return f"no measurement in the last {_short(window)}"
+    partly = "" if measured >= window else f" ({_short(measured)} of it measured)"
+    return f"{rate:.1f}x over {_short(window)}{partly}"
+
+
+def _burn_text(sla: Any, st: BurnStatus) -> str:
+    """What is known about both windows, never more: a missing short window does not erase a measured hour."""
+    head = f"SLA {sla.id} ({sla.description or sla.kind}) error budget burning " if st.known else f"SLA {sla.id}: "
+    text = (f"{head}{_rate_text(st.long_rate, st.long, st.long_measured)} and "
+            f"{_rate_text(st.short_rate, st.short, st.short_measured)} (alert at {st.factor:g}x)")
+    if st.long_rate is not None:
+        budget_week = WEEK * (1.0 - sla.objective)
+        spent = st.long_measured * (1.0 - sla.objective) * st.long_rate / budget_week if budget_week else 0.0
+        text += f"; {spent:.1%} of the week's budget spent in {_short(st.long)}"
+    if not st.known:
+        text += "; alert state held until the check measures again"
+    return text
 
 
 def _short(delta: timedelta) -> str:
@@ -362,11 +431,23 @@ class SlaWindow:
 
 
 def analyse(sla: Any, observations: Sequence[SlaObservation], start: datetime, end: datetime, now: datetime,
-            prior: SlaObservation | None = None) -> SlaWindow:
+            prior: SlaObservation | None = None, context: tuple[datetime, datetime] | None = None) -> SlaWindow:
+    """`observations` cover `context` (default: the window itself) and `prior` is the last one before it. A context
+    wider than the window lets breaches that cross the window's edges say when they began and ended."""
     until = min(end, now)
-    intervals = timeline(observations, start, until, sla.max_gap, prior) if until > start else []
+    ctx_start, ctx_end = context or (start, until)
+    ctx_start, ctx_end = min(ctx_start, start), max(min(ctx_end, now), until)
+    seen = timeline(observations, ctx_start, ctx_end, sla.max_gap, prior) if ctx_end > ctx_start else []
+    intervals = clip(seen, start, until)
     att = attainment(sla, intervals, start, end, until)
     inside = [o for o in observations if start <= o.observed_at < until]
     dist = distribution(o.value for o in inside if o.value is not None and o.state is not ObsState.UNKNOWN)
     points = [(o.observed_at, o.value, o.state) for o in sorted(inside, key=lambda o: o.observed_at)]
-    return SlaWindow(sla, att, intervals, breaches(intervals, until), dist, points)
+    found = breaches(seen, start, until, complete=until >= end, seen_until=ctx_end)
+    return SlaWindow(sla, att, intervals, found, dist, points)
+
+
+def clip(intervals: Sequence[Interval], start: datetime, end: datetime) -> list[Interval]:
+    """The parts of `intervals` inside [start, end)."""
+    return [replace(iv, start=max(iv.start, start), end=min(iv.end, end))
+            for iv in intervals if iv.end > start and iv.start < end]

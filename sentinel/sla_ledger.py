@@ -22,6 +22,9 @@ from sentinel.sla import SlaWindow, analyse, burn_result, burn_statuses, observa
 
 log = logging.getLogger(__name__)
 _EPS = timedelta(microseconds=1)  # make an `until` bound inclusive
+# How far past a window's edges the ledger looks, so a breach crossing the edge of a week can say when it began
+# and ended. A day covers any incident the report should explain; longer ones say "began before" that day.
+LOOK_AROUND = timedelta(days=1)
 
 
 class SlaLedger:
@@ -60,9 +63,10 @@ class SlaLedger:
 
     def window(self, sla: Any, start: datetime, end: datetime, now: datetime | None = None) -> SlaWindow:
         now = now or self.clock.now()
-        observations = self.store.sla_observations(sla.id, start, min(end, now) + _EPS)
-        prior = self.store.sla_observation_before(sla.id, start)
-        return analyse(sla, observations, start, end, now, prior)
+        context = (start - LOOK_AROUND, max(start, min(end + LOOK_AROUND, now)))
+        observations = self.store.sla_observations(sla.id, context[0], context[1] + _EPS)
+        prior = self.store.sla_observation_before(sla.id, context[0])
+        return analyse(sla, observations, start, end, now, prior, context)
 
 
 class SlaAlertSink:

@@ -13,8 +13,9 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from sentinel.config.references import cross_references
+from sentinel.config.secret_literals import find_secret_literals, shown
 from sentinel.config.spec import SentinelConfig
-from sentinel.config.yaml_source import gc_paused, line_of, read_yaml, yaml_path
+from sentinel.config.yaml_source import gc_paused, node_line, read_yaml, yaml_path
 from sentinel.errors import ConfigErrors, ConfigProblem, PluginError
 from sentinel.plugins import Registry, notifier_registry, suggest
 from sentinel.runbooks import available, runbooks_dir
@@ -45,7 +46,7 @@ def _load(path: Path, registry: Registry) -> LoadedConfig:
         raise ConfigErrors([ConfigProblem(file, "", f"the top level must be a mapping (checks:, rules:, ...), got "
                                                     f"{type(data).__name__}", 1)])
 
-    problems: list[ConfigProblem] = []
+    problems: list[ConfigProblem] = find_secret_literals(root, file)
     try:
         spec: SentinelConfig | None = SentinelConfig.model_validate(data)
     except ValidationError as exc:
@@ -75,7 +76,7 @@ def _check_params(data: dict[str, Any], file: str, root: yaml.Node | None, regis
         try:
             cls = registry.load(kind)
         except PluginError as exc:
-            problems.append(ConfigProblem(file, yaml_path((*loc, "kind")), str(exc), line_of(root, (*loc, "kind"))))
+            problems.append(ConfigProblem(file, yaml_path((*loc, "kind")), str(exc), node_line(root, (*loc, "kind"))))
             continue
         raw_params = raw.get("params") or {}
         try:
@@ -113,10 +114,10 @@ def _problems(
             message = f"required key {loc[-1]!r} is missing" if loc else "required value is missing"
         elif "input" in err and err["type"] not in ("model_type",) and not isinstance(err["input"], dict | list) \
                 and "got " not in message:  # validators that already quote the value
-            message = f"{message} (got {err['input']!r})"
+            message = f"{message} (got {shown(err['input'])})"
         if context:
             message = f"{context}: {message}"
-        out.append(ConfigProblem(file, yaml_path(full), message, line_of(root, full)))
+        out.append(ConfigProblem(file, yaml_path(full), message, node_line(root, full)))
     return out
 
 
@@ -155,3 +156,11 @@ def _unwrap(annotation: Any) -> Any:
         else:
             break
     return annotation
+
+
+def line_of(path: Path, loc: tuple[str | int, ...]) -> int | None:
+    """The line of `loc` (e.g. ("checks", 2, "params", "bucket")) in a config file, for messages that point there."""
+    try:
+        return node_line(read_yaml(path).root, loc)
+    except ConfigErrors:
+        return None

@@ -13,7 +13,7 @@ from typing import Any
 
 import yaml
 
-from sentinel.config.yaml_source import line_of, yaml_path
+from sentinel.config.yaml_source import node_line, yaml_path
 from sentinel.errors import ConfigProblem
 from sentinel.plugins import suggest
 
@@ -34,7 +34,7 @@ class _Reporter:
         self.problems: list[ConfigProblem] = []
 
     def add(self, loc: Loc, message: str) -> None:
-        self.problems.append(ConfigProblem(self.file, yaml_path(loc), message, line_of(self.root, loc)))
+        self.problems.append(ConfigProblem(self.file, yaml_path(loc), message, node_line(self.root, loc)))
 
 
 def _items(data: dict[str, Any], section: str) -> Iterator[tuple[int, dict[str, Any]]]:
@@ -85,7 +85,7 @@ def _duplicates(data: dict[str, Any], section: str, report: _Reporter) -> None:
         if not isinstance(name, str):
             continue
         if name in first:
-            where = line_of(report.root, (section, first[name], key))
+            where = node_line(report.root, (section, first[name], key))
             report.add((section, index, key), f"duplicate {section} {key} {name!r} (first defined at "
                                               f"{section}[{first[name]}], line {where}); {key}s must be unique")
         else:

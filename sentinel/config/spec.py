@@ -17,6 +17,7 @@ from sentinel.config.alerting_spec import (
 )
 from sentinel.config.base import Spec
 from sentinel.config.checks_spec import CheckSpec
+from sentinel.config.connections_spec import ConnectionsSpec
 from sentinel.durations import Duration
 
 
@@ -39,6 +40,7 @@ class SentinelConfig(Spec):
     slas: list[SlaSpec] = Field(default_factory=list)
     report: ReportSpec = Field(default_factory=ReportSpec)
     pipeline: PipelineSpec = Field(default_factory=PipelineSpec)
+    connections: ConnectionsSpec = Field(default_factory=ConnectionsSpec)
 
     # Unique ids and names, and references between sections, are checked by the loader
     # (sentinel/config/references.py) on the raw YAML, with the line of the duplicate.

@@ -233,7 +233,7 @@ def _yaml_problem(file: str, exc: yaml.YAMLError) -> ConfigProblem:
     return ConfigProblem(file, "", f"malformed YAML: {problem}{hint}", line)
 
 
-def line_of(root: yaml.Node | None, loc: tuple[Any, ...]) -> int | None:
+def node_line(root: yaml.Node | None, loc: tuple[Any, ...]) -> int | None:
     """1-based line of the deepest YAML node that loc reaches (the key itself for a mapping entry)."""
     node, line = root, (root.start_mark.line + 1 if root is not None else None)
     for part in loc:

@@ -187,8 +187,8 @@ def build_weekly_report(config: Any, ledger: Any, store: Any, week: str, now: da
     for sla in config.slas:
         window = ledger.window(sla, start, end, now)
         before = ledger.window(sla, p_start, p_end, now).attainment if p_start < now else None
-        if before is not None and before.attainment is None:
-            before = None
+        if before is not None and not before.measured:
+            before = None  # a week with no measurement has no attainment to compare with, not 0%
         found = [_with_cause(sla, b, messages, config.pipeline.stages) for b in window.breaches]
         sections.append(SlaSection(sla, window, before, found))
     counts = store.result_status_counts(start, until)

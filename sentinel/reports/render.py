@@ -6,15 +6,32 @@ from __future__ import annotations
 import base64
 from collections.abc import Callable
 from datetime import timedelta
+from decimal import ROUND_FLOOR, Decimal
 from typing import Any
 
 from sentinel.durations import format_duration
 from sentinel.reports.model import SlaSection, WeeklyReport
 from sentinel.reports.templates import WEEKLY_HTML
+from sentinel.sla import Breach
 
 
 def pct(value: float | None, digits: int = 2) -> str:
-    return "n/a" if value is None else f"{value * 100:.{digits}f}%"
+    """A share as a percentage, rounded down: 99.4998% must never print as 99.50% next to a 99.50% objective it
+    missed, nor a week with one unknown second as 100.00%. Decimal of the float's shortest repr, so an exact
+    0.995 is 99.50%, not 99.49% from binary noise."""
+    if value is None:
+        return "n/a"
+    shown = (Decimal(repr(value)) * 100).quantize(Decimal(1).scaleb(-digits), rounding=ROUND_FLOOR)
+    return f"{shown}%"
+
+
+def pct_against(value: float | None, objective: float, digits: int = 2) -> str:
+    """`value` with as many more digits as it takes (up to 6) to read differently from a missed `objective`."""
+    text = pct(value, digits)
+    while value is not None and value < objective and text == pct(objective, digits) and digits < 6:
+        digits += 1
+        text = pct(value, digits)
+    return text
 
 
 def dur(delta: timedelta) -> str:
@@ -40,7 +57,26 @@ def budget_text(section: SlaSection) -> str:
     left = att.budget_left
     if left < timedelta(0):
         return f"exhausted, over by {dur(-left)} (budget {dur(att.budget)})"
-    return f"{dur(left)} of {dur(att.budget)} ({att.budget_left_fraction:.0%})"
+    return f"{dur(left)} of {dur(att.budget)} ({pct(att.budget_left_fraction, 0)})"
+
+
+def breach_start(b: Breach, zone: str = " UTC") -> str:
+    """When the breach began; one carried in from the week before says so instead of claiming Monday 00:00.
+    (The HTML table's header already says UTC: it passes zone="".)"""
+    if b.began_at is not None:
+        return f"{b.began_at:%a %Y-%m-%d %H:%M}{zone} (began the week before)"
+    return f"{b.start:%a %Y-%m-%d %H:%M}{zone}"
+
+
+def breach_length(b: Breach) -> str:
+    """How long it lasted inside this window, and what happened beyond its edges."""
+    if b.ongoing:
+        return f"ongoing, {dur(b.duration)} so far"
+    text = dur(b.duration) + (" in this week" if b.began_at is not None or b.continues else "")
+    if b.continues:
+        until = f", ended {b.ended_at:%a %Y-%m-%d %H:%M} UTC" if b.ended_at is not None else ""
+        text += f", continued into the next week{until}"
+    return text
 
 
 def data_uri(png: bytes) -> str:
@@ -51,7 +87,8 @@ def _environment() -> Any:
     import jinja2
 
     env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
-    env.filters.update(pct=pct, dur=dur, minutes=minutes, trend=trend)
+    env.filters.update(pct=pct, pct_against=pct_against, dur=dur, minutes=minutes, trend=trend, breach_start=breach_start,
+                       breach_length=breach_length)
     return env
 
 
@@ -75,7 +112,7 @@ def render_text(report: WeeklyReport) -> str:
         lines += [
             f"== {s.sla.id}: {s.sla.description or s.threshold_text} [{s.verdict.upper()}]",
             f"   objective {pct(s.sla.objective)} of the week, {s.threshold_text}; owner {s.sla.owner}",
-            f"   attainment {pct(a.attainment)} ({trend(s.trend_points)} vs {report.previous_week});"
+            f"   attainment {pct_against(a.attainment, s.sla.objective)} ({trend(s.trend_points)} vs {report.previous_week});"
             f" breach {dur(a.breach)}, unknown (no data) {dur(a.unknown)}",
             f"   error budget left: {budget_text(s)}",
             f"   {'lateness' if s.sla.kind == 'deadline' else 'freshness'} p50 {minutes(v.p50)}, p95 {minutes(v.p95)},"
@@ -84,8 +121,7 @@ def render_text(report: WeeklyReport) -> str:
         if s.breaches:
             lines.append(f"   breaches ({len(s.breaches)}):")
             for b in s.breaches:
-                end = "ongoing" if b.ongoing else f"for {dur(b.duration)}"
-                lines.append(f"   - {b.start:%a %Y-%m-%d %H:%M} UTC {end}, worst {minutes(b.worst_value)}")
+                lines.append(f"   - {breach_start(b)} for {breach_length(b)}, worst {minutes(b.worst_value)}")
                 lines.append(f"     root cause: {b.root_cause}")
         else:
             lines.append("   breaches: none")

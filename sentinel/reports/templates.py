@@ -26,7 +26,7 @@ WEEKLY_HTML = """<!DOCTYPE html>
     </tr>
     <tr style="font-size:15px;">
       <td class="objective">{{ s.sla.objective | pct }}</td>
-      <td class="attainment" style="font-weight:bold;color:{{ verdict_color[s.verdict] }};">{{ s.attainment.attainment | pct }}</td>
+      <td class="attainment" style="font-weight:bold;color:{{ verdict_color[s.verdict] }};">{{ s.attainment.attainment | pct_against(s.sla.objective) }}</td>
       <td class="trend">{{ s.trend_points | trend }}</td>
       <td class="budget">{{ budget_text(s) }}</td>
       <td class="breach-time">{{ s.attainment.breach | dur }}</td>
@@ -46,8 +46,8 @@ WEEKLY_HTML = """<!DOCTYPE html>
     <tr style="background:#fce8e6;color:#5f6368;"><td>Breach started (UTC)</td><td>Duration</td><td>Worst</td><td>Root cause (from the alert history)</td></tr>
     {% for b in s.breaches %}
     <tr style="border-top:1px solid #f1f3f4;">
-      <td style="white-space:nowrap;">{{ b.start.strftime('%a %Y-%m-%d %H:%M') }}</td>
-      <td>{{ 'ongoing' if b.ongoing else (b.duration | dur) }}</td>
+      <td>{{ b | breach_start('') }}</td>
+      <td>{{ b | breach_length }}</td>
       <td>{{ b.worst_value | minutes }}</td>
       <td>{{ b.root_cause }}</td>
     </tr>

@@ -12,6 +12,7 @@ import logging
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from sentinel.errors import SentinelError
 from sentinel.reports.model import WeeklyReport, build_weekly_report
 from sentinel.weeks import due_week
 
@@ -42,6 +43,42 @@ def send_report(app: Any, report: WeeklyReport) -> str:
 
     spec = app.config.spec.report
     return send(build_email(report, spec, app.settings), spec.transport, app.settings)
+
+
+class ReportAlreadySent(SentinelError):
+    """The send log has this week's report; sending it again needs --force."""
+
+
+def send_by_hand(app: Any, week: str, now: datetime, *, force: bool = False) -> str:
+    """`sentinel report weekly --send`: send `week`'s report now, through the same send log as the daemon.
+
+    Without `force` a week the log holds as sent (or being sent) is refused: the daemon may have mailed it an hour
+    ago. A forced re-send keeps the first send time and appends who got it again; every recipient (To and Cc) is
+    logged, because a report mailed to the CFO's office twice is something to be able to explain."""
+    spec = app.config.spec.report
+    everyone = ", ".join([*spec.to, *spec.cc])
+    store = app.store
+    entry = next(iter(store.report_log(week)), None)
+    if entry is not None and entry.status != "failed" and not force:
+        when = entry.sent_at or entry.claimed_at
+        raise ReportAlreadySent(f"the {week} report was already {entry.status} at {when:%Y-%m-%d %H:%M} UTC to "
+                                f"{entry.recipients}; add --force to send it again")
+    resend = entry is not None and entry.status != "failed"
+    report = make_report(app, week, now)
+    if not resend and not store.report_claim(week, now, everyone):
+        raise ReportAlreadySent(f"the {week} report is being sent right now; add --force to send it again")
+    try:
+        detail = f"{send_report(app, report)} to {everyone} (sentinel report weekly --send)"
+    except Exception as exc:
+        if not resend:  # release the claim, or the daemon would never send this week
+            store.report_mark(week, "failed", app.clock.now(), f"{type(exc).__name__}: {exc}")
+        raise
+    if resend:
+        assert entry is not None
+        detail = f"{entry.detail}; re-sent {now:%Y-%m-%d %H:%M} UTC with --force: {detail}"[-500:]
+    store.report_mark(week, "sent", app.clock.now(), detail)
+    log.warning("weekly report %s sent by hand%s to %s", week, " again (--force)" if resend else "", everyone)
+    return detail
 
 
 class WeeklyReportDuty:

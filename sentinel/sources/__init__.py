@@ -6,8 +6,10 @@ imported lazily inside each method so `sentinel --help` and checks that do not n
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import copy
+from typing import TYPE_CHECKING, Any
 
+from sentinel.config.connections_spec import ConnectionsSpec
 from sentinel.config.settings import Settings
 from sentinel.errors import SourceError
 
@@ -22,8 +24,24 @@ if TYPE_CHECKING:
 
 
 class Sources:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, connections: ConnectionsSpec | None = None) -> None:
         self.settings = settings
+        # Which connections alert_rules.yaml allows to be privileged; none unless it says so.
+        self.connections = connections or ConnectionsSpec()
+        self.check_id: str | None = None
+        # Shared by every per-check view (for_check) so long-lived clients are made once per process.
+        self._cache: dict[str, Any] = {}
+
+    def for_check(self, check_id: str) -> Sources:
+        """This Sources as seen by one check: the same settings and clients, statements tagged with its id."""
+        view = copy.copy(self)
+        view.check_id = check_id
+        return view
+
+    @property
+    def query_tag(self) -> str:
+        """Snowflake QUERY_TAG: which check sent a statement, for the query history and for resource monitors."""
+        return f"sentinel:{self.check_id}" if self.check_id else "sentinel"
 
     def postgres(self, name: str = "default") -> PostgresSource:
         from sentinel.sources.postgres import PostgresSource
@@ -37,7 +55,7 @@ class Sources:
                 f"no PostgreSQL connection named {name!r} (configured: {', '.join(known) or 'none'})",
                 hint=f"set {env}",
             )
-        return PostgresSource(name, dsn)
+        return PostgresSource(name, dsn, allow_privileged=self.connections.postgres_allows_privileged(name))
 
     def duckdb(self, path: str) -> DuckDBSource:
         """A DuckDB database file, opened read-only, statements interrupted at their deadline."""
@@ -88,13 +106,15 @@ class Sources:
             statement_timeout=limit,
             copy_history_relation=st.snowflake_copy_history_relation,
             pipe_status_relation=st.snowflake_pipe_status_relation,
+            query_tag=self.query_tag,
+            allow_privileged=self.connections.snowflake.allow_privileged,
         )
 
     def kafka(self) -> KafkaSource:
         """The Kafka cluster client (admin + a probe consumer); one per Sources, reused across runs."""
         from sentinel.sources.kafka import KafkaSource
 
-        cached = getattr(self, "_kafka_source", None)
+        cached = self._cache.get("kafka")
         if cached is not None:
             return cached  # type: ignore[no-any-return]
         st = self.settings
@@ -107,7 +127,7 @@ class Sources:
             sasl_username=st.kafka_sasl_username,
             sasl_password=st.kafka_sasl_password,
         )
-        self._kafka_source = source
+        self._cache["kafka"] = source
         return source
 
     def kafka_connect(self) -> KafkaConnectSource:

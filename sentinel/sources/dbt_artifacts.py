@@ -61,6 +61,14 @@ class DbtArtifacts:
     manifest: Manifest
     sources: SourcesResults | None
 
+    def newest(self) -> tuple[str, datetime, str]:
+        """(file, generated_at, invocation_id) of the newest of run_results.json and sources.json: a job that only
+        runs `dbt source freshness` is running too."""
+        found = [(a.file, a.generated_at, a.invocation_id) for a in (self.run_results, self.sources) if a is not None]
+        if not found:  # load() refuses a location with neither
+            raise SourceError(f"no run_results.json or sources.json under {self.location}")
+        return max(found, key=lambda f: f[1])
+
 
 class _Store(Protocol):
     def find(self, names: tuple[str, ...], deadline: float) -> dict[str, list[ArtifactFile]]: ...

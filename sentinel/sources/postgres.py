@@ -12,7 +12,8 @@ import psycopg
 from psycopg import sql
 from pydantic import SecretStr
 
-from sentinel.errors import SourceError
+from sentinel.errors import PrivilegedConnectionError, SourceError
+from sentinel.privileges import Identity, postgres_grants_fix, postgres_identity
 
 Query = str | sql.SQL | sql.Composed
 Params = Sequence[Any] | dict[str, Any] | None
@@ -31,9 +32,10 @@ def _describe(dsn: str) -> str:
 
 
 class PostgresSource:
-    def __init__(self, name: str, dsn: SecretStr) -> None:
+    def __init__(self, name: str, dsn: SecretStr, *, allow_privileged: bool = False) -> None:
         self.name = name
         self._dsn = dsn
+        self.allow_privileged = allow_privileged
         try:
             self.where = _describe(dsn.get_secret_value())
         except Exception:
@@ -51,8 +53,10 @@ class PostgresSource:
         return text.replace(secret, "***")
 
     @contextlib.contextmanager
-    def connect(self, timeout: timedelta, *, read_only: bool = True) -> Iterator[psycopg.Connection[Any]]:
-        """A session whose every statement is cut at `timeout`; read-only unless asked otherwise."""
+    def connect(self, timeout: timedelta, *, read_only: bool = True, verify: bool = True,
+                ) -> Iterator[psycopg.Connection[Any]]:
+        """A read-only session whose every statement is cut at `timeout`, refused when its identity is privileged
+        (unless allow_privileged; `verify=False` only for asking who it is)."""
         seconds = max(1, int(timeout.total_seconds()))
         try:
             conn = psycopg.connect(
@@ -70,6 +74,8 @@ class PostgresSource:
                 hint="check the host resolves and accepts connections, and the credentials in SENTINEL_POSTGRES_DSN",
             ) from None
         try:
+            if verify:
+                self._refuse_if_privileged(conn)
             yield conn
         except psycopg.errors.QueryCanceled:
             raise SourceError(
@@ -81,6 +87,22 @@ class PostgresSource:
         finally:
             conn.close()
 
+    def identity(self, timeout: timedelta) -> Identity:
+        """Who this connection logs in as and what it may do beyond monitoring (checked on every connect)."""
+        with self.connect(timeout, verify=False) as conn:
+            return postgres_identity(conn)
+
+    def _refuse_if_privileged(self, conn: psycopg.Connection[Any]) -> None:
+        # Checked on every session, not once: a role can be granted more while the daemon runs.
+        identity = postgres_identity(conn)
+        if identity.privileged and not self.allow_privileged:
+            dbname = str(conn.info.dbname)
+            raise PrivilegedConnectionError(
+                f"refusing PostgreSQL connection {self.name!r} ({self.where}): {identity.describe()} "
+                + "; ".join(identity.excessive),
+                hint=postgres_grants_fix(dbname),
+            )
+
     def fetch_all(self, query: Query, params: Params, timeout: timedelta) -> list[tuple[Any, ...]]:
         with self.connect(timeout) as conn:
             return list(conn.execute(query, params).fetchall())
@@ -89,3 +111,15 @@ class PostgresSource:
         with self.connect(timeout) as conn:
             row = conn.execute(query, params).fetchone()
             return tuple(row) if row is not None else None
+
+    def fetch_user_query(self, query: str, params: Params, timeout: timedelta) -> tuple[Any, ...] | None:
+        """First row of a statement written by a user (config), refused before connecting unless it is one
+        side-effect-free SELECT: config validation checks it too, this is the run-time guard."""
+        from sentinel.readonly_sql import UnsafeSqlError, check_read_only
+
+        try:
+            check_read_only(query, "postgres")
+        except UnsafeSqlError as exc:
+            raise SourceError(f"query for PostgreSQL {self.name!r} not run: {exc}",
+                              hint="write one SELECT without side-effect functions") from None
+        return self.fetch_one(query, params, timeout)

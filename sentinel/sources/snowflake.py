@@ -19,7 +19,8 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import SecretStr
 
-from sentinel.errors import SourceError
+from sentinel.errors import PrivilegedConnectionError, SourceError
+from sentinel.privileges import Identity, snowflake_grants_fix, snowflake_identity
 
 if TYPE_CHECKING:
     from sentinel.sources.snowpipe import SnowpipeQueries
@@ -64,6 +65,8 @@ class SnowflakeSource:
         copy_history_relation: str | None = None,
         pipe_status_relation: str | None = None,
         connector: Connector | None = None,
+        query_tag: str = "sentinel",
+        allow_privileged: bool = False,
     ) -> None:
         self.account = account
         self.user = user
@@ -91,11 +94,12 @@ class SnowflakeSource:
             "session_parameters": {
                 "STATEMENT_TIMEOUT_IN_SECONDS": max(1, math.ceil(statement_timeout)),
                 "CLIENT_OUT_OF_BAND_TELEMETRY_ENABLED": False,
-                "QUERY_TAG": "sentinel",
+                "QUERY_TAG": query_tag,
             },
         }
         self._connector = connector
         self._conn: Any = None
+        self.allow_privileged = allow_privileged
 
     def __repr__(self) -> str:
         return f"SnowflakeSource({self.user}@{self.where})"
@@ -133,8 +137,45 @@ class SnowflakeSource:
 
     def _session(self) -> Any:
         if self._conn is None:
-            self._conn = self._connect()
+            conn = self._connect()
+            try:
+                self._refuse_if_privileged(conn)
+            except BaseException:
+                conn.close()
+                raise
+            self._conn = conn
         return self._conn
+
+    def identity(self) -> Identity:
+        """CURRENT_USER() / CURRENT_ROLE() of a new session, judged against the admin roles."""
+        conn = self._connect()
+        try:
+            return self._identity(conn)
+        finally:
+            conn.close()
+
+    def _identity(self, conn: Any) -> Identity:
+        cur = conn.cursor()
+        try:
+            cur.execute("SELECT CURRENT_USER(), CURRENT_ROLE()", None, timeout=max(1, math.ceil(self.statement_timeout)))
+            rows = cur.fetchall()
+        finally:
+            cur.close()
+        row: tuple[Any, ...] = tuple(rows[0]) if rows else ()
+        user, role = (*row, None, None)[:2]
+        return snowflake_identity(str(user or self.user), str(role) if role else None)
+
+    def _refuse_if_privileged(self, conn: Any) -> None:
+        # Each new session: the role is the session's (a default role can change between logins).
+        # The connector's errors propagate: query() treats them like its own statement's (reconnect on expiry).
+        if self.allow_privileged:
+            return
+        identity = self._identity(conn)
+        if identity.privileged:
+            raise PrivilegedConnectionError(
+                f"refusing Snowflake connection to {self.where}: {identity.describe()} " + "; ".join(identity.excessive),
+                hint=snowflake_grants_fix(),
+            )
 
     def close(self) -> None:
         if self._conn is not None:
@@ -164,8 +205,8 @@ class SnowflakeSource:
 
         seconds = max(1, math.ceil(min(timeout or self.statement_timeout, self.statement_timeout)))
         for attempt in (1, 2):
-            conn = self._session()
             try:
+                conn = self._session()
                 cur = conn.cursor()
                 try:
                     cur.execute(sql, dict(params) if params else None, timeout=seconds)

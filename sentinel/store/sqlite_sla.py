@@ -73,7 +73,9 @@ class SqliteSlaMixin:
     def report_mark(self, week: str, status: str, at: datetime, detail: str = "") -> None:
         with self.transaction() as conn:
             if status == "sent":
-                conn.execute("UPDATE sla_reports SET status = ?, sent_at = ?, detail = ? WHERE week = ?",
+                # The first send time stays: a deliberate re-send is appended to `detail`, it does not rewrite history.
+                conn.execute("UPDATE sla_reports SET status = ?, sent_at = COALESCE(sent_at, ?), detail = ?"
+                             " WHERE week = ?",
                              (status, ts(at), detail[:500], week))
             else:
                 conn.execute("UPDATE sla_reports SET status = ?, detail = ? WHERE week = ?",

@@ -52,7 +52,7 @@ def env(postgres: PostgresService, tmp_path_factory: pytest.TempPathFactory) -> 
         **os.environ,
         "SENTINEL_CONFIG_FILE": str(work / "alert_rules.yaml"),
         "SENTINEL_STATE_PATH": str(work / "state.db"),
-        "SENTINEL_POSTGRES_DSN": dsn,
+        "SENTINEL_POSTGRES_DSN": postgres.monitor_dsn("cli_e2e", ["public.backlog"]),
         "SENTINEL_SECRETS_DIR": str(work / "no-secrets"),
     }
 

@@ -59,7 +59,8 @@ def test_one_leader_pages_once_and_the_follower_takes_over_after_kill_9(
     state_dsn = fresh_database(postgres, "ha_state")
     pager = FakePagerDuty(httpserver, ROUTING_KEY)
     (tmp_path / "alert_rules.yaml").write_text(CONFIG)
-    env = base_env(tmp_path, SENTINEL_STATE_DSN=state_dsn, SENTINEL_POSTGRES_DSN=source,
+    monitor = postgres.monitor_dsn("ha_source", ["public.backlog"])
+    env = base_env(tmp_path, SENTINEL_STATE_DSN=state_dsn, SENTINEL_POSTGRES_DSN=monitor,
                    SENTINEL_PAGER_BACKEND="pagerduty", SENTINEL_PAGERDUTY_ROUTING_KEY=ROUTING_KEY,
                    SENTINEL_PAGERDUTY_BASE_URL=pager.base_url)
 

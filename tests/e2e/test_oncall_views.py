@@ -5,6 +5,7 @@ page in headless Chromium both show the failing stages of payments.transactions 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -38,7 +39,7 @@ class DemoPostgres:
 @pytest.fixture(scope="module")
 def demo_daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Daemon, dict[str, str]]]:
     try:
-        service = start_postgres("oncall-demo")
+        service = start_postgres(f"oncall-demo-{os.getpid()}", throwaway=True)
     except ServiceUnavailable as exc:
         pytest.fail(f"PostgreSQL could not start: {exc}", pytrace=False)
     work = tmp_path_factory.mktemp("oncall")

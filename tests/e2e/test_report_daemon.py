@@ -98,7 +98,7 @@ def test_report_weekly_prints_the_text_report(week: SimulatedWeek, tmp_path: Pat
     assert out.startswith(f"Sentinel weekly SLA report {cal.week_b} ({cal.week_b_start:%Y-%m-%d} to {sunday:%Y-%m-%d}, "
                           "UTC)\n1 of 3 SLAs missed: transactions_freshness\n")
     assert "== transactions_freshness: transaction data in Snowflake < 15 min [MISSED]" in out
-    assert f"attainment 98.96% (-0.60 pp vs {cal.week_a}); breach 1h20m, unknown (no data) 25m" in out
+    assert f"attainment 98.95% (-0.60 pp vs {cal.week_a}); breach 1h20m, unknown (no data) 25m" in out
     assert "error budget left: exhausted, over by 4m12s (budget 1h40m)" in out
     assert "freshness p50 5.0 min, p95 5.0 min, max 55.0 min (2009 observations)" in out
     bad = _cli(week, tmp_path, "report", "weekly", "--week", "2026-47")
@@ -178,3 +178,29 @@ def test_status_at_a_past_moment_draws_the_pipeline_as_it_stood(week: SimulatedW
     assert all(not s["firing"] for s in tx["stages"])
     text = _cli(week, tmp_path, "status", "--at", cal.b(1, 10, 15).isoformat())
     assert f"as of {cal.b(1, 10, 15):%Y-%m-%d %H:%M:%S} UTC (looking back: --at)" in text.stdout
+
+
+def test_report_weekly_send_refuses_a_week_already_sent_unless_forced(tmp_path: Path,
+                                                                      smtp_tls_server: SmtpTlsServer) -> None:
+    """By hand, twice: the second `--send` is refused with the first send's time and recipients; `--force` sends."""
+    smtp_tls_server.clear()
+    env = _daemon_env(tmp_path, smtp_tls_server)
+    config = yaml.safe_load(Path(env["SENTINEL_CONFIG_FILE"]).read_text())
+    config["report"]["cc"] = ["oncall-leads@novapay.example"]
+    Path(env["SENTINEL_CONFIG_FILE"]).write_text(yaml.safe_dump(config))
+    week = "2026-W01"  # long past: its report (empty here) is what is being re-sent, not what it says
+
+    def send(*extra: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([SENTINEL, "report", "weekly", "--week", week, "--send", *extra], env=env,
+                              capture_output=True, text=True, timeout=60, check=False)
+
+    first = send()
+    assert first.returncode == 0, first.stderr
+    assert "data-platform@novapay.example, oncall-leads@novapay.example" in first.stdout  # Cc logged too
+    again = send()
+    assert again.returncode == 1 and "already sent at" in again.stderr and "--force" in again.stderr
+    forced = send("--force")
+    assert forced.returncode == 0, forced.stderr
+    got = smtp_tls_server.wait_for(2, timeout=5)
+    assert [sorted(r.envelope_to) for r in got] == [["data-platform@novapay.example",
+                                                     "oncall-leads@novapay.example"]] * 2

@@ -44,6 +44,11 @@ checks:
 """
 
 
+def sighup_dsn(postgres: PostgresService) -> str:
+    postgres.create_database("sighup_e2e")
+    return postgres.monitor_dsn("sighup_e2e")  # the checks read no table: the role needs no SELECT grant
+
+
 def runs(d: Daemon, check_id: str) -> float:
     total = 0.0
     for line in d.get("/metrics")[1].splitlines():
@@ -60,7 +65,7 @@ def reloads(d: Daemon, result: str) -> float:
 def test_sighup_rejects_a_broken_config_and_applies_a_valid_one(postgres: PostgresService, tmp_path: Path) -> None:
     config = tmp_path / "alert_rules.yaml"
     config.write_text(OLD)
-    env = base_env(tmp_path, SENTINEL_POSTGRES_DSN=postgres.create_database("sighup_e2e"))
+    env = base_env(tmp_path, SENTINEL_POSTGRES_DSN=sighup_dsn(postgres))
     d = start_daemon("reload", env, tmp_path)
     try:
         wait_for(lambda: runs(d, "old_backlog") >= 2, 20, "old check never ran", d)

@@ -106,6 +106,11 @@ class FakeSlack:
         self._lock = threading.RLock()
         httpserver.expect_request(re.compile(rf"^{prefix}/api/chat\.(postMessage|update)$"),
                                   method="POST").respond_with_handler(self.handle)
+        # read-only calls `sentinel doctor` makes: who the bot is, and the channels it can see
+        self.channels = [{"id": self.CHANNEL_ID, "name": "data-pipeline-alerts", "is_member": True},
+                         {"id": "C0RANDOM", "name": "random", "is_member": False}]
+        httpserver.expect_request(re.compile(rf"^{prefix}/api/(auth\.test|conversations\.list)$")
+                                  ).respond_with_handler(self.handle_read)
 
     # what tests look at
     @property
@@ -165,6 +170,20 @@ class FakeSlack:
             if method == "chat.update" or post.thread_ts is None:
                 self.messages[ts] = post
         return _json_response({"ok": True, "channel": channel, "ts": ts, "message": {"text": post.text}})
+
+    def handle_read(self, request: Request) -> Response:
+        method = request.path.rsplit("/", 1)[-1]
+        if request.headers.get("Authorization") != f"Bearer {self.token}":
+            return self._reject(method, "invalid_auth")
+        if method == "auth.test":
+            return _json_response({"ok": True, "user": "sentinel", "user_id": "U0SENTINEL", "team": "NovaPay",
+                                   "team_id": "T0NOVAPAY", "bot_id": "B0SENTINEL"})
+        # conversations.list, one page per request: the cursor is the index of the next channel
+        start = int(request.args.get("cursor") or request.form.get("cursor") or 0)
+        page = self.channels[start:start + 1]
+        more = start + 1 < len(self.channels)
+        return _json_response({"ok": True, "channels": page,
+                               "response_metadata": {"next_cursor": str(start + 1) if more else ""}})
 
     def _reject(self, method: str, error: str) -> Response:
         with self._lock:

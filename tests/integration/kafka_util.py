@@ -149,5 +149,5 @@ class Harness:
         self.clock.advance(timedelta(seconds=seconds))
 
     def close(self) -> None:
-        if getattr(self.sources, "_kafka_source", None) is not None:
+        if self.sources._cache.get("kafka") is not None:
             self.sources.kafka().close()

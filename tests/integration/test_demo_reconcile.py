@@ -37,7 +37,8 @@ def test_demo_pair_reports_the_three_missing_rows(postgres: PostgresService, sno
     assert len(lost) == 3
     spec = yaml.safe_load(FRAGMENT.read_text())["checks"][0]
     assert spec["kind"] == "row_reconciliation"
-    settings = Settings(postgres_dsn=SecretStr(dsn), snowflake_account=env["SENTINEL_SNOWFLAKE_ACCOUNT"],
+    monitor = postgres.monitor_dsn("demo_reconcile", ["payments.transactions"], schemas=["payments"])
+    settings = Settings(postgres_dsn=SecretStr(monitor), snowflake_account=env["SENTINEL_SNOWFLAKE_ACCOUNT"],
                         snowflake_user=env["SENTINEL_SNOWFLAKE_USER"],
                         snowflake_password=SecretStr(env["SENTINEL_SNOWFLAKE_PASSWORD"]),
                         snowflake_host=env["SENTINEL_SNOWFLAKE_HOST"], snowflake_port=int(env["SENTINEL_SNOWFLAKE_PORT"]),

@@ -42,6 +42,12 @@ def slot_db(postgres: PostgresService) -> Iterator[str]:
                      (SLOT,))
 
 
+@pytest.fixture(scope="module")
+def monitor_dsn(postgres: PostgresService, slot_db: str) -> str:
+    """The check connects as deploy/grants/postgres.sql's role: pg_monitor is enough to read slots and WAL."""
+    return postgres.monitor_dsn("slot_check", ["public.transactions"])
+
+
 def write_wal(dsn: str, megabytes: int) -> None:
     """Insert rows until the server has written at least `megabytes` of new WAL."""
     with psycopg.connect(dsn, autocommit=True) as conn:
@@ -58,10 +64,10 @@ def slot_check(**params: Any) -> PostgresReplicationSlotCheck:
     return PostgresReplicationSlotCheck(PostgresReplicationSlotParams(**params))
 
 
-def test_inactive_slot_with_growing_wal_warns_then_pages(slot_db: str) -> None:
+def test_inactive_slot_with_growing_wal_warns_then_pages(slot_db: str, monitor_dsn: str) -> None:
     h = Harness(slot_check(slots=[SLOT], retained_warn="4MB", retained_critical="40MB", inactive_warn_after="30m",
                            flush_lag_warn="1GB"),
-                Settings(postgres_dsn=SecretStr(slot_db)), labels={"stage": "debezium", "table": "payments.transactions"})
+                Settings(postgres_dsn=SecretStr(monitor_dsn)), labels={"stage": "debezium", "table": "payments.transactions"})
     write_wal(slot_db, 6)
     warn = h.run()
     [f] = warn.findings
@@ -80,14 +86,14 @@ def test_inactive_slot_with_growing_wal_warns_then_pages(slot_db: str) -> None:
     assert crit.labels["stage"] == "debezium"
 
 
-def test_active_slot_is_ok_and_a_missing_slot_pages(postgres: PostgresService, slot_db: str) -> None:
+def test_active_slot_is_ok_and_a_missing_slot_pages(postgres: PostgresService, slot_db: str, monitor_dsn: str) -> None:
     recv = subprocess.Popen(
         [str(postgres.bin_dir / "pg_recvlogical"), "-d", slot_db.split("?")[0], "--slot", SLOT, "--start",
          "-o", "proto_version=1", "-o", "publication_names=dbz_publication", "-f", "/dev/null", "-s", "1", "-F", "1"],
         env={**os.environ, "PGPASSWORD": postgres.password}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         h = Harness(slot_check(slots=[SLOT, "debezium_missing"], retained_warn="1GB"),
-                    Settings(postgres_dsn=SecretStr(slot_db)))
+                    Settings(postgres_dsn=SecretStr(monitor_dsn)))
         deadline = time.monotonic() + 20
         while True:
             result = h.run()

@@ -15,12 +15,12 @@ from pydantic import SecretStr
 from devstack.postgres import PostgresService
 from devstack.snowflake import SnowflakeService
 from sentinel.config.settings import Settings
-from sentinel.reconcile import ReconcileMode, ReconcileOptions, Side, Tier, dialect_for, plan_buckets
-from sentinel.reconcile.engine import SideSpec, cell_aggregates, row_fingerprints
-from sentinel.reconcile.sides import duckdb_execute, postgres_execute, snowflake_execute
 from sentinel.sources import Sources
 from sentinel.sources.duckdb import DuckDBSource
 from sentinel.sources.postgres import PostgresSource
+from sentinel.sources.reconcile import ReconcileMode, ReconcileOptions, Side, Tier, dialect_for, plan_buckets
+from sentinel.sources.reconcile.engine import SideSpec, cell_aggregates, row_fingerprints
+from sentinel.sources.reconcile.sides import duckdb_execute, postgres_execute, snowflake_execute
 from tests.integration.reconcile_data import Row, load_duckdb, load_postgres, load_snowflake, make_rows
 
 pytestmark = pytest.mark.integration
@@ -59,7 +59,8 @@ def engines(postgres: PostgresService, snowflake_server: SnowflakeService,
     sf_settings = Settings(snowflake_account=snowflake_server.account, snowflake_user=snowflake_server.user,
                            snowflake_password=SecretStr(snowflake_server.password), snowflake_host=snowflake_server.host,
                            snowflake_port=snowflake_server.port, snowflake_protocol="http")
-    yield {"dsn": dsn, "duck": duck, "sf": Sources(sf_settings), "rows": rows}
+    monitor = postgres.monitor_dsn("reconcile_engines", ["payments.tx"], schemas=["payments"])
+    yield {"dsn": monitor, "duck": duck, "sf": Sources(sf_settings), "rows": rows}
 
 
 def _remaining() -> timedelta:

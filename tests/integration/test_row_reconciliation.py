@@ -42,13 +42,20 @@ def world(postgres: PostgresService, snowflake_server: SnowflakeService,
     load_postgres(dsn, "payments.transactions", rows)
     sf = snowflake_server.connect()
     sf.cursor().execute("CREATE DATABASE IF NOT EXISTS RECON")
-    settings = Settings(postgres_dsn=SecretStr(dsn), snowflake_account=snowflake_server.account,
+    monitor = postgres.monitor_dsn("reconcile", ["payments.transactions"], schemas=["payments"])
+    settings = Settings(postgres_dsn=SecretStr(monitor), snowflake_account=snowflake_server.account,
                         snowflake_user=snowflake_server.user, snowflake_password=SecretStr(snowflake_server.password),
                         snowflake_host=snowflake_server.host, snowflake_port=snowflake_server.port,
                         snowflake_protocol="http")
-    yield {"dsn": dsn, "rows": rows, "dir": tmp_path_factory.mktemp("reconcile"), "sf": sf,
+    yield {"dsn": dsn, "pg": postgres, "rows": rows, "dir": tmp_path_factory.mktemp("reconcile"), "sf": sf,
            "sources": Sources(settings)}
     sf.close()
+
+
+def load_source(world: dict[str, Any], table: str, rows: list[Row]) -> None:
+    """A source table the check reads as the monitoring role: loaded as admin, then granted per the grants file."""
+    load_postgres(world["dsn"], table, rows)
+    world["pg"].monitor_dsn("reconcile", [table], schemas=["payments"])
 
 
 def replicated(world: dict[str, Any]) -> list[Row]:
@@ -153,7 +160,7 @@ def test_rows_in_the_in_flight_window_are_not_a_breach(world: dict[str, Any]) ->
     old = rows[50]
     source = list(world["rows"])
     source[50] = (*old[:7], NOW - timedelta(minutes=2))
-    load_postgres(world["dsn"], "payments.tx_inflight", source)
+    load_source(world, "payments.tx_inflight", source)
     _, f = run(world, make_target(world, "duckdb", "inflight", rows),
                pair={"source": {"engine": "postgres", "table": "payments.tx_inflight"}})
     assert f.status is Status.OK, f.summary
@@ -168,7 +175,7 @@ def test_dst_edges_and_session_time_zone_do_not_move_rows_between_buckets(world:
     extra: list[Row] = [(8_000_001, 1, Decimal("1.10"), "EUR", "settled", None, edge, edge),
                         (8_000_002, 1, None, "EUR", "settled", None, edge + timedelta(microseconds=1), edge)]
     source = world["rows"] + extra
-    load_postgres(world["dsn"], "payments.tx_dst", source)
+    load_source(world, "payments.tx_dst", source)
     target = [r for r in source if r[6] < NOW - LAG and r[0] != 8_000_001]
     _, f = run(world, make_target(world, "duckdb", "dst", target), mode="full",
                pair={"source": {"engine": "postgres", "table": "payments.tx_dst"}})
@@ -180,7 +187,7 @@ def test_cdc_deletes_in_the_target_are_filtered_when_configured(world: dict[str,
     rows = replicated(world)
     tombstone = rows[77]
     source_rows = [r for r in world["rows"] if r[0] != tombstone[0]]
-    load_postgres(world["dsn"], "payments.tx_deleted", source_rows)
+    load_source(world, "payments.tx_deleted", source_rows)
     target = make_target(world, "duckdb", "tombstones", rows, deleted=[None] * 77 + ["true"])
     src = {"source": {"engine": "postgres", "table": "payments.tx_deleted"}}
     _, ok = run(world, target, pair=src)

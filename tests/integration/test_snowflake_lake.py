@@ -369,7 +369,9 @@ def test_freshness_against_postgres(postgres: PostgresService) -> None:
             ((NOW - timedelta(minutes=5)).replace(tzinfo=None),),
         )
         conn.execute("INSERT INTO analytics.fct_daily_volume VALUES ('2025-01-14', 10)")
-    result = run(Sources(Settings(postgres_dsn=SecretStr(dsn))), freshness("postgres"))
+    monitor = postgres.monitor_dsn("lake_freshness", ["analytics.fct_transactions", "analytics.fct_merchant_health",
+                                                      "analytics.fct_daily_volume"], schemas=["analytics"])
+    result = run(Sources(Settings(postgres_dsn=SecretStr(monitor))), freshness("postgres"))
     by_key = {f.key: f for f in result.findings}
     assert by_key["analytics.fct_transactions"].status is Status.CRITICAL
     assert by_key["analytics.fct_transactions"].values["age_seconds"] == 1200

@@ -32,7 +32,9 @@ def sources(postgres: PostgresService) -> Sources:
         conn.execute("DROP TABLE IF EXISTS outbox_backlog")
         conn.execute("CREATE TABLE outbox_backlog (id int)")
         conn.execute("INSERT INTO outbox_backlog SELECT generate_series(1, 250)")
-    return Sources(Settings(postgres_dsn=SecretStr(dsn),
+    # as the least-privilege role of deploy/grants/postgres.sql, as in production
+    monitor = postgres.monitor_dsn("sql_threshold", ["public.outbox_backlog"])
+    return Sources(Settings(postgres_dsn=SecretStr(monitor),
                             postgres_dsns={"unresolvable": SecretStr("postgresql://u:topsecret-pw@no-such-host.invalid/db")}))
 
 
@@ -71,9 +73,17 @@ def test_a_hung_query_is_cut_by_its_deadline(sources: Sources) -> None:
     assert time.monotonic() - started < 10
 
 
-def test_the_session_is_read_only(sources: Sources) -> None:
-    result = run(sources, query="WITH d AS (DELETE FROM outbox_backlog RETURNING 1) SELECT count(*) FROM d", warning=1)
-    assert result.status is Status.ERROR and "read-only" in result.summary
+def test_a_data_modifying_cte_is_refused_before_it_reaches_the_database(sources: Sources) -> None:
+    query = "WITH d AS (DELETE FROM outbox_backlog RETURNING 1) SELECT count(*) FROM d"
+    with pytest.raises(ValueError, match="writes data"):
+        SqlThresholdParams(query=query, warning=1)
+    # and at run time, for params that never went through validation
+    check = SqlThresholdCheck(SqlThresholdParams.model_construct(query=query, warning=1, parameters={},
+                                                                 connection="default", value_name="value", op=">"))
+    spec = CheckSpec(id="backlog", kind="sql_threshold", timeout=timedelta(seconds=10))
+    runner = CheckRunner(sources, lambda _: DictMemory(), SystemClock(), Redactor.from_settings(sources.settings))
+    result = runner.run_one(PlannedCheck(spec, check, "sql-threshold"))
+    assert result.status is Status.ERROR and "writes data" in result.summary
     assert run(sources, query=COUNT, parameters={"min_id": 0}, warning=1000).values["value"] == 250
 
 

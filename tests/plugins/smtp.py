@@ -55,6 +55,7 @@ class Received:
     login: str | None
     tls: bool
     message: EmailMessage
+    raw: bytes = b""  # the DATA as sent, for tests that read it as a strict client would
 
 
 @dataclass
@@ -99,7 +100,7 @@ class _Handler:
         login = session.auth_data.login.decode() if getattr(session, "auth_data", None) else None
         with self.server.lock:
             self.server.received.append(Received(envelope.mail_from, list(envelope.rcpt_tos), login,
-                                                 session.ssl is not None, msg))
+                                                 session.ssl is not None, msg, envelope.content))
         return "250 Message accepted for delivery"
 
 

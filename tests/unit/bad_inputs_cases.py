@@ -145,7 +145,7 @@ CONFIG_CASES = [
          config=check_of("sql_threshold", "{query: SELECT 1, op: '<', warning: 10, critical: 100}")),
     Case("sql-no-threshold", CONFIG, ("check 'second'", "set `warning` and/or `critical`"),
          config=check_of("sql_threshold", "{query: SELECT 1}")),
-    Case("sql-two-statements", CONFIG, ("single statement",),
+    Case("sql-two-statements", CONFIG, ("at checks[1].params.query", "must be exactly one statement, found 2"),
          config=check_of("sql_threshold", "{query: 'SELECT 1; DROP TABLE x', warning: 1}")),
     Case("param-typo", CONFIG, ("at checks[1].params.treshold: check 'second': unknown key 'treshold'",),
          config=check_of("sql_threshold", "{query: SELECT 1, warning: 1, treshold: 5}")),

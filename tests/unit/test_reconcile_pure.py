@@ -16,9 +16,9 @@ from checks.row_reconciliation import (
     remembered,
 )
 from sentinel.api import Status
-from sentinel.reconcile import Tier, plan_buckets
-from sentinel.reconcile.engine import BucketDiff, PairReport, _classify
-from sentinel.reconcile.plan import Bucket
+from sentinel.sources.reconcile import Tier, plan_buckets
+from sentinel.sources.reconcile.engine import BucketDiff, PairReport, _classify
+from sentinel.sources.reconcile.plan import Bucket
 
 NOW = datetime(2026, 11, 25, 10, 37, tzinfo=UTC)
 TIERS = [Tier(timedelta(hours=1), timedelta(hours=48)), Tier(timedelta(days=1), timedelta(days=30))]

@@ -15,6 +15,7 @@ from sentinel.reports.model import AlertStats, SlaSection, WeeklyReport
 from sentinel.reports.render import render_html, render_text
 from sentinel.reports.send import build_email, subject_for
 from sentinel.sla import ObsState, SlaObservation, analyse
+from tests.mail_strict import inline_images_resolve
 
 T0 = datetime(2026, 11, 16, tzinfo=UTC)
 
@@ -80,3 +81,16 @@ def test_the_daemon_duty_is_scheduled_weekly_at_the_configured_time_and_once_at_
     assert weekly.get_next_fire_time(None, wednesday) == datetime(2026, 12, 1, 7, 30, tzinfo=UTC)
     assert set(jobs) == {"__weekly_report", "__weekly_report_catch_up", "__weekly_report_retry"}
     assert jobs["__weekly_report_retry"].interval == timedelta(hours=1)
+
+
+def test_chart_content_ids_stay_short_ascii_lines_that_a_strict_client_matches() -> None:
+    """An 85-character SLA id once made a Content-ID that Python's email package folded into encoded-words."""
+    rep = report()
+    long_id = "merchant_analytics_freshness_for_the_executive_dashboard_in_eu_west_1_and_us_east_1_x"
+    section = replace(rep.sections[0], sla=rep.sections[0].sla.model_copy(update={"id": long_id}))
+    rep = replace(rep, sections=[section, rep.sections[0]], charts={long_id: b"\x89PNG 1", "tx": b"\x89PNG 2"})
+    msg = build_email(rep, ReportSpec(to=["a@novapay.example"]), Settings(smtp_from="s@novapay.example"))
+    cids = inline_images_resolve(msg.as_bytes())
+    assert len(cids) == 2 and len(set(cids)) == 2 and all(len(c) < 40 for c in cids)
+    again = inline_images_resolve(build_email(rep, ReportSpec(to=["a@novapay.example"]), Settings()).as_bytes())
+    assert not set(again) & set(cids)  # unique per email: clients cache inline parts by Content-ID

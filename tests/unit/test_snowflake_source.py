@@ -8,33 +8,42 @@ import pytest
 from pydantic import SecretStr
 from snowflake.connector import errors as sf_errors
 
-from sentinel.errors import SourceError
+from sentinel.errors import PrivilegedConnectionError, SourceError
 from sentinel.sources.snowflake import SnowflakeSource
 
 PASSWORD = "s3cr3t-Snowflake-pw"
+IDENTITY_SQL = "SELECT CURRENT_USER(), CURRENT_ROLE()"
 
 
 class FakeCursor:
     def __init__(self, conn: FakeConn) -> None:
         self.conn = conn
         self.description: list[tuple[str, ...]] = [("N",)]
+        self.rows: list[tuple[Any, ...]] = []
 
     def execute(self, sql: str, params: Any = None, timeout: int | None = None) -> None:
+        if sql == IDENTITY_SQL:  # asked once per new session, before the check's statements
+            self.conn.identity_asked += 1
+            self.rows = [("SENTINEL_SVC", self.conn.role)]
+            return
+        self.rows = [(1,)]
         self.conn.executed.append((sql, timeout))
         if self.conn.fail_with is not None:
             exc, self.conn.fail_with = self.conn.fail_with, None
             raise exc
 
-    def fetchall(self) -> list[tuple[int]]:
-        return [(1,)]
+    def fetchall(self) -> list[tuple[Any, ...]]:
+        return self.rows
 
     def close(self) -> None:
         pass
 
 
 class FakeConn:
-    def __init__(self, fail_with: Exception | None) -> None:
+    def __init__(self, fail_with: Exception | None, role: str = "SENTINEL_MONITOR") -> None:
         self.fail_with = fail_with
+        self.role = role
+        self.identity_asked = 0
         self.executed: list[tuple[str, int | None]] = []
         self.closed = False
 
@@ -103,3 +112,32 @@ def test_other_query_errors_are_source_errors_with_a_hint() -> None:
     with pytest.raises(SourceError) as info:
         source(connect).query("SELECT 1")
     assert "does not exist" in str(info.value) and "USAGE/SELECT" in info.value.hint
+
+
+@pytest.mark.parametrize("role", ["ACCOUNTADMIN", "SECURITYADMIN", "SYSADMIN", "ORGADMIN"])
+def test_an_admin_role_is_refused_with_the_grants(role: str) -> None:
+    conns: list[FakeConn] = []
+
+    def connect(**kwargs: Any) -> FakeConn:
+        conns.append(FakeConn(None, role=role))
+        return conns[-1]
+
+    with pytest.raises(PrivilegedConnectionError) as info:
+        source(connect).query("SELECT 1")
+    assert f"snowflake user SENTINEL_SVC (role {role}) uses the admin role {role}" in str(info.value)
+    assert "GRANT MONITOR ON PIPE" in info.value.hint and "SENTINEL_SNOWFLAKE_ROLE" in info.value.hint
+    assert conns[0].executed == [] and conns[0].closed  # nothing ran, the session was closed
+
+
+def test_an_admin_role_marked_allow_privileged_runs() -> None:
+    conn = FakeConn(None, role="SYSADMIN")
+    assert source(lambda **kw: conn, allow_privileged=True).query("SELECT 1 AS N") == [{"N": 1}]
+    assert conn.identity_asked == 0
+
+
+def test_a_monitor_role_is_asked_once_per_session() -> None:
+    conn = FakeConn(None)
+    src = source(lambda **kw: conn)
+    src.query("SELECT 1 AS N")
+    src.query("SELECT 1 AS N")
+    assert conn.identity_asked == 1

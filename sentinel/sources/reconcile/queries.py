@@ -10,9 +10,9 @@ from datetime import datetime
 from typing import Any
 
 from sentinel.errors import CheckError, SourceError
-from sentinel.reconcile.dialects import Column, ColumnKind
-from sentinel.reconcile.model import Agg, ReconcileMode, ReconcileOptions, Segment, Side, SideSpec
-from sentinel.reconcile.plan import EPOCH, BucketPlan
+from sentinel.sources.reconcile.dialects import Column, ColumnKind
+from sentinel.sources.reconcile.model import Agg, ReconcileMode, ReconcileOptions, Segment, Side, SideSpec
+from sentinel.sources.reconcile.plan import EPOCH, BucketPlan
 
 
 class RowQuery:

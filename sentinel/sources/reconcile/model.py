@@ -9,8 +9,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sentinel.reconcile.dialects import Column, Dialect
-from sentinel.reconcile.plan import Bucket
+from sentinel.sources.reconcile.dialects import Column, Dialect
+from sentinel.sources.reconcile.plan import Bucket
 
 Execute = Callable[[str, list[Any]], list[tuple[Any, ...]]]
 

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator
 from datetime import timedelta
 from typing import Any
 
-from sentinel.reconcile.engine import Execute
+from sentinel.sources.reconcile.engine import Execute
 
 Remaining = Callable[[], timedelta]
 _PLACEHOLDER = re.compile(r"%s")

@@ -11,8 +11,8 @@ engine-neutral form (timestamps to UTC epoch microseconds, numerics to a fixed s
 before it is hashed, and the hash is a plain integer every engine can sum exactly (see dialects.py).
 """
 
-from sentinel.reconcile.dialects import DIALECTS, Column, ColumnKind, Dialect, dialect_for
-from sentinel.reconcile.engine import (
+from sentinel.sources.reconcile.dialects import DIALECTS, Column, ColumnKind, Dialect, dialect_for
+from sentinel.sources.reconcile.engine import (
     BucketDiff,
     PairReport,
     PairSpec,
@@ -21,7 +21,7 @@ from sentinel.reconcile.engine import (
     Side,
     reconcile_pair,
 )
-from sentinel.reconcile.plan import BucketPlan, Tier, plan_buckets
+from sentinel.sources.reconcile.plan import BucketPlan, Tier, plan_buckets
 
 __all__ = [
     "DIALECTS",

@@ -33,17 +33,8 @@ class RunTiming(Protocol):
     def slack(self) -> timedelta: ...
 
 
-def newest_artifact(artifacts: DbtArtifacts) -> tuple[str, datetime, str]:
-    """(file, generated_at, invocation_id) of the newest of run_results.json and sources.json: a job that only
-    runs `dbt source freshness` is running too."""
-    candidates = [(a.file, a.generated_at, a.invocation_id) for a in (artifacts.run_results, artifacts.sources)
-                  if a is not None]
-    assert candidates, "DbtArtifacts.load returns at least one of run_results and sources"
-    return max(candidates, key=lambda c: c[1])
-
-
 def not_running_finding(artifacts: DbtArtifacts, params: RunTiming, now: datetime) -> Finding:
-    file, generated_at, invocation = newest_artifact(artifacts)
+    file, generated_at, invocation = artifacts.newest()
     age = max(timedelta(0), now - generated_at)
     limit = params.cadence + params.slack
     late = age > limit

@@ -22,8 +22,8 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sentinel.reconcile.dialects import ColumnKind
-from sentinel.reconcile.model import (
+from sentinel.sources.reconcile.dialects import ColumnKind
+from sentinel.sources.reconcile.model import (
     Agg,
     BucketDiff,
     DeletedFilter,
@@ -36,8 +36,8 @@ from sentinel.reconcile.model import (
     Side,
     SideSpec,
 )
-from sentinel.reconcile.plan import EPOCH, BucketPlan
-from sentinel.reconcile.queries import (
+from sentinel.sources.reconcile.plan import EPOCH, BucketPlan
+from sentinel.sources.reconcile.queries import (
     as_int,
     cell_aggregates,
     cells,
