@@ -1,11 +1,14 @@
 """dbt_results: what the newest dbt run says failed, as one finding per problem, with owner, SQL and dashboards.
 
 Reads run_results.json + manifest.json (+ sources.json) from a directory or s3://bucket/prefix/ (newest run) and reports
-  - each failing (fail/error) or warning (warn) test, with the model it tests, failures count, dbt severity;
+  - each failing (fail/error) or warning (warn) test, with the model it tests, failures count, dbt severity, and
+    each test skipped because something upstream failed (its check did not run);
   - each model that failed to build and each model skipped because something upstream failed;
-  - each source whose freshness (dbt source freshness) warns or errors, with max_loaded_at and thresholds;
-  - "dbt stopped running" when the newest run is older than the cadence plus slack: every SLA downstream is at risk
-    even if nothing failed.
+  - each source whose freshness (dbt source freshness) warns or errors, with max_loaded_at and thresholds; a job that
+    only runs `dbt source freshness` (sources.json, no run_results.json) is read too;
+  - "dbt stopped running" when the newest artifact is older than the cadence plus slack: every SLA downstream is at
+    risk even if nothing failed; and the other run-level findings of _dbt_run_health (empty run, mixed artifacts,
+    a clock ahead).
 Finding keys are dbt unique_ids, so a test failing three runs in a row is one ongoing alert (see dbt_tracking).
 Evaluation is pure: `evaluate(artifacts, params, now, previous_memory)`.
 """
@@ -19,30 +22,41 @@ from typing import Any, Literal
 
 from pydantic import Field
 
+from checks._dbt_run_health import CLOCK_TOLERANCE, not_running_finding, run_findings
 from checks._dbt_tracking import MEMORY_KEY, RunScope, track
-from sentinel.api import Check, CheckContext, CheckResult, Duration, Finding, Params, Status, format_duration
+from sentinel.api import (
+    Check,
+    CheckContext,
+    CheckResult,
+    Duration,
+    Finding,
+    Params,
+    PositiveDuration,
+    Status,
+    format_duration,
+)
 from sentinel.sources.dbt_artifacts import DbtArtifacts
 from sentinel.sources.dbt_manifest import Manifest, ManifestNode
-from sentinel.sources.dbt_parse import FreshnessResult, NodeResult
+from sentinel.sources.dbt_parse import FreshnessResult, NodeResult, SourcesResults
 
-TestStatus = Literal["fail", "error", "warn"]
+TestStatus = Literal["fail", "error", "warn", "skipped"]
 NodeStatus = Literal["error", "skipped", "partial success"]
 FreshnessStatus = Literal["warn", "error", "runtime error"]
 
 _TEST_TYPES = ("test", "unit_test")
 _BUILD_TYPES = ("model", "seed", "snapshot", "operation", "function")
-_TEST_STATUS = {"fail": Status.CRITICAL, "error": Status.CRITICAL, "warn": Status.WARN}
+# A skipped test did not run (something upstream failed): its check is unknown, which is worth a warning.
+_TEST_STATUS = {"fail": Status.CRITICAL, "error": Status.CRITICAL, "warn": Status.WARN, "skipped": Status.WARN}
 _NODE_STATUS = {"error": Status.CRITICAL, "partial success": Status.WARN, "skipped": Status.WARN}
 _FRESHNESS_STATUS = {"error": Status.CRITICAL, "runtime error": Status.CRITICAL, "warn": Status.WARN}
-_NOT_RUNNING_KEY = "dbt_not_running"
 _ERROR_HEADER = re.compile(r"^[A-Za-z ]*Error in \w+ \S+ \(.*\)$")
 
 
 class DbtResultsParams(Params):
     location: str = Field(min_length=1, description="directory of the dbt target/ or s3://bucket/prefix/")
-    cadence: Duration = Field(timedelta(minutes=15), description="how often the dbt job runs")
+    cadence: PositiveDuration = Field(timedelta(minutes=15), description="how often the dbt job runs")
     slack: Duration = Field(timedelta(minutes=10), description="extra time before 'dbt stopped running' fires")
-    test_statuses: tuple[TestStatus, ...] = ("fail", "error", "warn")
+    test_statuses: tuple[TestStatus, ...] = ("fail", "error", "warn", "skipped")
     node_statuses: tuple[NodeStatus, ...] = ("error", "partial success", "skipped")
     freshness_statuses: tuple[FreshnessStatus, ...] = ("warn", "error", "runtime error")
     sql_max_chars: int = Field(2000, ge=200, le=50_000, description="compiled SQL longer than this is trimmed")
@@ -158,6 +172,19 @@ def _ordered(details: dict[str, str]) -> dict[str, str]:
     return dict(sorted(details.items(), key=lambda kv: rank.get(kv[0], len(rank))))
 
 
+def _skipped_summary(result: NodeResult, results: dict[str, NodeResult], manifest: Manifest, what: str,
+                     owner: str) -> tuple[str, str]:
+    """(summary, rerun command) of a skipped node: which upstream failure kept it from running."""
+    causes = _upstream_causes(result.unique_id, manifest, results)
+    cause_names = [c.split(".")[2] if c.count(".") >= 2 else c for c in causes]
+    why = f"upstream {', '.join(cause_names[:3])} failed" if causes else \
+        "no upstream failure in this run (fail-fast or an interrupted run?)"
+    effect = "its check did not run" if what.startswith("test ") else "its data is stale"
+    name = what.split(" ", 1)[1]
+    rerun = f"dbt build --select {' '.join(n + '+' for n in cause_names[:3]) or name}"
+    return f"dbt {what} was skipped: {why}; {effect} (owner {owner})", rerun
+
+
 def _node_finding(result: NodeResult, artifacts: DbtArtifacts, params: DbtResultsParams,
                   results: dict[str, NodeResult]) -> Finding | None:
     manifest = artifacts.manifest
@@ -186,7 +213,11 @@ def _node_finding(result: NodeResult, artifacts: DbtArtifacts, params: DbtResult
     values: dict[str, float] = {"failures": float(result.failures or 0)} if is_test else {"consecutive_runs": 1.0}
     details: dict[str, str] = {"dbt_status": result.status, "owner": owner}
 
-    if is_test:
+    if is_test and result.status == "skipped":
+        summary, rerun = _skipped_summary(result, results, manifest, f"test {name}", owner)
+        details["upstream_failures"] = "\n".join(_upstream_causes(result.unique_id, manifest, results)) or "none found"
+        details["rerun"] = rerun
+    elif is_test:
         on = f" on {model.name}" if model else ""
         failures = result.failures or 0
         verb = {"fail": "failed", "warn": "warns", "error": "errored"}[result.status]
@@ -199,13 +230,9 @@ def _node_finding(result: NodeResult, artifacts: DbtArtifacts, params: DbtResult
             details["thresholds"] = f"warn_if {node.warn_if}, error_if {node.error_if}"
     elif result.status == "skipped":
         causes = _upstream_causes(result.unique_id, manifest, results)
-        cause_names = [c.split(".")[2] if c.count(".") >= 2 else c for c in causes]
-        why = f"upstream {', '.join(cause_names[:3])} failed" if causes else \
-            "no upstream failure in this run (fail-fast or an interrupted run?)"
-        summary = f"dbt {kind} {name} was skipped: {why}; its data is stale (owner {owner})"
+        summary, details["rerun"] = _skipped_summary(result, results, manifest, f"{kind} {name}", owner)
         details["upstream_failures"] = "\n".join(causes) or "none found"
         values["upstream_failures"] = float(len(causes))
-        details["rerun"] = f"dbt build --select {' '.join(n + '+' for n in cause_names[:3]) or name}"
     else:
         summary = f"dbt {kind} {name} failed to build: {first_line(result.message)} (owner {owner})"
         details["rerun"] = f"dbt build --select {name}+"
@@ -264,37 +291,16 @@ def _freshness_finding(fr: FreshnessResult, manifest: Manifest, params: DbtResul
                    labels=labels, details=_ordered(details))
 
 
-def not_running_finding(artifacts: DbtArtifacts, params: DbtResultsParams, now: datetime) -> Finding:
-    run = artifacts.run_results
-    age = max(timedelta(0), now - run.generated_at)
-    limit = params.cadence + params.slack
-    late = age > limit
-    summary = (
-        f"dbt stopped running: newest run_results.json is {format_duration(age)} old (generated "
-        f"{run.generated_at:%Y-%m-%d %H:%M} UTC), expected every {format_duration(params.cadence)} "
-        f"+ {format_duration(params.slack)} slack; every model downstream is going stale"
-        if late else
-        f"dbt is running: newest run {format_duration(age)} ago (limit {format_duration(limit)})"
-    )
-    return Finding(
-        key=_NOT_RUNNING_KEY, status=Status.CRITICAL if late else Status.OK, summary=summary,
-        values={"run_age_seconds": age.total_seconds(), "max_age_seconds": limit.total_seconds()},
-        labels={"stage": "dbt", "dbt_node": "dbt job"},
-        details={"run_results": run.file, "generated_at": run.generated_at.isoformat(),
-                 "invocation_id": run.invocation_id, "location": artifacts.location,
-                 "runbook": "dbt-not-running"},
-    )
-
-
 def evaluate(artifacts: DbtArtifacts, params: DbtResultsParams, now: datetime,
              previous: dict[str, Any] | None = None) -> Evaluation:
     run, manifest, sources = artifacts.run_results, artifacts.manifest, artifacts.sources
-    results = run.by_id()
-    problems = [f for r in run.results if (f := _node_finding(r, artifacts, params, results)) is not None]
+    node_results = run.results if run is not None else ()
+    results = {r.unique_id: r for r in node_results}
+    problems = [f for r in node_results if (f := _node_finding(r, artifacts, params, results)) is not None]
     if sources is not None:
         problems += [f for fr in sources.results if (f := _freshness_finding(fr, manifest, params)) is not None]
 
-    run_scope = RunScope(run.invocation_id, run.generated_at, frozenset(results))
+    run_scope = RunScope(run.invocation_id, run.generated_at, frozenset(results)) if run is not None else None
     src_scope = RunScope(sources.invocation_id, sources.generated_at,
                          frozenset(r.unique_id for r in sources.results)) if sources else None
 
@@ -304,16 +310,32 @@ def evaluate(artifacts: DbtArtifacts, params: DbtResultsParams, now: datetime,
     findings, memory = track(problems, scope_of=scope_of, still_defined=lambda k: k in manifest,
                              previous=previous, now=now)
     stale = not_running_finding(artifacts, params, now)
-    findings.insert(0, stale)
+    findings[:0] = [stale, *run_findings(artifacts, now)]
+    count = _counts(node_results, sources)
+    status = Status.worst(f.status for f in findings)
+    summary = _headline(artifacts, stale, count, now)
+    values = {name: float(n) for name, n in count.items()}
+    values.update(run_age_seconds=stale.values["run_age_seconds"], nodes_total=float(len(node_results)),
+                  run_elapsed_seconds=run.elapsed_seconds if run is not None else 0.0,
+                  open_problems=float(sum(1 for f in findings if f.status is not Status.OK)))
+    # Kept short: finding details follow these in a message, and messages show only the first few.
+    details = {"dbt_run": f"{run.file} (dbt {run.dbt_version} {run.command or 'run'}, invocation {run.invocation_id})"
+               if run is not None else f"no run_results.json under {artifacts.location} (a source-freshness-only job)",
+               "dbt_sources": sources.file if sources else "no sources.json found"}
+    return Evaluation(status, summary, findings, values, details, memory)
 
-    count = {name: 0 for name in ("tests_failed", "tests_warned", "nodes_failed", "nodes_skipped",
+
+def _counts(node_results: tuple[NodeResult, ...], sources: SourcesResults | None) -> dict[str, int]:
+    count = {name: 0 for name in ("tests_failed", "tests_warned", "tests_skipped", "nodes_failed", "nodes_skipped",
                                   "sources_error", "sources_warn")}
-    for r in run.results:
+    for r in node_results:
         kind = r.resource_type
         if kind in _TEST_TYPES and r.status in ("fail", "error"):
             count["tests_failed"] += 1
         elif kind in _TEST_TYPES and r.status == "warn":
             count["tests_warned"] += 1
+        elif kind in _TEST_TYPES and r.status == "skipped":
+            count["tests_skipped"] += 1
         elif kind in _BUILD_TYPES and r.status in ("error", "partial success"):
             count["nodes_failed"] += 1
         elif kind in _BUILD_TYPES and r.status == "skipped":
@@ -323,28 +345,37 @@ def evaluate(artifacts: DbtArtifacts, params: DbtResultsParams, now: datetime,
             count["sources_error"] += 1
         elif fr.status == "warn":
             count["sources_warn"] += 1
+    return count
 
-    status = Status.worst(f.status for f in findings)
-    age = stale.values["run_age_seconds"]
+
+def _headline(artifacts: DbtArtifacts, stale: Finding, count: dict[str, int], now: datetime) -> str:
+    run = artifacts.run_results
+    _, generated_at, _ = artifacts.newest()
+    ahead = generated_at - now
+    when = f"{format_duration(ahead)} in the future!" if ahead > CLOCK_TOLERANCE else \
+        f"{format_duration(timedelta(seconds=stale.values['run_age_seconds']))} ago"
+    what = "dbt run" if run is not None else "dbt source freshness (no run_results.json)"
+    head = f"{what} of {generated_at:%Y-%m-%d %H:%M} UTC ({when})"
     parts = [f"{n} {one if n == 1 else many}" for one, many, n in (
         ("test failing", "tests failing", count["tests_failed"]),
         ("test warning", "tests warning", count["tests_warned"]),
+        ("test skipped", "tests skipped", count["tests_skipped"]),
         ("model failed", "models failed", count["nodes_failed"]),
         ("skipped", "skipped", count["nodes_skipped"]),
         ("source stale (error)", "sources stale (error)", count["sources_error"]),
         ("source stale (warn)", "sources stale (warn)", count["sources_warn"])) if n]
-    head = f"dbt run of {run.generated_at:%Y-%m-%d %H:%M} UTC ({format_duration(timedelta(seconds=age))} ago)"
-    body = ", ".join(parts) if parts else f"all {len(run.results)} nodes OK"
-    summary = (f"dbt stopped running ({head}); " if stale.status is not Status.OK else f"{head}: ") + body
-    if parts and stale.status is not Status.OK:
-        summary += " in that run"
-    values = {name: float(n) for name, n in count.items()}
-    values.update(run_age_seconds=age, nodes_total=float(len(run.results)), run_elapsed_seconds=run.elapsed_seconds,
-                  open_problems=float(sum(1 for f in findings if f.status is not Status.OK)))
-    # Kept short: finding details follow these in a message, and messages show only the first few.
-    details = {"dbt_run": f"{run.file} (dbt {run.dbt_version} {run.command or 'run'}, invocation {run.invocation_id})",
-               "dbt_sources": sources.file if sources else "no sources.json found"}
-    return Evaluation(status, summary, findings, values, details, memory)
+    if parts:
+        body = ", ".join(parts)
+    elif run is not None and not run.results:
+        body = "the run ran no nodes (nothing was tested)"
+    elif run is not None:
+        body = f"all {len(run.results)} nodes OK"
+    else:
+        sources = artifacts.sources
+        body = f"all {len(sources.results) if sources else 0} sources fresh"
+    if stale.status is Status.OK:
+        return f"{head}: {body}"
+    return f"dbt stopped running ({head}); {body}" + (" in that run" if parts else "")
 
 
 class DbtResultsCheck(Check[DbtResultsParams]):

@@ -20,7 +20,18 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from sentinel.api import Check, CheckContext, CheckResult, Duration, Finding, Params, Regex, Status, format_duration
+from sentinel.api import (
+    Check,
+    CheckContext,
+    CheckResult,
+    Duration,
+    Finding,
+    Params,
+    PositiveDuration,
+    Regex,
+    Status,
+    format_duration,
+)
 from sentinel.sources.kafka import GroupInfo
 
 if TYPE_CHECKING:
@@ -44,7 +55,7 @@ class KafkaConsumerLagParams(Params):
     all_matching_topics: bool = Field(
         True, description="every matching topic must be consumed by the group (a topic it never committed on is "
         "NO OFFSET); false = only topics the group has committed offsets on or is assigned")
-    window: Duration = Field(timedelta(minutes=10), description="how long an offset may sit still before STALL/STOP")
+    window: PositiveDuration = Field(timedelta(minutes=10), description="how long an offset may sit still before STALL/STOP")
     min_samples: int = Field(3, ge=2, description="stored samples needed before window verdicts")
     max_samples: int = Field(30, ge=3, le=500)
     lag_warn_offsets: int | None = Field(None, ge=0, description="total lag of a group on a topic")
@@ -58,7 +69,7 @@ class KafkaConsumerLagParams(Params):
     on_no_offset: StatusName = "warn"
     on_data_loss: StatusName = "critical"
     max_timestamp_reads: int = Field(500, ge=0, description="partitions whose message timestamp is read per run")
-    timestamp_timeout: Duration = Field(timedelta(seconds=5), description="time budget for reading timestamps")
+    timestamp_timeout: PositiveDuration = Field(timedelta(seconds=5), description="time budget for reading timestamps")
     table_from_topic: str | None = Field(r"cdc\.(?P<table>[^.]+\.[^.]+)",
                                          description="regex with a `table` group that labels findings by table")
 

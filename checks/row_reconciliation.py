@@ -31,6 +31,7 @@ from sentinel.api import (
     Duration,
     Finding,
     Params,
+    PositiveDuration,
     SourceError,
     Status,
     measured_status,
@@ -78,8 +79,8 @@ class DeletedParams(Params):
 
 
 class TierParams(Params):
-    every: Duration
-    last: Duration
+    every: PositiveDuration
+    last: PositiveDuration
 
 
 class PairParams(Params):
@@ -135,7 +136,7 @@ class RowReconciliationParams(Params):
     duckdb_memory_mb: int = Field(16, ge=4, le=1 << 20, description="DuckDB buffer pool per thread (MiB): the "
                                   "comparison scans each table once, so caching the scanned blocks buys nothing")
     settle_after: Duration = Field(timedelta(hours=2), description="late-data margin before a matched bucket is remembered")
-    recheck_after: Duration = Field(timedelta(hours=24), description="remembered buckets are compared again after this")
+    recheck_after: PositiveDuration = Field(timedelta(hours=24), description="remembered buckets are compared again after this")
 
     @field_validator("buckets")
     @classmethod

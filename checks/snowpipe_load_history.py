@@ -26,6 +26,7 @@ from sentinel.api import (
     Duration,
     Finding,
     Params,
+    PositiveDuration,
     Status,
     format_duration,
     measured_status,
@@ -58,7 +59,7 @@ class SnowpipeTarget(Params):
 
 class SnowpipeLoadHistoryParams(Params):
     targets: list[SnowpipeTarget] = Field(min_length=1)
-    window: Duration = Field(default=timedelta(hours=1), description="COPY_HISTORY look-back")
+    window: PositiveDuration = Field(default=timedelta(hours=1), description="COPY_HISTORY look-back")
     last_load_warn_after: Duration = timedelta(minutes=20)
     last_load_critical_after: Duration = timedelta(minutes=45)
     failed_file_status: Status = Status.CRITICAL

@@ -38,6 +38,11 @@ class SqlThresholdParams(Params):
     def _has_threshold(self) -> SqlThresholdParams:
         if self.warning is None and self.critical is None:
             raise ValueError("set `warning` and/or `critical`")
+        if self.warning is not None and self.critical is not None and \
+                breaches(self.warning, self.op, self.critical) and self.warning != self.critical:
+            # Otherwise the critical threshold is crossed first and the warning never shows.
+            raise ValueError(f"critical ({_fmt(self.critical)}) must be at least as bad as warning "
+                             f"({_fmt(self.warning)}) for op {self.op!r}: swap them, or change `op`")
         return self
 
 

@@ -19,7 +19,7 @@ from typing import Any, ClassVar, Generic, Literal, Protocol, TypeVar
 from pydantic import BaseModel, ConfigDict
 
 from sentinel.clock import Clock
-from sentinel.durations import Duration, format_duration, parse_duration
+from sentinel.durations import Duration, PositiveDuration, format_duration, parse_duration
 from sentinel.errors import CheckError, SourceError
 from sentinel.model import CheckResult, Finding, Severity, Status
 from sentinel.param_types import ConnectionName, Regex, TimeZoneName
@@ -34,6 +34,7 @@ __all__ = [
     "Duration",
     "Finding",
     "Params",
+    "PositiveDuration",
     "Regex",
     "Severity",
     "SourceError",
@@ -58,9 +59,10 @@ def check_read_only(statement: str, dialect: Literal["postgres", "snowflake", "d
 
 
 class Params(BaseModel):
-    """Base for check params: unknown keys are errors, values are immutable."""
+    """Base for check params: unknown keys are errors, values are immutable, numbers are finite (a threshold of
+    .nan or .inf would never be crossed, so the check would silently never alert)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 P = TypeVar("P", bound=Params)

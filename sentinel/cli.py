@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import errno
 import importlib
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import Any
 
 import click
+
+from sentinel.errors import SentinelError
 
 EXIT_CODES = """\b
 Exit codes:
@@ -16,7 +20,15 @@ Exit codes:
   1  at least one warning
   2  at least one critical breach
   3  at least one check could not run (ERROR: unreachable, timeout, bad query)
-  4  bad configuration or settings (every problem is listed)"""
+  4  bad configuration or settings (every problem is listed)
+  64 usage error: unknown command or option, bad option value, unknown name
+     given as an argument (never a check status, so a wrapper that pages on
+     2 does not page on a typo)"""
+
+EXIT_CONFIG = 4
+# sysexits.h EX_USAGE: far from 0-4, which are check statuses and bad config.
+EXIT_USAGE = 64
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report Ctrl-C
 
 # Subcommands defined in other modules, loaded only when invoked: name -> ("module:attribute", short help).
 # The short help lives here so `sentinel --help` lists commands without importing them.
@@ -37,6 +49,47 @@ LAZY_COMMANDS: dict[str, tuple[str, str]] = {
 
 
 class LazyGroup(click.Group):
+    def main(self, args: Any = None, prog_name: str | None = None, complete_var: str | None = None,
+             standalone_mode: bool = True, **extra: Any) -> Any:
+        """Click's standalone handling with one change: usage errors exit EXIT_USAGE, not click's 2."""
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        try:
+            code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except click.ClickException as exc:  # UsageError, BadParameter, NoSuchOption, FileError...
+            exc.show()
+            sys.exit(EXIT_USAGE)
+        except click.Abort:
+            click.echo("Aborted!", err=True)
+            sys.exit(EXIT_INTERRUPTED)
+        except SentinelError as exc:
+            # A command that did not catch it itself (a state store that cannot be opened, a bad setting found
+            # late): still an answer, not a traceback. Bugs (any other exception) keep their traceback.
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(EXIT_CONFIG)
+        except OSError as exc:
+            if exc.errno != errno.EPIPE and exc.filename is not None:
+                # A file named by an option or a setting that cannot be used (--out into a missing folder, a CA
+                # file that is not there): the path and the reason are the whole answer.
+                click.echo(f"error: cannot use {exc.filename}: {exc.strerror}", err=True)
+                sys.exit(EXIT_CONFIG)
+            if exc.errno != errno.EPIPE:
+                raise
+            # Output piped into `head` that closed early: nothing left to say. Point stdout at /dev/null so the
+            # final flush at exit does not raise again (the recipe of Python's signal module documentation).
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            sys.exit(1)
+        sys.exit(code if isinstance(code, int) else 0)
+
+    def resolve_command(self, ctx: click.Context, args: list[str]) -> tuple[str | None, click.Command | None, list[str]]:
+        name = args[0] if args else ""
+        if name and not name.startswith("-") and self.get_command(ctx, name) is None:
+            from sentinel.plugins import suggest
+
+            ctx.fail(f"No such command {name!r}{suggest(name, self.list_commands(ctx))}.")
+        return super().resolve_command(ctx, args)
+
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted({*super().list_commands(ctx), *LAZY_COMMANDS})
 
@@ -88,17 +141,14 @@ def main(ctx: click.Context, config_file: Path | None, state_path: Path | None, 
 
 
 def settings_from(ctx: click.Context, **more: Any) -> Any:
-    """Settings for a command, or exit 4 naming the bad variable."""
-    from pydantic import ValidationError
-
+    """Settings for a command, or exit 4 naming every bad variable or secret file."""
     from sentinel.config.settings import load_settings
+    from sentinel.errors import SettingsErrors
 
     try:
         settings = load_settings(**ctx.obj.get("overrides", {}), **more)
-    except ValidationError as exc:
-        for err in exc.errors():
-            name = "SENTINEL_" + "_".join(str(p) for p in err["loc"]).upper()
-            click.echo(f"settings: {name}: {err['msg']}", err=True)
+    except SettingsErrors as exc:
+        click.echo(str(exc), err=True)
         sys.exit(4)
     from sentinel.redact import Redactor, redact_logs
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from sentinel.cli import settings_from
+from sentinel.cli import EXIT_USAGE, settings_from
 
 
 def _store(settings: Any) -> Any:
@@ -153,7 +153,7 @@ def silence_expire(ctx: click.Context, silence_id: str) -> None:
     store.close()
     if not done:
         click.echo(f"no active silence {silence_id!r} (see `sentinel silence list --all`)", err=True)
-        sys.exit(1)
+        sys.exit(EXIT_USAGE)
     click.echo(f"{silence_id} expired")
 
 
@@ -184,7 +184,7 @@ def notify_test_cmd(ctx: click.Context, route_name: str) -> None:
         outcomes = notify_test(pipeline, route_name)
     except KeyError as exc:
         click.echo(f"error: {exc.args[0]}", err=True)
-        sys.exit(2)
+        sys.exit(EXIT_USAGE)
     finally:
         app.close()
     for receiver, ok, detail in outcomes:

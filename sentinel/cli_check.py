@@ -11,13 +11,13 @@ from typing import TYPE_CHECKING, NoReturn
 
 import click
 
-from sentinel.cli import EXIT_CODES, settings_from
+from sentinel.cli import EXIT_CODES, EXIT_CONFIG, settings_from
 from sentinel.errors import ConfigErrors, SentinelError
 
 if TYPE_CHECKING:
+    from sentinel.app import App
     from sentinel.model import CheckResult
 
-EXIT_CONFIG = 4
 
 
 def _exit_now(code: int) -> NoReturn:
@@ -59,12 +59,19 @@ def check(ctx: click.Context, once: bool, only: tuple[str, ...], fmt: str, no_no
     """
     from sentinel.app import build_app
     from sentinel.model import Status
-    from sentinel.output import render_json, render_table
+    from sentinel.output import render_json, render_table, use_color
 
     settings = settings_from(ctx)
     try:
         app = build_app(settings, with_alerting=not no_notify, with_metrics=False, immediate_alerts=True,
                         isolate_checks=True)
+        _known_ids_or_usage_error(app, only)
+        if not app.planned:
+            # Exit 0 with "0 checks" would tell a wrapper that everything is fine while nothing was looked at.
+            app.close()
+            click.echo(f"error: {app.config.path} has no enabled checks, so there is nothing to run; add checks or "
+                       "set `enabled: true`", err=True)
+            sys.exit(EXIT_CONFIG)
         results = app.run_checks(only or None)
     except ConfigErrors as exc:
         _fail_config(exc)
@@ -82,7 +89,7 @@ def check(ctx: click.Context, once: bool, only: tuple[str, ...], fmt: str, no_no
     if fmt == "json":
         click.echo(render_json(results, runbook_for))
     else:
-        click.echo(render_table(results, runbook_for, tty=sys.stdout.isatty()))
+        click.echo(render_table(results, runbook_for, tty=sys.stdout.isatty(), color=use_color(sys.stdout)))
     try:
         if app.alerting is not None:
             # Keep stdout pure JSON for machines: the console notifier's text goes to stderr then.
@@ -98,6 +105,19 @@ def check(ctx: click.Context, once: bool, only: tuple[str, ...], fmt: str, no_no
             click.echo(line, err=True)
         _exit_now(EXIT_CONFIG)
     _exit_now(Status.worst(r.status for r in results).exit_code)
+
+
+def _known_ids_or_usage_error(app: App, only: tuple[str, ...]) -> None:
+    """`--only` naming no enabled check is a mistake in the command line (exit 64), not in the configuration."""
+    from sentinel.plugins import suggest
+
+    known = [p.id for p in app.planned]
+    known_set = set(known)
+    unknown = [o for o in only if o not in known_set]
+    if unknown:
+        app.close()
+        hints = "; ".join(f"{u!r}{suggest(u, known)}" for u in unknown)
+        raise click.BadParameter(f"no enabled check with id {hints} in {app.config.path}", param_hint="'--only'")
 
 
 def _refused_connections(results: list[CheckResult]) -> list[str]:
@@ -138,19 +158,40 @@ def list_checks(ctx: click.Context) -> None:
     click.echo(f"\n{len(planned)} enabled check(s) in {config.path}" + (f"; disabled: {', '.join(disabled)}" if disabled else ""))
 
 
-@click.command()
+VALIDATE_EPILOG = """\b
+What is checked, every problem at once (file:line, YAML path, a suggestion):
+  the file     UTF-8 text, well-formed YAML (an unclosed bracket or quote is
+               shown where it opens), no duplicate keys, not empty
+  the schema   every section and each check kind's params: unknown keys,
+               types, finite numbers, durations with units and > 0 where 0
+               means nothing, thresholds in the right order, cron that
+               fires, ~regex matchers that compile, version: 1
+  references   unique ids; rules, routes and SLAs name existing checks,
+               routes and receivers; notifier kinds and runbooks exist
+  environment  SENTINEL_* variables and secret files: unknown names, bad
+               values and bad JSON (values are never printed)
+
+\b
+Exit codes:
+  0  valid (a file with no enabled checks gets a note: `check --once`
+     refuses to run nothing)
+  4  bad configuration or settings (every problem is listed)
+  64 usage error: unknown option or extra argument"""
+
+
+@click.command(epilog=VALIDATE_EPILOG)
 @click.argument("file", required=False, type=click.Path(path_type=Path))
 @click.pass_context
 def validate(ctx: click.Context, file: Path | None) -> None:
-    """Validate alert_rules.yaml: every error at once, with file:line, the YAML path and a suggestion for typos.
-
-    Exits 0 when the file is valid, 4 otherwise.
-    """
+    """Validate alert_rules.yaml (FILE, default SENTINEL_CONFIG_FILE or ./alert_rules.yaml) and the SENTINEL_*
+    environment, without connecting to anything."""
     from sentinel.app import plan_checks
     from sentinel.config.loader import load_config
     from sentinel.plugins import check_registry
 
-    path = file or settings_from(ctx).config_file
+    # The environment is checked too: a misspelt or invalid SENTINEL_* variable is as much a configuration error.
+    settings = settings_from(ctx)
+    path = file or settings.config_file
     registry = check_registry()
     try:
         config = load_config(path, registry)
@@ -161,3 +202,6 @@ def validate(ctx: click.Context, file: Path | None) -> None:
     spec = config.spec
     click.echo(f"{path}: OK ({len(spec.checks)} checks, {len(spec.rules)} rules, {len(spec.routes)} routes, "
                f"{len(spec.slas)} SLAs)")
+    if not config.params:
+        click.echo(f"note: {path} has no enabled checks: fine for a report-only daemon, but `check --once` will "
+                   "refuse to run", err=True)

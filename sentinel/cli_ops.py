@@ -12,9 +12,10 @@ from typing import Any
 
 import click
 
-from sentinel.cli import settings_from
+from sentinel.cli import EXIT_USAGE, settings_from
 from sentinel.cli_time import MOMENT
 from sentinel.errors import ConfigErrors, SentinelError
+from sentinel.output import use_color
 
 
 @click.command()
@@ -65,8 +66,8 @@ def status(ctx: click.Context, fmt: str, only_table: str | None, at: datetime | 
     if only_table:
         views = [v for v in views if v.table == only_table]
         if not views:
-            click.echo(f"no table {only_table!r} in the pipeline config or the results", err=True)
-            sys.exit(4)
+            raise click.BadParameter(f"no table {only_table!r} in the pipeline config or the results",
+                                     param_hint="'--table'")
     privileged = config.spec.connections.privileged_allowed()
     if fmt == "json":
         click.echo(json.dumps({"as_of": now.isoformat(), "privileged_connections_allowed": privileged, "tables": [
@@ -82,7 +83,7 @@ def status(ctx: click.Context, fmt: str, only_table: str | None, at: datetime | 
         looked_back = " (looking back: --at)" if at is not None else ""
         click.echo(f"Pipeline status as of {now:%Y-%m-%d %H:%M:%S} UTC{looked_back} "
                    f"(store: {getattr(store, 'path', '?')})\n")
-        click.echo(render_text(views, color=tty, width=width))
+        click.echo(render_text(views, color=use_color(sys.stdout), width=width))
         for name in privileged:
             # allow_privileged must stay visible: it is the one setting that lets a bad query do damage
             click.echo(f"WARNING: connection {name} runs with privileges beyond monitoring (allow_privileged: true "
@@ -128,13 +129,12 @@ def runbook(ctx: click.Context, name: str | None, list_all: bool, show_path: boo
     if chosen not in names:
         click.echo(f"no runbook {name!r}{suggest(name, names)}", err=True)
         click.echo("available: " + ", ".join(names), err=True)
-        sys.exit(2)
+        sys.exit(EXIT_USAGE)
     path = directory / f"{chosen}.md"
     if show_path:
         click.echo(str(path))
         return
-    tty = sys.stdout.isatty()
-    click.echo(render_terminal(path.read_text(encoding="utf-8"), color=tty), nl=False)
+    click.echo(render_terminal(path.read_text(encoding="utf-8"), color=use_color(sys.stdout)), nl=False)
     settings = settings_from(ctx)
     click.echo(f"\nOnline: {settings.runbook_base_url.rstrip('/')}/{chosen}.md")
 

@@ -3,11 +3,12 @@ because its unit would be a guess."""
 
 from __future__ import annotations
 
+import functools
 import re
 from datetime import timedelta
 from typing import Annotated, Any
 
-from pydantic import BeforeValidator, PlainSerializer
+from pydantic import AfterValidator, BeforeValidator, PlainSerializer
 
 _PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w)")
 _UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
@@ -18,6 +19,12 @@ def parse_duration(value: Any) -> timedelta:
         return value
     if isinstance(value, bool) or not isinstance(value, str):
         raise ValueError(f"expected a duration with a unit like '30s', '5m', '2h' or '1d', got {value!r}")
+    return _parse_text(value)
+
+
+@functools.lru_cache(maxsize=1024)
+def _parse_text(value: str) -> timedelta:
+    # Cached: a large config repeats the same few durations ("1m", "20s") tens of thousands of times.
     text = value.strip().replace(" ", "")
     pos, seconds = 0, 0.0
     for match in _PART.finditer(text):
@@ -50,5 +57,21 @@ def format_duration(delta: timedelta) -> str:
 Duration = Annotated[
     timedelta,
     BeforeValidator(parse_duration),
+    PlainSerializer(format_duration, return_type=str),
+]
+
+
+def _positive(value: timedelta) -> timedelta:
+    if value <= timedelta(0):
+        raise ValueError(f"must be longer than 0 (got {format_duration(value)}); use e.g. '30s', '15m' or '1h'")
+    return value
+
+
+# For spans where zero means nothing sensible (a cadence, a window, a bucket): `0s` would divide by zero, never
+# look back, or declare everything late, so it is refused at validation instead of misbehaving at run time.
+PositiveDuration = Annotated[
+    timedelta,
+    BeforeValidator(parse_duration),
+    AfterValidator(_positive),
     PlainSerializer(format_duration, return_type=str),
 ]

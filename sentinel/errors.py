@@ -2,7 +2,8 @@
 
     SentinelError
     ├── ConfigError            one problem in alert_rules.yaml or settings (path + line)
-    │   └── ConfigErrors       all of them at once, as startup reports them
+    │   ├── ConfigErrors       all of them at once, as startup reports them
+    │   └── SettingsErrors     every bad SENTINEL_* variable or secret file at once
     ├── PluginError            unknown, duplicate or malformed check/notifier kinds
     ├── CheckError             a check could not measure (becomes Status.ERROR, never a crash)
     │   └── SourceError        a remote system failed or timed out; `hint` says what to do
@@ -44,6 +45,16 @@ class ConfigErrors(ConfigError):
         self.problems = list(problems)
         lines = "\n".join(f"  - {p}" for p in self.problems)
         super().__init__(f"{len(self.problems)} configuration error(s):\n{lines}")
+
+
+class SettingsErrors(ConfigError):
+    """Each problem names the variable or secret file and says what is expected; values are never repeated
+    (a setting may be a secret)."""
+
+    def __init__(self, problems: Sequence[str]) -> None:
+        self.problems = list(problems)
+        lines = "\n".join(f"  - {p}" for p in self.problems)
+        super().__init__(f"{len(self.problems)} settings error(s):\n{lines}")
 
 
 class PluginError(SentinelError):

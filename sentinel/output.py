@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from collections.abc import Callable, Mapping, Sequence
+from typing import IO
 
 from sentinel.model import CheckResult, Status
 
@@ -37,14 +39,25 @@ def _clip(text: str, width: int) -> str:
     return text if len(text) <= width else text[: max(1, width - 1)] + "…"
 
 
-def render_table(results: Sequence[CheckResult], runbook_for: Callable[[str], tuple[str, str]], tty: bool) -> str:
+def use_color(stream: IO[str]) -> bool:
+    """Colour only on a terminal, and never when NO_COLOR is set to anything non-empty (https://no-color.org)."""
+    if os.environ.get("NO_COLOR"):
+        return False
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):  # a closed or replaced stream
+        return False
+
+
+def render_table(results: Sequence[CheckResult], runbook_for: Callable[[str], tuple[str, str]], tty: bool,
+                 color: bool | None = None) -> str:
     """One row per check, indented rows for its non-OK findings, then runbook links for what needs action.
 
     runbook_for(check_id) -> (runbook name, url). On a terminal rows are fitted to its width and coloured;
     into a pipe or a log nothing is cut.
     """
     width = max(100, shutil.get_terminal_size((140, 40)).columns) if tty else 10_000
-    color = tty
+    color = tty if color is None else color
     rows: list[tuple[Status, str, str, str, str]] = []
     for r in sorted(results, key=lambda r: (-r.status.rank, r.check_id)):
         rows.append((r.status, r.check_id, primary_value(r.values, r.status), r.summary, runbook_for(r.check_id)[0]))

@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sentinel.alerting.types import AlertState, Silence
-from sentinel.config.base import label_matches
+from sentinel.config.base import label_matches, matcher_problem
 
 
 def alert_labels(state: AlertState) -> dict[str, str]:
@@ -29,6 +29,9 @@ def parse_matchers(pairs: Sequence[str]) -> dict[str, str]:
         key, sep, value = pair.partition("=")
         if not sep or not key.strip() or not value:
             raise ValueError(f"matcher {pair!r} must look like KEY=VALUE (e.g. table=payments.transactions)")
+        problem = matcher_problem(key.strip(), value)
+        if problem:
+            raise ValueError(problem)
         out[key.strip()] = value
     if not out:
         raise ValueError("a silence needs at least one --match KEY=VALUE")

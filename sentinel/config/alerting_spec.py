@@ -7,8 +7,8 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
-from sentinel.config.base import Identifier, RunbookName, Spec
-from sentinel.durations import Duration
+from sentinel.config.base import Identifier, Matchers, RunbookName, Spec
+from sentinel.durations import Duration, PositiveDuration
 
 Comparison = Literal[">", ">=", "<", "<="]
 
@@ -23,7 +23,7 @@ class RuleSpec(Spec):
 
     id: Identifier
     checks: list[str] = Field(default_factory=list, description="check ids this rule judges")
-    match: dict[str, str] = Field(default_factory=dict, description="label matchers (also `kind`)")
+    match: Matchers = Field(default_factory=dict, description="label matchers (also `kind`)")
     value: str | None = None
     op: Comparison = ">"
     thresholds: ThresholdSpec = Field(default_factory=ThresholdSpec)
@@ -68,12 +68,12 @@ class NotifierSpec(Spec):
 
 class RouteSpec(Spec):
     name: Identifier
-    match: dict[str, str] = Field(default_factory=dict)
+    match: Matchers = Field(default_factory=dict)
     min_severity: Literal["warning", "critical"] = "warning"
     receivers: list[str] = Field(min_length=1, description="notifier names: slack, pager, console or `notifiers:`")
     group_by: list[str] = Field(default_factory=lambda: ["stage"])
     group_wait: Duration = timedelta(seconds=30)
-    group_interval: Duration = timedelta(minutes=5)
+    group_interval: PositiveDuration = timedelta(minutes=5)
     continue_: bool = Field(True, alias="continue")
 
     model_config = Spec.model_config | {"populate_by_name": True}
@@ -83,9 +83,9 @@ class MaintenanceSpec(Spec):
     """A recurring window (cron start + duration, UTC) during which matching alerts are silenced, not lost."""
 
     name: str
-    match: dict[str, str] = Field(default_factory=dict)
+    match: Matchers = Field(default_factory=dict)
     cron: str
-    duration: Duration
+    duration: PositiveDuration
     comment: str = ""
 
     @model_validator(mode="after")
@@ -138,8 +138,8 @@ class BurnWindowSpec(Spec):
     objective allows over both the `long` and the `short` window (the short one makes it resolve quickly)."""
 
     name: Identifier
-    long: Duration
-    short: Duration
+    long: PositiveDuration
+    short: PositiveDuration
     factor: float = Field(gt=0)
     severity: Literal["warning", "critical"] = "warning"
 
@@ -179,11 +179,11 @@ class SlaSpec(Spec):
     finding: str | None = None
     table: str | None = None
     value: str | None = None
-    threshold: Duration | None = None
+    threshold: PositiveDuration | None = None
     deadline: Duration | None = None
     objective: float = Field(0.995, gt=0, lt=1)
     owner: str = "data-platform"
-    max_gap: Duration = timedelta(minutes=15)
+    max_gap: PositiveDuration = timedelta(minutes=15)
     burn_rate: list[BurnWindowSpec] = Field(default_factory=default_burn_windows)
 
     @model_validator(mode="after")

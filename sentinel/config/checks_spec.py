@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import Field, model_validator
 
-from sentinel.config.base import Identifier, Spec
+from sentinel.config.base import Identifier, RunbookName, Spec
 from sentinel.durations import Duration
 
 
@@ -56,7 +56,7 @@ class CheckSpec(Spec):
     labels: dict[str, str] = Field(default_factory=dict)
     params: dict[str, Any] = Field(default_factory=dict)
     enabled: bool = True
-    runbook: str | None = None
+    runbook: RunbookName | None = None
 
     @model_validator(mode="after")
     def _timeout_positive(self) -> CheckSpec:

@@ -12,13 +12,13 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from sentinel.config.references import cross_references
 from sentinel.config.secret_literals import find_secret_literals, shown
 from sentinel.config.spec import SentinelConfig
+from sentinel.config.yaml_source import gc_paused, node_line, read_yaml, yaml_path
 from sentinel.errors import ConfigErrors, ConfigProblem, PluginError
-from sentinel.plugins import Registry, suggest
-
-# libyaml's SafeLoader when PyYAML was built with it: same safety, several times faster on big configs.
-_SafeLoader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+from sentinel.plugins import Registry, notifier_registry, suggest
+from sentinel.runbooks import available, runbooks_dir
 
 
 @dataclass(frozen=True)
@@ -32,33 +32,40 @@ class LoadedConfig:
 
 def load_config(path: Path, registry: Registry) -> LoadedConfig:
     """Raise ConfigErrors listing every problem; never a partial config."""
+    with gc_paused():
+        return _load(path, registry)
+
+
+def _load(path: Path, registry: Registry) -> LoadedConfig:
     file = str(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigErrors([ConfigProblem(file, "", "file not found (set SENTINEL_CONFIG_FILE or pass the path)")]) from None
-    except OSError as exc:
-        raise ConfigErrors([ConfigProblem(file, "", f"cannot read: {exc.strerror}")]) from None
-    try:
-        root = yaml.compose(text, Loader=_SafeLoader)
-        data = yaml.load(text, Loader=_SafeLoader)  # noqa: S506 - a SafeLoader (libyaml's when built in)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = mark.line + 1 if mark is not None else None
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise ConfigErrors([ConfigProblem(file, "", f"malformed YAML: {problem}", line)]) from None
+    document = read_yaml(path)
+    data, root = document.data, document.root
     if data is None:
         data = {}
     if not isinstance(data, dict):
-        raise ConfigErrors([ConfigProblem(file, "", f"the top level must be a mapping, got {type(data).__name__}", 1)])
+        raise ConfigErrors([ConfigProblem(file, "", f"the top level must be a mapping (checks:, rules:, ...), got "
+                                                    f"{type(data).__name__}", 1)])
 
     problems: list[ConfigProblem] = find_secret_literals(root, file)
     try:
-        spec = SentinelConfig.model_validate(data)
+        spec: SentinelConfig | None = SentinelConfig.model_validate(data)
     except ValidationError as exc:
         problems.extend(_problems(exc, file, root, SentinelConfig, prefix=()))
         spec = None
+    params = _check_params(data, file, root, registry, problems)
+    problems.extend(cross_references(data, file, root, notifier_kinds=notifier_registry().kinds(),
+                                     runbooks=_known_runbooks()))
+    if problems:
+        problems.sort(key=lambda p: (p.line or 0, p.path))
+        raise ConfigErrors(problems)
+    assert spec is not None
+    enabled = {c.id for c in spec.checks if c.enabled}
+    return LoadedConfig(path, spec, {k: v for k, v in params.items() if k in enabled})
 
+
+def _check_params(data: dict[str, Any], file: str, root: yaml.Node | None, registry: Registry,
+                  problems: list[ConfigProblem]) -> dict[str, BaseModel]:
+    """Each check's params validated by its kind's own model; problems are appended with their lines."""
     params: dict[str, BaseModel] = {}
     raw_checks: list[Any] = data["checks"] if isinstance(data.get("checks"), list) else []
     for index, raw in enumerate(raw_checks):
@@ -69,54 +76,20 @@ def load_config(path: Path, registry: Registry) -> LoadedConfig:
         try:
             cls = registry.load(kind)
         except PluginError as exc:
-            problems.append(ConfigProblem(file, _path((*loc, "kind")), str(exc), _line(root, (*loc, "kind"))))
+            problems.append(ConfigProblem(file, yaml_path((*loc, "kind")), str(exc), node_line(root, (*loc, "kind"))))
             continue
         raw_params = raw.get("params") or {}
         try:
             params[check_id] = cls.Params.model_validate(raw_params)
         except ValidationError as exc:
             problems.extend(_problems(exc, file, root, cls.Params, prefix=(*loc, "params"), context=f"check {check_id!r}"))
-
-    if spec is not None:
-        problems.extend(_cross_references(spec, file, root))
-    if problems:
-        problems.sort(key=lambda p: (p.line or 0, p.path))
-        raise ConfigErrors(problems)
-    assert spec is not None
-    enabled = {c.id for c in spec.checks if c.enabled}
-    return LoadedConfig(path, spec, {k: v for k, v in params.items() if k in enabled})
+    return params
 
 
-def _cross_references(spec: SentinelConfig, file: str, root: yaml.Node | None) -> list[ConfigProblem]:
-    out: list[ConfigProblem] = []
-    loc: tuple[str | int, ...]
-    check_ids = [c.id for c in spec.checks]
-    route_names = [r.name for r in spec.routes]
-    # "slack" and "pager" are built from settings (SENTINEL_SLACK_TOKEN, SENTINEL_PAGER_BACKEND); the alerting
-    # pipeline reports a route that names one of them while it is not configured.
-    receiver_names = [n.name for n in spec.notifiers] + ["console", "slack", "pager"]
-    for i, rule in enumerate(spec.rules):
-        for j, cid in enumerate(rule.checks):
-            if cid not in check_ids:
-                loc = ("rules", i, "checks", j)
-                msg = f"unknown check id {cid!r}{suggest(cid, check_ids)}"
-                out.append(ConfigProblem(file, _path(loc), msg, _line(root, loc)))
-        if rule.route is not None and rule.route not in route_names:
-            loc = ("rules", i, "route")
-            msg = f"unknown route {rule.route!r}{suggest(rule.route, route_names)}; routes: {', '.join(route_names) or 'none'}"
-            out.append(ConfigProblem(file, _path(loc), msg, _line(root, loc)))
-    for i, route in enumerate(spec.routes):
-        for j, receiver in enumerate(route.receivers):
-            if receiver not in receiver_names:
-                loc = ("routes", i, "receivers", j)
-                msg = f"unknown receiver {receiver!r}{suggest(receiver, receiver_names)}; notifiers: {', '.join(receiver_names)}"
-                out.append(ConfigProblem(file, _path(loc), msg, _line(root, loc)))
-    for i, sla in enumerate(spec.slas):
-        if sla.check not in check_ids:
-            loc = ("slas", i, "check")
-            msg = f"unknown check id {sla.check!r}{suggest(sla.check, check_ids)}"
-            out.append(ConfigProblem(file, _path(loc), msg, _line(root, loc)))
-    return out
+def _known_runbooks() -> list[str] | None:
+    """Runbook names alerts may link to, or None when no runbooks directory exists to check against."""
+    directory = runbooks_dir()
+    return available(directory) if directory.is_dir() else None
 
 
 def _problems(
@@ -139,39 +112,13 @@ def _problems(
                 message += f"; allowed: {', '.join(known)}"
         elif err["type"] == "missing":
             message = f"required key {loc[-1]!r} is missing" if loc else "required value is missing"
-        elif "input" in err and err["type"] not in ("model_type",) and not isinstance(err["input"], dict | list):
+        elif "input" in err and err["type"] not in ("model_type",) and not isinstance(err["input"], dict | list) \
+                and "got " not in message:  # validators that already quote the value
             message = f"{message} (got {shown(err['input'])})"
         if context:
             message = f"{context}: {message}"
-        out.append(ConfigProblem(file, _path(full), message, _line(root, full)))
+        out.append(ConfigProblem(file, yaml_path(full), message, node_line(root, full)))
     return out
-
-
-def _path(loc: tuple[Any, ...]) -> str:
-    text = ""
-    for part in loc:
-        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
-    return text
-
-
-def _line(root: yaml.Node | None, loc: tuple[Any, ...]) -> int | None:
-    """1-based line of the deepest YAML node that loc reaches (the key itself for a mapping entry)."""
-    node, line = root, (root.start_mark.line + 1 if root is not None else None)
-    for part in loc:
-        if isinstance(node, yaml.MappingNode):
-            for key_node, value_node in node.value:
-                if key_node.value == part:
-                    line = key_node.start_mark.line + 1
-                    node = value_node
-                    break
-            else:
-                return line
-        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
-            node = node.value[part]
-            line = node.start_mark.line + 1
-        else:
-            return line
-    return line
 
 
 def _fields_at(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
@@ -214,6 +161,6 @@ def _unwrap(annotation: Any) -> Any:
 def line_of(path: Path, loc: tuple[str | int, ...]) -> int | None:
     """The line of `loc` (e.g. ("checks", 2, "params", "bucket")) in a config file, for messages that point there."""
     try:
-        return _line(yaml.compose(path.read_text(encoding="utf-8"), Loader=_SafeLoader), loc)
-    except (OSError, yaml.YAMLError):
+        return node_line(read_yaml(path).root, loc)
+    except ConfigErrors:
         return None

@@ -9,12 +9,41 @@ from __future__ import annotations
 import os
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, SecretStr
+from pydantic import AfterValidator, BeforeValidator, Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SecretsSettingsSource, SettingsConfigDict
+from pydantic_settings.exceptions import SettingsError
+
+from sentinel.config import settings_problems as problems_of
+from sentinel.durations import parse_duration
+from sentinel.errors import SettingsErrors
 
 DEFAULT_SECRETS_DIR = Path("/run/secrets/sentinel")
+
+
+def _env_duration(value: Any) -> Any:
+    """'35d' or '90m' as in alert_rules.yaml, or a bare number of seconds (the unit is in the README and the
+    variable has always taken seconds); other text (ISO 8601 'P35D') is left to pydantic."""
+    if isinstance(value, str):
+        text = value.strip()
+        if text.replace(".", "", 1).isdigit():
+            return timedelta(seconds=float(text))
+        try:
+            return parse_duration(text)
+        except ValueError:
+            return value
+    return value
+
+
+def _positive(value: timedelta) -> timedelta:
+    if value <= timedelta(0):
+        raise ValueError("must be longer than 0, e.g. '35d'")
+    return value
+
+
+# A duration from the environment: the YAML's units, or the seconds and ISO 8601 forms pydantic reads.
+EnvDuration = Annotated[timedelta, BeforeValidator(_env_duration), AfterValidator(_positive)]
 
 
 class Settings(BaseSettings):
@@ -24,15 +53,15 @@ class Settings(BaseSettings):
     state_path: Path = Field(Path("sentinel-state.db"), description="SQLite state file (embedded store)")
     state_dsn: SecretStr | None = Field(None, description="PostgreSQL DSN for the shared (HA) state store")
     http_host: str = "0.0.0.0"  # noqa: S104 - a sidecar must be scrapable from the pod network
-    http_port: int = 9108
+    http_port: int = Field(9108, ge=0, le=65535)
     runbook_base_url: str = "https://github.com/novapay/analytics/blob/main/docs/runbooks/"
-    max_workers: int = 8
+    max_workers: int = Field(8, ge=1, description="checks run at the same time")
     # Each check runs in a supervised worker process (a crash, hang or memory blow-up is that check's ERROR);
     # "thread" runs them in the caller's process, for debugging with a plain traceback.
     check_isolation: Literal["process", "thread"] = "process"
     check_memory_limit_mb: int = Field(1024, ge=64, description="resident memory a check's worker may use")
     # SLA observations and alert history live in their own tables; raw results serve `status`, reports and debugging.
-    results_retention: timedelta = Field(timedelta(days=35), description="how long check results are kept")
+    results_retention: EnvDuration = Field(timedelta(days=35), description="how long check results are kept")
 
     # PostgreSQL (source database). `postgres_dsn` is the connection named "default".
     postgres_dsn: SecretStr | None = None
@@ -70,15 +99,15 @@ class Settings(BaseSettings):
     snowflake_warehouse: str | None = None
     snowflake_database: str | None = None
     snowflake_host: str | None = None
-    snowflake_port: int | None = None
+    snowflake_port: int | None = Field(None, ge=1, le=65535)
     snowflake_protocol: Literal["https", "http"] = "https"
     snowflake_schema: str | None = None
     # Only for stand-ins without COPY_HISTORY / SYSTEM$PIPE_STATUS (fakesnow in tests and the demo): a table/view
     # with the real output columns. Leave unset in production. See sentinel/sources/snowpipe.py.
     snowflake_copy_history_relation: str | None = None
     snowflake_pipe_status_relation: str | None = None
-    aws_connect_timeout_seconds: float = 5.0
-    aws_read_timeout_seconds: float = 20.0
+    aws_connect_timeout_seconds: float = Field(5.0, gt=0)
+    aws_read_timeout_seconds: float = Field(20.0, gt=0)
 
     # Slack
     slack_token: SecretStr | None = None
@@ -100,12 +129,12 @@ class Settings(BaseSettings):
 
     # Email
     smtp_host: str | None = None
-    smtp_port: int = 587
+    smtp_port: int = Field(587, ge=1, le=65535)
     smtp_username: str | None = None
     smtp_password: SecretStr | None = None
     smtp_starttls: bool = True
     smtp_from: str = "sentinel@novapay.example"
-    smtp_timeout_seconds: float = 20.0
+    smtp_timeout_seconds: float = Field(20.0, gt=0)
     smtp_ca_file: Path | None = Field(None, description="CA bundle to verify the SMTP server's STARTTLS certificate")
 
 
@@ -128,5 +157,30 @@ class Settings(BaseSettings):
 
 def load_settings(**overrides: Any) -> Settings:
     """Settings from arguments, then SENTINEL_* environment variables, then files in the secrets directory
-    (SENTINEL_SECRETS_DIR, default the Kubernetes mount /run/secrets/sentinel)."""
-    return Settings(**overrides)
+    (SENTINEL_SECRETS_DIR, default the Kubernetes mount /run/secrets/sentinel).
+
+    Raises SettingsErrors listing every problem at once: invalid values, unparsable JSON, and variables or secret
+    files that set nothing (a typo such as SENTINEL_SLACK_TOKN would otherwise silently mean "no Slack").
+    """
+    environ = dict(os.environ)
+    secrets_dir = Path(environ.get("SENTINEL_SECRETS_DIR", str(DEFAULT_SECRETS_DIR)))
+    readable_dir = secrets_dir if secrets_dir.is_dir() else None
+    fields = list(Settings.model_fields)
+
+    def describe(field: str) -> str:
+        return problems_of.where(field, environ, readable_dir, overrides)
+
+    problems = problems_of.unknown_variables(environ, fields)
+    bad_dir = problems_of.secrets_dir_problem(secrets_dir, "SENTINEL_SECRETS_DIR" in environ)
+    problems += [bad_dir] if bad_dir else []
+    problems += problems_of.unknown_secret_files(readable_dir, fields) if readable_dir else []
+    settings: Settings | None = None
+    try:
+        settings = Settings(**overrides)
+    except ValidationError as exc:
+        problems += problems_of.validation_problems(exc, describe)
+    except SettingsError as exc:
+        problems.append(problems_of.parse_problem(exc, describe))
+    if problems or settings is None:
+        raise SettingsErrors(problems)
+    return settings

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator
 
 from sentinel.config.alerting_spec import (
     MaintenanceSpec,
@@ -26,6 +26,9 @@ class DefaultsSpec(Spec):
     resolve_after: Duration = timedelta(0)
 
 
+SUPPORTED_VERSION = 1
+
+
 class SentinelConfig(Spec):
     version: int = 1
     defaults: DefaultsSpec = Field(default_factory=DefaultsSpec)
@@ -39,19 +42,16 @@ class SentinelConfig(Spec):
     pipeline: PipelineSpec = Field(default_factory=PipelineSpec)
     connections: ConnectionsSpec = Field(default_factory=ConnectionsSpec)
 
-    @model_validator(mode="after")
-    def _unique_ids(self) -> SentinelConfig:
-        for section, ids in (
-            ("checks", [c.id for c in self.checks]),
-            ("rules", [r.id for r in self.rules]),
-            ("notifiers", [n.name for n in self.notifiers]),
-            ("routes", [r.name for r in self.routes]),
-            ("slas", [s.id for s in self.slas]),
-        ):
-            dupes = sorted({i for i in ids if ids.count(i) > 1})
-            if dupes:
-                raise ValueError(f"duplicate {section} id(s): {', '.join(dupes)}")
-        return self
+    # Unique ids and names, and references between sections, are checked by the loader
+    # (sentinel/config/references.py) on the raw YAML, with the line of the duplicate.
+
+    @field_validator("version", mode="before")
+    @classmethod
+    def _known_version(cls, value: object) -> object:
+        if value != SUPPORTED_VERSION or isinstance(value, bool):
+            raise ValueError(f"unsupported version {value!r}: this Sentinel reads `version: {SUPPORTED_VERSION}`"
+                             " files (remove the key or set it to 1)")
+        return value
 
     def check(self, check_id: str) -> CheckSpec:
         for c in self.checks:

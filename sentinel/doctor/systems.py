@@ -118,7 +118,7 @@ def probe_dbt(sources: Sources, needs: list[Need], config_at: ConfigAt, now: dat
             lines.append(DoctorLine("problem", component, str(exc).split(" (hint:")[0],
                                     exc.hint or f"fix the location at {config_at(need)}"))
             continue
-        newest = artifacts.run_results.generated_at
+        _, newest, _ = artifacts.newest()
         age = format_duration(now - newest)
         lines.append(DoctorLine("ok", component, f"newest run {artifacts.run_folder}, generated {age} ago"))
     return lines

@@ -57,9 +57,17 @@ class ArtifactFile:
 class DbtArtifacts:
     location: str  # as configured
     run_folder: str  # the folder of the chosen run
-    run_results: RunResults
+    run_results: RunResults | None  # None when only `dbt source freshness` ran (it writes no run_results.json)
     manifest: Manifest
     sources: SourcesResults | None
+
+    def newest(self) -> tuple[str, datetime, str]:
+        """(file, generated_at, invocation_id) of the newest of run_results.json and sources.json: a job that only
+        runs `dbt source freshness` is running too."""
+        found = [(a.file, a.generated_at, a.invocation_id) for a in (self.run_results, self.sources) if a is not None]
+        if not found:  # load() refuses a location with neither
+            raise SourceError(f"no run_results.json or sources.json under {self.location}")
+        return max(found, key=lambda f: f[1])
 
 
 class _Store(Protocol):
@@ -183,21 +191,27 @@ class DbtArtifactsSource:
         return LocalStore(Path(self.location.removeprefix("file://")))
 
     def load(self, timeout: float = 30.0) -> DbtArtifacts:
-        """The newest run under the location: run results, its manifest and the newest source freshness."""
+        """The newest run under the location: run results, its manifest and the newest source freshness.
+
+        A location with sources.json but no run_results.json is a job that only runs `dbt source freshness`: its
+        freshness results are read with the manifest beside them.
+        """
         deadline = time.monotonic() + timeout
         store = self._store(timeout)
         found = store.find((RUN_RESULTS, SOURCES), deadline)
         chosen = _newest(found[RUN_RESULTS])
-        if chosen is None:
-            raise SourceError(f"no {RUN_RESULTS} under {self.location}",
+        freshness_only = _newest(found[SOURCES]) if chosen is None else None
+        anchor = chosen or freshness_only
+        if anchor is None:
+            raise SourceError(f"no {RUN_RESULTS} or {SOURCES} under {self.location}",
                               hint="is the dbt job running and uploading its target/ there? see runbook dbt-not-running")
-        folder = chosen.folder
-        run_results = parse_run_results(store.read(chosen.path, deadline), chosen.path)
+        folder = anchor.folder
+        run_results = parse_run_results(store.read(chosen.path, deadline), chosen.path) if chosen else None
         manifest_path = f"{folder}/{MANIFEST}"
         try:
             manifest_raw = store.read(manifest_path, deadline)
         except SourceError as exc:
-            raise SourceError(f"{chosen.path} has no readable {MANIFEST} beside it: {exc}",
+            raise SourceError(f"{anchor.path} has no readable {MANIFEST} beside it: {exc}",
                               hint="upload the whole target/ (run_results.json and manifest.json) of each run") from None
         manifest = parse_manifest(manifest_raw, manifest_path)
         sources_file = _newest([f for f in found[SOURCES] if f.folder == folder]) or _newest(found[SOURCES])

@@ -10,7 +10,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from sentinel.sources.dbt_parse import as_object, load_artifact, parse_timestamp
+from sentinel.sources.dbt_parse import (
+    ArtifactError,
+    as_object,
+    load_artifact,
+    object_field,
+    optional_text,
+    parse_timestamp,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,25 +75,27 @@ class Manifest:
         self.project_name: str | None = meta.get("project_name")
         self.generated_at = parse_timestamp(meta.get("generated_at"))
         self.invocation_id = str(meta.get("invocation_id") or "")
-        self._raw_nodes: dict[str, Any] = data.get("nodes") or {}
-        self._raw_sources: dict[str, Any] = data.get("sources") or {}
-        self._raw_unit_tests: dict[str, Any] = data.get("unit_tests") or {}
-        self._parent_map: dict[str, list[str]] = data.get("parent_map") or {}
-        self._child_map: dict[str, list[str]] = data.get("child_map") or {}
+        self._raw_nodes: dict[str, Any] = object_field(data, "nodes", file)
+        self._raw_sources: dict[str, Any] = object_field(data, "sources", file)
+        self._raw_unit_tests: dict[str, Any] = object_field(data, "unit_tests", file)
+        self._parent_map: dict[str, list[str]] = _graph(data, "parent_map", file)
+        self._child_map: dict[str, list[str]] = _graph(data, "child_map", file)
         self._cache: dict[str, ManifestNode | None] = {}
         self._fed_by: dict[str, set[str]] | None = None
         self._sources_of: dict[str, frozenset[str]] = {}
         self.groups: dict[str, str | None] = {}
-        for group in (data.get("groups") or {}).values():
+        for group in object_field(data, "groups", file).values():
             if isinstance(group, dict) and group.get("name"):
                 self.groups[str(group["name"])] = _owner_text(group.get("owner"))
         self.exposures: dict[str, Exposure] = {}
-        for uid, exp in (data.get("exposures") or {}).items():
+        for uid, exp in object_field(data, "exposures", file).items():
             if isinstance(exp, dict):
+                name = optional_text(exp, "name") or uid
                 self.exposures[uid] = Exposure(
-                    unique_id=uid, name=str(exp.get("name") or uid), label=str(exp.get("label") or exp.get("name") or uid),
-                    type=str(exp.get("type") or "exposure"), url=exp.get("url"), owner=_owner_text(exp.get("owner")),
-                    maturity=exp.get("maturity"), depends_on=tuple((exp.get("depends_on") or {}).get("nodes") or ()),
+                    unique_id=uid, name=name, label=optional_text(exp, "label") or name,
+                    type=optional_text(exp, "type") or "exposure", url=optional_text(exp, "url"),
+                    owner=_owner_text(exp.get("owner")), maturity=optional_text(exp, "maturity"),
+                    depends_on=_node_ids(as_object(exp.get("depends_on")).get("nodes")),
                 )
 
     def __contains__(self, unique_id: str) -> bool:
@@ -103,33 +112,34 @@ class Manifest:
 
     def _convert(self, uid: str, raw: dict[str, Any]) -> ManifestNode:
         config = as_object(raw.get("config"))
-        meta = {**(raw.get("meta") or {}), **(config.get("meta") or {})}
+        meta = {**as_object(raw.get("meta")), **as_object(config.get("meta"))}
         group = raw.get("group") or config.get("group")
         owner = meta.get("owner")
         tags = raw.get("tags") or config.get("tags") or ()
         attached = raw.get("attached_node") or (raw.get("model") if raw.get("resource_type") == "unit_test" else None)
         if isinstance(attached, str) and not attached.startswith(("model.", "seed.", "snapshot.", "source.")):
             attached = None  # unit tests name their model by name; resolve through depends_on instead
+        # Text fields of another JSON type are read as absent: they only label and describe a finding.
         return ManifestNode(
             unique_id=uid,
-            name=str(raw.get("name") or uid.rsplit(".", 1)[-1]),
-            resource_type=str(raw.get("resource_type") or uid.split(".", 1)[0]),
-            schema=raw.get("schema"),
-            alias=raw.get("alias") or raw.get("identifier"),
-            relation_name=raw.get("relation_name"),
-            original_file_path=raw.get("original_file_path"),
+            name=optional_text(raw, "name") or uid.rsplit(".", 1)[-1],
+            resource_type=optional_text(raw, "resource_type") or uid.split(".", 1)[0],
+            schema=optional_text(raw, "schema"),
+            alias=optional_text(raw, "alias") or optional_text(raw, "identifier"),
+            relation_name=optional_text(raw, "relation_name"),
+            original_file_path=optional_text(raw, "original_file_path"),
             owner=_owner_text(owner),
-            group=str(group) if group else None,
-            group_owner=self.groups.get(str(group)) if group else None,
+            group=str(group) if isinstance(group, str) and group else None,
+            group_owner=self.groups.get(group) if isinstance(group, str) and group else None,
             tags=tuple(str(t) for t in tags) if isinstance(tags, list | tuple) else (),
-            severity=(str(config["severity"]).lower() if config.get("severity") else None),
-            warn_if=config.get("warn_if"),
-            error_if=config.get("error_if"),
+            severity=(str(config["severity"]).lower() if isinstance(config.get("severity"), str) else None),
+            warn_if=optional_text(config, "warn_if"),
+            error_if=optional_text(config, "error_if"),
             attached_node=attached if isinstance(attached, str) else None,
             depends_on=tuple(self.parents(uid)),
-            compiled_code=raw.get("compiled_code") if isinstance(raw.get("compiled_code"), str) else None,
-            description=raw.get("description") or None,
-            source_name=raw.get("source_name"),
+            compiled_code=optional_text(raw, "compiled_code"),
+            description=optional_text(raw, "description") or None,
+            source_name=optional_text(raw, "source_name"),
         )
 
     def source_columns(self, source_name: str, table: str) -> dict[str, str | None] | None:
@@ -147,8 +157,8 @@ class Manifest:
     def parents(self, unique_id: str) -> list[str]:
         if unique_id in self._parent_map:
             return list(self._parent_map[unique_id])
-        raw = self._raw_nodes.get(unique_id) or self._raw_unit_tests.get(unique_id) or {}
-        return list(((raw.get("depends_on") or {}).get("nodes")) or ())
+        raw = as_object(self._raw_nodes.get(unique_id) or self._raw_unit_tests.get(unique_id))
+        return list(_node_ids(as_object(raw.get("depends_on")).get("nodes")))
 
     def children(self, unique_id: str) -> list[str]:
         if not self._child_map:  # an older or trimmed manifest: derive it from depends_on once
@@ -224,6 +234,20 @@ class Manifest:
             self._fed_by = fed_by
         found = set().union(*(self._fed_by.get(uid, set()) for uid in start))
         return sorted((self.exposures[uid] for uid in found), key=lambda e: e.label)
+
+
+def _graph(data: dict[str, Any], key: str, file: str) -> dict[str, list[str]]:
+    """parent_map / child_map: unique_id -> list of unique_ids, checked once so walks never meet another type."""
+    graph = object_field(data, key, file)
+    for uid, linked in graph.items():
+        if not isinstance(linked, list) or not all(isinstance(x, str) for x in linked):
+            raise ArtifactError(file, f"`{key}[{uid!r}]` must be a list of unique_ids",
+                                hint="the file was not written by dbt, or was edited or truncated")
+    return graph
+
+
+def _node_ids(value: Any) -> tuple[str, ...]:
+    return tuple(x for x in value if isinstance(x, str)) if isinstance(value, list) else ()
 
 
 def parse_manifest(raw: bytes, file: str) -> Manifest:

@@ -38,6 +38,64 @@ def as_object(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
+# Typed reads of the fields a decision depends on. A wrong type is an ArtifactError naming the file and the JSON
+# path, never an AttributeError or ValueError from deep inside the check; optional text fields of another type are
+# read as absent (they only decorate a message).
+
+
+def object_field(data: dict[str, Any], key: str, file: str) -> dict[str, Any]:
+    """data[key] as an object keyed by unique_id ({} when absent)."""
+    value = data.get(key)
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise ArtifactError(file, f"`{key}` is a JSON {_json_type(value)}, expected an object keyed by unique_id",
+                            hint="the file was not written by dbt, or was edited or truncated")
+    return value
+
+
+def list_field(data: dict[str, Any], key: str, file: str) -> list[Any]:
+    value = data.get(key)
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise ArtifactError(file, f"`{key}` is a JSON {_json_type(value)}, expected a list",
+                            hint="the file was not written by dbt, or was edited or truncated")
+    return value
+
+
+def number_field(item: dict[str, Any], key: str, file: str, where: str) -> float | None:
+    value = item.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ArtifactError(file, f"{where}.{key} is {_preview(value)}, expected a number",
+                            hint="the file was not written by dbt, or was edited")
+    return float(value)
+
+
+def text_field(item: dict[str, Any], key: str, file: str, where: str) -> str:
+    value = item.get(key)
+    if not isinstance(value, str) or not value:
+        raise ArtifactError(file, f"{where}.{key} is {_preview(value)}, expected a non-empty string",
+                            hint="the file was not written by dbt, or was edited")
+    return value
+
+
+def optional_text(item: dict[str, Any], key: str) -> str | None:
+    value = item.get(key)
+    return value if isinstance(value, str) else None
+
+
+def _json_type(value: Any) -> str:
+    return {dict: "object", list: "list", str: "string", bool: "boolean", type(None): "null"}.get(type(value), "number")
+
+
+def _preview(value: Any) -> str:
+    text = "missing" if value is None else f"{value!r}"
+    return text if len(text) <= 40 else text[:39] + "…"
+
+
 def parse_timestamp(value: Any) -> datetime | None:
     if not isinstance(value, str) or not value:
         return None
@@ -133,20 +191,7 @@ def _metadata(data: dict[str, Any], file: str) -> tuple[dict[str, Any], datetime
 def parse_run_results(raw: bytes, file: str) -> RunResults:
     data = load_artifact(raw, file, "run-results")
     meta, generated_at = _metadata(data, file)
-    results = []
-    for item in data.get("results") or ():
-        if not isinstance(item, dict) or not isinstance(item.get("unique_id"), str):
-            continue
-        failures = item.get("failures")
-        results.append(NodeResult(
-            unique_id=item["unique_id"],
-            status=str(item.get("status") or "unknown"),
-            message=item.get("message") if isinstance(item.get("message"), str) else None,
-            failures=int(failures) if isinstance(failures, int | float) else None,
-            execution_seconds=float(item.get("execution_time") or 0.0),
-            compiled_code=item.get("compiled_code") if isinstance(item.get("compiled_code"), str) else None,
-            relation_name=item.get("relation_name") if isinstance(item.get("relation_name"), str) else None,
-        ))
+    results = [_node_result(item, file, f"results[{i}]") for i, item in enumerate(list_field(data, "results", file))]
     args = as_object(data.get("args"))
     return RunResults(
         file=file,
@@ -154,9 +199,25 @@ def parse_run_results(raw: bytes, file: str) -> RunResults:
         dbt_version=str(meta.get("dbt_version") or "unknown"),
         generated_at=generated_at,
         invocation_id=str(meta.get("invocation_id") or ""),
-        elapsed_seconds=float(data.get("elapsed_time") or 0.0),
+        elapsed_seconds=number_field(data, "elapsed_time", file, "run") or 0.0,
         command=str(args["which"]) if args.get("which") else None,
         results=tuple(results),
+    )
+
+
+def _node_result(item: Any, file: str, where: str) -> NodeResult:
+    if not isinstance(item, dict):
+        raise ArtifactError(file, f"{where} is a JSON {_json_type(item)}, expected an object",
+                            hint="the file was not written by dbt, or was edited")
+    failures = number_field(item, "failures", file, where)
+    return NodeResult(
+        unique_id=text_field(item, "unique_id", file, where),
+        status=text_field(item, "status", file, where),
+        message=optional_text(item, "message"),
+        failures=int(failures) if failures is not None else None,
+        execution_seconds=number_field(item, "execution_time", file, where) or 0.0,
+        compiled_code=optional_text(item, "compiled_code"),
+        relation_name=optional_text(item, "relation_name"),
     )
 
 
@@ -185,31 +246,36 @@ class SourcesResults:
     results: tuple[FreshnessResult, ...]
 
 
-def _threshold(value: Any) -> timedelta | None:
-    if not isinstance(value, dict) or not value.get("count") or value.get("period") not in _PERIOD_SECONDS:
+def _threshold(value: Any, file: str, where: str) -> timedelta | None:
+    """{"count": 30, "period": "minute"}; dbt writes nulls for a threshold that is not set."""
+    if not isinstance(value, dict) or not isinstance(value.get("period"), str) or value["period"] not in _PERIOD_SECONDS:
         return None
-    return timedelta(seconds=float(value["count"]) * _PERIOD_SECONDS[value["period"]])
+    count = number_field(value, "count", file, where)
+    return timedelta(seconds=count * _PERIOD_SECONDS[value["period"]]) if count else None
 
 
 def parse_sources(raw: bytes, file: str) -> SourcesResults:
     data = load_artifact(raw, file, "sources")
     meta, generated_at = _metadata(data, file)
-    results = []
-    for item in data.get("results") or ():
-        if not isinstance(item, dict) or not isinstance(item.get("unique_id"), str):
-            continue
-        criteria = as_object(item.get("criteria"))
-        age = item.get("max_loaded_at_time_ago_in_s")
-        results.append(FreshnessResult(
-            unique_id=item["unique_id"],
-            status=str(item.get("status") or "unknown"),
-            max_loaded_at=parse_timestamp(item.get("max_loaded_at")),
-            snapshotted_at=parse_timestamp(item.get("snapshotted_at")),
-            age_seconds=float(age) if isinstance(age, int | float) else None,
-            warn_after=_threshold(criteria.get("warn_after")),
-            error_after=_threshold(criteria.get("error_after")),
-            filter=criteria.get("filter"),
-            error=item.get("error") if isinstance(item.get("error"), str) else None,
-        ))
+    results = [_freshness_result(item, file, f"results[{i}]")
+               for i, item in enumerate(list_field(data, "results", file))]
     return SourcesResults(file, data["_schema_version"], generated_at, str(meta.get("invocation_id") or ""),
                           tuple(results))
+
+
+def _freshness_result(item: Any, file: str, where: str) -> FreshnessResult:
+    if not isinstance(item, dict):
+        raise ArtifactError(file, f"{where} is a JSON {_json_type(item)}, expected an object",
+                            hint="the file was not written by dbt, or was edited")
+    criteria = as_object(item.get("criteria"))
+    return FreshnessResult(
+        unique_id=text_field(item, "unique_id", file, where),
+        status=text_field(item, "status", file, where),
+        max_loaded_at=parse_timestamp(item.get("max_loaded_at")),
+        snapshotted_at=parse_timestamp(item.get("snapshotted_at")),
+        age_seconds=number_field(item, "max_loaded_at_time_ago_in_s", file, where),
+        warn_after=_threshold(criteria.get("warn_after"), file, f"{where}.criteria.warn_after"),
+        error_after=_threshold(criteria.get("error_after"), file, f"{where}.criteria.error_after"),
+        filter=optional_text(criteria, "filter"),
+        error=optional_text(item, "error"),
+    )

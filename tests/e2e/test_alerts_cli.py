@@ -75,13 +75,13 @@ def test_silence_add_list_expire_and_alerts_show_silenced(env, make_pipeline):
 
     assert cli("silence", "expire", silence_id).exit_code == 0
     assert "No active silences." in cli("silence", "list").output
-    assert cli("silence", "expire", silence_id).exit_code == 1
+    assert cli("silence", "expire", silence_id).exit_code == 64
     assert "expired" in cli("silence", "list", "--all").output
 
 
 def test_silence_add_rejects_bad_matchers():
     out = CliRunner().invoke(main, ["silence", "add", "--match", "oops", "--for", "1h", "--comment", "x"])
-    assert out.exit_code == 2 and "KEY=VALUE" in out.output
+    assert out.exit_code == 64 and "KEY=VALUE" in out.output
 
 
 def test_notify_test_proves_a_route_and_reports_a_broken_one(env, alerting_fakes):
@@ -95,7 +95,7 @@ def test_notify_test_proves_a_route_and_reports_a_broken_one(env, alerting_fakes
     assert "og-wrong-key-123" not in broken.output
 
     unknown = cli("notify-test", "--route", "nope")
-    assert unknown.exit_code == 2 and "team_slack" in unknown.output
+    assert unknown.exit_code == 64 and "team_slack" in unknown.output
 
 
 def test_help_documents_the_commands():

@@ -91,9 +91,9 @@ def test_only_and_json_for_machines(env: dict[str, str]) -> None:
     assert result["runbook"].endswith("/sql-threshold.md")
 
 
-def test_only_with_an_unknown_id_exits_4_with_a_suggestion(env: dict[str, str]) -> None:
+def test_only_with_an_unknown_id_is_a_usage_error_with_a_suggestion(env: dict[str, str]) -> None:
     proc = sentinel(env, "check", "--once", "--only", "backlog_okk", "--no-notify")
-    assert proc.returncode == 4
+    assert proc.returncode == 64
     assert "no enabled check with id 'backlog_okk' (did you mean \"backlog_ok\"?)" in proc.stderr
 
 

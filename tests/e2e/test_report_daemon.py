@@ -102,7 +102,7 @@ def test_report_weekly_prints_the_text_report(week: SimulatedWeek, tmp_path: Pat
     assert "error budget left: exhausted, over by 4m12s (budget 1h40m)" in out
     assert "freshness p50 5.0 min, p95 5.0 min, max 55.0 min (2009 observations)" in out
     bad = _cli(week, tmp_path, "report", "weekly", "--week", "2026-47")
-    assert bad.returncode == 2 and "not an ISO week" in bad.stderr
+    assert bad.returncode == 64 and "not an ISO week" in bad.stderr
 
 
 def _sla_json(week: SimulatedWeek, tmp_path: Path, *args: str) -> dict[str, dict[str, Any]]:
@@ -156,7 +156,7 @@ def test_sla_shows_a_past_week_in_full_and_as_it_stood_mid_incident(week: Simula
     future = _cli(week, tmp_path, "sla", "--week", cal.week_c, "--at", cal.week_b_start.isoformat())
     assert future.returncode == 4 and f"week {cal.week_c} starts" in future.stderr
     bad = _cli(week, tmp_path, "sla", "--at", "yesterday")
-    assert bad.returncode == 2 and "'yesterday' is not a time" in bad.stderr
+    assert bad.returncode == 64 and "'yesterday' is not a time" in bad.stderr
 
 
 def test_status_at_a_past_moment_draws_the_pipeline_as_it_stood(week: SimulatedWeek, tmp_path: Path) -> None:

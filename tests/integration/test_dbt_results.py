@@ -4,6 +4,7 @@ local directory and from the moto S3 server."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import time
 from datetime import timedelta
@@ -34,6 +35,7 @@ SCORES = f"model.{P}.int_merchant_scores"
 HEALTH = f"model.{P}.fct_merchant_health"
 SRC_TX = f"source.{P}.payments.transactions"
 SRC_EVENTS = f"source.{P}.users.merchant_events"
+SKIPPED_TEST = f"test.{P}.unique_fct_merchant_health_merchant_id.41c2422f0f"
 
 
 def generated_at(folder: Path) -> str:
@@ -65,9 +67,16 @@ def test_broken_run_gives_one_finding_per_problem_with_owner_sql_and_dashboards(
 
     assert result.status is Status.CRITICAL
     assert set(found) == {"dbt_not_running", UNIQUE_MERCHANT, NOT_NULL_MERCHANT, RECONCILE, SCORES, HEALTH,
-                          SRC_TX, SRC_EVENTS}, "passing tests, skipped tests and exposures are not findings"
-    assert "2 tests failing, 1 test warning, 1 model failed, 1 skipped" in result.summary
+                          SKIPPED_TEST, SRC_TX, SRC_EVENTS}, "passing tests and exposures are not findings"
+    assert "2 tests failing, 1 test warning, 1 test skipped, 1 model failed, 1 skipped" in result.summary
     assert result.values["nodes_skipped"] == 1 and result.values["tests_failed"] == 2
+    assert result.values["tests_skipped"] == 1
+
+    # A test that did not run because its model errored upstream: its check is unknown, so it warns and says why.
+    skipped_test = found[SKIPPED_TEST]
+    assert skipped_test.status is Status.WARN
+    assert "was skipped: upstream int_merchant_scores" in skipped_test.summary
+    assert "its check did not run" in skipped_test.summary
 
     unique = found[UNIQUE_MERCHANT]
     assert unique.status is Status.CRITICAL
@@ -126,7 +135,9 @@ def test_dbt_that_stopped_running_is_its_own_alert(dbt_runs: DbtRuns) -> None:
     late = run_check(str(dbt_runs.broken), clock_after(dbt_runs.broken, 47))
     finding = by_key(late)["dbt_not_running"]
     assert finding.status is Status.CRITICAL
-    assert finding.summary.startswith("dbt stopped running: newest run_results.json is 47m old")
+    # The newest artifact counts: here the sources.json of the `dbt source freshness` that ran after the build.
+    assert re.match(r"dbt stopped running: newest sources\.json is 4[67]m old \(generated ", finding.summary), \
+        finding.summary
     assert "expected every 15m + 10m slack" in finding.summary
     assert finding.values["max_age_seconds"] == 25 * 60
     assert late.summary.startswith("dbt stopped running")
@@ -216,7 +227,7 @@ def test_s3_prefix_without_artifacts_and_unreadable_artifacts_are_errors(dbt_run
                         aws_secret_access_key=s3_server.secret_access_key)
     result = run_through_runner("s3://novapay-dbt-empty/prod/", settings)
     assert result.status is Status.ERROR
-    assert "no run_results.json under s3://novapay-dbt-empty/prod/" in result.summary
+    assert "no run_results.json or sources.json under s3://novapay-dbt-empty/prod/" in result.summary
 
     old = json.loads((dbt_runs.broken / "manifest.json").read_text())
     old["metadata"]["dbt_schema_version"] = "https://schemas.getdbt.com/dbt/manifest/v10.json"
@@ -277,7 +288,7 @@ def test_unknown_fields_in_real_artifacts_are_tolerated(dbt_runs: DbtRuns, tmp_p
     artifacts = DbtArtifactsSource(str(folder)).load()
     assert len(artifacts.run_results.results) == 20
     result = run_check(str(folder), clock_after(dbt_runs.broken, 3))
-    assert len(result.findings) == 8
+    assert len(result.findings) == 9
 
 
 def test_pointing_at_the_dbt_target_dir_itself(dbt_runs: DbtRuns) -> None:
@@ -323,5 +334,5 @@ def test_through_rules_and_the_alert_lifecycle_the_failing_test_fires_once_and_r
     fired_in_run_1 = {node for node, kind, when in events if kind is EventKind.FIRED and when == "run 1"}
     assert fired_in_run_1 == {"unique_dim_merchants_merchant_id", "not_null_fct_transactions_merchant_id",
                               "assert_daily_volume_reconciles", "int_merchant_scores", "fct_merchant_health",
-                              "transactions", "merchant_events"}
+                              "unique_fct_merchant_health_merchant_id", "transactions", "merchant_events"}
     assert [e for e in events if e[2] != "run 1" and e[1] is EventKind.FIRED] == []

@@ -97,7 +97,10 @@ routes:
     receivers: [slak]
 """
     joined = "\n".join(problems(write(tmp_path, text)))
-    assert "duplicate checks id(s): slot_wal" in joined
+    # The duplicate itself (line 14), not the `checks:` line; the dangling references are listed with it.
+    assert "alert_rules.yaml:14 at checks[1].id: duplicate checks id 'slot_wal' (first defined at checks[0], line 3)" \
+        in joined
+    assert "unknown check id 'slot_wall'" in joined and "unknown route 'pagr'" in joined
 
 
 def test_dangling_references_suggest_the_closest_name(tmp_path: Path) -> None:
@@ -160,3 +163,32 @@ def test_the_shipped_looker_check_watches_every_dashboard_of_the_lineage() -> No
     lineage = {t: set(spec.dashboards) for t, spec in config.spec.pipeline.tables.items() if spec.dashboards}
     assert by_table == lineage
     assert "looker" in config.spec.pipeline.stages
+
+
+def test_anchors_and_merge_keys_are_not_duplicates(tmp_path: Path) -> None:
+    text = """checks:
+  - &base
+    id: a
+    kind: sql_threshold
+    timeout: 10s
+    params: {query: SELECT 1, warning: 1}
+  - <<: *base
+    id: b
+    timeout: 20s
+"""
+    config = load_config(write(tmp_path, text), check_registry())
+    assert [(c.id, c.timeout.total_seconds()) for c in config.spec.checks] == [("a", 10), ("b", 20)]
+
+
+def test_a_report_only_config_validates_but_check_once_refuses_to_run_nothing(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from sentinel.cli import main
+
+    path = write(tmp_path, "checks: []\nreport: {to: [data@novapay.example]}\n")
+    env = {"SENTINEL_CONFIG_FILE": str(path), "SENTINEL_STATE_PATH": str(tmp_path / "s.db"),
+           "SENTINEL_SECRETS_DIR": str(tmp_path / "none")}
+    validated = CliRunner().invoke(main, ["validate"], env=env)
+    assert validated.exit_code == 0 and "note:" in validated.output and "no enabled checks" in validated.output
+    ran = CliRunner().invoke(main, ["check", "--once", "--no-notify"], env=env)
+    assert ran.exit_code == 4 and "has no enabled checks, so there is nothing to run" in ran.output

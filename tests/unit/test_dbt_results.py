@@ -81,10 +81,13 @@ def run_results(at: datetime, invocation: str, results: list[dict[str, Any]], ve
 
 def artifacts(rr: dict[str, Any], man: dict[str, Any] | None = None,
               sources: dict[str, Any] | None = None) -> DbtArtifacts:
+    """Artifacts of one invocation, as dbt writes them: the manifest carries the run's invocation_id."""
+    man = man or manifest()
+    man["metadata"] = {**man["metadata"], "invocation_id": rr["metadata"]["invocation_id"]}
     return DbtArtifacts(
         "/dbt/target", "/dbt/target",
         parse_run_results(json.dumps(rr).encode(), "/dbt/target/run_results.json"),
-        parse_manifest(json.dumps(man or manifest()).encode(), "/dbt/target/manifest.json"),
+        parse_manifest(json.dumps(man).encode(), "/dbt/target/manifest.json"),
         parse_sources(json.dumps(sources).encode(), "/dbt/target/sources.json") if sources else None,
     )
 
@@ -202,6 +205,51 @@ def test_stopped_running_uses_cadence_plus_slack() -> None:
     assert late.findings[0].details["runbook"] == "dbt-not-running"
 
 
+def test_a_long_cadence_reports_the_age_it_accepts_not_that_dbt_is_running() -> None:
+    rr = run_results(T0, "inv1", [result("model.p.fct_tx", "success")])
+    relaxed = DbtResultsParams(location="/dbt/target", cadence="10d")
+    ev = evaluate(artifacts(rr), relaxed, T0 + timedelta(days=8))
+    assert ev.status is Status.OK
+    stale = ev.findings[0]
+    assert "dbt is running" not in stale.summary
+    assert stale.summary.startswith("newest dbt artifact 8d00h old, within the 10d00h allowed")
+
+
+def test_run_level_findings_are_separate_alerts() -> None:
+    at = T0
+    future = evaluate(artifacts(run_results(at + timedelta(hours=2), "inv1", [result("model.p.fct_tx", "success")])),
+                      PARAMS, at)
+    assert {f.key for f in future.findings} == {"dbt_not_running", "dbt_clock_ahead"}
+    assert "(2h00m in the future!)" in future.summary and future.status is Status.WARN
+    slightly_ahead = evaluate(artifacts(run_results(at + timedelta(minutes=2), "inv1",
+                                                    [result("model.p.fct_tx", "success")])), PARAMS, at)
+    assert slightly_ahead.status is Status.OK, "a dbt host a little ahead (NTP drift) is not a problem"
+
+    man = manifest()
+    mixed = artifacts(run_results(at, "inv1", [result("model.p.fct_tx", "success")]), man)
+    mixed.manifest.invocation_id = "inv-other"
+    ev = evaluate(mixed, PARAMS, at + timedelta(minutes=1))
+    assert [f.key for f in ev.findings if f.status is not Status.OK] == ["dbt_artifacts_mixed"]
+
+    empty = evaluate(artifacts(run_results(at, "inv1", [])), PARAMS, at + timedelta(minutes=1))
+    assert empty.status is Status.WARN and "all 0 nodes OK" not in empty.summary
+    assert empty.values["nodes_total"] == 0
+
+
+def test_a_freshness_only_job_is_judged_on_its_sources() -> None:
+    sources = parse_sources(json.dumps({"metadata": meta("sources", 3, T0, "fresh"), "results": [
+        {"unique_id": "source.p.payments.transactions", "status": "pass", "max_loaded_at_time_ago_in_s": 60.0,
+         "criteria": {}}]}).encode(), "/dbt/target/sources.json")
+    man = manifest()
+    man["metadata"]["invocation_id"] = "fresh"  # `dbt source freshness` wrote both
+    only = DbtArtifacts("/dbt/target", "/dbt/target", None,
+                        parse_manifest(json.dumps(man).encode(), "/dbt/target/manifest.json"), sources)
+    ev = evaluate(only, PARAMS, T0 + timedelta(minutes=5))
+    assert ev.status is Status.OK
+    assert ev.summary == "dbt source freshness (no run_results.json) of 2026-11-25 10:00 UTC (5m ago): all 1 sources fresh"
+    assert ev.details["dbt_run"].startswith("no run_results.json under /dbt/target")
+
+
 # ------------------------------------------------------------------ across runs
 
 
@@ -227,7 +275,8 @@ def test_streaks_count_dbt_runs_not_check_runs_and_fixed_tests_resolve() -> None
     again = evaluate(artifacts(run_results(fixed_at, "inv-fixed", [result("model.p.fct_tx", "success")])),
                      PARAMS, fixed_at + timedelta(minutes=3), memory)
     assert any(f.key == "test.p.not_null_fct_tx_id.abc" and f.status is Status.OK for f in again.findings)
-    later = evaluate(artifacts(run_results(fixed_at + timedelta(minutes=15), "inv-next", [])), PARAMS,
+    later = evaluate(artifacts(run_results(fixed_at + timedelta(minutes=15), "inv-next",
+                                           [result("model.p.stg_tx", "success")])), PARAMS,
                      fixed_at + timedelta(minutes=16), again.memory)
     assert [f.key for f in later.findings] == ["dbt_not_running"]
 

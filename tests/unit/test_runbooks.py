@@ -117,7 +117,7 @@ def test_runbook_command_renders_one_in_the_terminal(monkeypatch: pytest.MonkeyP
 def test_runbook_command_suggests_and_lists_on_an_unknown_name(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SENTINEL_RUNBOOKS_DIR", str(RUNBOOKS))
     result = CliRunner().invoke(main, ["runbook", "sql-treshold"])
-    assert result.exit_code == 2
+    assert result.exit_code == 64  # a usage error, not the "critical" status
     assert "no runbook 'sql-treshold' (did you mean \"sql-threshold\"?)" in result.output
     assert "available: " in result.output and "check-broken" in result.output
     listing = CliRunner().invoke(main, ["runbook", "--list"])
