@@ -46,7 +46,7 @@ def _load(path: Path, registry: Registry) -> LoadedConfig:
         raise ConfigErrors([ConfigProblem(file, "", f"the top level must be a mapping (checks:, rules:, ...), got "
                                                     f"{type(data).__name__}", 1)])
 
-    problems: list[ConfigProblem] = find_secret_literals(root, file)
+    problems: list[ConfigProblem] = find_secret_literals(root, file, document.secrets)
     try:
         spec: SentinelConfig | None = SentinelConfig.model_validate(data)
     except ValidationError as exc:

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Iterator
 
 import yaml
 
 from sentinel.errors import ConfigProblem
 
-# What a credential looks like, whatever key it sits under.
+# What a credential looks like, whatever key it sits under, each behind a substring test it cannot match without
+# (`://` and `@` for a URL with a password, `xox` for a Slack token...). A config has hundreds of thousands of
+# values and almost none is a credential: substring tests in C keep a 25,000-check `validate` out of the regexes.
 SECRET_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("a connection URL with a password", re.compile(r"[a-z][a-z0-9+.-]*://[^/\s:@]+:[^/\s@]+@", re.IGNORECASE)),
     ("a libpq DSN with a password", re.compile(r"(^|\s)password\s*=\s*\S", re.IGNORECASE)),
@@ -24,6 +25,7 @@ SECRET_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("a private key", re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----")),
     ("a GitHub token", re.compile(r"\bgh[pousr]_[A-Za-z0-9]{30,}")),
 )
+
 # Keys whose value is a credential by its name (an Opsgenie key is just a UUID, a PagerDuty key 32 hex digits).
 SECRET_KEY = re.compile(r"(^|_)(password|passwd|secret|token|api_?key|routing_key|integration_key|private_key|"
                         r"credentials?)$", re.IGNORECASE)
@@ -35,23 +37,24 @@ WHERE_IT_BELONGS = (
 )
 
 
-def _could_be_secret(value: str) -> bool:
-    """A pre-filter on text each pattern above cannot match without (`://` and `@` for a URL with a password, `=`
-    for a DSN, `xox`, ...). A config has hundreds of thousands of values and almost none is a credential: substring
-    tests in C keep a 25,000-check `validate` from spending most of a second in the regular expressions."""
-    return ("@" in value and "://" in value) or "=" in value or "xox" in value or "hooks.slack.com" in value \
-        or "AKIA" in value or "ASIA" in value or "PRIVATE KEY" in value or ("gh" in value and "_" in value)
+def could_be_secret(v: str) -> bool:
+    """One expression of substring tests, evaluated in C until one holds: a pattern above needs its substring."""
+    return ("@" in v and "://" in v) or "xox" in v or "hooks.slack.com" in v or "AKIA" in v or "ASIA" in v \
+        or "PRIVATE KEY" in v or ("gh" in v and "_" in v) or ("=" in v and "assword" in v.lower())
 
 
 def looks_secret(value: object) -> str | None:
     """What kind of credential `value` looks like, or None."""
-    if not isinstance(value, str) or not _could_be_secret(value):
+    if not isinstance(value, str) or not could_be_secret(value):
         return None
-    return next((what for what, pattern in SECRET_PATTERNS if pattern.search(value)), None)
+    for what, pattern in SECRET_PATTERNS:
+        if pattern.search(value):
+            return what
+    return None
 
 
 @functools.lru_cache(maxsize=4096)
-def _secret_key(name: str) -> bool:
+def secret_key(name: str) -> bool:
     # Cached: the same few key names (id, kind, params...) repeat on every check.
     return SECRET_KEY.search(name) is not None
 
@@ -62,28 +65,43 @@ def shown(value: object) -> str:
     return f"<{what}, not shown>" if what else repr(value)
 
 
-def find_secret_literals(root: yaml.Node | None, file: str) -> list[ConfigProblem]:
-    return [ConfigProblem(file, path, f"this value looks like {what}; {WHERE_IT_BELONGS}", line)
-            for path, line, what in _walk(root, "")]
+def secret_value(key: object, node: yaml.ScalarNode) -> str | None:
+    """What credential a scalar looks like, given the key it sits under (None for a list item or the root)."""
+    if key is not None and node.value and secret_key(str(key)):
+        return f"a credential (key {str(key)!r})"
+    return looks_secret(node.value) if node.tag == "tag:yaml.org,2002:str" else None
 
 
-def _walk(root: yaml.Node | None, path: str) -> Iterator[tuple[str, int, str]]:
-    """Every credential-looking value with its YAML path. Iterative, each node once: a generator per level
-    (yield from ...) made a 25,000-check file cost ~0.7 s here."""
-    stack: list[tuple[yaml.Node | None, str]] = [(root, path)]
+def find_secret_literals(root: yaml.Node | None, file: str, hits: list[tuple[yaml.Node, str]]) -> list[ConfigProblem]:
+    """The problems for `hits`, the credential-looking scalars the YAML reader found while building the data
+    (sentinel/config/yaml_source.py judges each scalar with `secret_value` as it builds it). Paths are worked
+    out by a walk that only a file with a secret in it pays for."""
+    if not hits or root is None:
+        return []
+    paths = _value_paths(root, {id(node) for node, _ in hits})
+    seen: set[int] = set()
+    problems = []
+    for node, what in hits:
+        if id(node) not in seen:
+            seen.add(id(node))
+            problems.append(ConfigProblem(file, paths.get(id(node), ""), f"this value looks like {what}; "
+                                          f"{WHERE_IT_BELONGS}", node.start_mark.line + 1))
+    return problems
+
+
+def _value_paths(root: yaml.Node, wanted: set[int]) -> dict[int, str]:
+    found: dict[int, str] = {}
+    seen: set[int] = set()
+    stack: list[tuple[yaml.Node, str]] = [(root, "")]
     while stack:
         node, path = stack.pop()
+        if id(node) in wanted:
+            found[id(node)] = path
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
         if isinstance(node, yaml.MappingNode):
-            for key, value in node.value:
-                name = str(key.value)
-                child = f"{path}.{name}" if path else name
-                if isinstance(value, yaml.ScalarNode) and value.value and _secret_key(name):
-                    yield child, value.start_mark.line + 1, f"a credential (key {name!r})"
-                else:
-                    stack.append((value, child))
+            stack.extend((value, f"{path}.{key.value}" if path else str(key.value)) for key, value in node.value)
         elif isinstance(node, yaml.SequenceNode):
             stack.extend((item, f"{path}[{i}]") for i, item in enumerate(node.value))
-        elif isinstance(node, yaml.ScalarNode):
-            what = looks_secret(node.value)
-            if what:
-                yield path, node.start_mark.line + 1, what
+    return found

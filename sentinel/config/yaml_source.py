@@ -10,12 +10,13 @@ from __future__ import annotations
 import gc
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from sentinel.config.secret_literals import could_be_secret, secret_key, secret_value
 from sentinel.errors import ConfigErrors, ConfigProblem
 
 _MERGE_TAG = "tag:yaml.org,2002:merge"
@@ -73,6 +74,7 @@ def gc_paused() -> Iterator[None]:
 class YamlDocument:
     data: Any
     root: yaml.Node | None
+    secrets: list[tuple[yaml.Node, str]] = field(default_factory=list)  # credential-looking scalars, and what
 
 
 def read_yaml(path: Path) -> YamlDocument:
@@ -100,7 +102,7 @@ def _parse(text: str, file: str) -> YamlDocument:
         raise ConfigErrors([ConfigProblem(file, "", "malformed YAML: nested too deeply", 1)]) from None
     if builder.repeated and root is not None:
         raise ConfigErrors(_duplicate_problems(file, root, builder.repeated))
-    return YamlDocument(data, root)
+    return YamlDocument(data, root, builder.secrets)
 
 
 class _Builder:
@@ -119,10 +121,18 @@ class _Builder:
         self.built: dict[int, Any] | None = {} if "&" in text else None
         self.merges = "<<" in text
         self.repeated: list[tuple[yaml.Node, int]] = []  # (key node, line of the first occurrence)
+        # Every scalar is judged for a credential as it is built, so no second walk of a large file is needed.
+        self.secrets: list[tuple[yaml.Node, str]] = []
+
+    def _judge(self, key: object, node: yaml.ScalarNode) -> None:
+        what = secret_value(key, node)
+        if what:
+            self.secrets.append((node, what))
 
     def build(self, node: yaml.Node) -> Any:
         tag = node.tag
         if tag == _STR_TAG and type(node) is yaml.ScalarNode:
+            self._judge(None, node)
             return node.value
         if self.built is not None and id(node) in self.built:
             return self.built[id(node)]
@@ -150,8 +160,14 @@ class _Builder:
             if repeated:
                 first = next(k for k, _ in node.value if self.build(k) == key)
                 self.repeated.append((key_node, first.start_mark.line + 1))
-            out[key] = value_node.value if value_node.tag == _STR_TAG and type(value_node) is scalar \
-                else self.build(value_node)
+            if type(value_node) is scalar:
+                text = value_node.value
+                # the cheap tests inline (most scalars are neither under a secret key nor credential-shaped)
+                if (text and secret_key(str(key))) or could_be_secret(text):
+                    self._judge(key, value_node)
+                out[key] = text if value_node.tag == _STR_TAG else self.build(value_node)
+            else:
+                out[key] = self.build(value_node)
         return out
 
 
