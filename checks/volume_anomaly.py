@@ -13,11 +13,10 @@ With too few weeks the finding says so and does not guess.
 
 from __future__ import annotations
 
-import re
 from datetime import UTC, datetime, timedelta
 from typing import Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, model_validator
 
 from checks._seasonal import WEEK, Direction, Judgement, SeasonalSettings, Window, judge
 from checks._volume_counts import postgres_counts, s3_bytes, snowflake_counts
@@ -26,40 +25,26 @@ from sentinel.api import (
     CheckContext,
     CheckError,
     CheckResult,
+    ColumnName,
     ConnectionName,
     Duration,
     Finding,
     Params,
     Status,
+    TableName,
 )
 
-_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]*$")
 CATCH_UP = 24  # after a longer gap (daemon down) only the judged bucket is counted, not every hour in between
 
 
 class VolumeTable(Params):
-    table: str = Field(description="schema.table (Postgres) or [DATABASE.]SCHEMA.TABLE (Snowflake)")
-    timestamp_column: str | None = Field(None, description="when the row happened (created_at, _loaded_at)")
+    table: TableName = Field(description="schema.table (Postgres) or [DATABASE.]SCHEMA.TABLE (Snowflake)")
+    timestamp_column: ColumnName | None = Field(None, description="when the row happened (created_at, _loaded_at)")
     s3_bucket: str | None = Field(None, description="backend s3: the lake bucket")
     s3_prefix: str | None = Field(None, description="backend s3: e.g. raw/payments/transactions/ (holds dt=YYYY-MM-DD/)")
     source_table: str | None = Field(None, description="pipeline table label, e.g. payments.transactions")
     stage: str = "postgres"
     dashboards: list[str] = Field(default_factory=list, description="what is wrong when this count is wrong")
-
-    @field_validator("table")
-    @classmethod
-    def _table(cls, value: str) -> str:
-        parts = value.split(".")
-        if len(parts) not in (2, 3) or not all(_IDENT.match(x) for x in parts):
-            raise ValueError(f"expected schema.table or database.schema.table of plain identifiers, got {value!r}")
-        return value
-
-    @field_validator("timestamp_column")
-    @classmethod
-    def _column(cls, value: str | None) -> str | None:
-        if value is not None and not _IDENT.match(value):
-            raise ValueError(f"timestamp_column must be a plain identifier, got {value!r}")
-        return value
 
     @property
     def label(self) -> str:

@@ -15,57 +15,41 @@ finding; the other tables are still judged.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, model_validator
 
 from sentinel.api import (
     Check,
     CheckContext,
     CheckResult,
+    ColumnName,
     ConnectionName,
     Duration,
     Finding,
     Params,
     SourceError,
     Status,
+    TableName,
     TimeZoneName,
     format_duration,
     measured_status,
     target_error,
 )
 
-_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]*$")
-
 
 class FreshnessTarget(Params):
-    table: str = Field(description="SCHEMA.TABLE or DATABASE.SCHEMA.TABLE (Snowflake); schema.table (Postgres)")
-    column: str = Field(description="timestamp column (age mode) or date column (deadline mode)")
+    table: TableName = Field(description="SCHEMA.TABLE or DATABASE.SCHEMA.TABLE (Snowflake); schema.table (Postgres)")
+    column: ColumnName = Field(description="timestamp column (age mode) or date column (deadline mode)")
     mode: Literal["age", "deadline"] = "age"
     warn_after: Duration | None = None
     critical_after: Duration | None = Field(None, description="the SLA, in age mode")
     deadline: Duration = Field(default=timedelta(hours=1), description="deadline mode: yesterday's row by midnight + this")
     source_table: str | None = Field(None, description="pipeline table label, e.g. payments.transactions")
     stage: str = "analytics"
-
-    @field_validator("table")
-    @classmethod
-    def _table(cls, value: str) -> str:
-        parts = value.split(".")
-        if len(parts) not in (2, 3) or not all(_IDENT.match(x) for x in parts):
-            raise ValueError(f"expected schema.table or database.schema.table of plain identifiers, got {value!r}")
-        return value
-
-    @field_validator("column")
-    @classmethod
-    def _column(cls, value: str) -> str:
-        if not _IDENT.match(value):
-            raise ValueError(f"column must be a plain identifier, got {value!r}")
-        return value
 
     @model_validator(mode="after")
     def _thresholds(self) -> FreshnessTarget:

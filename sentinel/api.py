@@ -22,7 +22,7 @@ from sentinel.clock import Clock
 from sentinel.durations import Duration, PositiveDuration, format_duration, parse_duration
 from sentinel.errors import CheckError, SourceError
 from sentinel.model import CheckResult, Finding, Severity, Status
-from sentinel.param_types import ConnectionName, Regex, TimeZoneName
+from sentinel.param_types import ColumnName, ConnectionName, Regex, TableName, TimeZoneName
 
 __all__ = [
     "Check",
@@ -30,6 +30,7 @@ __all__ = [
     "CheckError",
     "CheckMemory",
     "CheckResult",
+    "ColumnName",
     "ConnectionName",
     "Duration",
     "Finding",
@@ -39,6 +40,7 @@ __all__ = [
     "Severity",
     "SourceError",
     "Status",
+    "TableName",
     "TimeZoneName",
     "check_read_only",
     "format_duration",

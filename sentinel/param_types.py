@@ -38,6 +38,25 @@ def _connection_name(value: str) -> str:
     return value
 
 
+_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]*$")
+
+
+def _table_name(value: str) -> str:
+    parts = value.split(".")
+    if len(parts) not in (2, 3) or not all(_IDENTIFIER.match(x) for x in parts):
+        raise ValueError(f"expected schema.table or database.schema.table of plain identifiers, got {value!r}")
+    return value
+
+
+def _column_name(value: str) -> str:
+    if not _IDENTIFIER.match(value):
+        raise ValueError(f"a column must be a plain identifier, got {value!r}")
+    return value
+
+
 Regex = Annotated[str, AfterValidator(_regex)]
+# Identifiers from config that reach SQL (quoted by the driver): plain names only, so a typo is a config error.
+TableName = Annotated[str, AfterValidator(_table_name)]
+ColumnName = Annotated[str, AfterValidator(_column_name)]
 ConnectionName = Annotated[str, AfterValidator(_connection_name)]
 TimeZoneName = Annotated[str, AfterValidator(_zone)]
