@@ -50,6 +50,13 @@ def test_keep_leaves_the_servers_and_down_stops_them(tmp_path: Path) -> None:
     cache = tmp_path / "devstack"
     helped = _demo(cache, "--help")
     assert helped.returncode == 0 and "--down" in helped.stdout
+    try:
+        _keep_then_down(cache)
+    finally:
+        _demo(cache, "--down")  # an interrupted or failed test must not leave the kept servers running
+
+
+def _keep_then_down(cache: Path) -> None:
     kept = _demo(cache, "--keep", "--only-area", "reconcile")
     assert kept.returncode == 0, kept.stderr[-3000:]
     assert "services left running (--keep); `python -m devstack.demo --down` stops them" in kept.stderr
