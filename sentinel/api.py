@@ -5,6 +5,16 @@ A check plugin is a class with:
   Params   a pydantic model validating the YAML `params:` block (extra keys forbidden)
   runbook  the default runbook name in runbooks/ (without .md)
   run(ctx) returns one CheckResult; it measures, it never decides to alert or notify.
+docs/plugins.md walks through writing one, with a worked example that CI installs and runs.
+
+Types for Params fields (pydantic validates them when the config is loaded, so `validate` reports file:line):
+  Duration          "30s", "5m", "1h30m", "2d" -> timedelta
+  PositiveDuration  the same, greater than zero
+  ConnectionName    a PostgreSQL connection name ("default", or a key of SENTINEL_POSTGRES_DSNS), never a DSN
+  TableName         schema.table or database.schema.table, plain identifiers only (they reach SQL)
+  ColumnName        one plain identifier
+  Regex             a regular expression, compiled at load so a bad one is a config error
+  TimeZoneName      an IANA zone ("Europe/Berlin")
 """
 
 from __future__ import annotations
@@ -73,9 +83,13 @@ P = TypeVar("P", bound=Params)
 class CheckMemory(Protocol):
     """Small per-check JSON state kept in the state store (e.g. the offsets window of a lag check)."""
 
-    def load(self, key: str) -> Any | None: ...
+    def load(self, key: str) -> Any | None:
+        """The JSON value saved under `key` by an earlier run of this check, or None."""
+        ...
 
-    def save(self, key: str, value: Any) -> None: ...
+    def save(self, key: str, value: Any) -> None:
+        """Keep a JSON-serialisable value for the next run; it survives restarts (the state store keeps it)."""
+        ...
 
 
 class DictMemory:
@@ -142,6 +156,7 @@ class CheckContext:
     doing: Activity = field(default_factory=Activity)
 
     def now(self) -> datetime:
+        """The run's aware UTC time: use it, never datetime.now(), so tests can drive time with a FakeClock."""
         return self.clock.now()
 
     def remaining(self) -> timedelta:
@@ -149,6 +164,7 @@ class CheckContext:
         return timedelta(seconds=max(0.0, self.deadline_monotonic - self.clock.monotonic()))
 
     def remaining_seconds(self, floor: float = 1.0) -> float:
+        """remaining() in seconds, at least `floor`, for clients that take a float timeout."""
         return max(floor, self.remaining().total_seconds())
 
     def result(
@@ -191,6 +207,8 @@ class Check(Generic[P]):
         self.params = params
 
     def run(self, ctx: CheckContext) -> CheckResult:
+        """Measure and return one result (ctx.result(...)). Raise SourceError when the system cannot be read;
+        the runner turns any exception, a deadline or a crash of the worker into this check's ERROR."""
         raise NotImplementedError
 
     def describe(self) -> str:

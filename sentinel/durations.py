@@ -15,6 +15,8 @@ _UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 
 def parse_duration(value: Any) -> timedelta:
+    """"30s", "5m", "1h30m", "2d" (or a timedelta) to a timedelta; anything else raises ValueError saying what is
+    accepted. Bare numbers are refused: a unit-less 300 is ambiguous at 3 a.m."""
     if isinstance(value, timedelta):
         return value
     if isinstance(value, bool) or not isinstance(value, str):

@@ -62,10 +62,13 @@ class PluginError(SentinelError):
 
 
 class CheckError(SentinelError):
-    pass
+    """A check could not measure. Raised from run(), it becomes that check's ERROR result with this message."""
 
 
 class SourceError(CheckError):
+    """A watched system could not be read. `hint` says what to do ("set SENTINEL_KAFKA_BOOTSTRAP") and is shown
+    after the message; it must never contain a secret."""
+
     def __init__(self, message: str, *, hint: str = "") -> None:
         self.hint = hint
         super().__init__(f"{message} (hint: {hint})" if hint else message)

@@ -27,6 +27,7 @@ class Status(enum.StrEnum):
 
     @property
     def rank(self) -> int:
+        """Badness for ordering: OK < WARN < CRITICAL, with ERROR ranked by _STATUS_RANK."""
         return _STATUS_RANK[self]
 
     @property
@@ -56,6 +57,7 @@ class Severity(enum.StrEnum):
 
     @property
     def rank(self) -> int:
+        """0, 1, 2 for NONE, WARNING, CRITICAL: compare severities by rank, never by their strings."""
         return {Severity.NONE: 0, Severity.WARNING: 1, Severity.CRITICAL: 2}[self]
 
 
@@ -119,6 +121,7 @@ class CheckResult:
         object.__setattr__(self, "findings", tuple(self.findings))
 
     def to_json(self) -> dict[str, Any]:
+        """Plain JSON types (ISO-8601 time, status string), as the store and `check --format json` keep it."""
         return {
             "check_id": self.check_id,
             "kind": self.kind,
@@ -144,6 +147,7 @@ class CheckResult:
 
     @staticmethod
     def from_json(data: Mapping[str, Any]) -> CheckResult:
+        """The inverse of to_json (a worker process sends its result to the runner this way)."""
         return CheckResult(
             check_id=data["check_id"],
             kind=data["kind"],
@@ -187,6 +191,3 @@ class AlertKey:
     def fingerprint(self) -> str:
         payload = json.dumps([self.rule_id, list(self.labels)], separators=(",", ":"))
         return "sentinel-" + hashlib.sha256(payload.encode()).hexdigest()[:24]
-
-    def label_dict(self) -> dict[str, str]:
-        return dict(self.labels)
