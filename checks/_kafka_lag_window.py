@@ -15,7 +15,6 @@ back into arrays.
 from __future__ import annotations
 
 import enum
-import itertools
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -128,44 +127,6 @@ def estimate_written_at(times: F64, committed_now: I64, end: I64) -> F64:
     existed = end > committed_now[None, :]
     first = np.argmax(existed, axis=0)
     return np.where(existed.any(axis=0) & (committed_now >= 0), times[first], np.nan)
-
-
-def naive_evaluate(times: list[float], committed: list[list[int]], end: list[list[int]], log_start: list[int],
-                   owned: list[bool], window_seconds: float, min_samples: int) -> list[int]:
-    """Per-partition Python loops over lists of tuples; the benchmark's baseline (same answers, slower)."""
-    out: list[int] = []
-    s_count = len(times)
-    covered = s_count >= 2 and times[-1] - times[0] >= window_seconds - _TIME_SLACK
-    for p in range(len(log_start)):
-        pairs = [(committed[s][p], end[s][p]) for s in range(s_count)]
-        c_now, e_now = pairs[-1]
-        v = Verdict.OK
-        if s_count >= 2:
-            valid = all(c >= 0 and e >= 0 for c, e in pairs)
-            lags = [max(e - c, 0) for c, e in pairs]
-            if (c_now < 0 or e_now - c_now <= 0) and e_now == pairs[0][1]:
-                v = Verdict.IDLE
-            if not valid and c_now >= 0:
-                v = Verdict.NEW
-            enough = valid and s_count >= min_samples
-            moved = pairs[-1][0] != pairs[0][0]
-            if enough and moved and min(lags) > 0 and all(b > a for a, b in itertools.pairwise(lags)):
-                v = Verdict.GROWING
-            if c_now >= 0 and e_now >= 0 and c_now > e_now:
-                v = Verdict.AHEAD
-            rewind = any(b[0] < a[0] and min(a + b) >= 0 for a, b in itertools.pairwise(pairs))
-            if rewind:
-                v = Verdict.REWIND
-            elif enough and covered and not moved and min(lags) > 0:
-                v = Verdict.STALL if owned[p] else Verdict.STOP
-        elif c_now >= 0 and e_now >= 0 and c_now > e_now:
-            v = Verdict.AHEAD
-        if c_now < 0 and e_now > log_start[p]:
-            v = Verdict.NO_OFFSET
-        if c_now >= 0 and c_now < log_start[p]:
-            v = Verdict.DATA_LOSS
-        out.append(int(v))
-    return out
 
 
 # -- state between runs -------------------------------------------------------------------------------------

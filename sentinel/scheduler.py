@@ -172,10 +172,6 @@ class CheckScheduler:
         self.healthy = silent <= STALL_AFTER.total_seconds()
         return self.healthy
 
-    def inflight(self) -> int:
-        with self._inflight_cv:
-            return self._inflight
-
     def shutdown(self, drain: timedelta) -> bool:
         """Stop scheduling, wait up to `drain` for running checks. True if everything finished."""
         self._watchdog_stop.set()

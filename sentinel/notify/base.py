@@ -7,12 +7,10 @@ NotifyError(retryable=..., retry_after=...). Retry and backoff live in one place
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any, ClassVar, Protocol
+from typing import ClassVar, Protocol
 
-from sentinel.config.settings import Settings
 from sentinel.errors import NotifyError
 from sentinel.notify.message import Message
 
@@ -31,10 +29,6 @@ class Notifier(Protocol):
     channel: ClassVar[str]  # "chat" | "pager" | "email" | "console"
 
     def send(self, message: Message, ref: str | None = None) -> SendOutcome: ...
-
-
-class NotifierFactory(Protocol):
-    def __call__(self, name: str, options: Mapping[str, Any], settings: Settings) -> Notifier: ...
 
 
 def error_for_status(what: str, status: int, body: str = "", retry_after: str | None = None) -> NotifyError:

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
-from checks._kafka_lag_window import Verdict, WindowState, estimate_written_at, evaluate, naive_evaluate
+from benchmarks.baselines.kafka_lag_naive import naive_evaluate
+from checks._kafka_lag_window import Verdict, WindowState, estimate_written_at, evaluate
 from checks.kafka_consumer_lag import KafkaConsumerLagParams
 
 W = 600.0  # window seconds

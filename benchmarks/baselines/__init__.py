@@ -1,0 +1,1 @@
+"""Baselines the benchmarks compare against: the same answers, computed the slow, obvious way."""
