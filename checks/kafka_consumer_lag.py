@@ -387,7 +387,12 @@ class KafkaConsumerLagCheck(Check[KafkaConsumerLagParams]):
             "problems": float(len(bad)),
         }
         if not findings:
-            return ctx.result(self.kind, Status.WARN, "no topic matches for the selected consumer groups",
+            # Topics a principal may not Describe are invisible rather than refused, so say both possible causes.
+            p = self.params
+            return ctx.result(self.kind, Status.WARN,
+                              f"no topic matching {', '.join(p.topics)} is visible for consumer group(s) "
+                              f"{', '.join(p.groups)}: check the `topics:` patterns, and that Sentinel's "
+                              "Kafka principal may Describe those topics (deploy/grants/kafka-acls.sh)",
                               values=values)
         if len(findings) == 1:
             summary = findings[0].summary

@@ -25,12 +25,13 @@ from typing import Any
 from pydantic import SecretStr
 
 from sentinel.errors import SourceError
+from sentinel.sources.kafka_errors import UNREACHABLE_HINT as _HINT
+from sentinel.sources.kafka_errors import explain
 
 log = logging.getLogger("sentinel.sources.kafka")
 
 TP = tuple[str, int]
 
-_HINT = "check SENTINEL_KAFKA_BOOTSTRAP is reachable from Sentinel and the broker is up (kafka-broker-api-versions.sh)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,11 +157,13 @@ class KafkaSource:
 
     def _fail(self, what: str, exc: BaseException | None, timeout: float | None = None) -> SourceError:
         self._retire()
+        hint = _HINT
         if isinstance(exc, FutureTimeout) or exc is None:
             reason = f"no answer within {timeout:.1f}s" if timeout is not None else "timed out"
         else:
-            reason = self._scrub(str(exc) or type(exc).__name__)
-        return SourceError(f"Kafka {self.bootstrap}: {what} failed: {reason}", hint=_HINT)
+            reason, hint = explain(exc)
+            reason = self._scrub(reason)
+        return SourceError(f"Kafka {self.bootstrap}: {what} failed: {reason}", hint=hint)
 
     def _scrub(self, text: str) -> str:
         pw = self._config.get("sasl.password")
