@@ -149,6 +149,8 @@ class KafkaService:
     log: Path
     heap: str = "512m"
     remove_data_on_stop: bool = False  # for throwaway brokers (the demo); restart() needs the data kept
+    # librdkafka settings an admin client needs on this broker's listener (SASL credentials when it has them)
+    client_config: Mapping[str, str] = field(default_factory=dict)
     _owned_tmp: Path | None = field(default=None, repr=False)
 
     def running(self) -> bool:
@@ -177,7 +179,7 @@ def _wait_broker(svc: KafkaService, timeout: float) -> None:
     wait_until(lambda: port_open("127.0.0.1", svc.port), what=f"Kafka broker on {svc.bootstrap}",
                timeout=timeout, proc=svc.process.popen, log=svc.log)
     # destroyed on exit, in this thread (a client collected on a librdkafka thread aborts the process)
-    with AdminClient({"bootstrap.servers": svc.bootstrap, "socket.timeout.ms": 3000}) as admin:
+    with AdminClient({"bootstrap.servers": svc.bootstrap, "socket.timeout.ms": 3000, **svc.client_config}) as admin:
 
         def ready() -> bool:
             md = admin.list_topics(timeout=3)
@@ -193,6 +195,7 @@ def start_kafka(
     heap: str = "512m",
     retention_check_interval: float = 1.0,
     extra_config: Mapping[str, object] | None = None,
+    client_config: Mapping[str, str] | None = None,
     timeout: float = 120.0,
 ) -> KafkaService:
     """Format fresh KRaft storage and start one broker+controller node on free 127.0.0.1 ports.
@@ -247,7 +250,8 @@ def start_kafka(
     if fmt.returncode != 0:
         raise ServiceUnavailable(f"kafka-storage format failed (exit {fmt.returncode}): {fmt.stdout}{fmt.stderr}")
     proc = spawn("kafka", _java_argv("kafka.Kafka", heap, str(cfg_file)), log=log)
-    svc = KafkaService(f"127.0.0.1:{port}", port, cport, data, cfg_file, proc, log, heap, _owned_tmp=owned)
+    svc = KafkaService(f"127.0.0.1:{port}", port, cport, data, cfg_file, proc, log, heap,
+                       client_config=dict(client_config or {}), _owned_tmp=owned)
     try:
         _wait_broker(svc, timeout)
     except BaseException:
