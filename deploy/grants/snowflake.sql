@@ -1,9 +1,12 @@
 -- Sentinel's Snowflake role: read the monitored tables, see load history and pipe status; own nothing.
 -- Run as SECURITYADMIN (roles, grants) once; replace NOVAPAY / RAW / ANALYTICS / MONITORING_WH with yours.
 -- Then SENTINEL_SNOWFLAKE_ROLE=SENTINEL_MONITOR. `sentinel doctor` and every Snowflake session refuse
--- ACCOUNTADMIN, SECURITYADMIN, SYSADMIN, ORGADMIN and USERADMIN (unless connections.snowflake.allow_privileged).
+-- ACCOUNTADMIN, SECURITYADMIN, SYSADMIN, ORGADMIN and USERADMIN, and any role that owns a table or view in the
+-- session's database (INFORMATION_SCHEMA.TABLES.TABLE_OWNER; ownership allows DROP), unless
+-- connections.snowflake.allow_privileged.
 --
--- What each check runs (see tests/contract/test_snowflake_sql.py for the exact statements):
+-- What each check runs (see tests/unit/test_snowflake_sql_contract.py and
+-- tests/integration/test_snowflake_sql_recorded.py for the exact statements):
 --   snowpipe_load_history  SELECT ... FROM TABLE(<db>.INFORMATION_SCHEMA.COPY_HISTORY(TABLE_NAME => ..., START_TIME => ...))
 --                          SELECT SYSTEM$PIPE_STATUS('<db>.<schema>.<pipe>')
 --   warehouse_freshness    SELECT MAX(<column>) FROM <db>.<schema>.<table>

@@ -43,6 +43,12 @@ _DEFAULT_LOGIN_HINT = (
 Connector = Callable[..., Any]
 
 
+IDENTITY_SQL = "SELECT CURRENT_USER(), CURRENT_ROLE()"
+# INFORMATION_SCHEMA.TABLES lists TABLE_OWNER (the owning role) for tables and views the session can see.
+OWNED_SQL = ("SELECT TABLE_SCHEMA || '.' || TABLE_NAME FROM INFORMATION_SCHEMA.TABLES "
+             "WHERE TABLE_OWNER = CURRENT_ROLE() AND TABLE_SCHEMA <> 'INFORMATION_SCHEMA' ORDER BY 1 LIMIT 20")
+
+
 class SnowflakeSource:
     def __init__(
         self,
@@ -70,6 +76,7 @@ class SnowflakeSource:
     ) -> None:
         self.account = account
         self.user = user
+        self.database = database
         self.where = f"{host or account + '.snowflakecomputing.com'}" + (f":{port}" if port else "")
         self.statement_timeout = statement_timeout
         self.copy_history_relation = copy_history_relation
@@ -155,15 +162,21 @@ class SnowflakeSource:
             conn.close()
 
     def _identity(self, conn: Any) -> Identity:
-        cur = conn.cursor()
-        try:
-            cur.execute("SELECT CURRENT_USER(), CURRENT_ROLE()", None, timeout=max(1, math.ceil(self.statement_timeout)))
-            rows = cur.fetchall()
-        finally:
-            cur.close()
+        rows = self._ask(conn, IDENTITY_SQL)
         row: tuple[Any, ...] = tuple(rows[0]) if rows else ()
         user, role = (*row, None, None)[:2]
-        return snowflake_identity(str(user or self.user), str(role) if role else None)
+        # A role that owns tables in the database it watches can DROP and ALTER them, admin role or not. Only the
+        # session's database is looked at: that is where the checks read.
+        owned = [f"{self.database}.{r[0]}" for r in self._ask(conn, OWNED_SQL)] if self.database else []
+        return snowflake_identity(str(user or self.user), str(role) if role else None, owned)
+
+    def _ask(self, conn: Any, statement: str) -> list[tuple[Any, ...]]:
+        cur = conn.cursor()
+        try:
+            cur.execute(statement, None, timeout=max(1, math.ceil(self.statement_timeout)))
+            return [tuple(r) for r in cur.fetchall()]
+        finally:
+            cur.close()
 
     def _refuse_if_privileged(self, conn: Any) -> None:
         # Each new session: the role is the session's (a default role can change between logins).

@@ -9,10 +9,9 @@ from pydantic import SecretStr
 from snowflake.connector import errors as sf_errors
 
 from sentinel.errors import PrivilegedConnectionError, SourceError
-from sentinel.sources.snowflake import SnowflakeSource
+from sentinel.sources.snowflake import IDENTITY_SQL, OWNED_SQL, SnowflakeSource
 
 PASSWORD = "s3cr3t-Snowflake-pw"
-IDENTITY_SQL = "SELECT CURRENT_USER(), CURRENT_ROLE()"
 
 
 class FakeCursor:
@@ -25,6 +24,10 @@ class FakeCursor:
         if sql == IDENTITY_SQL:  # asked once per new session, before the check's statements
             self.conn.identity_asked += 1
             self.rows = [("SENTINEL_SVC", self.conn.role)]
+            return
+        if sql == OWNED_SQL:
+            self.conn.owned_asked += 1
+            self.rows = [(name,) for name in self.conn.owned]
             return
         self.rows = [(1,)]
         self.conn.executed.append((sql, timeout))
@@ -40,9 +43,11 @@ class FakeCursor:
 
 
 class FakeConn:
-    def __init__(self, fail_with: Exception | None, role: str = "SENTINEL_MONITOR") -> None:
+    def __init__(self, fail_with: Exception | None, role: str = "SENTINEL_MONITOR", owned: tuple[str, ...] = ()) -> None:
         self.fail_with = fail_with
         self.role = role
+        self.owned = owned
+        self.owned_asked = 0
         self.identity_asked = 0
         self.executed: list[tuple[str, int | None]] = []
         self.closed = False
@@ -141,3 +146,27 @@ def test_a_monitor_role_is_asked_once_per_session() -> None:
     src.query("SELECT 1 AS N")
     src.query("SELECT 1 AS N")
     assert conn.identity_asked == 1
+
+
+def test_a_role_that_owns_watched_tables_is_refused_even_if_it_is_not_an_admin_role() -> None:
+    conn = FakeConn(None, role="NOVAPAY_LOADER", owned=("RAW.TRANSACTIONS", "RAW.REFUNDS"))
+    with pytest.raises(PrivilegedConnectionError) as info:
+        source(lambda **kw: conn, database="NOVAPAY").query("SELECT 1")
+    text = str(info.value)
+    assert "its role NOVAPAY_LOADER owns NOVAPAY.RAW.TRANSACTIONS (ownership allows DROP and ALTER)" in text
+    assert "NOVAPAY.RAW.REFUNDS" in text and "SENTINEL_SNOWFLAKE_ROLE" in info.value.hint
+    assert conn.executed == [] and conn.closed
+
+
+def test_a_role_that_owns_nothing_runs_and_ownership_is_asked_once_per_session() -> None:
+    conn = FakeConn(None, role="SENTINEL_MONITOR")
+    src = source(lambda **kw: conn, database="NOVAPAY")
+    src.query("SELECT 1 AS N")
+    src.query("SELECT 1 AS N")
+    assert conn.owned_asked == 1
+
+
+def test_without_a_database_ownership_is_not_guessed() -> None:
+    conn = FakeConn(None, role="SENTINEL_MONITOR", owned=("RAW.TRANSACTIONS",))
+    source(lambda **kw: conn).query("SELECT 1 AS N")
+    assert conn.owned_asked == 0

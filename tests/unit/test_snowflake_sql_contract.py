@@ -23,6 +23,7 @@ from sqlglot import exp
 from checks.warehouse_freshness import snowflake_newest_sql
 from sentinel.readonly_sql import check_read_only
 from sentinel.sources import snowpipe
+from sentinel.sources.snowflake import IDENTITY_SQL, OWNED_SQL
 from sentinel.sources.snowpipe import SnowpipeQueries, TableName
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -147,3 +148,16 @@ def test_volume_and_schema_statements_parse_as_read_only_snowflake_selects() -> 
             tree = parse(sql)
             assert "IDENTIFIER(" in tree.sql("snowflake").upper()
     assert production_params("schema_drift")
+
+
+# https://docs.snowflake.com/en/sql-reference/info-schema/tables (the columns the ownership probe uses)
+DOCUMENTED_TABLES_COLUMNS = frozenset({"TABLE_CATALOG", "TABLE_SCHEMA", "TABLE_NAME", "TABLE_OWNER", "TABLE_TYPE"})
+
+
+@pytest.mark.parametrize("sql", [IDENTITY_SQL, OWNED_SQL])
+def test_the_privilege_probes_are_snowflake_sql_on_documented_columns(sql: str) -> None:
+    tree = parse(sql)
+    columns = {c.name.upper() for c in tree.find_all(exp.Column)}
+    assert columns <= DOCUMENTED_TABLES_COLUMNS, sorted(columns - DOCUMENTED_TABLES_COLUMNS)
+    tables = {t.sql("snowflake").upper() for t in tree.find_all(exp.Table)}
+    assert tables <= {"INFORMATION_SCHEMA.TABLES"}, tables
