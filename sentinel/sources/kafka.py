@@ -25,7 +25,8 @@ from typing import Any
 from pydantic import SecretStr
 
 from sentinel.errors import SourceError
-from sentinel.sources.kafka_errors import PartitionError, describe_kafka_error, probe_bootstrap
+from sentinel.sources.kafka_errors import PartitionError, describe_kafka_error
+from sentinel.sources.reach import probe
 
 log = logging.getLogger("sentinel.sources.kafka")
 
@@ -163,7 +164,7 @@ class KafkaSource:
         reason = self._scrub(describe_kafka_error(exc)) if exc is not None and code != "_TIMED_OUT" else None
         if exc is None or isinstance(exc, FutureTimeout) or code in _UNREACHABLE_CODES:
             # librdkafka says "timed out" whether nothing listens, the name is unknown or the broker is hung
-            reachable, why = probe_bootstrap(self.bootstrap)
+            reachable, why = probe(self.bootstrap)
             if not reachable:
                 reason = why
             elif reason is None or isinstance(exc, FutureTimeout):

@@ -1,14 +1,11 @@
 """Kafka failures in words a person on call can act on, never a raw `KafkaError{code=...}` repr.
 
 librdkafka reports a refused connection, an unknown host and a broker that accepts connections but never answers
-all as the same timeout when the caller's deadline comes first. A short TCP probe of the bootstrap servers tells
-them apart: it resolves each host and opens (then closes) one connection, which no broker minds.
+all as the same timeout when the caller's deadline comes first; sentinel.sources.reach tells them apart.
 """
 
 from __future__ import annotations
 
-import errno
-import socket
 from typing import Any
 
 # librdkafka's local error codes, named for people (see rdkafka.h RD_KAFKA_RESP_ERR__*)
@@ -47,38 +44,3 @@ def describe_kafka_error(error: Any) -> str:
             return f"{plain}: {detail} ({code})"
         return f"{plain or detail or 'Kafka error'} ({code})"
     return str(error) or type(error).__name__
-
-
-def probe_bootstrap(bootstrap: str, timeout: float = 0.5) -> tuple[bool, str | None]:
-    """(some broker accepts TCP connections, why none does). Unknown host, refused and unreachable are told apart."""
-    problems: list[str] = []
-    for server in (s.strip() for s in bootstrap.split(",") if s.strip()):
-        host, _, port_text = server.rpartition(":")
-        host = host.strip("[]") or server
-        try:
-            port = int(port_text)
-        except ValueError:
-            problems.append(f"{server} has no port")
-            continue
-        try:
-            addresses = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-        except socket.gaierror as exc:
-            problems.append(f"host {host} is unknown ({exc.strerror or exc})")
-            continue
-        family, kind, proto, _, address = addresses[0]
-        with socket.socket(family, kind, proto) as sock:
-            sock.settimeout(timeout)
-            try:
-                sock.connect(address)
-            except ConnectionRefusedError:
-                problems.append(f"{server} refused the connection (nothing listens there: broker down?)")
-                continue
-            except TimeoutError:
-                problems.append(f"{server} did not accept a connection within {timeout:g}s (host down or firewalled?)")
-                continue
-            except OSError as exc:
-                reason = "unreachable" if exc.errno in (errno.ENETUNREACH, errno.EHOSTUNREACH) else exc.strerror
-                problems.append(f"{server}: {reason}")
-                continue
-        return True, None
-    return False, "; ".join(problems) or "no bootstrap server given"

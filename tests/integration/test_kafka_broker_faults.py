@@ -154,7 +154,7 @@ def test_a_hung_broker_is_an_error_within_the_deadline_that_says_hung_then_recov
 
 
 @pytest.mark.parametrize(("bootstrap", "says"), [
-    (f"127.0.0.1:{free_port()}", "refused the connection (nothing listens there: broker down?)"),
+    (f"127.0.0.1:{free_port()}", "refused the connection (nothing listens there: server down?)"),
     ("kafka-broker-that-does-not-exist.invalid:9092", "host kafka-broker-that-does-not-exist.invalid is unknown"),
 ])
 def test_a_refused_connection_and_an_unknown_host_each_say_so(bootstrap: str, says: str) -> None:
