@@ -156,12 +156,14 @@ class KafkaConsumerLagCheck(Check[KafkaConsumerLagParams]):
         if not groups:
             return ctx.result(self.kind, Status.WARN, f"no consumer group matches {', '.join(p.groups)}",
                               details={"groups": ", ".join(p.groups)})
-        committed = kafka.committed_offsets(groups, _budget(ctx))
-        described = kafka.describe_groups(groups, _budget(ctx))
-
         literal_topics = {t for t in p.topics if _LITERAL.match(t)}
         matching = {t for t in topics_md if _match(p.topics, t) and (not t.startswith("__") or t in literal_topics)}
         missing_topics = sorted(literal_topics - set(topics_md))
+        # Described first: a group the principal may not Describe is refused here at once, where the consumer's
+        # committed() would keep looking for the coordinator until the deadline and read like a hung broker.
+        described = kafka.describe_groups(groups, _budget(ctx))
+        committed = kafka.committed_offsets(groups, [(t, i) for t in sorted(matching) for i in range(topics_md[t])],
+                                            _budget(ctx))
 
         slices: list[_Slice] = []
         col = 0

@@ -215,7 +215,11 @@ class WarehouseFreshnessCheck(Check[WarehouseFreshnessParams]):
 
                 findings = [self._measure(ctx, t, newest_sf, now, tz) for t in p.tables]
         bad = [f for f in findings if f.status is not Status.OK]
-        if bad:
+        unmeasured = [f for f in bad if f.status is Status.ERROR]
+        if bad and len(unmeasured) == len(bad):  # "stale" would claim an age nobody could read
+            summary = (f"{len(bad)}/{len(findings)} {p.backend} tables could not be measured: "
+                       + " | ".join(f.summary for f in bad[:3]))
+        elif bad:
             summary = f"{len(bad)}/{len(findings)} {p.backend} tables stale: " + " | ".join(f.summary for f in bad[:3])
         else:
             summary = f"all {len(findings)} {p.backend} tables within their freshness SLAs"

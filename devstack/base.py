@@ -97,6 +97,12 @@ class ManagedProcess:
         procs.forget(self.record)
 
 
+    def send_signal(self, sig: signal.Signals) -> None:
+        """Signal the whole process group (SIGSTOP / SIGCONT in fault tests: a hung, then a woken service)."""
+        if self.popen.poll() is None:
+            os.killpg(self.popen.pid, sig)
+
+
 def spawn(name: str, argv: list[str], *, log: Path, env: dict[str, str] | None = None,
           cwd: Path | None = None, user: str | None = None) -> ManagedProcess:
     """Start argv in its own session (so a group kill reaches its children), output to `log`."""

@@ -161,11 +161,16 @@ class KafkaService:
         if self.remove_data_on_stop and self._owned_tmp is not None:
             shutil.rmtree(self._owned_tmp, ignore_errors=True)
 
-    def restart(self, *, timeout: float = 90.0) -> None:
-        """Start the broker again on the same ports and data (after stop())."""
+    def restart(self, *, timeout: float = 90.0, until_ready: bool = True) -> None:
+        """Start the broker again on the same ports and data (after stop()). `until_ready=False` returns as soon as
+        the port accepts connections: the first seconds after a restart, when coordinators are still loading."""
         self.process.stop()
         self.process = spawn("kafka", _java_argv("kafka.Kafka", self.heap, str(self.config_file)), log=self.log)
-        _wait_broker(self, timeout)
+        if until_ready:
+            _wait_broker(self, timeout)
+        else:
+            wait_until(lambda: port_open("127.0.0.1", self.port), what=f"Kafka broker on {self.bootstrap}",
+                       timeout=timeout, proc=self.process.popen, log=self.log, interval=0.05)
 
     def cleanup(self) -> None:
         self.stop()

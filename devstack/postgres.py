@@ -58,6 +58,7 @@ class PostgresService:
     data_dir: Path
     bin_dir: Path
     password: str = "sentinel-test-pw"
+    log: Path | None = None
     record: procs.ProcRecord | None = field(default=None, repr=False)
 
     def dsn(self, dbname: str = "postgres", user: str = PG_USER, password: str | None = None) -> str:
@@ -98,6 +99,14 @@ class PostgresService:
     def running(self) -> bool:
         return port_open(self.host, self.port)
 
+    def restart(self) -> None:
+        """pg_ctl restart -m fast, as an operator or a failover does: every session is cut mid-statement."""
+        log = ["-l", str(self.log)] if self.log else []  # else the server would hold our output pipe open
+        done = _as_postgres([str(self.bin_dir / "pg_ctl"), "-D", str(self.data_dir), *log, "-m", "fast", "-w",
+                             "-t", "60", "restart"], timeout=90)
+        if done.returncode != 0:
+            raise ServiceUnavailable(f"pg_ctl restart failed ({self.data_dir}): {done.stderr.strip()}")
+
 
 def _postgres_can_use(root: Path) -> bool:
     probe = _as_postgres(["test", "-d", str(root), "-a", "-w", str(root), "-a", "-x", str(root)], timeout=10)
@@ -136,7 +145,7 @@ def start_postgres(name: str = "pg", *, fresh: bool = True, throwaway: bool = Fa
         if pid.exists():
             _as_postgres([str(bin_dir / "pg_ctl"), "-D", str(data_dir), "-m", "immediate", "-w", "stop"], timeout=30)
         shutil.rmtree(data_dir)
-    service = PostgresService("127.0.0.1", free_port(), data_dir, bin_dir)
+    service = PostgresService("127.0.0.1", free_port(), data_dir, bin_dir, log=log)
     service.record = procs.record(f"postgres-{name}", os.getpid(), service.stop, kind="postgres", data_dir=data_dir,
                                   bin_dir=bin_dir, remove_dir=data_dir if throwaway else None)
     if os.geteuid() == 0 and log.exists():

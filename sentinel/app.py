@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from sentinel.clock import Clock, SystemClock
 from sentinel.config.loader import LoadedConfig, load_config
 from sentinel.config.settings import Settings
-from sentinel.errors import ConfigErrors, ConfigProblem, PluginError
+from sentinel.errors import ConfigErrors, ConfigProblem, PluginError, StoreError
 from sentinel.model import CheckResult
 from sentinel.plugins import Registry, check_registry
 from sentinel.redact import Redactor
@@ -53,6 +53,7 @@ class App:
     alerting: AlertSink | None = None
     sla: Any = None  # sentinel.sla_ledger.SlaLedger when the config has `slas:`
     extras: dict[str, Any] = field(default_factory=dict)
+    store_problems: list[str] = field(default_factory=list)  # results a run_checks() could not store, and why
 
     def select(self, only: Sequence[str] | None = None) -> list[PlannedCheck]:
         if not only:
@@ -74,7 +75,11 @@ class App:
         selected.sort(key=lambda p: -(last[p.id].duration.total_seconds() if p.id in last else 1e9))
         results = self.runner.run_many(selected)
         for result in results:
-            self.record(result)
+            try:
+                self.record(result)
+            except StoreError as exc:  # what was measured is still shown; the caller says it was not stored
+                self.store_problems.append(str(exc))
+                break
         return results
 
     def record(self, result: CheckResult) -> None:

@@ -90,12 +90,16 @@ def check(ctx: click.Context, once: bool, only: tuple[str, ...], fmt: str, no_no
         click.echo(render_json(results, runbook_for))
     else:
         click.echo(render_table(results, runbook_for, tty=sys.stdout.isatty(), color=use_color(sys.stdout)))
+    for problem in app.store_problems:
+        click.echo(f"error: the results above were not stored: {problem}", err=True)
     try:
         if app.alerting is not None:
             # Keep stdout pure JSON for machines: the console notifier's text goes to stderr then.
             with contextlib.redirect_stdout(sys.stderr) if fmt == "json" else contextlib.nullcontext():
                 app.alerting.process(results)
                 app.alerting.deliver_due()
+    except SentinelError as exc:  # e.g. the state store locked or full: what was measured is printed above
+        click.echo(f"error: alerts for these results were not processed: {exc}", err=True)
     finally:
         app.close()
     refused = _refused_connections(results)

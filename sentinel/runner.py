@@ -1,6 +1,8 @@
 """Runs checks under a deadline. Whatever a check does — raise, hang, crash, return garbage — the runner returns a
 CheckResult: an exception, a crash or a missed deadline becomes Status.ERROR with the reason. Checks run
-concurrently (bounded) so `check --once` takes about as long as the slowest check, not the sum. With a worker pool
+concurrently, at most max_workers at once: with no more checks than that, `check --once` takes about as long as the
+slowest check, not the sum; more checks run in waves (longest first), so when a system is down each wave of its
+checks waits out their deadlines. With a worker pool
 (sentinel/isolation.py: the CLI and the daemon) each check runs in a supervised process; without one, on threads."""
 
 from __future__ import annotations

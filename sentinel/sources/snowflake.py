@@ -36,6 +36,7 @@ _LOGIN_HINTS = {
     390144: "Snowflake rejected the key-pair JWT: check the public key registered on the user matches "
     "SENTINEL_SNOWFLAKE_PRIVATE_KEY_FILE",
 }
+_COULD_NOT_CONNECT = 250001  # the connector's "Could not connect to Snowflake backend after N attempt(s)"
 _DEFAULT_LOGIN_HINT = (
     "check SENTINEL_SNOWFLAKE_ACCOUNT / USER and the password or key secret, and that the account URL is reachable"
 )
@@ -132,6 +133,11 @@ class SnowflakeSource:
             return connector(**kwargs)
         except sf_errors.Error as exc:
             code = _gs_code(exc)
+            unreachable = self._why_unreachable() if getattr(exc, "errno", None) == _COULD_NOT_CONNECT else None
+            if unreachable:  # a dead server is not a credentials problem: say which network failure it is
+                raise SourceError(f"Snowflake login as {self.user!r} to {self.where} failed: {unreachable}",
+                                  hint="check that the account URL is reachable from Sentinel (DNS, network "
+                                  "policy, proxy) and Snowflake's status page") from None
             raise SourceError(
                 f"Snowflake login as {self.user!r} to {self.where} failed: {self._scrub(_message(exc))}",
                 hint=_LOGIN_HINTS.get(code, _DEFAULT_LOGIN_HINT),
@@ -141,6 +147,13 @@ class SnowflakeSource:
                 f"Snowflake login as {self.user!r} to {self.where} failed: {type(exc).__name__}: {self._scrub(str(exc))}",
                 hint=_DEFAULT_LOGIN_HINT,
             ) from None
+
+    def _why_unreachable(self) -> str | None:
+        from sentinel.sources.reach import probe
+
+        server = self.where if ":" in self.where else f"{self.where}:443"
+        reachable, why = probe(server)
+        return None if reachable else why
 
     def _session(self) -> Any:
         if self._conn is None:

@@ -133,6 +133,9 @@ class PostgresStateStore(SqliteStateStore):
     )
     FRESH_STORE_HINT = "point SENTINEL_STATE_DSN at a fresh database"
 
+    def _already_current(self, newest: int) -> bool:
+        return False  # replicas serialise on the advisory lock inside the migration transaction instead
+
     def _before_migrating(self, tx: Any) -> None:
         # Two replicas starting together: the second waits here, then finds the schema current.
         tx.execute("SELECT pg_advisory_xact_lock(?)", (MIGRATION_LOCK_KEY,))

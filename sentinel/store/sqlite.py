@@ -7,7 +7,7 @@ import logging
 import sqlite3
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -16,6 +16,7 @@ from sentinel.errors import StoreError
 from sentinel.model import CheckResult
 from sentinel.store.migrations import MIGRATIONS
 from sentinel.store.sqlite_alerts import SqliteAlertsMixin
+from sentinel.store.sqlite_errors import BUSY_TIMEOUT_SECONDS, explain
 from sentinel.store.sqlite_sla import SqliteSlaMixin
 
 log = logging.getLogger(__name__)
@@ -26,31 +27,42 @@ class SqliteStateStore(SqliteAlertsMixin, SqliteSlaMixin):
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         try:
-            self._conn = sqlite3.connect(self.path, check_same_thread=False, timeout=10, isolation_level=None)
+            self._conn = sqlite3.connect(self.path, check_same_thread=False, timeout=BUSY_TIMEOUT_SECONDS,
+                                         isolation_level=None)
             self._conn.execute("PRAGMA journal_mode=WAL")
             self._conn.execute("PRAGMA synchronous=NORMAL")
-            self._conn.execute("PRAGMA busy_timeout=10000")
+            self._conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_SECONDS * 1000}")
         except sqlite3.Error as exc:
-            raise StoreError(f"cannot open state store {self.path}: {exc} (check the directory is writable)") from None
+            raise explain(self.path, exc, opening=True) from None
         self._lock = threading.RLock()
         self._migrate()
 
     # -- plumbing ---------------------------------------------------------------------------------
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
-        """One write transaction; other modules (alerting, SLA) use it for their tables too."""
+        """One write transaction; other modules (alerting, SLA) use it for their tables too. A locked, full or corrupt
+        file raises StoreError naming the file and the way out."""
         with self._lock:
-            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                self._conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.Error as exc:
+                raise explain(self.path, exc) from None
             try:
                 yield self._conn
-            except BaseException:
-                self._conn.execute("ROLLBACK")
+                self._conn.execute("COMMIT")
+            except BaseException as exc:
+                with suppress(sqlite3.Error):  # SQLite may already have rolled back (a full disk does)
+                    self._conn.execute("ROLLBACK")
+                if isinstance(exc, sqlite3.Error):
+                    raise explain(self.path, exc) from None
                 raise
-            self._conn.execute("COMMIT")
 
     def query(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
         with self._lock:
-            return list(self._conn.execute(sql, params).fetchall())
+            try:
+                return list(self._conn.execute(sql, params).fetchall())
+            except sqlite3.Error as exc:
+                raise explain(self.path, exc) from None
 
     # The PostgreSQL store overrides these three and inherits the migration procedure itself.
     VERSION_TABLE_DDL = (
@@ -62,7 +74,16 @@ class SqliteStateStore(SqliteAlertsMixin, SqliteSlaMixin):
     def _before_migrating(self, tx: Any) -> None:
         """Hook run first inside the migration transaction (PostgreSQL serialises replicas here)."""
 
+    def _already_current(self, newest: int) -> bool:
+        with suppress(StoreError):  # no schema_version table yet: a new file
+            return int(self.query("SELECT COALESCE(MAX(version), 0) FROM schema_version")[0][0]) == newest
+        return False
+
     def _migrate(self) -> None:
+        # A store already at the newest schema is only read here: a `check --once` beside a daemon holding the
+        # write lock still runs its checks and shows what it measured.
+        if self._already_current(max(v for v, _, _ in MIGRATIONS)):
+            return
         with self.transaction() as tx:
             self._before_migrating(tx)
             tx.execute(self.VERSION_TABLE_DDL)

@@ -161,7 +161,7 @@ def test_paused_connect_sink_group_is_stall_then_ok_after_resume(kafka: KafkaSer
     source = h.sources.kafka()
 
     def committed() -> dict[tuple[str, int], int]:
-        return source.committed_offsets([group], 5).get(group, {})
+        return source.committed_offsets([group], [(topic, 0), (topic, 1)], 5).get(group, {})
 
     try:
         deadline = time.monotonic() + 60
