@@ -20,6 +20,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sentinel.alerting.compose import build_message, change_line
+from sentinel.alerting.delivery_workers import DeliveryWorkers
 from sentinel.alerting.inhibit import Inhibitor, Lineage
 from sentinel.alerting.lifecycle import step
 from sentinel.alerting.metrics import AlertingMetrics
@@ -100,16 +101,17 @@ class AlertPipeline:
         self.lineage = Lineage(spec.pipeline, spec.slas)
         self.windows = [MaintenanceWindow(m.name, dict(m.match), m.cron, m.duration, m.comment)
                         for m in spec.maintenance]
-        meta = [n for r in self.router.routes for n in r.receivers
-                if getattr(self.notifiers.get(n), "channel", "") != "pager"]
+        # a broken receiver is reported through every other one of the routes, and the console as a last resort
+        meta = [n for r in self.router.routes for n in r.receivers] + (["console"] if "console" in self.notifiers else [])
         self.outbox = Outbox(store, self.notifiers, clock, redact=self.redact,
-                             meta_receivers=list(dict.fromkeys(meta)), policy=retry)
+                             meta_receivers=list(dict.fromkeys(meta)), policy=retry, on_enqueue=self._queued)
         self._metrics = AlertingMetrics.attach(metrics)
         if self._metrics is not None:
             self.outbox.on_delivery = self._metrics.on_delivery
         self._lock = threading.RLock()
         self._deliver_lock = threading.Lock()
         self._last_prune: datetime | None = None
+        self._workers: DeliveryWorkers | None = None
 
     def _validate_receivers(self) -> None:
         problems = []
@@ -167,6 +169,8 @@ class AlertPipeline:
                     self._buffer(event, tx)
             if self._metrics is not None and events:
                 self._metrics.on_events(events)
+            if events and self._workers is not None:
+                self._workers.request_flush()
             return events
 
     def _vanished(self, results: Sequence[CheckResult], seen: set[str],
@@ -355,12 +359,43 @@ class AlertPipeline:
 
     # -- delivery -------------------------------------------------------------------------------------------
     def deliver_due(self, *, flush: bool | None = None) -> list[Delivery]:
-        """Flush due groups (all of them when immediate) and send what is due from the outbox."""
+        """Flush due groups (all of them when immediate) and send what is due from the outbox.
+
+        With the delivery workers running (the daemon) this only flushes and wakes them, and returns no
+        deliveries: each receiver's worker sends on its own."""
         with self._deliver_lock:
             self.flush(force=self.immediate if flush is None else flush)
-            deliveries = self.outbox.deliver_due()
+            if self._workers is not None and self._workers.running:
+                self._workers.wake()
+                deliveries: list[Delivery] = []
+            else:
+                deliveries = self.outbox.deliver_due()
             self._housekeeping()
             return deliveries
+
+    def start_delivery_workers(self, may_send: Callable[[], bool] = lambda: True, *,
+                               idle_poll_seconds: float = 1.0) -> None:
+        """One worker thread per receiver from now on (the daemon); `stop_delivery_workers` ends them."""
+        if self._workers is not None:
+            return
+        self._workers = DeliveryWorkers(self.outbox, list(self.notifiers), self._flush_and_wake, may_send=may_send,
+                                        idle_poll_seconds=idle_poll_seconds)
+        self._workers.start()
+
+    def stop_delivery_workers(self, timeout_seconds: float = 5.0) -> Callable[[], bool] | None:
+        workers, self._workers = self._workers, None
+        if workers is None:
+            return None
+        workers.stop(timeout_seconds)
+        return workers.may_send
+
+    def _flush_and_wake(self) -> None:
+        if self.flush(force=self.immediate) and self._workers is not None:
+            self._workers.wake()
+
+    def _queued(self) -> None:
+        if self._workers is not None:
+            self._workers.wake()
 
     def _housekeeping(self) -> None:
         """Hourly: prune old resolved states and sent outbox rows; refresh the gauges."""

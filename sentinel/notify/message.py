@@ -75,6 +75,8 @@ class Message:
     resolved: bool = False
     total_alerts: int = 0  # `alerts` and `symptoms` hold at most MAX_LINES each; these count them all
     total_symptoms: int = 0
+    delivery_id: str = ""  # names this notification to this receiver across resends (set by the outbox)
+    resend: bool = False  # an earlier attempt may have reached the receiver: look for it before posting anew
 
     def __post_init__(self) -> None:
         if self.total_alerts < len(self.alerts):
