@@ -42,6 +42,10 @@ class AlertSink(Protocol):
         """Stop them; returns the `may_send` they ran with (None when none ran), for the next pipeline."""
         ...
 
+    def receiver_problems(self) -> list[str]:
+        """One line per receiver that is broken or still retrying (for /readyz)."""
+        ...
+
     def heartbeat(self) -> bool:
         """Ping the pager's dead man's switch; False when none is configured or the ping failed."""
         ...

@@ -25,6 +25,8 @@ from sentinel.alerting.inhibit import Inhibitor, Lineage
 from sentinel.alerting.lifecycle import step
 from sentinel.alerting.metrics import AlertingMetrics
 from sentinel.alerting.outbox import Outbox, RetryPolicy, dedup_id
+from sentinel.alerting.receiver_health import receiver_problems
+from sentinel.alerting.receiver_health import window as health_window
 from sentinel.alerting.routing import Route, Router, compile_routes, group_thread_key
 from sentinel.alerting.silences import MaintenanceWindow, Suppressor
 from sentinel.alerting.types import AlertEvent, AlertState, Delivery, EventKind, Phase, Verdict
@@ -265,6 +267,7 @@ class AlertPipeline:
             threads = self.store.threads_of(route.name, list(kinds))
             updated: dict[str, AlertState] = {}
             announce: list[AlertState] = []
+            incident_roots: dict[str, AlertState] = {}
             follow: dict[str, dict[str, Any]] = defaultdict(lambda: {"changes": [], "kinds": set()})
             for fp, fp_kinds in kinds.items():
                 state = states.get(fp)
@@ -288,6 +291,11 @@ class AlertPipeline:
                     if root_thread is not None and thread is None and kind != "reminder":
                         follow[root_thread]["changes"].append(change_line("symptom", state, self.redact))
                         follow[root_thread]["kinds"].add("symptom")
+                    elif root_thread is None and thread is None and kind != "reminder" and \
+                            route not in self.router.routes_for(root):
+                        # The root is below this route (a warning, an on-call route for criticals): a symptom must
+                        # not lower the incident's page, so the incident is announced here, titled by its root.
+                        incident_roots[root.fingerprint] = root
                     continue
                 if thread is None:
                     if route.matches(state):
@@ -296,6 +304,10 @@ class AlertPipeline:
                 follow[thread]["changes"].append(change_line(kind, state, self.redact))
                 follow[thread]["kinds"].add(kind)
 
+            for fp, root_state in incident_roots.items():
+                if fp not in updated:
+                    updated[fp] = root_state
+                    announce.append(root_state)
             messages: list[Message] = []
             if announce:
                 messages.append(self._announce(route, group_key, announce, kinds, inhibitor, now, tx))
@@ -410,6 +422,10 @@ class AlertPipeline:
         with self.store.transaction() as tx:
             self.store.alert_states_prune(now - KEEP_RESOLVED, tx)
             self.store.outbox_prune(now - KEEP_OUTBOX, tx)
+
+    def receiver_problems(self) -> list[str]:
+        """A line per receiver that is broken or still retrying, from the last day's deliveries."""
+        return receiver_problems(self.store.deliveries_between(*health_window(self.clock.now())))
 
     def heartbeat(self) -> bool:
         """Ping the dead man's switch after a healthy scheduling cycle (see sentinel.notify.heartbeat)."""

@@ -168,7 +168,7 @@ def plain_text(message: Message, now: datetime | None = None, limit: int = 50) -
         lines.append(f"... and {message.total_alerts - len(shown)} more (run `sentinel alerts`)")
     if message.symptoms:
         lines.append("")
-        lines.append(f"Symptoms attached to this incident (not paged): {message.total_symptoms}")
+        lines.append(f"Symptoms attached to this incident (paged as one with it): {message.total_symptoms}")
         lines.extend(f"  - {s.summary} ({s.where})" for s in message.symptoms[:limit])
     if message.at_risk:
         lines.append("")
