@@ -85,7 +85,7 @@ def run(ctx: click.Context, http_port: int | None, http_host: str | None) -> Non
     server.start()
     scheduler.start()
     if app.alerting is not None:
-        app.alerting.start_delivery_workers(lambda: elector is None or elector.is_leader)  # a follower never sends
+        app.alerting.start_delivery_workers(lambda: elector is None or elector.confirm())  # a follower never sends
     install_report_duty(app, scheduler)  # weekly SLA report: on schedule, and a missed one on start
     log.info("sentinel running: %d checks, http on %s:%d", len(app.planned), settings.http_host, server.port)
     while not stop.wait(1.0):

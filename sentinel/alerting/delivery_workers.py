@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from sentinel.alerting.outbox import Outbox
 
 log = logging.getLogger(__name__)
+MIN_WAIT = 0.05  # seconds
 
 
 class DeliveryWorkers:
@@ -72,13 +73,18 @@ class DeliveryWorkers:
         wake = self._wake[receiver]
         while not self._stop.is_set():
             try:
-                if self.may_send():
-                    self.outbox.deliver_receiver(receiver)
                 due_in = self.outbox.seconds_until_due(receiver)
+                if due_in == 0:
+                    if self.may_send():  # asked only with work to do: it may cost a round trip
+                        self.outbox.deliver_receiver(receiver)
+                        due_in = self.outbox.seconds_until_due(receiver)
+                    else:
+                        due_in = None  # not ours to send (a follower): look again after the idle poll
             except Exception:  # the store is locked or a bug: keep the worker alive, try again soon
                 log.exception("delivering to %s failed; will retry", receiver)
                 due_in = None
-            wait = self.idle_poll_seconds if due_in is None else min(self.idle_poll_seconds, due_in)
+            # the floor keeps a "Retry-After: 0" from becoming a tight loop against the API
+            wait = self.idle_poll_seconds if due_in is None else max(MIN_WAIT, min(self.idle_poll_seconds, due_in))
             wake.wait(wait)
             wake.clear()
 
