@@ -399,6 +399,7 @@ class FakePagerDuty:
         self.base_url = httpserver.url_for(prefix)
         self.faults = FaultQueue()
         self.events: list[dict[str, Any]] = []
+        self.arrived_at: list[float] = []  # time.monotonic() when each accepted event arrived (for latency figures)
         self.incidents: dict[str, str] = {}  # dedup_key -> triggered | resolved
         httpserver.expect_request(f"{prefix}/v2/enqueue", method="POST").respond_with_handler(self.enqueue)
 
@@ -434,5 +435,6 @@ class FakePagerDuty:
                                   400)
         key = body.get("dedup_key") or uuid.uuid4().hex
         self.events.append(body)
+        self.arrived_at.append(time.monotonic())
         self.incidents[key] = "resolved" if action == "resolve" else "triggered"
         return _json_response({"status": "success", "message": "Event processed", "dedup_key": key}, 202)
