@@ -242,3 +242,24 @@ def test_mrkdwn_formatting_from_data_is_inert(make_pipeline, alerting_fakes):
         assert marked not in text
     assert "bold" in text and "a_b" in text  # still readable; snake_case is left alone
     assert "*bold*" not in slack.posts[0].text and "_x_" not in slack.posts[0].text
+
+
+# -- 3. a resend never duplicates what Slack already has ----------------------------------------------------
+def test_a_thread_reply_that_timed_out_but_posted_is_not_posted_again(make_pipeline, alerting_fakes):
+    slack = alerting_fakes.slack
+    config = {**CONFIG, "notifiers": [{"name": "chat", "kind": "slack", "options": {"timeout_seconds": 1}}],
+              "routes": [{"name": "team", "receivers": ["chat"], "group_wait": "0s"}]}
+    h = make_pipeline(config, pager="none")
+    p = h.build()
+    p.process([freshness(h.clock, 1200)])
+    p.deliver_due()
+    slack.faults.push(Fault(0))  # the edit of the parent answers at once ...
+    slack.faults.push(Fault(0, delay=2.0))  # ... the thread reply after the 1 s timeout, but it is posted
+    h.clock.advance(timedelta(minutes=10))
+    p.process([freshness(h.clock, 10)])
+    assert [d.status for d in p.deliver_due()] == [DeliveryStatus.RETRY]
+    _within(5.0, lambda: len(slack.replies) == 1)
+    h.clock.advance(timedelta(seconds=5))
+    assert [d.status for d in p.deliver_due()] == [DeliveryStatus.SENT]
+    assert len(slack.replies) == 1 and len(slack.posts) == 1  # found in the thread by its delivery id
+    assert "RESOLVED" in slack.messages[slack.posts[0].ts].blocks[0]["text"]["text"]
