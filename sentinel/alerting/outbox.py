@@ -36,6 +36,7 @@ from sentinel.store.alerts import AlertStore, OutboxRow
 log = logging.getLogger(__name__)
 
 PAGER_WARN_AFTER_ATTEMPTS = 2  # a page still unconfirmed after this many outbox attempts is announced elsewhere
+RESOLVED_REF = "resolved"  # receiver ref of a closed "receiver broken" page: not closed twice
 IN_FLIGHT = "in flight"  # last_error of a row whose attempt started and has not finished (or was cut by a crash)
 
 
@@ -174,6 +175,8 @@ class Outbox:
             if ref is not None:
                 self.store.ref_set(row.receiver, row.message_key, ref, now, tx)
             self.store.delivery_add(delivery, tx)
+            if status is DeliveryStatus.SENT and channel == "chat":
+                queued_meta |= self._receiver_recovered(row.receiver, message, now, tx)
             if status is DeliveryStatus.FAILED:
                 queued_meta = self._meta_alert(FailedDelivery(row.receiver, channel, row.seq, attempt, error, False),
                                                message, now, tx)
@@ -185,6 +188,23 @@ class Outbox:
         if queued_meta and self.on_enqueue is not None:
             self.on_enqueue()
         return delivery
+
+    def _receiver_recovered(self, receiver: str, delivered: Message, now: datetime, tx: Any) -> bool:
+        """Chat works again: close the pager alert that said it was broken (once)."""
+        key = f"sentinel-receiver-{receiver}"
+        queued = False
+        for pager in self.meta_receivers:
+            if getattr(self.notifiers.get(pager), "channel", "") != "pager":
+                continue
+            if self.store.ref_get(pager, key) in (None, RESOLVED_REF):
+                continue  # never paged about it, or already closed
+            close = Message(key=key, route="meta", event="meta", is_update=True, severity="warning",
+                            title=f"{receiver} delivers again", created_at=now, page_action="resolve",
+                            resolved=True, notes=(f"{receiver} accepted: {delivered.title}",))
+            close = replace(close, delivery_id=dedup_id("meta-recovered", pager, receiver, now.isoformat()))
+            queued |= self.store.outbox_add(pager, key, close.delivery_id, "meta", close.to_json(), now, tx)
+            self.store.ref_set(pager, key, RESOLVED_REF, now, tx)
+        return queued
 
     def _meta_alert(self, failed: FailedDelivery, original: Message, now: datetime, tx: Any) -> bool:
         """Queue a meta-alert to the receivers that may still work. True when something was queued."""

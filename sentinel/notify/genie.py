@@ -124,12 +124,13 @@ class GenieNotifier:
                     _request_timeout=timeout)
         except Exception as exc:
             raise self._error(exc) from None
-        return self._confirm(str(getattr(accepted, "request_id", "") or ""))
+        outcome = self._confirm(str(getattr(accepted, "request_id", "") or ""))
+        return SendOutcome(ref=message.key, detail=outcome)
 
-    def _confirm(self, request_id: str) -> SendOutcome:
-        """Follow the request until Opsgenie has processed it, or the confirmation time is up."""
+    def _confirm(self, request_id: str) -> str:
+        """Follow the request until Opsgenie has processed it, or the confirmation time is up; what is known."""
         if not request_id:
-            return SendOutcome(detail="accepted (no requestId to follow)")
+            return "accepted (no requestId to follow)"
         deadline = time.monotonic() + self.confirm_seconds
         pause = 0.1
         while True:
@@ -137,18 +138,16 @@ class GenieNotifier:
                 status = self._api.get_request_status(request_id, _request_timeout=(CONNECT_TIMEOUT, 10.0)).data
             except Exception as exc:
                 if getattr(_unwrap(exc), "status", None) != 404:  # 404: not processed yet
-                    return SendOutcome(detail=f"accepted (requestId {request_id}); its status could not be read:"
-                                              f" {self._error(exc)}")
+                    return f"accepted (requestId {request_id}); its status could not be read: {self._error(exc)}"
             else:
                 if status is not None and status.is_success:
-                    return SendOutcome(ref=getattr(status, "alias", None), detail=f"processed: {status.status}")
+                    return f"processed: {status.status}"
                 if status is not None and status.is_success is False:
                     raise NotifyError(f"{self.label} accepted the request but could not process it: "
                                       f"{status.status or 'no reason given'} (requestId {request_id})",
                                       retryable=False)
             if time.monotonic() + pause > deadline:
-                return SendOutcome(detail=f"accepted (requestId {request_id}), processing not confirmed within "
-                                          f"{self.confirm_seconds:g}s")
+                return f"accepted (requestId {request_id}), processing not confirmed within {self.confirm_seconds:g}s"
             time.sleep(pause)
             pause = min(2.0, pause * 2)
 

@@ -165,6 +165,18 @@ def test_a_broken_slack_token_pages_and_shows_in_health_and_metrics(make_pipelin
     p.deliver_due()
     assert len(genie.alerts) == 1  # more failures collapse into the same pager alert by alias
 
+    fixed = make_pipeline(CONFIG)  # the token is replaced; Sentinel restarts on the same state
+    fixed.state_path, fixed.clock = h.state_path, h.clock
+    q = fixed.build()
+    h.clock.advance(timedelta(minutes=1))
+    q.process([freshness(h.clock, 1200, check_id="tx_freshness_eu")])
+    q.deliver_due()
+    q.deliver_due()
+    assert genie.alerts["sentinel-receiver-slack"].status == "closed"  # chat delivers again: the page is closed
+    q.process([freshness(h.clock, 1300, check_id="tx_freshness_eu")])
+    q.deliver_due()
+    assert [r[0] for r in genie.requests].count("close") == 1  # once
+
 
 # -- 6. a symptom never lowers the page of its incident -------------------------------------------------------
 ONCALL = {"routes": [{"name": "team", "receivers": ["slack"], "group_wait": "0s"},
