@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -32,6 +32,19 @@ class AlertSink(Protocol):
     def process(self, results: Sequence[CheckResult]) -> Sequence[Any]: ...
 
     def deliver_due(self) -> Sequence[Any]: ...
+
+    def start_delivery_workers(self, may_send: Callable[[], bool] = ...) -> None:
+        """The daemon: one sending thread per receiver from now on, so no receiver waits on another;
+        `may_send` (e.g. "am I the leader") is asked before each round of sending."""
+        ...
+
+    def stop_delivery_workers(self, timeout_seconds: float = 5.0) -> Callable[[], bool] | None:
+        """Stop them; returns the `may_send` they ran with (None when none ran), for the next pipeline."""
+        ...
+
+    def receiver_problems(self) -> list[str]:
+        """One line per receiver that is broken or still retrying (for /readyz)."""
+        ...
 
     def heartbeat(self) -> bool:
         """Ping the pager's dead man's switch; False when none is configured or the ping failed."""

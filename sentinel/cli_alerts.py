@@ -165,7 +165,8 @@ def notify_test_cmd(ctx: click.Context, route_name: str) -> None:
 
     Pagers get a low-priority test alert that is closed right away. Exit 0 when every receiver accepted it.
     """
-    from sentinel.alerting.pipeline import AlertPipeline, notify_test
+    from sentinel.alerting.notify_test import notify_test
+    from sentinel.alerting.pipeline import AlertPipeline
     from sentinel.app import build_app
     from sentinel.errors import ConfigErrors, SentinelError
 

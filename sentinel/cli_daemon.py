@@ -84,6 +84,8 @@ def run(ctx: click.Context, http_port: int | None, http_host: str | None) -> Non
     server = HttpServer(settings.http_host, settings.http_port, {**health_routes(app, scheduler), **status_routes(app)})
     server.start()
     scheduler.start()
+    if app.alerting is not None:
+        app.alerting.start_delivery_workers(lambda: elector is None or elector.confirm())  # a follower never sends
     install_report_duty(app, scheduler)  # weekly SLA report: on schedule, and a missed one on start
     log.info("sentinel running: %d checks, http on %s:%d", len(app.planned), settings.http_host, server.port)
     while not stop.wait(1.0):
@@ -92,6 +94,8 @@ def run(ctx: click.Context, http_port: int | None, http_host: str | None) -> Non
             log.info("received SIGHUP; reloading %s", app.config.path)
             reload_config(app, scheduler)
     drained = scheduler.shutdown(DRAIN)
+    if app.alerting is not None:
+        app.alerting.stop_delivery_workers()
     if app.alerting is not None and (elector is None or elector.is_leader):  # a follower never sends
         try:
             app.alerting.deliver_due()

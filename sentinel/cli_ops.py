@@ -34,6 +34,7 @@ def status(ctx: click.Context, fmt: str, only_table: str | None, at: datetime | 
     \b
     Exit codes: 0 all OK, 1 a warning, 2 a critical stage, 3 a stage whose check could not run, 4 bad config.
     """
+    from sentinel.alerting.receiver_health import receiver_health, window
     from sentinel.app import build_store
     from sentinel.clock import SystemClock
     from sentinel.config.loader import load_config
@@ -61,6 +62,8 @@ def status(ctx: click.Context, fmt: str, only_table: str | None, at: datetime | 
         else:
             alerts = firing_at(alert_states().values(), at)
         views = build_status(config.spec, store.latest_results(as_of=at), alerts, now)
+        deliveries_between = getattr(store, "deliveries_between", None)
+        receivers = receiver_health(deliveries_between(*window(now))) if deliveries_between is not None else {}
     finally:
         store.close()
     if only_table:
@@ -70,7 +73,10 @@ def status(ctx: click.Context, fmt: str, only_table: str | None, at: datetime | 
                                      param_hint="'--table'")
     privileged = config.spec.connections.privileged_allowed()
     if fmt == "json":
-        click.echo(json.dumps({"as_of": now.isoformat(), "privileged_connections_allowed": privileged, "tables": [
+        click.echo(json.dumps({"as_of": now.isoformat(), "privileged_connections_allowed": privileged,
+                               "receivers": [{"receiver": r.receiver, "state": r.state, "at": r.at.isoformat(),
+                                              "error": r.error} for r in receivers.values()],
+                               "tables": [
             {"table": v.table, "status": v.status.value, "slas": list(v.slas), "dashboards": list(v.dashboards),
              "stages": [{"stage": s.stage, "status": s.status.value if s.status else None, "key_value": s.key_value,
                          "summary": s.summary, "checks": list(s.checks), "note": s.note,
@@ -84,6 +90,9 @@ def status(ctx: click.Context, fmt: str, only_table: str | None, at: datetime | 
         click.echo(f"Pipeline status as of {now:%Y-%m-%d %H:%M:%S} UTC{looked_back} "
                    f"(store: {getattr(store, 'path', '?')})\n")
         click.echo(render_text(views, color=use_color(sys.stdout), width=width))
+        for health in receivers.values():
+            if health.problem is not None:
+                click.echo(f"WARNING: {health.problem}")
         for name in privileged:
             # allow_privileged must stay visible: it is the one setting that lets a bad query do damage
             click.echo(f"WARNING: connection {name} runs with privileges beyond monitoring (allow_privileged: true "

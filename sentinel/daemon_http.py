@@ -31,6 +31,9 @@ def health_routes(app: App, scheduler: CheckScheduler) -> dict[str, Route]:
             return 503, TEXT, f"state store not usable: {type(exc).__name__}\n".encode()
         elector = app.extras.get("leader")
         role = f", role {elector.role}" if elector is not None else ""
-        return 200, TEXT, f"ready: {len(app.planned)} checks, store schema v{version}{role}\n".encode()
+        # A broken receiver is shown, but stays 200: failing readiness would take the pod Sentinel runs in out of
+        # service, and a monitor must never harm what it watches.
+        problems = "".join(f"{p}\n" for p in (app.alerting.receiver_problems() if app.alerting is not None else []))
+        return 200, TEXT, f"ready: {len(app.planned)} checks, store schema v{version}{role}\n{problems}".encode()
 
     return {"/metrics": metrics, "/healthz": healthz, "/readyz": readyz}

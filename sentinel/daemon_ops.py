@@ -78,6 +78,10 @@ def reload_config(app: App, scheduler: CheckScheduler) -> bool:
     warn_privileged_allowed(config)
     before, after = {p.id for p in old[1]}, {p.id for p in planned}
     scheduler.replace_checks(planned)
+    if old[2] is not None and app.alerting is not None and old[2] is not app.alerting:
+        may_send = old[2].stop_delivery_workers()  # the new pipeline's workers take over the same outbox
+        if may_send is not None:
+            app.alerting.start_delivery_workers(may_send)
     _forget_metrics(app, [p for p in old[1] if p.id not in after])
     _count(app, "applied")
     log.info("config reloaded from %s in %.0f ms: %d checks (added: %s; removed: %s)", path,

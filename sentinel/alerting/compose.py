@@ -33,9 +33,9 @@ def worst(states: Sequence[AlertState]) -> str:
     return "critical" if ranks and max(ranks) >= Severity.CRITICAL.rank else "warning"
 
 
-def title_of(states: Sequence[AlertState], route_group: str, redact: Redact) -> str:
+def title_of(states: Sequence[AlertState], route_group: str, redact: Redact, severity: str | None = None) -> str:
     firing = [s for s in states if s.phase is not Phase.RESOLVED]
-    head = "RESOLVED" if not firing else _ICON[worst(firing)]
+    head = "RESOLVED" if not firing else _ICON[severity or worst(firing)]
     if len(states) == 1:
         s = states[0]
         where = " / ".join(redact(v) for v in (s.labels.get("stage"), s.labels.get("table")) if v)
@@ -69,9 +69,12 @@ def build_message(
 ) -> Message:
     ordered = sorted(states, key=lambda s: (s.phase is Phase.RESOLVED, -s.severity.rank, s.check_id))
     resolved = all(s.phase is Phase.RESOLVED for s in states)
+    # An incident is as severe as its worst firing alert, symptoms included: a warning root with a critical
+    # symptom pages critical, titled by the root cause.
+    severity = worst([*states, *(s for s in symptoms if s.phase is Phase.FIRING)])
     return Message(
-        key=key, route=route, event=event, is_update=is_update, severity=worst(states),
-        title=title_of(ordered, group, redact), created_at=now,
+        key=key, route=route, event=event, is_update=is_update, severity=severity,
+        title=title_of(ordered, group, redact, severity), created_at=now,
         alerts=tuple(line_of(s, base_url, redact) for s in ordered[:MAX_LINES]),
         changes=tuple(redact(c) for c in changes[:MAX_LINES])
         + ((f"... and {len(changes) - MAX_LINES} more changes",) if len(changes) > MAX_LINES else ()),
@@ -88,5 +91,5 @@ def change_line(kind: str, state: AlertState, redact: Redact) -> str:
         "escalated": f"Escalated to {state.severity.value}: {what}",
         "reminder": f"Still firing ({state.severity.value}): {what}",
         "resolved": f"Resolved: {state.check_id}",
-        "symptom": f"Symptom attached (not paged): {what}",
+        "symptom": f"Symptom attached ({state.severity.value}): {what}",
     }.get(kind, f"{kind}: {what}")

@@ -7,7 +7,7 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
-from sentinel.alerting.types import AlertEvent, Delivery
+from sentinel.alerting.types import AlertEvent, Delivery, DeliveryStatus
 
 
 class AlertingMetrics:
@@ -19,6 +19,9 @@ class AlertingMetrics:
         self.outbox_pending = Gauge("sentinel_outbox_pending", "Notifications waiting in the outbox (a growing"
                                     " number means a receiver is down).", registry=registry)
         self.alerts_firing = Gauge("sentinel_alerts_firing", "Alerts firing now.", registry=registry)
+        self.receiver_broken = Gauge("sentinel_receiver_broken", "1 while a receiver's last delivery failed for good"
+                                     " (bad token, unknown channel): alerts meant for it do not arrive.", ["receiver"],
+                                     registry=registry)
 
     @staticmethod
     def attach(metrics: Any) -> AlertingMetrics | None:
@@ -38,6 +41,10 @@ class AlertingMetrics:
 
     def on_delivery(self, delivery: Delivery) -> None:
         self.deliveries.labels(delivery.receiver, delivery.status.value).inc()
+        if delivery.status is DeliveryStatus.FAILED:
+            self.receiver_broken.labels(delivery.receiver).set(1)
+        elif delivery.status in (DeliveryStatus.SENT, DeliveryStatus.SKIPPED):
+            self.receiver_broken.labels(delivery.receiver).set(0)
 
 
 _BY_REGISTRY: weakref.WeakKeyDictionary[CollectorRegistry, AlertingMetrics] = weakref.WeakKeyDictionary()

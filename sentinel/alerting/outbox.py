@@ -1,21 +1,31 @@
 """The outbox: every notification is persisted before it is sent; this is the one place that retries.
 
-Per receiver, rows go out in order (a receiver that fails blocks its own queue, not the others), so Slack
-down for ten minutes gets everything when it is back, in order. 429 honours Retry-After; 5xx and network
-errors back off exponentially; other 4xx are not retried and raise a meta-alert to the chat receivers.
-A row is marked sent only after the receiver accepted it: a crash in between re-sends it once with the same
-key (the pager collapses it by alias/dedup_key).
+Each receiver is its own queue: rows of one receiver go out in order (Slack down for ten minutes gets everything
+when it is back, in order), and nothing one receiver does (a 429 with Retry-After: 60, a pager hanging until its
+timeout) delays another, because every receiver's queue is drained by its own thread (`deliver_due` runs them side
+by side; the daemon keeps one long-lived worker per receiver, sentinel.alerting.delivery_workers).
+
+429 honours Retry-After; 5xx and network errors back off exponentially; other 4xx are not retried and raise a
+meta-alert through the receivers that still work (sentinel.alerting.meta_alerts).
+
+Before a row is sent its attempt is recorded (the intent). A row that already has an attempt on record may have
+reached the receiver (a crash, or a timeout while the receiver was still processing), so it is sent with
+`resend=True`: pagers collapse it by alias / dedup_key, and Slack looks for the message it may have posted
+(by the row's delivery id in the message metadata) and edits that one instead of posting a second.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
+import threading
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
+from sentinel.alerting.meta_alerts import FailedDelivery, meta_message, meta_targets
 from sentinel.alerting.types import Delivery, DeliveryStatus
 from sentinel.clock import Clock
 from sentinel.errors import NotifyError
@@ -25,7 +35,9 @@ from sentinel.store.alerts import AlertStore, OutboxRow
 
 log = logging.getLogger(__name__)
 
-PAGER_WARN_AFTER_ATTEMPTS = 2  # a page still failing after this many outbox attempts is announced in chat
+PAGER_WARN_AFTER_ATTEMPTS = 2  # a page still unconfirmed after this many outbox attempts is announced elsewhere
+RESOLVED_REF = "resolved"  # receiver ref of a closed "receiver broken" page: not closed twice
+IN_FLIGHT = "in flight"  # last_error of a row whose attempt started and has not finished (or was cut by a crash)
 
 
 @dataclass(frozen=True)
@@ -54,6 +66,7 @@ class Outbox:
         meta_receivers: Sequence[str] = (),
         policy: RetryPolicy | None = None,
         on_delivery: Callable[[Delivery], None] | None = None,
+        on_enqueue: Callable[[], None] | None = None,
     ) -> None:
         self.store = store
         self.notifiers = notifiers
@@ -62,28 +75,59 @@ class Outbox:
         self.meta_receivers = list(meta_receivers)
         self.policy = policy or RetryPolicy()
         self.on_delivery = on_delivery
+        self.on_enqueue = on_enqueue
+        self._queue_locks: dict[str, threading.Lock] = {}
+        self._locks_guard = threading.Lock()
 
     def enqueue(self, receiver: str, message: Message, dedup: str, tx: Any = None) -> bool:
+        # The dedup id travels with the message: it names this notification across resends (Slack metadata).
+        message = replace(message, delivery_id=dedup)
         return self.store.outbox_add(receiver, message.key, dedup, message.event, message.to_json(),
                                      self.clock.now(), tx)
 
-    def deliver_due(self) -> list[Delivery]:
+    # -- draining --------------------------------------------------------------------------------------------
+    def receivers_with_work(self) -> list[str]:
+        return list(dict.fromkeys(row.receiver for row in self.store.outbox_pending()))
+
+    def seconds_until_due(self, receiver: str) -> float | None:
+        """How long until the head of this receiver's queue is due (None: nothing queued)."""
+        head = next((r for r in self.store.outbox_pending() if r.receiver == receiver), None)
+        if head is None:
+            return None
+        return max(0.0, (head.next_attempt_at - self.clock.now()).total_seconds())
+
+    def deliver_receiver(self, receiver: str) -> list[Delivery]:
+        """Send this receiver's due rows in order; stop at the first that is not due or has to wait."""
         deliveries: list[Delivery] = []
-        blocked: set[str] = set()
-        for row in self.store.outbox_pending():
-            if row.receiver in blocked:
-                continue
-            now = self.clock.now()
-            if row.next_attempt_at > now:
-                blocked.add(row.receiver)  # keep this receiver's order: nothing after its head goes first
-                continue
-            delivery = self._attempt(row)
-            deliveries.append(delivery)
-            if delivery.status is DeliveryStatus.RETRY:
-                blocked.add(row.receiver)
+        with self._queue_lock(receiver):  # one drainer per queue, whoever calls
+            for row in self.store.outbox_pending():
+                if row.receiver != receiver:
+                    continue
+                if row.next_attempt_at > self.clock.now():
+                    break  # keep this receiver's order: nothing after its head goes first
+                delivery = self.send_one(row)
+                deliveries.append(delivery)
+                if delivery.status is DeliveryStatus.RETRY:
+                    break
         return deliveries
 
-    def _attempt(self, row: OutboxRow) -> Delivery:
+    def deliver_due(self) -> list[Delivery]:
+        """Drain every receiver's queue, each in its own thread, and wait for all of them."""
+        receivers = self.receivers_with_work()
+        if len(receivers) <= 1:
+            return [d for r in receivers for d in self.deliver_receiver(r)]
+        with ThreadPoolExecutor(max_workers=len(receivers), thread_name_prefix="outbox") as pool:
+            batches = list(pool.map(self.deliver_receiver, receivers))
+        return [d for batch in batches for d in batch]
+
+    def _queue_lock(self, receiver: str) -> threading.Lock:
+        with self._locks_guard:
+            return self._queue_locks.setdefault(receiver, threading.Lock())
+
+    # -- one row ---------------------------------------------------------------------------------------------
+    def send_one(self, row: OutboxRow) -> Delivery:
+        """Hand one outbox row to its receiver and record what happened. Every send goes through here, so a
+        check that must hold right before a send (e.g. still being the leader) belongs at the top."""
         notifier = self.notifiers.get(row.receiver)
         attempt = row.attempts + 1
         start_mono = self.clock.monotonic()
@@ -91,6 +135,10 @@ class Outbox:
         if notifier is None:
             return self._finish(row, attempt, DeliveryStatus.FAILED, f"no notifier named {row.receiver!r} is configured",
                                 None, start_mono, message)
+        if row.attempts > 0:
+            message = replace(message, resend=True)  # an earlier attempt may have reached the receiver
+        self.store.outbox_update(row.seq, status="pending", attempts=attempt, next_attempt_at=self.clock.now(),
+                                 last_error=IN_FLIGHT)  # the intent: recorded before anything leaves
         try:
             outcome: SendOutcome = notifier.send(message, self.store.ref_get(row.receiver, row.message_key))
         except NotifyError as exc:
@@ -119,44 +167,54 @@ class Outbox:
                             status=status, attempt=attempt, at=now, latency=latency, error=error, remote_ref=ref)
         row_status = {DeliveryStatus.RETRY: "pending", DeliveryStatus.FAILED: "failed",
                       DeliveryStatus.SKIPPED: "skipped"}.get(status, "sent")
+        channel = getattr(self.notifiers.get(row.receiver), "channel", "")
+        queued_meta = False
         with self.store.transaction() as tx:
             self.store.outbox_update(row.seq, status=row_status, attempts=attempt,
                                      next_attempt_at=now + (delay or timedelta(0)), last_error=error, tx=tx)
             if ref is not None:
                 self.store.ref_set(row.receiver, row.message_key, ref, now, tx)
             self.store.delivery_add(delivery, tx)
+            if status is DeliveryStatus.SENT and channel == "chat":
+                queued_meta |= self._receiver_recovered(row.receiver, message, now, tx)
             if status is DeliveryStatus.FAILED:
-                self._meta_alert(row, message, error, now, tx)
-            elif (status is DeliveryStatus.RETRY and attempt == PAGER_WARN_AFTER_ATTEMPTS
-                  and getattr(self.notifiers.get(row.receiver), "channel", "") == "pager"):
-                self._meta_alert(row, message, error, now, tx, retrying=True)
+                queued_meta = self._meta_alert(FailedDelivery(row.receiver, channel, row.seq, attempt, error, False),
+                                               message, now, tx)
+            elif status is DeliveryStatus.RETRY and attempt == PAGER_WARN_AFTER_ATTEMPTS and channel == "pager":
+                queued_meta = self._meta_alert(FailedDelivery(row.receiver, channel, row.seq, attempt, error, True),
+                                               message, now, tx)
         if self.on_delivery is not None:
             self.on_delivery(delivery)
+        if queued_meta and self.on_enqueue is not None:
+            self.on_enqueue()
         return delivery
 
-    def _meta_alert(self, row: OutboxRow, failed: Message, error: str, now: datetime, tx: Any, *,
-                    retrying: bool = False) -> None:
-        """Tell the chat receivers that a notification (above all a page) did not get through."""
-        if failed.event == "meta" or (failed.page_action == "none" and retrying):
-            return
-        notifier = self.notifiers.get(row.receiver)
-        what = "page" if getattr(notifier, "channel", "") == "pager" else "notification"
-        if retrying:
-            title = f"CRITICAL: the {what} to {row.receiver} is FAILING (still retrying): {failed.title}"
-            notes: tuple[str, ...] = (
-                f"{row.receiver} did not accept it after {row.attempts + 1} attempts: {error}",
-                "On-call has NOT been paged yet; Sentinel keeps retrying with backoff. Page by hand if this is urgent.",
-            )
-        else:
-            title = f"CRITICAL: the {what} to {row.receiver} FAILED: {failed.title}"
-            notes = (f"{row.receiver} refused it: {error}",
-                     "Nobody was paged for the alert below; fix the receiver (credentials, routing key) and"
-                     " run `sentinel notify-test --route NAME`." if what == "page" else
-                     f"{row.receiver} did not get the alert below; fix it and run `sentinel notify-test`.")
-        meta = Message(key=f"sentinel-meta-{row.receiver}-{row.seq}", route="meta", event="meta", is_update=False,
-                       severity="critical", title=title, created_at=now, alerts=failed.alerts,
-                       total_alerts=failed.total_alerts, notes=notes)
-        for receiver in self.meta_receivers:
-            if receiver != row.receiver:
-                self.store.outbox_add(receiver, meta.key, dedup_id("meta", receiver, str(row.seq), str(retrying)),
-                                      "meta", meta.to_json(), now, tx)
+    def _receiver_recovered(self, receiver: str, delivered: Message, now: datetime, tx: Any) -> bool:
+        """Chat works again: close the pager alert that said it was broken (once)."""
+        key = f"sentinel-receiver-{receiver}"
+        queued = False
+        for pager in self.meta_receivers:
+            if getattr(self.notifiers.get(pager), "channel", "") != "pager":
+                continue
+            if self.store.ref_get(pager, key) in (None, RESOLVED_REF):
+                continue  # never paged about it, or already closed
+            close = Message(key=key, route="meta", event="meta", is_update=True, severity="warning",
+                            title=f"{receiver} delivers again", created_at=now, page_action="resolve",
+                            resolved=True, notes=(f"{receiver} accepted: {delivered.title}",))
+            close = replace(close, delivery_id=dedup_id("meta-recovered", pager, receiver, now.isoformat()))
+            queued |= self.store.outbox_add(pager, key, close.delivery_id, "meta", close.to_json(), now, tx)
+            self.store.ref_set(pager, key, RESOLVED_REF, now, tx)
+        return queued
+
+    def _meta_alert(self, failed: FailedDelivery, original: Message, now: datetime, tx: Any) -> bool:
+        """Queue a meta-alert to the receivers that may still work. True when something was queued."""
+        if original.event == "meta" or (original.page_action == "none" and failed.retrying):
+            return False
+        channels = {name: getattr(self.notifiers.get(name), "channel", "") for name in self.meta_receivers
+                    if name in self.notifiers}
+        queued = False
+        for receiver in meta_targets(failed, channels):
+            meta = meta_message(failed, original, now, to_pager=channels[receiver] == "pager")
+            meta = replace(meta, delivery_id=dedup_id("meta", receiver, str(failed.seq), str(failed.retrying)))
+            queued |= self.store.outbox_add(receiver, meta.key, meta.delivery_id, "meta", meta.to_json(), now, tx)
+        return queued

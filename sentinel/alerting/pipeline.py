@@ -20,10 +20,13 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sentinel.alerting.compose import build_message, change_line
+from sentinel.alerting.delivery_workers import DeliveryWorkers
 from sentinel.alerting.inhibit import Inhibitor, Lineage
 from sentinel.alerting.lifecycle import step
 from sentinel.alerting.metrics import AlertingMetrics
 from sentinel.alerting.outbox import Outbox, RetryPolicy, dedup_id
+from sentinel.alerting.receiver_health import receiver_problems
+from sentinel.alerting.receiver_health import window as health_window
 from sentinel.alerting.routing import Route, Router, compile_routes, group_thread_key
 from sentinel.alerting.silences import MaintenanceWindow, Suppressor
 from sentinel.alerting.types import AlertEvent, AlertState, Delivery, EventKind, Phase, Verdict
@@ -100,16 +103,17 @@ class AlertPipeline:
         self.lineage = Lineage(spec.pipeline, spec.slas)
         self.windows = [MaintenanceWindow(m.name, dict(m.match), m.cron, m.duration, m.comment)
                         for m in spec.maintenance]
-        meta = [n for r in self.router.routes for n in r.receivers
-                if getattr(self.notifiers.get(n), "channel", "") != "pager"]
+        # a broken receiver is reported through every other one of the routes, and the console as a last resort
+        meta = [n for r in self.router.routes for n in r.receivers] + (["console"] if "console" in self.notifiers else [])
         self.outbox = Outbox(store, self.notifiers, clock, redact=self.redact,
-                             meta_receivers=list(dict.fromkeys(meta)), policy=retry)
+                             meta_receivers=list(dict.fromkeys(meta)), policy=retry, on_enqueue=self._queued)
         self._metrics = AlertingMetrics.attach(metrics)
         if self._metrics is not None:
             self.outbox.on_delivery = self._metrics.on_delivery
         self._lock = threading.RLock()
         self._deliver_lock = threading.Lock()
         self._last_prune: datetime | None = None
+        self._workers: DeliveryWorkers | None = None
 
     def _validate_receivers(self) -> None:
         problems = []
@@ -167,6 +171,8 @@ class AlertPipeline:
                     self._buffer(event, tx)
             if self._metrics is not None and events:
                 self._metrics.on_events(events)
+            if events and self._workers is not None:
+                self._workers.request_flush()
             return events
 
     def _vanished(self, results: Sequence[CheckResult], seen: set[str],
@@ -261,6 +267,7 @@ class AlertPipeline:
             threads = self.store.threads_of(route.name, list(kinds))
             updated: dict[str, AlertState] = {}
             announce: list[AlertState] = []
+            incident_roots: dict[str, AlertState] = {}
             follow: dict[str, dict[str, Any]] = defaultdict(lambda: {"changes": [], "kinds": set()})
             for fp, fp_kinds in kinds.items():
                 state = states.get(fp)
@@ -284,6 +291,11 @@ class AlertPipeline:
                     if root_thread is not None and thread is None and kind != "reminder":
                         follow[root_thread]["changes"].append(change_line("symptom", state, self.redact))
                         follow[root_thread]["kinds"].add("symptom")
+                    elif root_thread is None and thread is None and kind != "reminder" and \
+                            route not in self.router.routes_for(root):
+                        # The root is below this route (a warning, an on-call route for criticals): a symptom must
+                        # not lower the incident's page, so the incident is announced here, titled by its root.
+                        incident_roots[root.fingerprint] = root
                     continue
                 if thread is None:
                     if route.matches(state):
@@ -292,6 +304,10 @@ class AlertPipeline:
                 follow[thread]["changes"].append(change_line(kind, state, self.redact))
                 follow[thread]["kinds"].add(kind)
 
+            for fp, root_state in incident_roots.items():
+                if fp not in updated:
+                    updated[fp] = root_state
+                    announce.append(root_state)
             messages: list[Message] = []
             if announce:
                 messages.append(self._announce(route, group_key, announce, kinds, inhibitor, now, tx))
@@ -355,12 +371,43 @@ class AlertPipeline:
 
     # -- delivery -------------------------------------------------------------------------------------------
     def deliver_due(self, *, flush: bool | None = None) -> list[Delivery]:
-        """Flush due groups (all of them when immediate) and send what is due from the outbox."""
+        """Flush due groups (all of them when immediate) and send what is due from the outbox.
+
+        With the delivery workers running (the daemon) this only flushes and wakes them, and returns no
+        deliveries: each receiver's worker sends on its own."""
         with self._deliver_lock:
             self.flush(force=self.immediate if flush is None else flush)
-            deliveries = self.outbox.deliver_due()
+            if self._workers is not None and self._workers.running:
+                self._workers.wake()
+                deliveries: list[Delivery] = []
+            else:
+                deliveries = self.outbox.deliver_due()
             self._housekeeping()
             return deliveries
+
+    def start_delivery_workers(self, may_send: Callable[[], bool] = lambda: True, *,
+                               idle_poll_seconds: float = 1.0) -> None:
+        """One worker thread per receiver from now on (the daemon); `stop_delivery_workers` ends them."""
+        if self._workers is not None:
+            return
+        self._workers = DeliveryWorkers(self.outbox, list(self.notifiers), self._flush_and_wake, may_send=may_send,
+                                        idle_poll_seconds=idle_poll_seconds)
+        self._workers.start()
+
+    def stop_delivery_workers(self, timeout_seconds: float = 5.0) -> Callable[[], bool] | None:
+        workers, self._workers = self._workers, None
+        if workers is None:
+            return None
+        workers.stop(timeout_seconds)
+        return workers.may_send
+
+    def _flush_and_wake(self) -> None:
+        if self.flush(force=self.immediate) and self._workers is not None:
+            self._workers.wake()
+
+    def _queued(self) -> None:
+        if self._workers is not None:
+            self._workers.wake()
 
     def _housekeeping(self) -> None:
         """Hourly: prune old resolved states and sent outbox rows; refresh the gauges."""
@@ -375,6 +422,10 @@ class AlertPipeline:
         with self.store.transaction() as tx:
             self.store.alert_states_prune(now - KEEP_RESOLVED, tx)
             self.store.outbox_prune(now - KEEP_OUTBOX, tx)
+
+    def receiver_problems(self) -> list[str]:
+        """A line per receiver that is broken or still retrying, from the last day's deliveries."""
+        return receiver_problems(self.store.deliveries_between(*health_window(self.clock.now())))
 
     def heartbeat(self) -> bool:
         """Ping the dead man's switch after a healthy scheduling cycle (see sentinel.notify.heartbeat)."""
@@ -397,42 +448,3 @@ def build_pipeline(app: Any) -> AlertPipeline:
         kind_runbooks={p.spec.kind: type(p.check).runbook for p in app.planned},
         redact=app.redactor.text, immediate=bool(app.extras.get("alerting_immediate", False)),
     )
-
-
-def notify_test(pipeline: AlertPipeline, route_name: str) -> list[tuple[str, bool, str]]:
-    """Send a test message straight to every receiver of a route (pagers: trigger, then resolve at once).
-    Returns (receiver, ok, detail) per receiver; deliveries are recorded like any other."""
-    from sentinel.alerting.types import Delivery, DeliveryStatus
-    from sentinel.errors import NotifyError
-    from sentinel.notify.message import AlertLine, runbook_url
-
-    route = pipeline.router.by_name.get(route_name)
-    if route is None:
-        raise KeyError(f"no route named {route_name!r}; routes: {', '.join(sorted(pipeline.router.by_name))}")
-    now = pipeline.clock.now()
-    key = f"sentinel-test-{route_name}"
-    line = AlertLine(
-        fingerprint=key, rule_id="notify_test", check_id="notify_test", severity="warning", phase="firing",
-        summary=f"Test notification for route {route_name}: if you read this, delivery works. No action needed.",
-        runbook="check-broken", runbook_url=runbook_url(pipeline.settings.runbook_base_url, "check-broken"), since=now,
-    )
-    message = Message(key=key, route=route_name, event="test", is_update=False, severity="warning",
-                      title=f"TEST from Sentinel: route {route_name}", created_at=now, alerts=(line,),
-                      page_action="trigger", notes=("This is a test sent by `sentinel notify-test`; pages close at once.",))
-    out = []
-    for receiver in route.receivers:
-        notifier = pipeline.notifiers[receiver]
-        started = pipeline.clock.monotonic()
-        try:
-            outcome = notifier.send(message, None)
-            if getattr(notifier, "channel", "") == "pager":
-                notifier.send(replace(message, is_update=True, page_action="resolve", resolved=True), outcome.ref)
-            ok, detail, status = True, outcome.detail or "sent", DeliveryStatus.SENT
-        except NotifyError as exc:
-            ok, detail, status = False, pipeline.redact(str(exc)), DeliveryStatus.FAILED
-        pipeline.store.delivery_add(Delivery(
-            outbox_id=0, receiver=receiver, message_key=key, event="test", status=status, attempt=1,
-            at=pipeline.clock.now(), latency=timedelta(seconds=pipeline.clock.monotonic() - started),
-            error="" if ok else detail))
-        out.append((receiver, ok, detail))
-    return out

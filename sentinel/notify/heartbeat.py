@@ -2,22 +2,24 @@
 when Sentinel itself dies or stops ticking.
 
 Backends:
-  Opsgenie   SENTINEL_PAGER_BACKEND=opsgenie + SENTINEL_HEARTBEAT_NAME: `GET {opsgenie}/v2/heartbeats/{name}/ping`
-             with the GenieKey.
+  Opsgenie   SENTINEL_PAGER_BACKEND=opsgenie + SENTINEL_HEARTBEAT_NAME: opsgenie-sdk's HeartbeatApi.ping
+             (`GET {opsgenie}/v2/heartbeats/{name}/ping` with the GenieKey), its retries off like the alert client's.
   any URL    SENTINEL_HEARTBEAT_URL (+ SENTINEL_HEARTBEAT_BASIC_AUTH=user:token): e.g. JSM operations
              `https://api.atlassian.com/jsm/ops/api/{cloudId}/v1/teams/{teamId}/heartbeats/ping?name=sentinel`
-             (basic auth with an Atlassian API token), or a healthchecks-style URL.
+             (basic auth with an Atlassian API token), or a healthchecks-style URL. Hand-written: JSM's team
+             heartbeat API is not the Opsgenie protocol (other path, basic auth) and no maintained client has it.
 A failed ping is logged and reported as False; it never raises into the scheduler.
 """
 
 from __future__ import annotations
 
 import logging
-from urllib.parse import quote
 
 import requests
+from pydantic import SecretStr
 
 from sentinel.config.settings import Settings
+from sentinel.notify.genie import CONNECT_TIMEOUT, genie_configuration
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +45,27 @@ class HeartbeatPinger:
         return True
 
 
-def heartbeat_from_settings(settings: Settings) -> HeartbeatPinger | None:
+class OpsgenieHeartbeat:
+    """Opsgenie heartbeat ping through opsgenie-sdk's HeartbeatApi."""
+
+    def __init__(self, name: str, api_key: SecretStr, base_url: str, timeout: float = 5.0) -> None:
+        import opsgenie_sdk
+
+        self.name = name
+        self.timeout = timeout
+        self._api = opsgenie_sdk.HeartbeatApi(api_client=opsgenie_sdk.ApiClient(
+            configuration=genie_configuration(base_url, api_key)))
+
+    def ping(self) -> bool:
+        try:
+            self._api.ping(self.name, _request_timeout=(CONNECT_TIMEOUT, self.timeout))
+        except Exception as exc:  # any failure is "not pinged"; the pager pages when pings stop
+            log.warning("heartbeat ping failed: %s", type(exc).__name__)
+            return False
+        return True
+
+
+def heartbeat_from_settings(settings: Settings) -> HeartbeatPinger | OpsgenieHeartbeat | None:
     url = getattr(settings, "heartbeat_url", None)
     if url:
         secret = getattr(settings, "heartbeat_basic_auth", None)
@@ -56,8 +78,7 @@ def heartbeat_from_settings(settings: Settings) -> HeartbeatPinger | None:
     if not name:
         return None
     if settings.pager_backend == "opsgenie" and settings.opsgenie_api_key is not None:
-        url = f"{settings.opsgenie_base_url.rstrip('/')}/v2/heartbeats/{quote(name, safe='')}/ping"
-        return HeartbeatPinger(url, {"Authorization": f"GenieKey {settings.opsgenie_api_key.get_secret_value()}"})
+        return OpsgenieHeartbeat(name, settings.opsgenie_api_key, settings.opsgenie_base_url)
     log.warning("SENTINEL_HEARTBEAT_NAME is set but only Opsgenie pings by name; for JSM set SENTINEL_HEARTBEAT_URL"
                 " (.../v1/teams/{teamId}/heartbeats/ping?name=...) and SENTINEL_HEARTBEAT_BASIC_AUTH: no dead man's"
                 " switch until then")

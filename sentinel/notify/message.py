@@ -75,6 +75,8 @@ class Message:
     resolved: bool = False
     total_alerts: int = 0  # `alerts` and `symptoms` hold at most MAX_LINES each; these count them all
     total_symptoms: int = 0
+    delivery_id: str = ""  # names this notification to this receiver across resends (set by the outbox)
+    resend: bool = False  # an earlier attempt may have reached the receiver: look for it before posting anew
 
     def __post_init__(self) -> None:
         if self.total_alerts < len(self.alerts):
@@ -166,7 +168,7 @@ def plain_text(message: Message, now: datetime | None = None, limit: int = 50) -
         lines.append(f"... and {message.total_alerts - len(shown)} more (run `sentinel alerts`)")
     if message.symptoms:
         lines.append("")
-        lines.append(f"Symptoms attached to this incident (not paged): {message.total_symptoms}")
+        lines.append(f"Symptoms attached to this incident (paged as one with it): {message.total_symptoms}")
         lines.extend(f"  - {s.summary} ({s.where})" for s in message.symptoms[:limit])
     if message.at_risk:
         lines.append("")

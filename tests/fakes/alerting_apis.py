@@ -111,6 +111,9 @@ class FakeSlack:
                          {"id": "C0RANDOM", "name": "random", "is_member": False}]
         httpserver.expect_request(re.compile(rf"^{prefix}/api/(auth\.test|conversations\.list)$")
                                   ).respond_with_handler(self.handle_read)
+        httpserver.expect_request(re.compile(rf"^{prefix}/api/conversations\.(history|replies)$")
+                                  ).respond_with_handler(self.handle_history)
+        self.history_calls = 0
 
     # what tests look at
     @property
@@ -165,6 +168,8 @@ class FakeSlack:
                 if thread_ts is not None and thread_ts not in self.messages:
                     return self._reject(method, "thread_not_found")
                 ts = f"1700000000.{next(self._ts):06d}"
+            if method == "chat.update" and not body.get("metadata") and self.messages[ts].raw.get("metadata"):
+                body = {**body, "metadata": self.messages[ts].raw["metadata"]}  # an edit keeps the metadata
             post = SlackPost(method, channel, ts, body.get("text", ""), blocks, body.get("thread_ts"), body)
             self.calls.append(post)
             if method == "chat.update" or post.thread_ts is None:
@@ -184,6 +189,45 @@ class FakeSlack:
         more = start + 1 < len(self.channels)
         return _json_response({"ok": True, "channels": page,
                                "response_metadata": {"next_cursor": str(start + 1) if more else ""}})
+
+    def handle_history(self, request: Request) -> Response:
+        """conversations.history (top-level messages) and conversations.replies (a thread), newest first for
+        history as Slack returns them; metadata only with include_all_metadata; `limit` + cursor paging."""
+        method = request.path.rsplit("/", 1)[-1]
+        if request.headers.get("Authorization") != f"Bearer {self.token}":
+            return self._reject(method, "invalid_auth")
+        args = {**request.args.to_dict(), **request.form.to_dict(), **(request.get_json(silent=True) or {})}
+        if args.get("channel") != self.CHANNEL_ID:  # these methods take the channel id, never the name
+            return self._reject(method, "channel_not_found")
+        with self._lock:
+            self.history_calls += 1
+            if method == "conversations.history":
+                items = sorted(self.messages.values(), key=lambda p: p.ts, reverse=True)
+            else:
+                parent = self.messages.get(str(args.get("ts")))
+                if parent is None:
+                    return self._reject(method, "thread_not_found")
+                items = [parent] + [c for c in self.calls if c.thread_ts == parent.ts]
+        with_metadata = str(args.get("include_all_metadata", "")).lower() in ("1", "true")
+        limit = min(int(args.get("limit") or 100), 1000)
+        start = int(args.get("cursor") or 0)
+        page = items[start:start + limit]
+        more = start + limit < len(items)
+        messages = []
+        for post in page:
+            item: dict[str, Any] = {"type": "message", "ts": post.ts, "text": post.text}
+            if post.thread_ts is not None:
+                item["thread_ts"] = post.thread_ts
+            if with_metadata and post.raw.get("metadata"):
+                item["metadata"] = post.raw["metadata"]
+            messages.append(item)
+        return _json_response({"ok": True, "messages": messages, "has_more": more,
+                               "response_metadata": {"next_cursor": str(start + limit) if more else ""}})
+
+    def rate_limit(self, retry_after_seconds: int, times: int = 1) -> None:
+        """Answer the next calls as Slack does when rate limited: HTTP 429, Retry-After, `ratelimited`."""
+        self.faults.push(Fault(429, {"ok": False, "error": "ratelimited"}, {"Retry-After": str(retry_after_seconds)}),
+                         times)
 
     def _reject(self, method: str, error: str) -> Response:
         with self._lock:
@@ -206,7 +250,7 @@ class GenieAlert:
 class FakeGenie:
     """Opsgenie `/v2/alerts` (or the JSM ops integration API): 202 + requestId, dedup and close by alias."""
 
-    def __init__(self, httpserver: Any, api_key: str, prefix: str) -> None:
+    def __init__(self, httpserver: Any, api_key: str, prefix: str, auth_error: str = "Could not authenticate") -> None:
         self.api_key = api_key
         self.base_url = httpserver.url_for(prefix)
         self.faults = FaultQueue()
@@ -214,6 +258,15 @@ class FakeGenie:
         self.requests: list[tuple[str, dict[str, Any]]] = []
         self.heartbeats: dict[str, int] = {}
         self._lock = threading.RLock()
+        # asynchronous processing: requestId -> (isSuccess, status); `pending_polls` status reads answer 404
+        # ("not processed yet") first; `fail_processing` makes the next requests fail on the API's side
+        self.request_status: dict[str, tuple[bool, str, str]] = {}
+        self.status_reads = 0
+        self.pending_polls = 0
+        self.fail_processing: str | None = None
+        self.auth_error = auth_error
+        httpserver.expect_request(re.compile(rf"^{prefix}/v2/alerts/requests/[^/]+$"),
+                                  method="GET").respond_with_handler(self.get_request)
         httpserver.expect_request(re.compile(rf"^{prefix}/v2/alerts$"), method="POST").respond_with_handler(self.create)
         httpserver.expect_request(re.compile(rf"^{prefix}/v2/alerts/[^/]+/close$"),
                                   method="POST").respond_with_handler(self.close)
@@ -230,9 +283,35 @@ class FakeGenie:
             if fault.status:
                 return _json_response(fault.body or {"message": "fault", "took": 0.0}, fault.status, fault.headers)
         if request.headers.get("Authorization") != f"GenieKey {self.api_key}":
-            return _json_response({"message": "Key format is not valid!", "took": 0.0, "requestId": str(uuid.uuid4())},
-                                  401)
+            return _json_response({"message": self.auth_error, "took": 0.0, "requestId": str(uuid.uuid4())}, 401)
         return None
+
+    def _accepted(self, action: str, alias: str) -> tuple[Response, bool]:
+        """202 + requestId, as the API answers before processing; False when processing will fail."""
+        request_id = str(uuid.uuid4())
+        failure = self.fail_processing
+        with self._lock:
+            self.request_status[request_id] = (failure is None, failure or f"{action} alert", alias)
+        return _json_response({"result": "Request will be processed", "took": 0.01, "requestId": request_id},
+                              202), failure is None
+
+    def get_request(self, request: Request) -> Response:
+        gate = self._gate(request)
+        if gate is not None:
+            return gate
+        request_id = request.path.rsplit("/", 1)[1]
+        with self._lock:
+            self.status_reads += 1
+            known = self.request_status.get(request_id)
+            if known is None or self.pending_polls > 0:
+                self.pending_polls = max(0, self.pending_polls - 1)
+                return _json_response({"message": "Request not found. It might not be processed, yet.",
+                                       "took": 0.0, "requestId": str(uuid.uuid4())}, 404)
+        success, status, alias = known
+        return _json_response({"data": {"success": success, "action": "Create", "processedAt": "2026-01-01T00:00:00Z",
+                                        "integrationId": "int-1", "isSuccess": success, "status": status,
+                                        "alertId": "" if not success else f"alert-{alias[:8]}", "alias": alias},
+                               "took": 0.0, "requestId": str(uuid.uuid4())})
 
     def create(self, request: Request) -> Response:
         gate = self._gate(request)
@@ -254,17 +333,19 @@ class FakeGenie:
             errors.append("details values must be strings")
         if errors:
             return _json_response({"message": "; ".join(errors), "took": 0.0}, 422)
+        alias = body.get("alias") or str(uuid.uuid4())
+        response, processed = self._accepted("Created", alias)
         with self._lock:
             self.requests.append(("create", body))
-            alias = body.get("alias") or str(uuid.uuid4())
             existing = self.alerts.get(alias)
-            if existing is not None and existing.status == "open":
+            if not processed:
+                pass
+            elif existing is not None and existing.status == "open":
                 existing.count += 1  # Opsgenie deduplicates an open alert with the same alias
                 existing.creates += 1
             else:
                 self.alerts[alias] = GenieAlert(alias, body["message"], body.get("priority", "P3"), payload=body)
-        return _json_response({"result": "Request will be processed", "took": 0.01, "requestId": str(uuid.uuid4())},
-                              202)
+        return response
 
     def close(self, request: Request) -> Response:
         gate = self._gate(request)
@@ -276,12 +357,12 @@ class FakeGenie:
         from urllib.parse import unquote
 
         alias = unquote(alias)
+        response, processed = self._accepted("Closed", alias)
         with self._lock:
             self.requests.append(("close", {"alias": alias, **(request.get_json(silent=True) or {})}))
-            if alias in self.alerts:
+            if alias in self.alerts and processed:
                 self.alerts[alias].status = "closed"
-        return _json_response({"result": "Request will be processed", "took": 0.01, "requestId": str(uuid.uuid4())},
-                              202)
+        return response
 
     def ping(self, request: Request) -> Response:
         gate = self._gate(request)
@@ -318,11 +399,15 @@ class FakePagerDuty:
         self.base_url = httpserver.url_for(prefix)
         self.faults = FaultQueue()
         self.events: list[dict[str, Any]] = []
+        self.arrived_at: list[float] = []  # time.monotonic() when each accepted event arrived (for latency figures)
         self.incidents: dict[str, str] = {}  # dedup_key -> triggered | resolved
         httpserver.expect_request(f"{prefix}/v2/enqueue", method="POST").respond_with_handler(self.enqueue)
 
     def enqueue(self, request: Request) -> Response:
         fault = self.faults.take()
+        delay = self.faults.delay or (fault.delay if fault else 0.0)
+        if delay:
+            time.sleep(delay)  # PagerDuty busy: the event is processed all the same, the answer comes late
         if fault is not None and fault.status:
             return _json_response(fault.body or {"status": "error"}, fault.status, fault.headers)
         body = request.get_json(silent=True)
@@ -350,5 +435,6 @@ class FakePagerDuty:
                                   400)
         key = body.get("dedup_key") or uuid.uuid4().hex
         self.events.append(body)
+        self.arrived_at.append(time.monotonic())
         self.incidents[key] = "resolved" if action == "resolve" else "triggered"
         return _json_response({"status": "success", "message": "Event processed", "dedup_key": key}, 202)

@@ -169,7 +169,9 @@ def test_slack_special_characters_are_escaped_and_never_links(make_pipeline, ale
     p.process([result(h.clock, "weird", Status.CRITICAL, nasty, table="a<b>&c", stage="dbt")])
     p.deliver_due()
     post = slack.posts[0]
-    text = all_text(post.blocks)
+    header = post.blocks[0]["text"]
+    assert header["type"] == "plain_text" and "a<b>&c" in header["text"] and "&lt;" not in header["text"]
+    text = all_text(post.blocks[1:])  # the mrkdwn blocks
     assert "&lt;!channel&gt;" in text and "&amp;" in text and "&lt;https://evil.example/x|click here&gt;" in text
     assert "<!channel>" not in text and "<https://evil" not in text and "a&lt;b&gt;&amp;c" in text
     links = [seg.split("|")[0] for seg in text.split("<")[1:]]

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pytest_httpserver import HTTPServer
 
 from sentinel.alerting.pipeline import AlertPipeline
 from sentinel.clock import FakeClock
@@ -34,13 +35,26 @@ class AlertingFakes:
     pagerduty: FakePagerDuty
 
 
+@pytest.fixture(scope="session")
+def alerting_server() -> Iterator[HTTPServer]:
+    """One threaded server for the API doubles: the real APIs answer requests side by side, so a slow pager
+    must not hold up Slack's answers here either."""
+    server = HTTPServer(host="127.0.0.1", port=0, threaded=True)
+    server.start()
+    yield server
+    server.clear()
+    if server.is_running():
+        server.stop()
+
+
 @pytest.fixture
-def alerting_fakes(httpserver: Any) -> AlertingFakes:
+def alerting_fakes(alerting_server: HTTPServer) -> AlertingFakes:
+    alerting_server.clear()
     return AlertingFakes(
-        slack=FakeSlack(httpserver, SLACK_TOKEN),
-        opsgenie=FakeGenie(httpserver, OPSGENIE_KEY, "/opsgenie"),
-        jsm=FakeGenie(httpserver, JSM_KEY, "/jsm/ops/integration"),
-        pagerduty=FakePagerDuty(httpserver, PAGERDUTY_KEY),
+        slack=FakeSlack(alerting_server, SLACK_TOKEN),
+        opsgenie=FakeGenie(alerting_server, OPSGENIE_KEY, "/opsgenie", auth_error="Key format is not valid!"),
+        jsm=FakeGenie(alerting_server, JSM_KEY, "/jsm/ops/integration"),
+        pagerduty=FakePagerDuty(alerting_server, PAGERDUTY_KEY),
     )
 
 
