@@ -31,7 +31,7 @@ sys.path.insert(0, str(ROOT))
 import psycopg  # noqa: E402
 
 from devstack.postgres import start_postgres  # noqa: E402
-from sentinel.leader import RETRY_SECONDS  # noqa: E402
+from sentinel.leader import RENEW_SECONDS as RETRY_SECONDS  # noqa: E402
 from tests.e2e.daemon_util import Daemon, base_env, start_daemon, wait_for  # noqa: E402
 
 TRIALS = 3

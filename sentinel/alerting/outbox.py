@@ -5,6 +5,9 @@ down for ten minutes gets everything when it is back, in order. 429 honours Retr
 errors back off exponentially; other 4xx are not retried and raise a meta-alert to the chat receivers.
 A row is marked sent only after the receiver accepted it: a crash in between re-sends it once with the same
 key (the pager collapses it by alias/dedup_key).
+
+With replicas, `fence` claims each row for the leader's term right before it is sent (sentinel.leader): a
+replica that lost the lead stops at once, and a row another live term is sending is left to it.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from sentinel.errors import NotifyError
 from sentinel.notify.base import Notifier, SendOutcome
 from sentinel.notify.message import Message
 from sentinel.store.alerts import AlertStore, OutboxRow
+from sentinel.store.lease import Claim
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +58,7 @@ class Outbox:
         meta_receivers: Sequence[str] = (),
         policy: RetryPolicy | None = None,
         on_delivery: Callable[[Delivery], None] | None = None,
+        fence: Callable[[OutboxRow], Claim] | None = None,
     ) -> None:
         self.store = store
         self.notifiers = notifiers
@@ -62,6 +67,7 @@ class Outbox:
         self.meta_receivers = list(meta_receivers)
         self.policy = policy or RetryPolicy()
         self.on_delivery = on_delivery
+        self.fence = fence
 
     def enqueue(self, receiver: str, message: Message, dedup: str, tx: Any = None) -> bool:
         return self.store.outbox_add(receiver, message.key, dedup, message.event, message.to_json(),
@@ -76,6 +82,14 @@ class Outbox:
             now = self.clock.now()
             if row.next_attempt_at > now:
                 blocked.add(row.receiver)  # keep this receiver's order: nothing after its head goes first
+                continue
+            claim = self.fence(row) if self.fence is not None else Claim.CLAIMED
+            if claim is Claim.FENCED:
+                log.warning("not the leader any more: leaving %d notification(s) to the new leader",
+                            len(self.store.outbox_pending()))
+                break
+            if claim is Claim.BUSY:
+                blocked.add(row.receiver)  # another term is sending it; what follows it waits, in order
                 continue
             delivery = self._attempt(row)
             deliveries.append(delivery)

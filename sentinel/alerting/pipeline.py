@@ -34,7 +34,8 @@ from sentinel.model import AlertKey, CheckResult, Severity, Status
 from sentinel.notify.base import Notifier
 from sentinel.notify.message import Message
 from sentinel.rules import RuleBook
-from sentinel.store.alerts import AlertStore
+from sentinel.store.alerts import AlertStore, OutboxRow
+from sentinel.store.lease import Claim
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +79,7 @@ class AlertPipeline:
         redact: Callable[[str], str] | None = None,
         immediate: bool = False,
         retry: RetryPolicy | None = None,
+        fence: Callable[[OutboxRow], Claim] | None = None,
     ) -> None:
         spec = getattr(config, "spec", config)  # a LoadedConfig or a SentinelConfig
         self.config = spec
@@ -103,7 +105,7 @@ class AlertPipeline:
         meta = [n for r in self.router.routes for n in r.receivers
                 if getattr(self.notifiers.get(n), "channel", "") != "pager"]
         self.outbox = Outbox(store, self.notifiers, clock, redact=self.redact,
-                             meta_receivers=list(dict.fromkeys(meta)), policy=retry)
+                             meta_receivers=list(dict.fromkeys(meta)), policy=retry, fence=fence)
         self._metrics = AlertingMetrics.attach(metrics)
         if self._metrics is not None:
             self.outbox.on_delivery = self._metrics.on_delivery
@@ -396,7 +398,14 @@ def build_pipeline(app: Any) -> AlertPipeline:
         app.config, app.store, notifiers, app.clock, app.settings, app.metrics,
         kind_runbooks={p.spec.kind: type(p.check).runbook for p in app.planned},
         redact=app.redactor.text, immediate=bool(app.extras.get("alerting_immediate", False)),
+        fence=lambda row: _fence(app, row),
     )
+
+
+def _fence(app: Any, row: OutboxRow) -> Claim:
+    """With replicas (a leader elected, see sentinel.daemon_ops) each row is claimed for the leader's term."""
+    elector = app.extras.get("leader")
+    return Claim.CLAIMED if elector is None else elector.claim(row.seq)
 
 
 def notify_test(pipeline: AlertPipeline, route_name: str) -> list[tuple[str, bool, str]]:
