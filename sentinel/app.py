@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -32,6 +32,10 @@ class AlertSink(Protocol):
     def process(self, results: Sequence[CheckResult]) -> Sequence[Any]: ...
 
     def deliver_due(self) -> Sequence[Any]: ...
+
+    def resolve_removed(self, check_ids: Collection[str]) -> Sequence[Any]:
+        """Resolve the alerts of checks a reload removed ("check removed from config")."""
+        ...
 
     def heartbeat(self) -> bool:
         """Ping the pager's dead man's switch; False when none is configured or the ping failed."""

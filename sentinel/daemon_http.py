@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from sentinel.daemon_ops import config_state
 from sentinel.http import Route
 
 if TYPE_CHECKING:
@@ -31,6 +32,8 @@ def health_routes(app: App, scheduler: CheckScheduler) -> dict[str, Route]:
             return 503, TEXT, f"state store not usable: {type(exc).__name__}\n".encode()
         elector = app.extras.get("leader")
         role = f", role {elector.role}" if elector is not None else ""
-        return 200, TEXT, f"ready: {len(app.planned)} checks, store schema v{version}{role}\n".encode()
+        # a replica whose config differs from the shared one is still ready (it serves, it can lead), but says so
+        config = f", {config_state(app)}" if elector is not None else ""
+        return 200, TEXT, f"ready: {len(app.planned)} checks, store schema v{version}{role}{config}\n".encode()
 
     return {"/metrics": metrics, "/healthz": healthz, "/readyz": readyz}

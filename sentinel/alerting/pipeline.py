@@ -14,14 +14,14 @@ from __future__ import annotations
 import logging
 import threading
 from collections import defaultdict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
 from sentinel.alerting.compose import build_message, change_line
 from sentinel.alerting.inhibit import Inhibitor, Lineage
-from sentinel.alerting.lifecycle import step
+from sentinel.alerting.lifecycle import retire, step
 from sentinel.alerting.metrics import AlertingMetrics
 from sentinel.alerting.outbox import Outbox, RetryPolicy, dedup_id
 from sentinel.alerting.routing import Route, Router, compile_routes, group_thread_key
@@ -106,7 +106,7 @@ class AlertPipeline:
                 if getattr(self.notifiers.get(n), "channel", "") != "pager"]
         self.outbox = Outbox(store, self.notifiers, clock, redact=self.redact,
                              meta_receivers=list(dict.fromkeys(meta)), policy=retry, fence=fence)
-        self._metrics = AlertingMetrics.attach(metrics)
+        self._metrics = AlertingMetrics.attach(metrics, store)
         if self._metrics is not None:
             self.outbox.on_delivery = self._metrics.on_delivery
         self._lock = threading.RLock()
@@ -169,6 +169,31 @@ class AlertPipeline:
                     self._buffer(event, tx)
             if self._metrics is not None and events:
                 self._metrics.on_events(events)
+            return events
+
+    def resolve_removed(self, check_ids: Collection[str]) -> list[AlertEvent]:
+        """After a reload: alerts of checks no longer configured resolve now ("check removed from config")."""
+        if not check_ids:
+            return []
+        with self._lock:
+            now = self.clock.now()
+            changed: list[AlertState] = []
+            events: list[AlertEvent] = []
+            for state in self.store.alert_states(active_only=True).values():
+                if state.check_id in check_ids:
+                    retired, new_events = retire(state, now)
+                    changed.append(retired)
+                    events.extend(new_events)
+            if changed:
+                with self.store.transaction() as tx:
+                    self.store.alert_states_save(changed, now, tx)
+                    for event in events:
+                        self._buffer(event, tx)
+            if self._metrics is not None and events:
+                self._metrics.on_events(events)
+            for event in events:
+                log.info("alert %s of %s resolved: its check was removed from the config", event.state.rule_id,
+                         event.state.check_id)
             return events
 
     def _vanished(self, results: Sequence[CheckResult], seen: set[str],
@@ -365,12 +390,8 @@ class AlertPipeline:
             return deliveries
 
     def _housekeeping(self) -> None:
-        """Hourly: prune old resolved states and sent outbox rows; refresh the gauges."""
+        """Hourly: prune old resolved states and sent outbox rows."""
         now = self.clock.now()
-        if self._metrics is not None:
-            self._metrics.outbox_pending.set(len(self.store.outbox_pending()))
-            self._metrics.alerts_firing.set(sum(1 for s in self.store.alert_states(active_only=True).values()
-                                                if s.phase is Phase.FIRING))
         if self._last_prune is not None and now - self._last_prune < PRUNE_EVERY:
             return
         self._last_prune = now
