@@ -223,6 +223,11 @@ def _apply(app: App, scheduler: CheckScheduler, load: Callable[[], LoadedConfig]
 
 
 def _first_line(exc: BaseException) -> str:
+    """The first problem, without a file name (a shared config is read from a temporary copy)."""
+    if isinstance(exc, ConfigErrors) and exc.problems:
+        first = exc.problems[0]
+        more = f" (+{len(exc.problems) - 1} more, see the log)" if len(exc.problems) > 1 else ""
+        return f"{first.path + ': ' if first.path else ''}{first.message}{more}"[:300]
     text = str(exc).strip()
     return (text.splitlines()[0] if text else type(exc).__name__)[:300]
 
