@@ -85,8 +85,7 @@ class Outbox:
                 continue
             claim = self.fence(row) if self.fence is not None else Claim.CLAIMED
             if claim is Claim.FENCED:
-                log.warning("not the leader any more: leaving %d notification(s) to the new leader",
-                            len(self.store.outbox_pending()))
+                log.warning("not the leader any more: leaving the unsent notifications to the new leader")
                 break
             if claim is Claim.BUSY:
                 blocked.add(row.receiver)  # another term is sending it; what follows it waits, in order
