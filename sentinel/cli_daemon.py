@@ -39,7 +39,14 @@ def run(ctx: click.Context, http_port: int | None, http_host: str | None) -> Non
     from sentinel.app import build_app
     from sentinel.config_sync import SYNC_INTERVAL
     from sentinel.daemon_http import health_routes
-    from sentinel.daemon_ops import publish_config, reload_config, running_config, start_leadership, sync_shared_config
+    from sentinel.daemon_ops import (
+        publish_config,
+        reload_config,
+        resolve_orphans,
+        running_config,
+        start_leadership,
+        sync_shared_config,
+    )
     from sentinel.http import HttpServer
     from sentinel.reports.weekly import install_report_duty
     from sentinel.scheduler import CheckScheduler
@@ -92,7 +99,12 @@ def run(ctx: click.Context, http_port: int | None, http_host: str | None) -> Non
     install_report_duty(app, scheduler)  # weekly SLA report: on schedule, and a missed one on start
     log.info("sentinel running: %d checks, http on %s:%d", len(app.planned), settings.http_host, server.port)
     synced_at = time.monotonic()
+    led = False
     while not stop.wait(1.0):
+        leads = elector is not None and elector.is_leader
+        if leads and not led:
+            resolve_orphans(app)  # a reload the previous leader never took may have removed checks
+        led = leads
         if reload_requested.is_set():
             reload_requested.clear()
             log.info("received SIGHUP; reloading %s", app.config.path)

@@ -222,6 +222,24 @@ def _apply(app: App, scheduler: CheckScheduler, load: Callable[[], LoadedConfig]
     return ""
 
 
+def resolve_orphans(app: App) -> int:
+    """On becoming leader: alerts of checks the running config does not have resolve ("check removed from config").
+    The leader that took a reload resolves them at once; this covers a leader that died before taking it, whose
+    follower took the config while it could not yet touch alert states. Returns how many resolved."""
+    from sentinel.sla import burn_check_id
+
+    if app.alerting is None or not _leads(app):
+        return 0
+    known = {p.id for p in app.planned} | {burn_check_id(s.id) for s in app.config.spec.slas}
+    try:
+        states = getattr(app.store, "alert_states", None)
+        active = {s.check_id for s in states(active_only=True).values()} if states is not None else set()
+        return len(app.alerting.resolve_removed(active - known))
+    except Exception:
+        log.exception("resolving alerts of checks no longer configured failed; retried at the next takeover")
+        return 0
+
+
 def _first_line(exc: BaseException) -> str:
     """The first problem, without a file name (a shared config is read from a temporary copy)."""
     if isinstance(exc, ConfigErrors) and exc.problems:

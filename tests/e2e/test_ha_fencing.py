@@ -330,3 +330,21 @@ def test_kill_9_during_a_slack_post_leaves_one_post_that_is_resolved(ha: Ha) -> 
     wait_for(lambda: sum(ha.resolves().values()) >= 1, 40, "no resolve", b)
     time.sleep(4)
     ha.assert_once(resolved=True)
+
+
+def test_a_check_removed_while_the_leader_was_frozen_resolves_when_the_follower_takes_over(ha: Ha) -> None:
+    a, b = two_replicas(ha, config("lag_a", "lag_b"))
+    ha.flag(1000)
+    wait_for(lambda: len(ha.triggers()) == 2 and len(ha.slack.posts) == 2, 40, "no pages", a, b)
+    a.signal(signal.SIGSTOP)  # the leader never gets to take the new config
+    ha.config_file(b).write_text(config("lag_a"))
+    b.signal(signal.SIGHUP)  # taken by the follower, which leaves alert states to the leader ...
+    wait_for(lambda: "removed: lag_b" in b.log(), 15, "the follower did not reload", b)
+    assert sum(ha.resolves().values()) == 0
+    wait_for(lambda: role(b) == "leader", 30, "replica-b did not take over", b)
+    # ... until it leads: then the alert of the check no longer configured resolves, saying why
+    wait_for(lambda: sum(ha.resolves().values()) == 1, 30, "the removed check's page was not resolved", b)
+    wait_for(lambda: ha.said("check removed from config"), 20, "Slack was not told why it resolved", b)
+    time.sleep(3)
+    assert list(ha.triggers().values()) == [1, 1] and len(ha.slack.posts) == 2
+    assert sum(ha.resolves().values()) == 1
