@@ -213,7 +213,7 @@ def test_a_frozen_leader_is_replaced_within_15s_and_stays_quiet_when_it_wakes(ha
     wait_for(lambda: role(a) == "follower", 15, "the woken leader did not step down", a, b)
     time.sleep(8)
     ha.assert_once(resolved=False)
-    assert "this replica stops leading" in a.log() or "leader election" in a.log()
+    assert "this replica stops leading" in a.log()  # it found its session gone on waking
     print(f"frozen for {time.monotonic() - frozen_at:.0f}s in total")
 
     ha.flag(0)
