@@ -261,6 +261,7 @@ def test_a_reload_on_the_follower_removes_a_firing_check_everywhere_and_resolves
     assert metric(b, "sentinel_alerts_firing") == 2.0 and metric(a, "sentinel_alerts_firing") == 2.0
     assert metric(b, "sentinel_outbox_pending") is not None
     assert metric(b, "sentinel_leader") == 0.0 and metric(a, "sentinel_leader") == 1.0
+    assert metric(a, "sentinel_leader_term") == 1.0 and metric(b, "sentinel_leader_term") == 0.0  # b never led
 
     # the ConfigMap changes on both pods, but `kill -HUP` reaches one pod only: the follower
     ha.config_file(a).write_text(config("lag_a"))
