@@ -53,8 +53,9 @@ VOLUME ["/var/lib/sentinel"]
 WORKDIR /var/lib/sentinel
 USER 10001:10001
 EXPOSE 9108
+# The probe asks the address the daemon listens on (SENTINEL_HTTP_HOST): loopback only when it listens on all.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
-    CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:' + os.environ.get('SENTINEL_HTTP_PORT', '9108') + '/healthz', timeout=4)"]
+    CMD ["python", "-c", "import os, urllib.request; h = os.environ.get('SENTINEL_HTTP_HOST') or '0.0.0.0'; h = '127.0.0.1' if h == '0.0.0.0' else '[' + h + ']' if ':' in h else h; urllib.request.urlopen('http://' + h + ':' + os.environ.get('SENTINEL_HTTP_PORT', '9108') + '/healthz', timeout=4)"]
 # Exec form: `sentinel` is PID 1 and gets SIGTERM (drains within 8 s) and SIGHUP (reloads the config) directly.
 ENTRYPOINT ["sentinel"]
 CMD ["run"]

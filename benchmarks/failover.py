@@ -1,11 +1,15 @@
-"""HA failover benchmark (issue: cluster and on-call).
+"""HA failover benchmark (issues: cluster and on-call; 16, two replicas that never double-page).
 
 Two `sentinel run` replicas on one PostgreSQL state store. Measures, per trial:
-  * takeover after `kill -9` of the leader          target < 30 s   (the follower retries every 3 s)
-  * takeover after SIGTERM of the leader (graceful: it drains, then releases its lock)
-  * baseline: the follower's retry interval (sentinel.leader.RETRY_SECONDS). Both takeovers are bounded by it plus
+  * takeover after `kill -9` of the leader          target < 30 s   (the follower retries every 2 s)
+  * takeover after SIGTERM of the leader (graceful: it drains, then releases its lock and ends its lease)
+  * baseline: the follower's retry interval (sentinel.leader.RENEW_SECONDS). Both takeovers are bounded by it plus
     the time the follower needs to notice (/readyz is polled every 50 ms here): the lock of a killed leader is freed
     by PostgreSQL the moment its socket closes, so kill -9 is no slower than a clean exit
+  * takeover after SIGSTOP of the leader, and after its line to the database is cut (a proxy that stops bytes
+    without closing sockets, tests/e2e/net_cut.py)   target < 15 s; baseline: lease + retry interval
+    (LEASE_SECONDS + RENEW_SECONDS), the bound of the design: the session of such a leader stays open, so the
+    follower waits for its lease to expire, then ends that session
   * pages sent in total (must stay 1: the alert state is shared, so a new leader does not re-page)
 
 Run: .venv/bin/python benchmarks/failover.py   (starts its own PostgreSQL under .cache/devstack)
@@ -31,8 +35,11 @@ sys.path.insert(0, str(ROOT))
 import psycopg  # noqa: E402
 
 from devstack.postgres import start_postgres  # noqa: E402
-from sentinel.leader import RETRY_SECONDS  # noqa: E402
+from sentinel.leader import LEASE_SECONDS, RENEW_SECONDS  # noqa: E402
 from tests.e2e.daemon_util import Daemon, base_env, start_daemon, wait_for  # noqa: E402
+from tests.e2e.net_cut import CuttableProxy  # noqa: E402
+
+RETRY_SECONDS = RENEW_SECONDS
 
 TRIALS = 3
 CONFIG = """
@@ -80,7 +87,14 @@ def role(d: Daemon) -> str:
 
 
 def trial(env: dict[str, str], work: Path, how: str, n: int) -> float:
-    a = start_daemon(f"{how}-{n}-a", env, work)
+    proxy = None
+    env_a = env
+    if how == "cut":  # only the leader's line to the store goes through the proxy
+        host_port = env["SENTINEL_STATE_DSN"].split("@", 1)[1].split("/", 1)[0]
+        proxy = CuttableProxy(host_port.rsplit(":", 1)[0], int(host_port.rsplit(":", 1)[1]))
+        env_a = {**env, "SENTINEL_STATE_DSN": env["SENTINEL_STATE_DSN"].replace(
+            f"@{host_port}/", f"@127.0.0.1:{proxy.port}/")}
+    a = start_daemon(f"{how}-{n}-a", env_a, work)
     wait_for(lambda: role(a) == "leader", 20, "a not leader", a)
     b = start_daemon(f"{how}-{n}-b", env, work)
     wait_for(lambda: role(b) == "follower", 20, "b not follower", b)
@@ -89,11 +103,19 @@ def trial(env: dict[str, str], work: Path, how: str, n: int) -> float:
         started = time.monotonic()
         if how == "kill9":
             a.kill9()
+        elif how == "sigstop":
+            a.signal(signal.SIGSTOP)
+        elif how == "cut" and proxy is not None:
+            proxy.cut()
         else:
             a.signal(signal.SIGTERM)
         wait_for(lambda: role(b) == "leader", 60, "no takeover", b, every=0.05)
         return time.monotonic() - started
     finally:
+        if a.alive():
+            a.signal(signal.SIGCONT)
+        if proxy is not None:
+            proxy.close()
         a.stop()
         b.stop()
 
@@ -113,6 +135,8 @@ def main() -> int:
                            SENTINEL_PAGERDUTY_BASE_URL=pager.url)
             kill9 = [trial(env, work, "kill9", i) for i in range(TRIALS)]
             graceful = [trial(env, work, "sigterm", i) for i in range(TRIALS)]
+            frozen = [trial(env, work, "sigstop", i) for i in range(TRIALS)]
+            cut = [trial(env, work, "cut", i) for i in range(TRIALS)]
             time.sleep(6)  # a last delivery round would show a re-page
         result = {
             "trials": TRIALS,
@@ -121,6 +145,10 @@ def main() -> int:
             "takeover_after_sigterm_seconds": {"median": statistics.median(graceful), "max": max(graceful),
                                                "all": graceful},
             "target_seconds": 30,
+            "baseline_lease_plus_retry_seconds": LEASE_SECONDS + RENEW_SECONDS,
+            "takeover_after_sigstop_seconds": {"median": statistics.median(frozen), "max": max(frozen), "all": frozen},
+            "takeover_after_network_cut_seconds": {"median": statistics.median(cut), "max": max(cut), "all": cut},
+            "target_frozen_or_cut_seconds": 15,
             "pages_total": pager.triggers,
         }
     finally:
@@ -129,6 +157,9 @@ def main() -> int:
     print(f"kill -9 takeover median {result['takeover_after_kill9_seconds']['median']:.2f}s (max "
           f"{max(kill9):.2f}s) vs retry interval {RETRY_SECONDS:.0f}s; SIGTERM median {statistics.median(graceful):.2f}s;"
           f" pages {pager.triggers} (want 1); target < 30 s")
+    print(f"SIGSTOP takeover median {statistics.median(frozen):.2f}s (max {max(frozen):.2f}s), network cut median"
+          f" {statistics.median(cut):.2f}s (max {max(cut):.2f}s) vs lease + retry {LEASE_SECONDS + RENEW_SECONDS:.0f}s;"
+          " target < 15 s")
     out = ROOT / "benchmarks" / "results" / "failover.json"
     out.parent.mkdir(exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -44,6 +44,10 @@ class AlertSink(Protocol):
 
     def receiver_problems(self) -> list[str]:
         """One line per receiver that is broken or still retrying (for /readyz)."""
+        ...
+
+    def resolve_removed(self, check_ids: Collection[str]) -> Sequence[Any]:
+        """Resolve the alerts of checks a reload removed ("check removed from config")."""
         ...
 
     def heartbeat(self) -> bool:

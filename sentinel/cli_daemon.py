@@ -6,6 +6,7 @@ import logging
 import signal
 import sys
 import threading
+import time
 from datetime import timedelta
 from types import FrameType
 
@@ -32,11 +33,20 @@ def run(ctx: click.Context, http_port: int | None, http_host: str | None) -> Non
            /         the pipeline per table, stage by stage, with firing alerts (HTML for on-call)
     SIGTERM or SIGINT stop scheduling, let running checks finish (up to 8 s) and exit 0.
     SIGHUP reloads alert_rules.yaml: a valid file replaces the checks; a broken one is logged and ignored.
-    With SENTINEL_STATE_DSN (PostgreSQL) replicas share state and only the elected leader runs checks.
+    With SENTINEL_STATE_DSN (PostgreSQL) replicas share state and only the elected leader runs checks; a config
+    reloaded on one replica is shared through the store and taken by every replica within 5 s.
     """
     from sentinel.app import build_app
+    from sentinel.config_sync import SYNC_INTERVAL
     from sentinel.daemon_http import health_routes
-    from sentinel.daemon_ops import reload_config, start_leadership
+    from sentinel.daemon_ops import (
+        publish_config,
+        reload_config,
+        resolve_orphans,
+        running_config,
+        start_leadership,
+        sync_shared_config,
+    )
     from sentinel.http import HttpServer
     from sentinel.reports.weekly import install_report_duty
     from sentinel.scheduler import CheckScheduler
@@ -79,7 +89,9 @@ def run(ctx: click.Context, http_port: int | None, http_host: str | None) -> Non
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGHUP, on_hup)
 
+    running_config(app)  # the hash of the file this replica started with
     elector = start_leadership(app)
+    publish_config(app)  # replicas: a pod started with a changed file brings the others along
     scheduler = CheckScheduler(app)
     server = HttpServer(settings.http_host, settings.http_port, {**health_routes(app, scheduler), **status_routes(app)})
     server.start()
@@ -88,11 +100,20 @@ def run(ctx: click.Context, http_port: int | None, http_host: str | None) -> Non
         app.alerting.start_delivery_workers(lambda: elector is None or elector.confirm())  # a follower never sends
     install_report_duty(app, scheduler)  # weekly SLA report: on schedule, and a missed one on start
     log.info("sentinel running: %d checks, http on %s:%d", len(app.planned), settings.http_host, server.port)
+    synced_at = time.monotonic()
+    led = False
     while not stop.wait(1.0):
+        leads = elector is not None and elector.is_leader
+        if leads and not led:
+            resolve_orphans(app)  # a reload the previous leader never took may have removed checks
+        led = leads
         if reload_requested.is_set():
             reload_requested.clear()
             log.info("received SIGHUP; reloading %s", app.config.path)
             reload_config(app, scheduler)
+        if time.monotonic() - synced_at >= SYNC_INTERVAL.total_seconds():
+            synced_at = time.monotonic()
+            sync_shared_config(app, scheduler)  # a reload on another replica reaches this one
     drained = scheduler.shutdown(DRAIN)
     if app.alerting is not None:
         app.alerting.stop_delivery_workers()

@@ -64,6 +64,7 @@ def status(ctx: click.Context, fmt: str, only_table: str | None, at: datetime | 
         views = build_status(config.spec, store.latest_results(as_of=at), alerts, now)
         deliveries_between = getattr(store, "deliveries_between", None)
         receivers = receiver_health(deliveries_between(*window(now))) if deliveries_between is not None else {}
+        config_note = _config_note(settings, store, config.path)
     finally:
         store.close()
     if only_table:
@@ -76,7 +77,7 @@ def status(ctx: click.Context, fmt: str, only_table: str | None, at: datetime | 
         click.echo(json.dumps({"as_of": now.isoformat(), "privileged_connections_allowed": privileged,
                                "receivers": [{"receiver": r.receiver, "state": r.state, "at": r.at.isoformat(),
                                               "error": r.error} for r in receivers.values()],
-                               "tables": [
+                               "config_differs": config_note or None, "tables": [
             {"table": v.table, "status": v.status.value, "slas": list(v.slas), "dashboards": list(v.dashboards),
              "stages": [{"stage": s.stage, "status": s.status.value if s.status else None, "key_value": s.key_value,
                          "summary": s.summary, "checks": list(s.checks), "note": s.note,
@@ -97,7 +98,22 @@ def status(ctx: click.Context, fmt: str, only_table: str | None, at: datetime | 
             # allow_privileged must stay visible: it is the one setting that lets a bad query do damage
             click.echo(f"WARNING: connection {name} runs with privileges beyond monitoring (allow_privileged: true "
                        f"in {config.path}); see deploy/grants/")
+        if config_note:
+            click.echo(f"NOTE: {config.path}: {config_note}")
     sys.exit(Status.worst(v.status for v in views).exit_code if views else 0)
+
+
+def _config_note(settings: Any, store: Any, path: Any) -> str:
+    """With replicas: does this config file say what the daemons run (sentinel.config_sync)?"""
+    from sentinel.config_sync import file_mismatch
+    from sentinel.store.shared_config import SharedConfigMixin
+
+    if settings.state_dsn is None or not isinstance(store, SharedConfigMixin):
+        return ""
+    try:
+        return file_mismatch(path.read_text(encoding="utf-8", errors="replace"), store.shared_config())
+    except Exception:  # an older store without the table, or a file gone: the pipeline view still matters more
+        return ""
 
 
 def firing_at(states: Iterable[Any], at: datetime) -> list[Any]:

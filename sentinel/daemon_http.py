@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from sentinel.daemon_ops import config_state
 from sentinel.http import Route
 
 if TYPE_CHECKING:
@@ -32,8 +33,10 @@ def health_routes(app: App, scheduler: CheckScheduler) -> dict[str, Route]:
         elector = app.extras.get("leader")
         role = f", role {elector.role}" if elector is not None else ""
         # A broken receiver is shown, but stays 200: failing readiness would take the pod Sentinel runs in out of
-        # service, and a monitor must never harm what it watches.
+        # service, and a monitor must never harm what it watches. A replica whose config differs from the shared
+        # one is still ready (it serves, it can lead), but says so.
         problems = "".join(f"{p}\n" for p in (app.alerting.receiver_problems() if app.alerting is not None else []))
-        return 200, TEXT, f"ready: {len(app.planned)} checks, store schema v{version}{role}\n{problems}".encode()
+        config = f", {config_state(app)}" if elector is not None else ""
+        return 200, TEXT, f"ready: {len(app.planned)} checks, store schema v{version}{role}{config}\n{problems}".encode()
 
     return {"/metrics": metrics, "/healthz": healthz, "/readyz": readyz}

@@ -90,6 +90,6 @@ def change_line(kind: str, state: AlertState, redact: Redact) -> str:
         "fired": f"Fired ({state.severity.value}): {what}",
         "escalated": f"Escalated to {state.severity.value}: {what}",
         "reminder": f"Still firing ({state.severity.value}): {what}",
-        "resolved": f"Resolved: {state.check_id}",
+        "resolved": f"Resolved: {state.check_id}" + (f" ({state.resolve_note})" if state.resolve_note else ""),
         "symptom": f"Symptom attached ({state.severity.value}): {what}",
     }.get(kind, f"{kind}: {what}")

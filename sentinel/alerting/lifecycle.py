@@ -7,6 +7,7 @@
     FIRING --clear for `clear_for` (flap damping)--> RESOLVED + Resolved
     RESOLVED --breach--> PENDING/FIRING (a new episode)
     any --unknown (the check could not measure)--> unchanged: no data neither fires nor resolves
+    FIRING/PENDING --its check removed from the config (`retire`)--> RESOLVED + Resolved / INACTIVE
 """
 
 from __future__ import annotations
@@ -66,7 +67,7 @@ def step(previous: AlertState | None, verdict: Verdict, rule: Rule, now: datetim
             state = state.evolve(
                 phase=Phase.PENDING, pending_since=now, breach_count=1, severity=verdict.severity, fired_at=None,
                 resolved_at=None, clear_since=None, announced=False, notified_severity=Severity.NONE,
-                silenced_by=None, inhibited_by=None,
+                silenced_by=None, inhibited_by=None, resolve_note="",
             )
         assert state.pending_since is not None
         if now - state.pending_since >= rule.for_ and state.breach_count >= rule.for_count:
@@ -83,4 +84,19 @@ def step(previous: AlertState | None, verdict: Verdict, rule: Rule, now: datetim
     if state.last_event_at is not None and now - state.last_event_at >= rule.repeat:
         reminded = state.evolve(last_event_at=now)
         return reminded, [AlertEvent(EventKind.REMINDER, now, reminded, previous_severity=state.severity)]
+    return state, []
+
+
+CHECK_REMOVED = "check removed from config"
+
+
+def retire(state: AlertState, now: datetime, note: str = CHECK_REMOVED) -> tuple[AlertState, list[AlertEvent]]:
+    """An alert whose check is gone: nothing will ever measure it clear, so it resolves now, saying why. A pending
+    one was never announced and just ends."""
+    if state.phase is Phase.FIRING:
+        resolved = state.evolve(phase=Phase.RESOLVED, resolved_at=now, clear_since=None, breach_count=0,
+                                pending_since=None, last_event_at=now, resolve_note=note)
+        return resolved, [AlertEvent(EventKind.RESOLVED, now, resolved, previous_severity=state.severity)]
+    if state.phase is Phase.PENDING:
+        return state.evolve(phase=Phase.INACTIVE, pending_since=None, breach_count=0, severity=Severity.NONE), []
     return state, []

@@ -2,12 +2,58 @@
 
 from __future__ import annotations
 
+import logging
 import weakref
-from typing import Any
+from collections.abc import Iterator
+from typing import Any, Protocol
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
 
 from sentinel.alerting.types import AlertEvent, Delivery, DeliveryStatus
+
+log = logging.getLogger(__name__)
+
+
+class CountingStore(Protocol):
+    def outbox_pending_count(self) -> int: ...
+
+    def firing_count(self) -> int: ...
+
+
+class StoreGauges(Collector):
+    """sentinel_outbox_pending and sentinel_alerts_firing, read from the state store at each scrape. With replicas
+    every one shows the shared numbers, so a follower never reports a silent 0; when the store cannot be read the
+    two series are absent (and the scrape says why in the log), never a stale or made-up value."""
+
+    def __init__(self) -> None:
+        self.store: CountingStore | None = None
+
+    def describe(self) -> list[GaugeMetricFamily]:
+        return self._families()
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        store = self.store
+        if store is None:
+            return
+        try:
+            pending, firing = store.outbox_pending_count(), store.firing_count()
+        except Exception as exc:
+            log.warning("metrics: outbox and alert gauges left out, the state store is not readable (%s)",
+                        type(exc).__name__)
+            return
+        outbox, alerts = self._families()
+        outbox.add_metric([], pending)
+        alerts.add_metric([], firing)
+        yield outbox
+        yield alerts
+
+    @staticmethod
+    def _families() -> list[GaugeMetricFamily]:
+        return [GaugeMetricFamily("sentinel_outbox_pending", "Notifications waiting in the outbox, from the state"
+                                  " store (a growing number means a receiver is down)."),
+                GaugeMetricFamily("sentinel_alerts_firing", "Alerts firing now, from the state store.")]
 
 
 class AlertingMetrics:
@@ -16,15 +62,14 @@ class AlertingMetrics:
                               " resolved).", ["event", "severity"], registry=registry)
         self.deliveries = Counter("sentinel_notifications_total", "Delivery attempts per receiver and outcome.",
                                   ["receiver", "status"], registry=registry)
-        self.outbox_pending = Gauge("sentinel_outbox_pending", "Notifications waiting in the outbox (a growing"
-                                    " number means a receiver is down).", registry=registry)
-        self.alerts_firing = Gauge("sentinel_alerts_firing", "Alerts firing now.", registry=registry)
+        self.store_gauges = StoreGauges()
+        registry.register(self.store_gauges)
         self.receiver_broken = Gauge("sentinel_receiver_broken", "1 while a receiver's last delivery failed for good"
                                      " (bad token, unknown channel): alerts meant for it do not arrive.", ["receiver"],
                                      registry=registry)
 
     @staticmethod
-    def attach(metrics: Any) -> AlertingMetrics | None:
+    def attach(metrics: Any, store: CountingStore | None = None) -> AlertingMetrics | None:
         """One instance per registry: a pipeline rebuilt on config reload (SIGHUP) reuses the same collectors."""
         registry = getattr(metrics, "registry", None)
         if not isinstance(registry, CollectorRegistry):
@@ -32,6 +77,8 @@ class AlertingMetrics:
         existing = _BY_REGISTRY.get(registry)
         if existing is None:
             existing = _BY_REGISTRY[registry] = AlertingMetrics(registry)
+        if store is not None:
+            existing.store_gauges.store = store
         return existing
 
 

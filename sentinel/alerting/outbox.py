@@ -12,6 +12,9 @@ Before a row is sent its attempt is recorded (the intent). A row that already ha
 reached the receiver (a crash, or a timeout while the receiver was still processing), so it is sent with
 `resend=True`: pagers collapse it by alias / dedup_key, and Slack looks for the message it may have posted
 (by the row's delivery id in the message metadata) and edits that one instead of posting a second.
+
+With replicas, `fence` claims each row for the leader's term right before it is sent (sentinel.leader): a
+replica that lost the lead stops at once, and a row another live term is sending is left to it.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from sentinel.errors import NotifyError
 from sentinel.notify.base import Notifier, SendOutcome
 from sentinel.notify.message import Message
 from sentinel.store.alerts import AlertStore, OutboxRow
+from sentinel.store.lease import Claim
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +71,7 @@ class Outbox:
         policy: RetryPolicy | None = None,
         on_delivery: Callable[[Delivery], None] | None = None,
         on_enqueue: Callable[[], None] | None = None,
+        fence: Callable[[OutboxRow], Claim] | None = None,
     ) -> None:
         self.store = store
         self.notifiers = notifiers
@@ -78,6 +83,7 @@ class Outbox:
         self.on_enqueue = on_enqueue
         self._queue_locks: dict[str, threading.Lock] = {}
         self._locks_guard = threading.Lock()
+        self.fence = fence
 
     def enqueue(self, receiver: str, message: Message, dedup: str, tx: Any = None) -> bool:
         # The dedup id travels with the message: it names this notification across resends (Slack metadata).
@@ -105,6 +111,12 @@ class Outbox:
                     continue
                 if row.next_attempt_at > self.clock.now():
                     break  # keep this receiver's order: nothing after its head goes first
+                claim = self.fence(row) if self.fence is not None else Claim.CLAIMED
+                if claim is Claim.FENCED:
+                    log.warning("not the leader any more: leaving the unsent notifications to the new leader")
+                    break
+                if claim is Claim.BUSY:
+                    break  # another term is sending it; what follows it waits, in order
                 delivery = self.send_one(row)
                 deliveries.append(delivery)
                 if delivery.status is DeliveryStatus.RETRY:

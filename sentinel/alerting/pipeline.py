@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections import defaultdict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -22,7 +22,7 @@ from typing import Any
 from sentinel.alerting.compose import build_message, change_line
 from sentinel.alerting.delivery_workers import DeliveryWorkers
 from sentinel.alerting.inhibit import Inhibitor, Lineage
-from sentinel.alerting.lifecycle import step
+from sentinel.alerting.lifecycle import retire, step
 from sentinel.alerting.metrics import AlertingMetrics
 from sentinel.alerting.outbox import Outbox, RetryPolicy, dedup_id
 from sentinel.alerting.receiver_health import receiver_problems
@@ -37,7 +37,8 @@ from sentinel.model import AlertKey, CheckResult, Severity, Status
 from sentinel.notify.base import Notifier
 from sentinel.notify.message import Message
 from sentinel.rules import RuleBook
-from sentinel.store.alerts import AlertStore
+from sentinel.store.alerts import AlertStore, OutboxRow
+from sentinel.store.lease import Claim
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +82,7 @@ class AlertPipeline:
         redact: Callable[[str], str] | None = None,
         immediate: bool = False,
         retry: RetryPolicy | None = None,
+        fence: Callable[[OutboxRow], Claim] | None = None,
     ) -> None:
         spec = getattr(config, "spec", config)  # a LoadedConfig or a SentinelConfig
         self.config = spec
@@ -106,8 +108,9 @@ class AlertPipeline:
         # a broken receiver is reported through every other one of the routes, and the console as a last resort
         meta = [n for r in self.router.routes for n in r.receivers] + (["console"] if "console" in self.notifiers else [])
         self.outbox = Outbox(store, self.notifiers, clock, redact=self.redact,
-                             meta_receivers=list(dict.fromkeys(meta)), policy=retry, on_enqueue=self._queued)
-        self._metrics = AlertingMetrics.attach(metrics)
+                             meta_receivers=list(dict.fromkeys(meta)), policy=retry, on_enqueue=self._queued,
+                             fence=fence)
+        self._metrics = AlertingMetrics.attach(metrics, store)
         if self._metrics is not None:
             self.outbox.on_delivery = self._metrics.on_delivery
         self._lock = threading.RLock()
@@ -173,6 +176,31 @@ class AlertPipeline:
                 self._metrics.on_events(events)
             if events and self._workers is not None:
                 self._workers.request_flush()
+            return events
+
+    def resolve_removed(self, check_ids: Collection[str]) -> list[AlertEvent]:
+        """After a reload: alerts of checks no longer configured resolve now ("check removed from config")."""
+        if not check_ids:
+            return []
+        with self._lock:
+            now = self.clock.now()
+            changed: list[AlertState] = []
+            events: list[AlertEvent] = []
+            for state in self.store.alert_states(active_only=True).values():
+                if state.check_id in check_ids:
+                    retired, new_events = retire(state, now)
+                    changed.append(retired)
+                    events.extend(new_events)
+            if changed:
+                with self.store.transaction() as tx:
+                    self.store.alert_states_save(changed, now, tx)
+                    for event in events:
+                        self._buffer(event, tx)
+            if self._metrics is not None and events:
+                self._metrics.on_events(events)
+            for event in events:
+                log.info("alert %s of %s resolved: its check was removed from the config", event.state.rule_id,
+                         event.state.check_id)
             return events
 
     def _vanished(self, results: Sequence[CheckResult], seen: set[str],
@@ -410,12 +438,8 @@ class AlertPipeline:
             self._workers.wake()
 
     def _housekeeping(self) -> None:
-        """Hourly: prune old resolved states and sent outbox rows; refresh the gauges."""
+        """Hourly: prune old resolved states and sent outbox rows."""
         now = self.clock.now()
-        if self._metrics is not None:
-            self._metrics.outbox_pending.set(len(self.store.outbox_pending()))
-            self._metrics.alerts_firing.set(sum(1 for s in self.store.alert_states(active_only=True).values()
-                                                if s.phase is Phase.FIRING))
         if self._last_prune is not None and now - self._last_prune < PRUNE_EVERY:
             return
         self._last_prune = now
@@ -447,4 +471,11 @@ def build_pipeline(app: Any) -> AlertPipeline:
         app.config, app.store, notifiers, app.clock, app.settings, app.metrics,
         kind_runbooks={p.spec.kind: type(p.check).runbook for p in app.planned},
         redact=app.redactor.text, immediate=bool(app.extras.get("alerting_immediate", False)),
+        fence=lambda row: _fence(app, row),
     )
+
+
+def _fence(app: Any, row: OutboxRow) -> Claim:
+    """With replicas (a leader elected, see sentinel.daemon_ops) each row is claimed for the leader's term."""
+    elector = app.extras.get("leader")
+    return Claim.CLAIMED if elector is None else elector.claim(row.seq)

@@ -99,6 +99,7 @@ class AlertState:
     last_notified_at: datetime | None = None
     silenced_by: str | None = None
     inhibited_by: str | None = None
+    resolve_note: str = ""  # why it resolved when not by a clear measurement (e.g. its check was removed)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "labels", _frozen(self.labels))

@@ -137,4 +137,29 @@ MIGRATIONS: list[tuple[int, str, str]] = [
         );
         """,
     ),
+    (
+        4,
+        "replicas: leader lease with epoch, outbox claims by epoch, the config the replicas run",
+        # DOUBLE PRECISION: seconds since 1970 need more digits than PostgreSQL's 4-byte REAL keeps (~2 min steps)
+        """
+        CREATE TABLE leader_lease (
+            id           INTEGER PRIMARY KEY,
+            epoch        INTEGER NOT NULL,
+            holder       TEXT NOT NULL,
+            holder_pid   INTEGER NOT NULL,
+            renewed_at_s DOUBLE PRECISION NOT NULL,
+            expires_at_s DOUBLE PRECISION NOT NULL
+        );
+        ALTER TABLE outbox ADD COLUMN claim_epoch INTEGER;
+        ALTER TABLE outbox ADD COLUMN claimed_at_s DOUBLE PRECISION;
+        CREATE TABLE config_state (
+            id           INTEGER PRIMARY KEY,
+            version      INTEGER NOT NULL,
+            hash         TEXT NOT NULL,
+            text         TEXT NOT NULL,
+            published_by TEXT NOT NULL,
+            published_at TEXT NOT NULL
+        );
+        """,
+    ),
 ]

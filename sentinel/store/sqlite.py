@@ -15,13 +15,14 @@ from typing import Any
 from sentinel.errors import StoreError
 from sentinel.model import CheckResult
 from sentinel.store.migrations import MIGRATIONS
+from sentinel.store.shared_config import SharedConfigMixin
 from sentinel.store.sqlite_alerts import SqliteAlertsMixin
 from sentinel.store.sqlite_errors import BUSY_TIMEOUT_SECONDS, explain
 from sentinel.store.sqlite_sla import SqliteSlaMixin
 
 log = logging.getLogger(__name__)
 
-class SqliteStateStore(SqliteAlertsMixin, SqliteSlaMixin):
+class SqliteStateStore(SqliteAlertsMixin, SqliteSlaMixin, SharedConfigMixin):
     def __init__(self, path: Path | str) -> None:
         self.path = str(path)
         if self.path != ":memory:":

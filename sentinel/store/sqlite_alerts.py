@@ -188,6 +188,12 @@ class SqliteAlertsMixin:
         rows = self.query(f"SELECT {self._OUTBOX_COLUMNS} FROM outbox WHERE status = 'pending' ORDER BY seq")
         return [self._outbox_row(r) for r in rows]
 
+    def outbox_pending_count(self) -> int:
+        return int(self.query("SELECT count(*) FROM outbox WHERE status = 'pending'")[0][0])
+
+    def firing_count(self) -> int:
+        return int(self.query("SELECT count(*) FROM alert_state WHERE phase = 'firing'")[0][0])
+
     def outbox_rows(self, limit: int = 100) -> list[OutboxRow]:
         rows = self.query(f"SELECT {self._OUTBOX_COLUMNS} FROM outbox ORDER BY seq DESC LIMIT ?", (limit,))
         return [self._outbox_row(r) for r in rows]

@@ -234,3 +234,32 @@ def test_pagerduty_429_waits_for_retry_after_and_400_is_not_retried(make_pipelin
     failed = {d.receiver: d for d in q.deliver_due()}["pager"]
     assert failed.status is DeliveryStatus.FAILED and "400" in failed.error and "routing_key" in failed.error
     assert "wrong-routing-key" not in failed.error
+
+
+def test_the_leadership_fence_is_asked_before_every_row_and_stops_the_round(make_pipeline, alerting_fakes):
+    from sentinel.store.lease import Claim
+
+    slack = alerting_fakes.slack
+    h = make_pipeline({"rules": [{**FRESHNESS_RULE, "checks": ["a", "b", "c"]}]}, pager="none")
+    p = h.build()
+    for check in ("a", "b", "c"):
+        p.process([freshness(h.clock, 1200, check_id=check, summary=f"alert {check}")])
+        p.flush(force=True)
+    asked: list[int] = []
+    answers = [Claim.CLAIMED, Claim.FENCED]  # the term ends after the first row (its lock session was lost)
+
+    def fence(row):
+        asked.append(row.seq)
+        return answers.pop(0) if answers else Claim.CLAIMED
+
+    p.outbox.fence = fence
+    sent = p.outbox.deliver_due()
+    assert [d.status for d in sent] == [DeliveryStatus.SENT] and len(slack.posts) == 1
+    assert len(asked) == 2  # claimed right before each send, and nothing after the fence said stop
+    assert len(p.store.outbox_pending()) == 2  # left for the new leader
+
+    p.outbox.fence = lambda row: Claim.BUSY  # another live term is sending the head: the rest wait behind it
+    assert p.outbox.deliver_due() == [] and len(slack.posts) == 1
+    p.outbox.fence = lambda row: Claim.CLAIMED
+    assert [d.status for d in p.outbox.deliver_due()] == [DeliveryStatus.SENT] * 2
+    assert len(slack.posts) == 3

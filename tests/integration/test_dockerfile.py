@@ -282,12 +282,30 @@ def test_the_image_install_gives_a_working_sentinel(image_venv: Path, tmp_path: 
     assert book.returncode == 0 and "How to silence" in book.stdout
 
 
-def test_the_healthcheck_command_passes_against_the_installed_daemon(image_venv: Path, tmp_path: Path) -> None:
+def this_hosts_address() -> str:
+    """The machine's own non-loopback IPv4 address (the route out; a UDP connect sends nothing). Without a network,
+    127.0.0.2: still an address the daemon listens on alone, where a probe of 127.0.0.1 fails."""
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        try:
+            s.connect(("192.0.2.1", 9))
+            address = str(s.getsockname()[0])
+        except OSError:
+            address = ""
+    return address if address and not address.startswith("127.") else "127.0.0.2"
+
+
+@pytest.mark.parametrize("http_host", ["", "own-address"])
+def test_the_healthcheck_command_passes_against_the_installed_daemon(image_venv: Path, tmp_path: Path,
+                                                                     http_host: str) -> None:
     env = image_env(tmp_path)
     (tmp_path / "etc" / "alert_rules.yaml").write_text("checks: []\n")
     port = free_port()
     env["SENTINEL_HTTP_PORT"] = str(port)
-    daemon = subprocess.Popen([str(image_venv / "bin" / "sentinel"), "run", "--http-host", "127.0.0.1"], env=env,
+    if http_host:  # SENTINEL_HTTP_HOST set to one specific address: the probe must follow it, not ask 127.0.0.1
+        env["SENTINEL_HTTP_HOST"] = this_hosts_address()
+    daemon = subprocess.Popen([str(image_venv / "bin" / "sentinel"), "run"], env=env,
                               cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         [check] = FINAL.all("HEALTHCHECK")

@@ -1,13 +1,20 @@
-"""Leader election on a real PostgreSQL: one leader at a time, a released or dead session hands over, and a leader
-whose session the server ended steps down on its next round instead of carrying on as a second leader."""
+"""Leader election on a real PostgreSQL: one leader at a time, a released or dead session hands over, a leader
+whose session the server ended steps down on its next round instead of carrying on as a second leader, a leader
+that stops renewing its lease (frozen, cut off) is replaced although its session lives, and outbox rows are
+claimed per term so an ended term cannot send."""
 
 from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
 
 import psycopg
 import pytest
 
 from devstack.postgres import PostgresService
 from sentinel.leader import LeaderElector
+from sentinel.store.lease import Claim
+from sentinel.store.postgres import PostgresStateStore
 
 pytestmark = pytest.mark.integration
 KEY = 0x7E57_0001  # a key of this test only, so the HA e2e test's lock is unaffected
@@ -15,7 +22,21 @@ KEY = 0x7E57_0001  # a key of this test only, so the HA e2e test's lock is unaff
 
 @pytest.fixture
 def dsn(postgres: PostgresService) -> str:
-    return postgres.create_database("leader_election")
+    with psycopg.connect(postgres.dsn(), autocommit=True) as conn:
+        conn.execute('DROP DATABASE IF EXISTS "leader_election" WITH (FORCE)')
+    url = postgres.create_database("leader_election")
+    PostgresStateStore(url).close()  # the lease and outbox tables
+    return url
+
+
+def outbox_row(dsn: str) -> int:
+    store = PostgresStateStore(dsn)
+    try:
+        now = datetime.now(UTC)
+        assert store.outbox_add("slack", "k1", f"dedup-{now.timestamp()}", "fired", {"title": "t"}, now)
+        return store.outbox_pending()[-1].seq
+    finally:
+        store.close()
 
 
 def holders(postgres: PostgresService) -> int:
@@ -65,3 +86,73 @@ def test_an_unreachable_database_means_follower_not_crash(postgres: PostgresServ
     elector = LeaderElector(dead, key=KEY)
     assert elector.step() is False and elector.role == "follower" and elector.last_error
     assert postgres.password not in elector.last_error
+
+
+def test_the_lock_session_bounds_statements_and_detects_a_dead_peer(dsn: str) -> None:
+    a = LeaderElector(dsn, key=KEY, name="settings")
+    try:
+        assert a.step()
+        conn = a._conn  # the lock session itself: these settings are what keeps a vanished host from holding it
+        settings = {name: conn.execute(f"SHOW {name}").fetchone()[0] for name in
+                    ("statement_timeout", "tcp_keepalives_idle", "tcp_keepalives_interval", "tcp_keepalives_count")}
+        assert settings == {"statement_timeout": "5s", "tcp_keepalives_idle": "5", "tcp_keepalives_interval": "2",
+                            "tcp_keepalives_count": "3"}
+    finally:
+        a.stop()
+
+
+def test_a_leader_that_stops_renewing_is_replaced_although_its_session_lives(dsn: str, postgres: PostgresService) -> None:
+    # a "frozen" leader: it took the lead, then its loop never runs again (its session stays open, like SIGSTOP)
+    a = LeaderElector(dsn, key=KEY, name="frozen", lease_seconds=2.0)
+    b = LeaderElector(dsn, key=KEY, name="standby", lease_seconds=2.0)
+    try:
+        assert a.step() and a.epoch >= 1
+        assert b.step() is False  # the lease is fresh: the lock holder is alive as far as anyone can tell
+        assert a.is_leader
+        time.sleep(1.2)
+        assert not a.is_leader  # it fenced itself: its own deadline (lease - 1 s margin) passed without renewal ...
+        assert b.step() is False  # ... a second before the server-side lease ends
+        time.sleep(1.0)
+        assert b.step() is True and b.takeovers == 1  # b ended the frozen session and took the lock
+        assert b.epoch == a.epoch + 1
+        assert holders(postgres) == 1
+        assert a.step() is False and a.role == "follower"  # a wakes up: its session is gone, it does not lead
+    finally:
+        a.stop()
+        b.stop()
+
+
+def test_outbox_rows_are_claimed_per_term_and_an_ended_term_cannot_send(dsn: str, postgres: PostgresService) -> None:
+    seq = outbox_row(dsn)
+    a = LeaderElector(dsn, key=KEY, name="old", claim_stale_seconds=1.0)
+    b = LeaderElector(dsn, key=KEY, name="new", claim_stale_seconds=1.0)
+    try:
+        assert a.step()
+        assert a.claim(seq) is Claim.CLAIMED  # about to send it ...
+        assert b.claim(seq) is Claim.FENCED  # a follower never may
+        with psycopg.connect(postgres.dsn(), autocommit=True) as admin:  # ... when its lock session is lost
+            admin.execute("SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity WHERE application_name ="
+                          " 'sentinel-leader old'")
+        assert b.step() is True and b.epoch == a.epoch + 1
+        assert a.claim(seq) is Claim.FENCED and a.role == "follower"  # the old term stops at once
+        assert b.claim(seq) is Claim.BUSY  # the old term may still be sending it: the new one waits ...
+        time.sleep(1.2)
+        assert b.claim(seq) is Claim.CLAIMED  # ... until that claim is stale, then sends it itself
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            row = conn.execute("SELECT claim_epoch FROM outbox WHERE seq = %s", (seq,)).fetchone()
+        assert row is not None and row[0] == b.epoch
+    finally:
+        a.stop()
+        b.stop()
+
+
+def test_a_graceful_stop_ends_the_lease_so_the_follower_need_not_end_a_session(dsn: str) -> None:
+    a = LeaderElector(dsn, key=KEY, name="leaving")
+    b = LeaderElector(dsn, key=KEY, name="staying")
+    try:
+        assert a.step()
+        a.stop()
+        assert b.step() is True and b.takeovers == 0
+    finally:
+        a.stop()
+        b.stop()

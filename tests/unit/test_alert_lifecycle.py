@@ -88,3 +88,25 @@ def test_state_round_trips_through_json():
     assert state is not None
     assert AlertState.from_json(state.to_json()) == state
     assert [e.value for e in EventKind] == ["fired", "escalated", "reminder", "resolved"]
+
+
+def test_an_alert_whose_check_was_removed_resolves_at_once_saying_why():
+    from sentinel.alerting.compose import change_line
+    from sentinel.alerting.lifecycle import CHECK_REMOVED, retire
+
+    rule = Rule(id="lag", runbook="x", clear_for=timedelta(minutes=10))  # flap damping does not apply: no data comes
+    firing, _ = drive(rule, [(0, Severity.CRITICAL)])
+    assert firing is not None
+    resolved, events = retire(firing, T0 + timedelta(minutes=1))
+    assert [e.kind for e in events] == [EventKind.RESOLVED] and resolved.phase is Phase.RESOLVED
+    assert events[0].previous_severity is Severity.CRITICAL
+    assert change_line("resolved", resolved, str) == f"Resolved: lag ({CHECK_REMOVED})"
+
+    pending, _ = drive(Rule(id="lag", runbook="x", for_=timedelta(minutes=5)), [(0, Severity.WARNING)])
+    assert pending is not None and pending.phase is Phase.PENDING
+    ended, events = retire(pending, T0 + timedelta(minutes=1))
+    assert events == [] and ended.phase is Phase.INACTIVE  # never announced, so nothing to resolve
+
+    again, events = step(resolved, verdict(Severity.CRITICAL, T0 + timedelta(minutes=2)), Rule(id="lag", runbook="x"),
+                         T0 + timedelta(minutes=2))
+    assert again.phase is Phase.FIRING and again.resolve_note == ""  # a new episode forgets the old note
