@@ -60,12 +60,14 @@ def _diff() -> BucketDiff:
 def test_leaf_rows_are_classified_missing_extra_duplicate_stale_and_in_flight() -> None:
     report, diff = PairReport(), _diff()
     cutoff_us = 2_000
-    # (seg, key, hash, version_us)
-    src = [(0, 1, 11, 100), (0, 2, 22, 100), (0, 3, 33, 100), (0, 5, 55, 2_500), (0, 6, 66, 100)]
-    tgt = [(0, 2, 22, 100), (0, 3, 99, 90), (0, 4, 44, 100), (0, 5, 50, 100), (0, 6, 66, 100), (0, 6, 66, 100)]
-    _classify(report, diff, src, tgt, 1, cutoff_us, sample=10)
+    # (seg, key position, key, hash, version_us)
+    src = [(0, k, k, h, v) for k, h, v in [(1, 11, 100), (2, 22, 100), (3, 33, 100), (5, 55, 2_500), (6, 66, 100)]]
+    tgt = [(0, k, k, h, v) for k, h, v in [(2, 22, 100), (3, 99, 90), (4, 44, 100), (5, 50, 100), (6, 66, 100),
+                                           (6, 66, 100)]]
+    _classify(report, diff, src, tgt, 1, cutoff_us, sample=10, bucket_index=7)
     assert (diff.missing, diff.extra, diff.duplicate, diff.stale, diff.in_flight) == (1, 1, 1, 1, 1)
-    assert report.samples == {"missing": ["1"], "extra": ["4"], "duplicate": ["6"], "stale": ["3"]}
+    assert report.found == {"missing": {(1,): 7}, "extra": {(4,): 7}}
+    assert report.samples["duplicate"] == ["6"] and report.samples["stale"] == ["3"]
 
 
 def _pair(**kw: object) -> PairParams:

@@ -8,7 +8,10 @@ first normalised to engine-neutral primitives, then hashed with functions all th
   numerics    -> text of the value cast to DECIMAL(38, scale), e.g. 12.5 (numeric(12,2)) and 12.5000 (NUMBER(38,4))
                  both become '12.500000', so scale differences are not differences.
   integers    -> decimal text; dates -> days since 1970-01-01; booleans -> '1'/'0'; text -> itself.
-  NULL        -> the explicit marker '\\N' (COPY's), so NULL and '' differ and a NULL never erases a row's hash.
+  Each text value then enters a row's hash length-prefixed ('5:x|y|z'), and NULL as '~', which no
+  length-prefixed value starts with: the encoding is injective, so NULL differs from every text (also '\\N' and
+  ''), and a '|' moved between adjacent columns ('x', 'y|z' vs 'x|y', 'z') changes the hash. Lengths count
+  characters (code points) in all three engines.
 
 Two hashes, both plain non-negative integers summed exactly (NUMERIC / HUGEINT / NUMBER(38,0)):
   version hash (recommended mode, integer or timestamp version column):
@@ -47,7 +50,7 @@ from datetime import UTC, datetime
 MIX_P = 2147483647
 MIX_C = 1945555039
 MIX_Q = 1000000007
-NULL_MARKER = "\\N"
+NULL_MARKER = "~"  # length-prefixed values start with a digit
 _PLAIN = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]*$")
 
 
@@ -178,9 +181,14 @@ class Dialect:
         return self.cast_text(col)
 
     def text_l2(self, alias: str, kind: ColumnKind) -> str:
-        """Layer-2 normalised text, NULL made explicit."""
+        """Layer-2 encoded text: length-prefixed, NULL made explicit (collision-free, see the module doc)."""
         value = self.cast_text(self.int_l2(alias, kind)) if kind.is_integral else alias
-        return f"COALESCE({value}, {self.str_literal(NULL_MARKER)})"
+        return (f"COALESCE({self.cast_text(f'LENGTH({value})')} || ':' || {value}, "
+                f"{self.str_literal(NULL_MARKER)})")
+
+    def key_value(self, alias: str, kind: ColumnKind) -> str:
+        """A key column as leaf rows report it: exact integer for integral kinds, normalised text otherwise."""
+        return self.int_l2(alias, kind) if kind.is_integral else alias
 
     def decimal_type(self, scale: int) -> str:
         return f"DECIMAL(38, {scale})"
@@ -217,13 +225,19 @@ class Dialect:
         return f"COALESCE(MOD(MOD({self.bigint(int_expr)}, {MIX_P}) * {c}, {MIX_Q}), {MIX_Q + position})"
 
     # ---- arithmetic and aggregates -------------------------------------------------------------------------------
-    def int_div(self, a: str, b: str) -> str:
-        return f"({a}) / ({b})"
+    def sub_range(self, key: str, lo: int, width: int) -> str:
+        """Which of a segment's sub-ranges (of `width` keys from `lo`) the key falls in. Computed wider than
+        64 bits: for keys spanning the sign, key - lo exceeds the bigint range."""
+        return f"(CAST({key} AS HUGEINT) - ({int(lo)})) // {int(width)}"
 
     def sum_exact(self, expr: str) -> str:
         return f"SUM({expr})"
 
     def as_text_for_filter(self, col: str) -> str:
+        return self.cast_text(col)
+
+    def binary_order(self, col: str, type_name: str) -> str:
+        """A text/UUID column compared by code point, whatever the column's collation."""
         return self.cast_text(col)
 
 
@@ -262,8 +276,16 @@ class PostgresDialect(Dialect):
     def md5_layers(self, text_expr: str, alias: str, plus: str = "0") -> list[list[tuple[str, str]]]:
         return [[(alias, f"('x0' || substr(md5({text_expr}), 1, 15))::bit(64)::bigint + {plus}")]]
 
+    def sub_range(self, key: str, lo: int, width: int) -> str:
+        return f"div({key}::numeric - ({int(lo)}), {int(width)})"
+
     def as_text_for_filter(self, col: str) -> str:
         return f"({col})::text"
+
+    def binary_order(self, col: str, type_name: str) -> str:
+        if type_name.lower() == "uuid":
+            return col  # orders by its bytes, i.e. as its lower-case text; compared natively, an index serves
+        return f'({col})::text COLLATE "C"'  # text orders by the column's collation unless told "C"
 
 
 class DuckDBDialect(Dialect):
@@ -283,8 +305,6 @@ class DuckDBDialect(Dialect):
     def md5_layers(self, text_expr: str, alias: str, plus: str = "0") -> list[list[tuple[str, str]]]:
         return [[(alias, f"CAST('0x' || substr(md5({text_expr}), 1, 15) AS BIGINT) + {plus}")]]
 
-    def int_div(self, a: str, b: str) -> str:
-        return f"({a}) // ({b})"
 
 
 class SnowflakeDialect(Dialect):
@@ -343,9 +363,10 @@ class SnowflakeDialect(Dialect):
     def bigint(self, expr: str) -> str:
         return expr  # NUMBER arithmetic is exact to 38 digits
 
-    def int_div(self, a: str, b: str) -> str:
-        # exact in Snowflake's NUMBER arithmetic: the dividend is a multiple of the divisor
-        return f"CAST((({a}) - MOD({a}, {b})) / ({b}) AS BIGINT)"
+    def sub_range(self, key: str, lo: int, width: int) -> str:
+        # exact in Snowflake's NUMBER(38) arithmetic: the dividend is a multiple of the divisor
+        a = f"(CAST({key} AS NUMBER(38, 0)) - ({int(lo)}))"
+        return f"CAST(({a} - MOD({a}, {int(width)})) / {int(width)} AS NUMBER(38, 0))"
 
     def sum_exact(self, expr: str) -> str:
         return f"SUM(CAST({expr} AS NUMBER(38, 0)))"
