@@ -186,10 +186,6 @@ class Dialect:
         return (f"COALESCE({self.cast_text(f'LENGTH({value})')} || ':' || {value}, "
                 f"{self.str_literal(NULL_MARKER)})")
 
-    def key_value(self, alias: str, kind: ColumnKind) -> str:
-        """A key column as leaf rows report it: exact integer for integral kinds, normalised text otherwise."""
-        return self.int_l2(alias, kind) if kind.is_integral else alias
-
     def decimal_type(self, scale: int) -> str:
         return f"DECIMAL(38, {scale})"
 
@@ -365,7 +361,8 @@ class SnowflakeDialect(Dialect):
 
     def sub_range(self, key: str, lo: int, width: int) -> str:
         # exact in Snowflake's NUMBER(38) arithmetic: the dividend is a multiple of the divisor
-        a = f"(CAST({key} AS NUMBER(38, 0)) - ({int(lo)}))"
+        # scale 1, not 0: NUMBER(38, 0) is a 64-bit integer in the fakesnow server we test against
+        a = f"(CAST({key} AS NUMBER(38, 1)) - ({int(lo)}))"
         return f"CAST(({a} - MOD({a}, {int(width)})) / {int(width)} AS NUMBER(38, 0))"
 
     def sum_exact(self, expr: str) -> str:

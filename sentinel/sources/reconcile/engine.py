@@ -107,6 +107,15 @@ def agree_scales(source: Side, target: Side, options: ReconcileOptions) -> list[
     return notes
 
 
+def _agree_keys(source: Side, target: Side) -> None:
+    """Both sides must split the same key space and report keys alike: by the key's order only when it is one
+    integer column on both, as integers only where both columns are integral."""
+    ordered = source.ordered_key and target.ordered_key
+    integral = tuple(a and b for a, b in zip(source.key_integral, target.key_integral, strict=True))
+    for side in (source, target):
+        side.ordered_key, side.key_integral = ordered, integral
+
+
 def key_text(values: Sequence[Any]) -> str:
     return str(values[0]) if len(values) == 1 else "(" + ", ".join(str(v) for v in values) + ")"
 
@@ -134,6 +143,7 @@ def reconcile_pair(source: Side, target: Side, plan: BucketPlan, options: Reconc
             target.spec = replace(target.spec, columns=tuple(mapping.get(n, n) for n in names))
         resolve(source, src_all, needed(source.spec))
         resolve(target, tgt_all, needed(target.spec))
+        _agree_keys(source, target)
         report.notes = agree_scales(source, target, options)
         skipped = set(skip)
         ranges = plan.ranges(skipped)

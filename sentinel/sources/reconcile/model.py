@@ -56,6 +56,9 @@ class Side:
     # True: the drill-down splits ranges of the key itself (one integer key column). False: of a 60-bit hash of
     # the whole key (text, UUID, numeric, composite keys), whose order is the same in every engine.
     ordered_key: bool = True
+    # per key column: reported as an exact integer (both sides integral) or as normalised text; decided for both
+    # sides together, so numeric(30,0) in PostgreSQL and NUMBER(30,0) in Snowflake give the same key values
+    key_integral: tuple[bool, ...] = ()
 
     def scale(self, name: str, default: int) -> int:
         return self.scales.get(name.lower(), default)
