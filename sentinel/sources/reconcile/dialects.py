@@ -8,10 +8,10 @@ first normalised to engine-neutral primitives, then hashed with functions all th
   numerics    -> text of the value cast to DECIMAL(38, scale), e.g. 12.5 (numeric(12,2)) and 12.5000 (NUMBER(38,4))
                  both become '12.500000', so scale differences are not differences.
   integers    -> decimal text; dates -> days since 1970-01-01; booleans -> '1'/'0'; text -> itself.
-  Each text value then enters a row's hash length-prefixed ('5:x|y|z'), and NULL as '~', which no
-  length-prefixed value starts with: the encoding is injective, so NULL differs from every text (also '\\N' and
-  ''), and a '|' moved between adjacent columns ('x', 'y|z' vs 'x|y', 'z') changes the hash. Lengths count
-  characters (code points) in all three engines.
+  Each text value then enters a row's hash length-prefixed ('5:x|y|z'), numbers as they print (no '|' in them),
+  and NULL as '~', which neither starts with: the encoding is injective, so NULL differs from every text (also
+  '\\N' and ''), and a '|' moved between adjacent columns ('x', 'y|z' vs 'x|y', 'z') changes the hash. Lengths
+  count characters (code points) in all three engines.
 
 Two hashes, both plain non-negative integers summed exactly (NUMERIC / HUGEINT / NUMBER(38,0)):
   version hash (recommended mode, integer or timestamp version column):
@@ -26,13 +26,12 @@ Two hashes, both plain non-negative integers summed exactly (NUMERIC / HUGEINT /
     Snowflake: the 15 digits summed positionally (POSITION(digit IN '0123456789abcdef') - 1) * 16^i, because
     TO_NUMBER(.., 'XXXX') is not available in every Snowflake-compatible engine we test against.
 
-PostgreSQL detail: extract(epoch) returns NUMERIC (slow on big scans). date_part('epoch') returns a double that is
-exact to the microsecond when split as floor(e) seconds + round((e - floor(e)) * 1e6) microseconds: the error of
-e is below 0.5 µs until about year 2100 (tests compare it with the NUMERIC path).
+PostgreSQL detail: extract(epoch) returns NUMERIC (slow on big scans). The epoch of the timestamp truncated to the
+second and date_part('microseconds') are doubles holding exact integers, so their sum is exact to the microsecond
+with no rounding (tests compare it with the NUMERIC path).
 
-Queries are built in layers: layer 1 reads the table (with the WHERE), later layers compute from layer-1 aliases,
-so no expensive expression is evaluated twice. PostgreSQL layers end with OFFSET 0 so the planner does not inline
-them back (which would duplicate date_part calls).
+Queries are built in layers: layer 1 reads the table (with the WHERE), later layers compute from layer-1 aliases.
+PostgreSQL flattens them (so its parallel workers compute everything); no costly expression is referenced twice.
 
 Identifiers from config are quoted: PostgreSQL by psycopg (sql.Identifier), Snowflake and DuckDB as double-quoted
 identifiers; Snowflake names that are plain (unquoted-style) identifiers are upper-cased first, exactly as Snowflake
@@ -180,11 +179,14 @@ class Dialect:
             return f"CASE WHEN {col} THEN '1' WHEN NOT {col} THEN '0' END"
         return self.cast_text(col)
 
-    def text_l2(self, alias: str, kind: ColumnKind) -> str:
-        """Layer-2 encoded text: length-prefixed, NULL made explicit (collision-free, see the module doc)."""
+    def text_l2(self, alias: str, kind: ColumnKind, *, prefixed: bool = True) -> str:
+        """Layer-2 encoded text, NULL made explicit (collision-free, see the module doc). Free text is
+        length-prefixed; numbers, dates and booleans print no '|' and never as NULL_MARKER, so they go as they are
+        (and their text, costly to make, is not referenced twice)."""
         value = self.cast_text(self.int_l2(alias, kind)) if kind.is_integral else alias
-        return (f"COALESCE({self.cast_text(f'LENGTH({value})')} || ':' || {value}, "
-                f"{self.str_literal(NULL_MARKER)})")
+        if prefixed and kind in (ColumnKind.TEXT, ColumnKind.OTHER):
+            value = f"{self.cast_text(f'LENGTH({value})')} || ':' || {value}"
+        return f"COALESCE({value}, {self.str_literal(NULL_MARKER)})"
 
     def decimal_type(self, scale: int) -> str:
         return f"DECIMAL(38, {scale})"
@@ -240,7 +242,9 @@ class Dialect:
 class PostgresDialect(Dialect):
     name = "postgres"
     placeholder = "%s"
-    offset_fence = " OFFSET 0"
+    # No fence between the layers: the planner flattens them, which lets parallel workers evaluate every
+    # expression (a fence, OFFSET 0, would leave all of them to the leader above the Gather). Expressions are
+    # written so no costly one is referenced twice by a later layer, since flattening would evaluate it twice.
 
     def ident(self, name: str) -> str:
         from psycopg import sql
@@ -253,12 +257,9 @@ class PostgresDialect(Dialect):
         return f"date_trunc('{grain}', {col})"
 
     def epoch_us(self, col: str, kind: ColumnKind) -> str:
-        return f"date_part('epoch', {col})"  # finished exactly in int_l2
-
-    def int_l2(self, alias: str, kind: ColumnKind) -> str:
-        if kind.is_time:
-            return f"(floor({alias})::bigint * 1000000 + round(({alias} - floor({alias})) * 1000000)::bigint)"
-        return alias
+        # whole seconds (an integral double, exact) plus the seconds field's microseconds (exact below 6e7)
+        return (f"(date_part('epoch', date_trunc('second', {col}))::bigint * 1000000 "
+                f"+ mod(date_part('microseconds', {col})::bigint, 1000000))")
 
     def epoch_days(self, col: str) -> str:
         return f"({col} - DATE '1970-01-01')"

@@ -15,6 +15,8 @@ from sentinel.sources.reconcile.dialects import Column, ColumnKind
 from sentinel.sources.reconcile.model import Agg, Key, ReconcileMode, ReconcileOptions, Segment, Side, SideSpec
 from sentinel.sources.reconcile.plan import EPOCH, BucketPlan
 
+HASH_MAX = 2**60 - 1  # md5_layers keep 15 hex digits
+
 
 class RowQuery:
     """Layered row query for one side: layer 1 reads the table with the WHERE, later layers compute from aliases.
@@ -94,7 +96,8 @@ class RowQuery:
         for i, name in enumerate(spec.keys):
             c = cols[name]
             self._add(0, f"kr{i}", d.text_l1(d.ident(c.name), c.kind, side.scale(name, scale), c.scale))
-            parts.append(d.text_l2(f"kr{i}", c.kind))
+            # a single key needs no length prefix: k0 only places the row, the leaf rows carry the key itself
+            parts.append(d.text_l2(f"kr{i}", c.kind, prefixed=len(spec.keys) > 1))
             if leaf:
                 integral = side.key_integral[i] if side.key_integral else c.kind.is_integral
                 value = d.int_l2(f"kr{i}", c.kind) if c.kind.is_integral else f"kr{i}"
@@ -219,7 +222,10 @@ def cells(side: Side, plan: BucketPlan, ranges: Sequence[tuple[datetime, datetim
     if options.mode is ReconcileMode.COUNT:
         sql = f"SELECT g, COUNT(*) AS c, {nt} FROM ({inner}) q GROUP BY g"
     else:
-        sql = (f"SELECT g, COUNT(*) AS c, {s('k0')} AS sk, MIN(k0) AS mn, MAX(k0) AS mx, {s('h')} AS sh, {nt} "
+        # a hashed key's range is the whole hash space: no MIN/MAX of it (each would hash every key once more
+        # where the engine inlines the layers)
+        mn, mx = ("MIN(k0)", "MAX(k0)") if side.ordered_key else ("0", str(HASH_MAX))
+        sql = (f"SELECT g, COUNT(*) AS c, {s('k0')} AS sk, {mn} AS mn, {mx} AS mx, {s('h')} AS sh, {nt} "
                f"FROM ({inner}) q GROUP BY g")
     out: dict[datetime | None, Agg] = {}
     for row in side.run(sql, params):
