@@ -271,3 +271,11 @@ def test_remembered_buckets_are_re_swept_per_table(world: dict[str, Any]) -> Non
     assert swept.status is Status.CRITICAL and keys_of(swept, "missing") == ["0"]
     never = run(world, "resweep", target, ["id"], memory=DictMemory(), pair={"remember_matched": False})
     assert never.values["buckets_skipped"] == 0 and never.status is Status.CRITICAL
+
+
+def test_a_key_type_that_cannot_be_normalised_is_an_error_naming_column_and_type(world: dict[str, Any]) -> None:
+    cols = [Col("id", "jsonb", "JSON", "VARIANT"), *TIME]
+    source = [('{"a": 1}', in_hour(1, 10), in_hour(1, 10))]
+    f = run(world, "json_keys", tables(world, "json_keys", cols, source, source, "duckdb"), ["id"])
+    assert f.status is Status.ERROR
+    assert "source key column id of payments.json_keys is jsonb" in f.summary
