@@ -37,11 +37,12 @@ from sentinel.api import (
     measured_status,
 )
 from sentinel.sources.reconcile import PairReport, ReconcileMode, ReconcileOptions, Side, Tier, dialect_for, plan_buckets
-from sentinel.sources.reconcile.engine import DeletedFilter, Execute, SideSpec, reconcile_pair
+from sentinel.sources.reconcile.engine import DeletedFilter, Execute, SideSpec, key_order, key_text, reconcile_pair
 from sentinel.sources.reconcile.plan import BucketPlan
 from sentinel.sources.reconcile.sides import duckdb_execute, postgres_execute, snowflake_execute
 
 MEMORY_KEY = "matched_buckets"
+ENCODING = 2  # 2: length-prefixed text, declared decimal scales, hashed non-integer keys
 
 
 def _check_ident(value: str) -> str:
@@ -87,7 +88,8 @@ class PairParams(Params):
     name: str | None = Field(None, description="pipeline table label; default: the source table")
     source: TableParams
     target: TableParams
-    key: list[str] = Field(min_length=1, description="key column(s), source names; the first must be an integer")
+    key: list[str] = Field(min_length=1, description="key column(s), source names: integer, numeric, text, UUID, "
+                           "date or timestamp; composite keys in any order of cardinality")
     time_column: str = Field(description="bucket time column, e.g. created_at")
     version_column: str | None = Field(None, description="e.g. updated_at: catches missed updates")
     target_deleted: DeletedParams | None = None
@@ -95,6 +97,12 @@ class PairParams(Params):
     columns: list[str] | None = Field(None, description="full mode: source columns to compare (default: all)")
     exclude_columns: list[str] = Field(default_factory=list, description="full mode: source columns to skip")
     stage: str = "snowflake_raw"
+    remember_matched: bool | None = Field(None, description="this pair: remember matched closed buckets "
+                                          "(default: the check's remember_matched)")
+    recheck_after: PositiveDuration | None = Field(None, description="this pair: compare remembered buckets again "
+                                                   "after this (default: the check's recheck_after)")
+    settle_after: Duration | None = Field(None, description="this pair: late-data margin before a matched bucket "
+                                          "is remembered (default: the check's settle_after)")
 
     @model_validator(mode="after")
     def _names(self) -> PairParams:
@@ -160,12 +168,13 @@ def pair_finding(pair: PairParams, report: PairReport, params: RowReconciliation
             breaches.append(d)
     differing = [d for d in report.diffs if d.differing_rows > 0]
     status = Status.CRITICAL if breaches else Status.WARN if differing else Status.OK
-    totals = {k: report.total(k) for k in ("missing", "extra", "duplicate", "stale", "in_flight", "unresolved")}
+    totals = {k: report.total(k) for k in KINDS}
     where = f"{pair.source.table} -> {pair.target.engine} {pair.target.table}"
     values = {
         "source_rows": float(report.source_rows), "target_rows": float(report.target_rows),
         "missing_rows": float(totals["missing"]), "extra_rows": float(totals["extra"]),
         "duplicate_rows": float(totals["duplicate"]), "stale_rows": float(totals["stale"]),
+        "moved_rows": float(totals["moved"]),
         "in_flight_rows": float(totals["in_flight"]), "unresolved_rows": float(totals["unresolved"]),
         "differing_buckets": float(len(differing)), "buckets_checked": float(report.buckets_checked),
         "buckets_skipped": float(report.buckets_skipped),
@@ -175,15 +184,15 @@ def pair_finding(pair: PairParams, report: PairReport, params: RowReconciliation
                                f", drill-down levels {report.levels}"}
     if report.sql:
         details["bucket_sql"] = report.sql
+    if report.notes:
+        details["scales"] = "\n".join(report.notes)
+    in_flight = f"; {_fmt(totals['in_flight'])} recent updates still in flight" if totals["in_flight"] else ""
     if not differing:
         skipped = f"; {report.buckets_skipped} remembered buckets skipped" if report.buckets_skipped else ""
         summary = (f"{pair.label}: {_fmt(report.source_rows)} rows match in {report.buckets_checked} buckets "
-                   f"({where}{skipped})")
-        if totals["in_flight"]:
-            summary += f"; {totals['in_flight']} recent updates still in flight"
+                   f"({where}{skipped}){in_flight}")
         return Finding(pair.label, status, summary, values, _labels(pair), details)
-    parts = [f"{_fmt(totals[k])} {k if k != 'duplicate' else 'duplicated'}" for k in ("missing", "extra", "duplicate",
-                                                                                        "stale") if totals[k]]
+    parts = [f"{_fmt(totals[k])} {WORDS[k]}" for k in ("missing", "extra", "duplicate", "stale", "moved") if totals[k]]
     if totals["unresolved"]:
         parts.append(f"{_fmt(totals['unresolved'])} rows of count difference"
                      + (" not drilled down" if params.mode != "count" else ""))
@@ -192,27 +201,51 @@ def pair_finding(pair: PairParams, report: PairReport, params: RowReconciliation
                  if params.tolerance_abs or params.tolerance_pct else "tolerance 0")
     summary = (f"{pair.label}: {', '.join(parts)} in {len(differing)} of {report.buckets_checked} buckets "
                f"({tolerance}); worst {worst.bucket.label}: source {_fmt(worst.source_rows)} vs target "
-               f"{_fmt(worst.target_rows)}")
+               f"{_fmt(worst.target_rows)}{in_flight}")
     key_name = "/".join(pair.key)
-    ordered = {kind: sorted(keys, key=_key_order) for kind, keys in report.samples.items()}
-    samples = [f"{kind} {key_name} {', '.join(keys[:3])}" for kind, keys in ordered.items() if keys]
-    if samples:
-        summary += "; e.g. " + "; ".join(samples)
+    ranges = [f"{key_text(r.first)}..{key_text(r.last)} ({_fmt(r.count)} rows)" for r in report.missing_ranges]
+    in_ranges = sum(r.count for r in report.missing_ranges)
+    samples = dict(report.samples)
+    samples["missing"] = _outside_ranges(report)
+    examples = []
+    if ranges:
+        examples.append(f"missing {key_name} {', '.join(ranges[:2])}")
+    examples += [f"{WORDS[kind]} {key_name} {', '.join(keys[:3])}" for kind, keys in samples.items() if keys]
+    moved = [f"{key_text(m.key)} ({m.source_bucket.label} -> {m.target_bucket.label})" for m in report.moved]
+    if moved:
+        examples.append(f"moved {key_name} {', '.join(moved[:2])}")
+    if examples:
+        summary += "; e.g. " + "; ".join(examples)
     details["buckets"] = "\n".join(
         f"{d.bucket.label}: source {_fmt(d.source_rows)}, target {_fmt(d.target_rows)}, missing {d.missing}, "
-        f"extra {d.extra}, duplicated {d.duplicate}, stale {d.stale}"
+        f"extra {d.extra}, duplicated {d.duplicate}, stale {d.stale}" + (f", moved {d.moved}" if d.moved else "")
         + (f", not drilled {d.unresolved}" if d.unresolved else "") + (f", in flight {d.in_flight}" if d.in_flight else "")
         for d in differing[:50])
-    for kind, keys in ordered.items():
+    if ranges:
+        details["missing_ranges"] = ", ".join(ranges) + f" ({_fmt(in_ranges)} of {_fmt(totals['missing'])} missing)"
+    for kind, keys in samples.items():
         if keys:
             details[f"{kind}_keys"] = ", ".join(keys)
+    if moved:
+        details["moved_keys"] = ", ".join(moved[:params.sample_keys])
     if report.truncated:
         details["note"] = "drill-down stopped at max_leaf_rows/max_levels: some differences are counted, not listed"
     return Finding(pair.label, status, summary, values, _labels(pair), details)
 
 
-def _key_order(key: str) -> tuple[int, int | str]:
-    return (0, int(key)) if key.lstrip("-").isdigit() else (1, key)
+KINDS = ("missing", "extra", "duplicate", "stale", "moved", "in_flight", "unresolved")
+WORDS = {"missing": "missing", "extra": "extra", "duplicate": "duplicated", "stale": "stale", "moved": "moved"}
+
+
+def _outside_ranges(report: PairReport) -> list[str]:
+    """Sample missing keys that no reported range already covers."""
+    covered = set()
+    for r in report.missing_ranges:
+        covered |= {k for k in report.found["missing"] if key_order(r.first) <= key_order(k) <= key_order(r.last)}
+    if not covered:
+        return report.samples["missing"]
+    rest = sorted((k for k in report.found["missing"] if k not in covered), key=key_order)
+    return [key_text(k) for k in rest[:len(report.samples["missing"]) or 10]]
 
 
 def _labels(pair: PairParams) -> dict[str, str]:
@@ -221,7 +254,9 @@ def _labels(pair: PairParams) -> dict[str, str]:
 
 def fingerprint(pair: PairParams, params: RowReconciliationParams) -> str:
     """What a remembered match depends on: the pair definition and the comparison settings."""
-    payload = json.dumps([pair.model_dump(mode="json"), params.mode, params.numeric_scale], sort_keys=True)
+    # ENCODING: the version of the normalisation and hashing (sentinel.sources.reconcile): a match remembered
+    # under another encoding proves nothing about this one
+    payload = json.dumps([ENCODING, pair.model_dump(mode="json"), params.mode, params.numeric_scale], sort_keys=True)
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 
@@ -269,7 +304,9 @@ class RowReconciliationCheck(Check[RowReconciliationParams]):
         findings: list[Finding] = []
         for pair in p.pairs:
             fp = fingerprint(pair, p)
-            skip = remembered(memory.get(pair.label), fp, plan, ctx.now(), p.recheck_after) if p.remember_matched else []
+            keep = p.remember_matched if pair.remember_matched is None else pair.remember_matched
+            recheck = pair.recheck_after or p.recheck_after
+            skip = remembered(memory.get(pair.label), fp, plan, ctx.now(), recheck) if keep else []
             try:
                 with ctx.doing(f"reconciling {pair.label}: {pair.source.engine} {pair.source.table} vs "
                                f"{pair.target.engine} {pair.target.table}"):
@@ -279,9 +316,12 @@ class RowReconciliationCheck(Check[RowReconciliationParams]):
                                         labels=_labels(pair), details={"error": str(exc)}))
                 continue
             findings.append(pair_finding(pair, report, p))
-            if p.remember_matched:
-                memory[pair.label] = remember(memory.get(pair.label), fp, plan, report, ctx.now(), p.settle_after)
-        if p.remember_matched:
+            if keep:
+                settle = p.settle_after if pair.settle_after is None else pair.settle_after
+                memory[pair.label] = remember(memory.get(pair.label), fp, plan, report, ctx.now(), settle)
+            else:
+                memory.pop(pair.label, None)
+        if memory or p.remember_matched:
             ctx.memory.save(MEMORY_KEY, memory)
         status = measured_status(findings)  # a pair that could not be reconciled does not blind the others
         bad = [f for f in findings if f.status is not Status.OK]

@@ -16,8 +16,9 @@ from checks.row_reconciliation import (
     remembered,
 )
 from sentinel.api import Status
-from sentinel.sources.reconcile import Tier, plan_buckets
-from sentinel.sources.reconcile.engine import BucketDiff, PairReport, _classify
+from sentinel.sources.reconcile import ReconcileOptions, Tier, plan_buckets
+from sentinel.sources.reconcile.engine import BucketDiff, PairReport, _classify, finish_keys, key_order
+from sentinel.sources.reconcile.model import KeyRange, MovedRow
 from sentinel.sources.reconcile.plan import Bucket
 
 NOW = datetime(2026, 11, 25, 10, 37, tzinfo=UTC)
@@ -60,12 +61,14 @@ def _diff() -> BucketDiff:
 def test_leaf_rows_are_classified_missing_extra_duplicate_stale_and_in_flight() -> None:
     report, diff = PairReport(), _diff()
     cutoff_us = 2_000
-    # (seg, key, hash, version_us)
-    src = [(0, 1, 11, 100), (0, 2, 22, 100), (0, 3, 33, 100), (0, 5, 55, 2_500), (0, 6, 66, 100)]
-    tgt = [(0, 2, 22, 100), (0, 3, 99, 90), (0, 4, 44, 100), (0, 5, 50, 100), (0, 6, 66, 100), (0, 6, 66, 100)]
-    _classify(report, diff, src, tgt, 1, cutoff_us, sample=10)
+    # (seg, key position, key, hash, version_us)
+    src = [(0, k, k, h, v) for k, h, v in [(1, 11, 100), (2, 22, 100), (3, 33, 100), (5, 55, 2_500), (6, 66, 100)]]
+    tgt = [(0, k, k, h, v) for k, h, v in [(2, 22, 100), (3, 99, 90), (4, 44, 100), (5, 50, 100), (6, 66, 100),
+                                           (6, 66, 100)]]
+    _classify(report, diff, src, tgt, 1, cutoff_us, sample=10, bucket_index=7)
     assert (diff.missing, diff.extra, diff.duplicate, diff.stale, diff.in_flight) == (1, 1, 1, 1, 1)
-    assert report.samples == {"missing": ["1"], "extra": ["4"], "duplicate": ["6"], "stale": ["3"]}
+    assert report.found == {"missing": {(1,): 7}, "extra": {(4,): 7}}
+    assert report.samples["duplicate"] == ["6"] and report.samples["stale"] == ["3"]
 
 
 def _pair(**kw: object) -> PairParams:
@@ -137,3 +140,46 @@ def test_params_reject_bad_configs_with_reasons() -> None:
         RowReconciliationParams(pairs=[_pair()], buckets=[{"every": "90m", "last": "1d"}])
     with pytest.raises(ValidationError, match="extra"):
         RowReconciliationParams.model_validate({"pairs": [], "surprise": 1})
+
+
+def test_a_key_missing_in_one_bucket_and_extra_in_another_is_one_moved_row() -> None:
+    plan = plan_buckets(NOW, TIERS, timedelta(minutes=15))
+    a, b = len(plan.buckets) - 5, len(plan.buckets) - 4
+    da, db = BucketDiff(plan.buckets[a], 10, 9, missing=2), BucketDiff(plan.buckets[b], 10, 11, extra=1)
+    da.cells_differing = db.cells_differing = 1
+    report = PairReport(diffs=[da, db])
+    report.found = {"missing": {(7,): a, (9,): a}, "extra": {(7,): b}}
+    finish_keys(report, plan, ReconcileOptions(sample_keys=10))
+    assert (da.missing, da.moved, db.extra, db.differing_rows) == (1, 1, 0, 0)
+    assert [m.key for m in report.moved] == [(7,)] and report.moved[0].target_bucket == plan.buckets[b]
+    assert report.samples["missing"] == ["9"] and report.samples["extra"] == []
+
+
+def test_finding_shows_loss_ranges_moved_rows_and_in_flight_updates() -> None:
+    d = _diff()
+    d.source_rows, d.target_rows, d.missing, d.moved, d.in_flight = 9000, 3999, 5001, 1, 2
+    report = _report(d)
+    report.found["missing"] = {(k,): 0 for k in [*range(2000, 12000, 2), 18000]}
+    report.missing_ranges = [KeyRange((2000,), (11998,), 5000)]
+    report.samples["missing"] = ["2000", "2002", "2004"]
+    report.moved = [MovedRow((99999,), d.bucket, Bucket(NOW + timedelta(hours=1), NOW + timedelta(hours=2), True))]
+    params = RowReconciliationParams(pairs=[_pair()])
+    f = pair_finding(params.pairs[0], report, params)
+    assert f.summary.startswith("payments.transactions: 5,001 missing, 1 moved in 1 of 78 buckets")
+    assert "; 2 recent updates still in flight; e.g. missing id 2000..11998 (5,000 rows); missing id 18000; moved id " \
+           "99999 (2026-11-25T10:37Z -> 2026-11-25T11:37Z)" in f.summary
+    assert f.details["missing_keys"] == "18000" and f.values["moved_rows"] == 1
+
+
+def test_composite_keys_sort_as_numbers_and_nulls_first() -> None:
+    keys = [(1, 22315), (1, 5452), (None, 3), (0, "b"), (0, "a")]
+    assert sorted(keys, key=key_order) == [(None, 3), (0, "a"), (0, "b"), (1, 5452), (1, 22315)]
+
+
+def test_per_pair_remembering_overrides_the_check() -> None:
+    params = RowReconciliationParams(pairs=[_pair(recheck_after="6h", settle_after="3h"),
+                                            _pair(name="small", remember_matched=False)])
+    assert params.pairs[0].recheck_after == timedelta(hours=6) and params.pairs[0].settle_after == timedelta(hours=3)
+    assert params.pairs[1].remember_matched is False and params.pairs[1].recheck_after is None
+    with pytest.raises(ValidationError, match="recheck_after"):
+        _pair(recheck_after="0s")

@@ -8,7 +8,10 @@ first normalised to engine-neutral primitives, then hashed with functions all th
   numerics    -> text of the value cast to DECIMAL(38, scale), e.g. 12.5 (numeric(12,2)) and 12.5000 (NUMBER(38,4))
                  both become '12.500000', so scale differences are not differences.
   integers    -> decimal text; dates -> days since 1970-01-01; booleans -> '1'/'0'; text -> itself.
-  NULL        -> the explicit marker '\\N' (COPY's), so NULL and '' differ and a NULL never erases a row's hash.
+  Each text value then enters a row's hash length-prefixed ('5:x|y|z'), numbers as they print (no '|' in them),
+  and NULL as '~', which neither starts with: the encoding is injective, so NULL differs from every text (also
+  '\\N' and ''), and a '|' moved between adjacent columns ('x', 'y|z' vs 'x|y', 'z') changes the hash. Lengths
+  count characters (code points) in all three engines.
 
 Two hashes, both plain non-negative integers summed exactly (NUMERIC / HUGEINT / NUMBER(38,0)):
   version hash (recommended mode, integer or timestamp version column):
@@ -23,13 +26,12 @@ Two hashes, both plain non-negative integers summed exactly (NUMERIC / HUGEINT /
     Snowflake: the 15 digits summed positionally (POSITION(digit IN '0123456789abcdef') - 1) * 16^i, because
     TO_NUMBER(.., 'XXXX') is not available in every Snowflake-compatible engine we test against.
 
-PostgreSQL detail: extract(epoch) returns NUMERIC (slow on big scans). date_part('epoch') returns a double that is
-exact to the microsecond when split as floor(e) seconds + round((e - floor(e)) * 1e6) microseconds: the error of
-e is below 0.5 µs until about year 2100 (tests compare it with the NUMERIC path).
+PostgreSQL detail: extract(epoch) returns NUMERIC (slow on big scans). The epoch of the timestamp truncated to the
+second and date_part('microseconds') are doubles holding exact integers, so their sum is exact to the microsecond
+with no rounding (tests compare it with the NUMERIC path).
 
-Queries are built in layers: layer 1 reads the table (with the WHERE), later layers compute from layer-1 aliases,
-so no expensive expression is evaluated twice. PostgreSQL layers end with OFFSET 0 so the planner does not inline
-them back (which would duplicate date_part calls).
+Queries are built in layers: layer 1 reads the table (with the WHERE), later layers compute from layer-1 aliases.
+PostgreSQL flattens them (so its parallel workers compute everything); no costly expression is referenced twice.
 
 Identifiers from config are quoted: PostgreSQL by psycopg (sql.Identifier), Snowflake and DuckDB as double-quoted
 identifiers; Snowflake names that are plain (unquoted-style) identifiers are upper-cased first, exactly as Snowflake
@@ -47,7 +49,7 @@ from datetime import UTC, datetime
 MIX_P = 2147483647
 MIX_C = 1945555039
 MIX_Q = 1000000007
-NULL_MARKER = "\\N"
+NULL_MARKER = "~"  # length-prefixed values start with a digit
 _PLAIN = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]*$")
 
 
@@ -177,9 +179,13 @@ class Dialect:
             return f"CASE WHEN {col} THEN '1' WHEN NOT {col} THEN '0' END"
         return self.cast_text(col)
 
-    def text_l2(self, alias: str, kind: ColumnKind) -> str:
-        """Layer-2 normalised text, NULL made explicit."""
+    def text_l2(self, alias: str, kind: ColumnKind, *, prefixed: bool = True) -> str:
+        """Layer-2 encoded text, NULL made explicit (collision-free, see the module doc). Free text is
+        length-prefixed; numbers, dates and booleans print no '|' and never as NULL_MARKER, so they go as they are
+        (and their text, costly to make, is not referenced twice)."""
         value = self.cast_text(self.int_l2(alias, kind)) if kind.is_integral else alias
+        if prefixed and kind in (ColumnKind.TEXT, ColumnKind.OTHER):
+            value = f"{self.cast_text(f'LENGTH({value})')} || ':' || {value}"
         return f"COALESCE({value}, {self.str_literal(NULL_MARKER)})"
 
     def decimal_type(self, scale: int) -> str:
@@ -217,8 +223,10 @@ class Dialect:
         return f"COALESCE(MOD(MOD({self.bigint(int_expr)}, {MIX_P}) * {c}, {MIX_Q}), {MIX_Q + position})"
 
     # ---- arithmetic and aggregates -------------------------------------------------------------------------------
-    def int_div(self, a: str, b: str) -> str:
-        return f"({a}) / ({b})"
+    def sub_range(self, key: str, lo: int, width: int) -> str:
+        """Which of a segment's sub-ranges (of `width` keys from `lo`) the key falls in. Computed wider than
+        64 bits: for keys spanning the sign, key - lo exceeds the bigint range."""
+        return f"(CAST({key} AS HUGEINT) - ({int(lo)})) // {int(width)}"
 
     def sum_exact(self, expr: str) -> str:
         return f"SUM({expr})"
@@ -226,11 +234,17 @@ class Dialect:
     def as_text_for_filter(self, col: str) -> str:
         return self.cast_text(col)
 
+    def binary_order(self, col: str, type_name: str) -> str:
+        """A text/UUID column compared by code point, whatever the column's collation."""
+        return self.cast_text(col)
+
 
 class PostgresDialect(Dialect):
     name = "postgres"
     placeholder = "%s"
-    offset_fence = " OFFSET 0"
+    # No fence between the layers: the planner flattens them, which lets parallel workers evaluate every
+    # expression (a fence, OFFSET 0, would leave all of them to the leader above the Gather). Expressions are
+    # written so no costly one is referenced twice by a later layer, since flattening would evaluate it twice.
 
     def ident(self, name: str) -> str:
         from psycopg import sql
@@ -243,12 +257,9 @@ class PostgresDialect(Dialect):
         return f"date_trunc('{grain}', {col})"
 
     def epoch_us(self, col: str, kind: ColumnKind) -> str:
-        return f"date_part('epoch', {col})"  # finished exactly in int_l2
-
-    def int_l2(self, alias: str, kind: ColumnKind) -> str:
-        if kind.is_time:
-            return f"(floor({alias})::bigint * 1000000 + round(({alias} - floor({alias})) * 1000000)::bigint)"
-        return alias
+        # whole seconds (an integral double, exact) plus the seconds field's microseconds (exact below 6e7)
+        return (f"(date_part('epoch', date_trunc('second', {col}))::bigint * 1000000 "
+                f"+ mod(date_part('microseconds', {col})::bigint, 1000000))")
 
     def epoch_days(self, col: str) -> str:
         return f"({col} - DATE '1970-01-01')"
@@ -262,8 +273,16 @@ class PostgresDialect(Dialect):
     def md5_layers(self, text_expr: str, alias: str, plus: str = "0") -> list[list[tuple[str, str]]]:
         return [[(alias, f"('x0' || substr(md5({text_expr}), 1, 15))::bit(64)::bigint + {plus}")]]
 
+    def sub_range(self, key: str, lo: int, width: int) -> str:
+        return f"div({key}::numeric - ({int(lo)}), {int(width)})"
+
     def as_text_for_filter(self, col: str) -> str:
         return f"({col})::text"
+
+    def binary_order(self, col: str, type_name: str) -> str:
+        if type_name.lower() == "uuid":
+            return col  # orders by its bytes, i.e. as its lower-case text; compared natively, an index serves
+        return f'({col})::text COLLATE "C"'  # text orders by the column's collation unless told "C"
 
 
 class DuckDBDialect(Dialect):
@@ -283,8 +302,6 @@ class DuckDBDialect(Dialect):
     def md5_layers(self, text_expr: str, alias: str, plus: str = "0") -> list[list[tuple[str, str]]]:
         return [[(alias, f"CAST('0x' || substr(md5({text_expr}), 1, 15) AS BIGINT) + {plus}")]]
 
-    def int_div(self, a: str, b: str) -> str:
-        return f"({a}) // ({b})"
 
 
 class SnowflakeDialect(Dialect):
@@ -343,9 +360,11 @@ class SnowflakeDialect(Dialect):
     def bigint(self, expr: str) -> str:
         return expr  # NUMBER arithmetic is exact to 38 digits
 
-    def int_div(self, a: str, b: str) -> str:
-        # exact in Snowflake's NUMBER arithmetic: the dividend is a multiple of the divisor
-        return f"CAST((({a}) - MOD({a}, {b})) / ({b}) AS BIGINT)"
+    def sub_range(self, key: str, lo: int, width: int) -> str:
+        # exact in Snowflake's NUMBER(38) arithmetic: the dividend is a multiple of the divisor
+        # scale 1, not 0: NUMBER(38, 0) is a 64-bit integer in the fakesnow server we test against
+        a = f"(CAST({key} AS NUMBER(38, 1)) - ({int(lo)}))"
+        return f"CAST(({a} - MOD({a}, {int(width)})) / {int(width)} AS NUMBER(38, 0))"
 
     def sum_exact(self, expr: str) -> str:
         return f"SUM(CAST({expr} AS NUMBER(38, 0)))"

@@ -19,7 +19,7 @@ from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from sentinel.sources.reconcile.dialects import ColumnKind
@@ -28,6 +28,9 @@ from sentinel.sources.reconcile.model import (
     BucketDiff,
     DeletedFilter,
     Execute,
+    Key,
+    KeyRange,
+    MovedRow,
     PairReport,
     PairSpec,
     ReconcileMode,
@@ -41,6 +44,8 @@ from sentinel.sources.reconcile.queries import (
     as_int,
     cell_aggregates,
     cells,
+    key_of,
+    key_range_counts,
     needed,
     prepare,
     resolve,
@@ -75,22 +80,49 @@ def _both(pool: ThreadPoolExecutor, a: Callable[[], T], b: Callable[[], T]) -> t
     return fa.result(), fb.result()
 
 
-def _agree_scales(source: Side, target: Side, options: ReconcileOptions) -> None:
-    """Decimals are compared at the source column's declared scale (numeric(12,2) -> 2 digits, whatever the
-    target's NUMBER(38,4)), capped at numeric_scale; undeclared scales and floats use numeric_scale."""
+def agree_scales(source: Side, target: Side, options: ReconcileOptions) -> list[str]:
+    """Decimals are compared at the source column's declared scale, never capped: numeric(12,2) -> 2 digits
+    whatever the target's NUMBER(38,4), numeric(18,8) -> 8 digits (so a target that keeps fewer digits shows as
+    stale rows). A source column without a declared scale uses the target's, else numeric_scale; floats use
+    numeric_scale. Returns the caveats a reader should see (scales that differ, scales that were assumed)."""
+    notes = []
     pairs = list(zip(source.spec.columns, target.spec.columns, strict=True))
+    pairs += list(zip(source.spec.keys, target.spec.keys, strict=True))
     if source.spec.version_column and target.spec.version_column:
         pairs.append((source.spec.version_column, target.spec.version_column))
-    for s_name, t_name in pairs:
-        col = source.columns[s_name]
-        if col.kind is ColumnKind.DECIMAL and col.scale is not None:
-            scale = min(col.scale, options.numeric_scale)
-            source.scales[s_name.lower()] = scale
-            target.scales[t_name.lower()] = scale
+    for s_name, t_name in dict.fromkeys(pairs):
+        col, other = source.columns[s_name], target.columns[t_name]
+        if col.kind is not ColumnKind.DECIMAL and col.kind is not ColumnKind.FLOAT:
+            continue
+        declared = col.scale if col.kind is ColumnKind.DECIMAL else None
+        t_declared = other.scale if other.kind is ColumnKind.DECIMAL else None
+        scale = declared if declared is not None else t_declared if t_declared is not None else options.numeric_scale
+        source.scales[s_name.lower()] = scale
+        target.scales[t_name.lower()] = scale
+        if declared is not None and t_declared is not None and declared != t_declared:
+            notes.append(f"{s_name}: source {col.type_name} scale {declared}, target {other.type_name} scale "
+                         f"{t_declared}; compared at {scale} digits")
+        elif declared is None:
+            notes.append(f"{s_name}: source {col.type_name} declares no scale; compared at {scale} digits")
+    return notes
 
 
-def _key_text(values: Sequence[Any]) -> str:
+def _agree_keys(source: Side, target: Side) -> None:
+    """Both sides must split the same key space and report keys alike: by the key's order only when it is one
+    integer column on both, as integers only where both columns are integral."""
+    ordered = source.ordered_key and target.ordered_key
+    integral = tuple(a and b for a, b in zip(source.key_integral, target.key_integral, strict=True))
+    for side in (source, target):
+        side.ordered_key, side.key_integral = ordered, integral
+
+
+def key_text(values: Sequence[Any]) -> str:
     return str(values[0]) if len(values) == 1 else "(" + ", ".join(str(v) for v in values) + ")"
+
+
+def key_order(key: Key) -> tuple[tuple[int, Any], ...]:
+    """Sort order of keys: numbers as numbers, text by code point (PostgreSQL's COLLATE "C"), NULL first."""
+    return tuple((0, 0) if v is None else (1, v) if isinstance(v, int) else (2, str(v)) for v in key)
 
 
 def reconcile_pair(source: Side, target: Side, plan: BucketPlan, options: ReconcileOptions,
@@ -111,7 +143,8 @@ def reconcile_pair(source: Side, target: Side, plan: BucketPlan, options: Reconc
             target.spec = replace(target.spec, columns=tuple(mapping.get(n, n) for n in names))
         resolve(source, src_all, needed(source.spec))
         resolve(target, tgt_all, needed(target.spec))
-        _agree_scales(source, target, options)
+        _agree_keys(source, target)
+        report.notes = agree_scales(source, target, options)
         skipped = set(skip)
         ranges = plan.ranges(skipped)
         report.buckets_skipped = sum(1 for b in plan.buckets if b.start in skipped)
@@ -121,21 +154,24 @@ def reconcile_pair(source: Side, target: Side, plan: BucketPlan, options: Reconc
                                                      lambda: cells(target, plan, ranges, options))
             report.sql = sql
             _compare(report, source, target, plan, options, src_cells, tgt_cells, pool, skipped)
+            finish_keys(report, plan, options)
+            if len(report.found["missing"]) > 1:
+                report.missing_ranges = missing_ranges(source, plan, report)
     report.queries = {"source": source.queries, "target": target.queries}
     return report
 
 
 def _compare(report: PairReport, source: Side, target: Side, plan: BucketPlan, options: ReconcileOptions,
-             src_cells: dict[datetime, Agg], tgt_cells: dict[datetime, Agg], pool: ThreadPoolExecutor,
+             src_cells: dict[datetime | None, Agg], tgt_cells: dict[datetime | None, Agg], pool: ThreadPoolExecutor,
              skipped: set[datetime]) -> None:
     per_bucket: dict[int, BucketDiff] = {}
     differing: list[Segment] = []
-    for cell in sorted(set(src_cells) | set(tgt_cells)):
+    for cell in sorted(set(src_cells) | set(tgt_cells), key=lambda c: (c is not None, c or EPOCH)):
         idx = plan.bucket_index(cell)
         if idx is None:
             continue
         s, t = src_cells.get(cell, Agg()), tgt_cells.get(cell, Agg())
-        diff = per_bucket.setdefault(idx, BucketDiff(plan.buckets[idx], 0, 0))
+        diff = per_bucket.setdefault(idx, BucketDiff(plan.bucket(idx), 0, 0))
         diff.source_rows += s.count
         diff.target_rows += t.count
         if not s.same(t):
@@ -158,6 +194,9 @@ def _compare(report: PairReport, source: Side, target: Side, plan: BucketPlan, o
             report.matched_buckets.append(b)
         else:
             report.diffs.append(d)
+    no_time = per_bucket.get(-1)
+    if no_time is not None and no_time.cells_differing:
+        report.diffs.append(no_time)
 
 
 def _drill(report: PairReport, source: Side, target: Side, plan: BucketPlan, options: ReconcileOptions,
@@ -229,7 +268,7 @@ def _split(source: Side, target: Side, plan: BucketPlan, options: ReconcileOptio
 
 def _classify_leaves(report: PairReport, source: Side, target: Side, plan: BucketPlan, options: ReconcileOptions,
                      leaves: list[Segment], per_bucket: dict[int, BucketDiff], pool: ThreadPoolExecutor) -> None:
-    cutoff_us = int((plan.cutoff - EPOCH).total_seconds()) * 1_000_000 + plan.cutoff.microsecond
+    cutoff_us = (plan.cutoff - EPOCH) // timedelta(microseconds=1)
     nkeys = len(source.spec.keys)
     for batch in _batches(leaves, options.fanout, _batch_size(source, target)):
         def run(side: Side, batch: list[tuple[int, Segment, int]] = batch) -> list[tuple[Any, ...]]:
@@ -247,41 +286,89 @@ def _classify_leaves(report: PairReport, source: Side, target: Side, plan: Bucke
             idx = plan.bucket_index(seg.cell)
             if idx is None:
                 continue
-            _classify(report, per_bucket[idx], srows, trows, nkeys, cutoff_us, options.sample_keys)
-
-
-def _norm_key(row: tuple[Any, ...], nkeys: int) -> tuple[Any, ...]:
-    return (int(row[1]), *(str(v) for v in row[2:1 + nkeys]))
+            _classify(report, per_bucket[idx], srows, trows, nkeys, cutoff_us, options.sample_keys, idx)
 
 
 def _classify(report: PairReport, diff: BucketDiff, srows: list[tuple[Any, ...]], trows: list[tuple[Any, ...]],
-              nkeys: int, cutoff_us: int, sample: int) -> None:
-    src = {_norm_key(r, nkeys): r for r in srows}
-    tgt_count = Counter(_norm_key(r, nkeys) for r in trows)
-    tgt = {_norm_key(r, nkeys): r for r in trows}
-    src_count = Counter(_norm_key(r, nkeys) for r in srows)
+              nkeys: int, cutoff_us: int, sample: int, bucket_index: int = 0) -> None:
+    """Leaf rows are (seg, k0, key values..., hash, version µs). Missing and extra keys are all kept (in
+    report.found) for moved rows and ranges; duplicate and stale ones are sampled here."""
+    src = {key_of(r, nkeys, 2): r for r in srows}
+    tgt_count = Counter(key_of(r, nkeys, 2) for r in trows)
+    tgt = {key_of(r, nkeys, 2): r for r in trows}
+    src_count = Counter(key_of(r, nkeys, 2) for r in srows)
 
-    def note(kind: str, key: tuple[Any, ...]) -> None:
+    def note(kind: str, key: Key) -> None:
         if len(report.samples[kind]) < sample:
-            report.samples[kind].append(_key_text(key))
+            report.samples[kind].append(key_text(key))
 
-    for key in sorted(set(src) | set(tgt)):
+    for key in sorted(set(src) | set(tgt), key=key_order):
         s_n, t_n = src_count.get(key, 0), tgt_count.get(key, 0)
         if t_n == 0:
             diff.missing += s_n
-            note("missing", key)
+            report.found["missing"][key] = bucket_index
             continue
+        report.present.add(key)
         if s_n == 0:
             diff.extra += t_n
-            note("extra", key)
+            report.found["extra"][key] = bucket_index
             continue
         if t_n > s_n:
             diff.duplicate += t_n - s_n
             note("duplicate", key)
-        if as_int(src[key][1 + nkeys]) != as_int(tgt[key][1 + nkeys]):
-            version = src[key][2 + nkeys]
+        if as_int(src[key][2 + nkeys]) != as_int(tgt[key][2 + nkeys]):
+            version = src[key][3 + nkeys]
             if version is not None and int(version) >= cutoff_us:
                 diff.in_flight += 1
             else:
                 diff.stale += 1
                 note("stale", key)
+
+
+def finish_keys(report: PairReport, plan: BucketPlan, options: ReconcileOptions) -> None:
+    """A key missing under one bucket and extra under another moved (its time column changed, e.g. by 1 µs across
+    midnight): one moved row, counted in its source bucket, not a loss plus an extra. Then the samples."""
+    missing, extra = report.found["missing"], report.found["extra"]
+    diff_at = {plan.bucket_index(None if d.bucket.timeless else d.bucket.start): d for d in report.diffs}
+    for key in sorted(set(missing) & set(extra), key=key_order):
+        src_idx, tgt_idx = missing.pop(key), extra.pop(key)
+        src_diff, tgt_diff = diff_at.get(src_idx), diff_at.get(tgt_idx)
+        if src_diff is None or tgt_diff is None:
+            continue
+        src_diff.missing -= 1
+        src_diff.moved += 1
+        tgt_diff.extra -= 1
+        report.moved.append(MovedRow(key, plan.bucket(src_idx), plan.bucket(tgt_idx)))
+    for kind, found in (("missing", missing), ("extra", extra)):
+        report.samples[kind] = [key_text(k) for k in sorted(found, key=key_order)[:options.sample_keys]]
+
+
+MAX_RANGES = 20
+
+
+def missing_ranges(source: Side, plan: BucketPlan, report: PairReport) -> list[KeyRange]:
+    """Runs of missing keys (first..last, count) with no other source row between them, largest first.
+
+    Candidates are the runs of missing keys not interrupted by a source key seen in the drill-down; the source
+    then counts its rows between first and last (one query for the MAX_RANGES largest candidates): only a run
+    whose count equals its number of missing keys is a range. Single-column integer, text and UUID keys."""
+    if len(source.spec.keys) != 1 or source.columns[source.spec.keys[0]].kind not in (ColumnKind.INT, ColumnKind.TEXT):
+        return []
+    missing = set(report.found["missing"])
+    runs: list[list[Key]] = []
+    current: list[Key] = []
+    for key in sorted(missing | report.present, key=key_order):
+        if key in missing:
+            current.append(key)
+            continue
+        if len(current) > 1:
+            runs.append(current)
+        current = []
+    if len(current) > 1:
+        runs.append(current)
+    candidates = sorted(runs, key=len, reverse=True)[:MAX_RANGES]
+    if not candidates:
+        return []
+    counts = key_range_counts(source, plan, [(run[0][0], run[-1][0]) for run in candidates])
+    found = [KeyRange(run[0], run[-1], len(run)) for i, run in enumerate(candidates) if counts.get(i) == len(run)]
+    return sorted(found, key=lambda r: (-r.count, key_order(r.first)))

@@ -53,6 +53,12 @@ class Side:
     columns: dict[str, Column] = field(default_factory=dict)
     queries: int = 0
     scales: dict[str, int] = field(default_factory=dict)  # per column: the decimal scale both sides print at
+    # True: the drill-down splits ranges of the key itself (one integer key column). False: of a 60-bit hash of
+    # the whole key (text, UUID, numeric, composite keys), whose order is the same in every engine.
+    ordered_key: bool = True
+    # per key column: reported as an exact integer (both sides integral) or as normalised text; decided for both
+    # sides together, so numeric(30,0) in PostgreSQL and NUMBER(30,0) in Snowflake give the same key values
+    key_integral: tuple[bool, ...] = ()
 
     def scale(self, name: str, default: int) -> int:
         return self.scales.get(name.lower(), default)
@@ -65,7 +71,7 @@ class Side:
 @dataclass(frozen=True)
 class ReconcileOptions:
     mode: ReconcileMode = ReconcileMode.CHECKSUM
-    numeric_scale: int = 6
+    numeric_scale: int = 6  # only for decimals neither side declares a scale for, and floats
     fanout: int = 64
     leaf_rows: int = 512
     max_leaf_rows: int = 200_000
@@ -112,10 +118,30 @@ class BucketDiff:
     in_flight: int = 0
     unresolved: int = 0  # differing rows not drilled to keys (budget exhausted or count mode)
     cells_differing: int = 0
+    moved: int = 0  # in the target under another bucket's time (counted here, in the source's bucket)
 
     @property
     def differing_rows(self) -> int:
-        return self.missing + self.extra + self.duplicate + self.stale + self.unresolved
+        return self.missing + self.extra + self.duplicate + self.stale + self.unresolved + self.moved
+
+
+Key = tuple[Any, ...]  # a row's key values: int for integral key columns, normalised text otherwise
+
+
+@dataclass(frozen=True)
+class KeyRange:
+    """A run of missing keys with no other source key between them: first..last, count."""
+
+    first: Key
+    last: Key
+    count: int
+
+
+@dataclass(frozen=True)
+class MovedRow:
+    key: Key
+    source_bucket: Bucket
+    target_bucket: Bucket
 
 
 @dataclass
@@ -132,6 +158,13 @@ class PairReport:
     levels: int = 0
     truncated: bool = False
     sql: str = ""
+    notes: list[str] = field(default_factory=list)  # comparison caveats for the reader (e.g. differing scales)
+    # every key found, by class, with the bucket it was found in (bounded by max_leaf_rows): for moved rows
+    # and ranges, which need all of them, not the samples
+    found: dict[str, dict[Key, int]] = field(default_factory=lambda: {"missing": {}, "extra": {}})
+    present: set[Key] = field(default_factory=set)  # keys of leaf rows the target has (they interrupt ranges)
+    missing_ranges: list[KeyRange] = field(default_factory=list)
+    moved: list[MovedRow] = field(default_factory=list)
 
     def total(self, what: str) -> int:
         return sum(int(getattr(d, what)) for d in self.diffs)
@@ -139,7 +172,7 @@ class PairReport:
 
 @dataclass
 class Segment:
-    cell: datetime
+    cell: datetime | None  # None: the no-time cell
     lo: int
     hi: int
     src: Agg

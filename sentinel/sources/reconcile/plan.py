@@ -42,11 +42,23 @@ class Bucket:
     closed: bool
 
     @property
+    def timeless(self) -> bool:
+        """The bucket of rows whose time column is NULL (see NO_TIME)."""
+        return self.start == self.end
+
+    @property
     def label(self) -> str:
+        if self.timeless:
+            return "no time"
         width = self.end - self.start
         if width >= DAY and self.start.hour == 0:
             return self.start.strftime("%Y-%m-%d")
         return self.start.strftime("%Y-%m-%dT%H:%MZ")
+
+
+# Rows whose time column is NULL belong to no time bucket, so a time-window filter never reads them; they are
+# compared in this extra bucket on every run (never remembered: it has no end after which it settles).
+NO_TIME = Bucket(EPOCH, EPOCH, closed=False)
 
 
 @dataclass(frozen=True)
@@ -62,7 +74,10 @@ class BucketPlan:
     def cell_width(self) -> timedelta:
         return HOUR if self.grain == "hour" else DAY
 
-    def bucket_index(self, cell_start: datetime) -> int | None:
+    def bucket_index(self, cell_start: datetime | None) -> int | None:
+        """Index of the bucket holding a cell; -1 for the no-time cell (None); None outside the plan."""
+        if cell_start is None:
+            return -1
         lo, hi = 0, len(self.buckets)
         while lo < hi:
             mid = (lo + hi) // 2
@@ -73,6 +88,9 @@ class BucketPlan:
         if lo < len(self.buckets) and self.buckets[lo].start <= cell_start < self.buckets[lo].end:
             return lo
         return None
+
+    def bucket(self, index: int) -> Bucket:
+        return NO_TIME if index == -1 else self.buckets[index]
 
     def cell_end(self, cell_start: datetime) -> datetime:
         return min(cell_start + self.cell_width(), self.cutoff)

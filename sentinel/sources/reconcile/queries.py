@@ -7,77 +7,104 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from sentinel.errors import CheckError, SourceError
 from sentinel.sources.reconcile.dialects import Column, ColumnKind
-from sentinel.sources.reconcile.model import Agg, ReconcileMode, ReconcileOptions, Segment, Side, SideSpec
+from sentinel.sources.reconcile.model import Agg, Key, ReconcileMode, ReconcileOptions, Segment, Side, SideSpec
 from sentinel.sources.reconcile.plan import EPOCH, BucketPlan
+
+HASH_MAX = 2**60 - 1  # md5_layers keep 15 hex digits
 
 
 class RowQuery:
-    """Layered row query for one side: layer 1 reads the table with the WHERE, later layers compute from aliases."""
+    """Layered row query for one side: layer 1 reads the table with the WHERE, later layers compute from aliases.
+
+    Aliases: g (the cell), k0 (the key position the drill-down splits: the key itself, or the 60-bit hash of the
+    whole key), kv0..kvN (leaf rows: the key values), vv (leaf rows: the version in µs), h (the row hash)."""
 
     def __init__(self, side: Side, mode: ReconcileMode, scale: int, *, grain: str = "", leaf: bool = False) -> None:
         d, spec, cols = side.dialect, side.spec, side.columns
         self.side = side
-        l1: list[tuple[str, str]] = []
-        l2: list[tuple[str, str]] = []
-        extra_layers: list[list[tuple[str, str]]] = []
+        self._layers: list[list[tuple[str, str]]] = [[], []]
         self.keep: list[str] = []
         if grain:
             tcol = cols[spec.time_column]
-            l1.append(("g", d.trunc(d.ident(tcol.name), tcol.kind, grain)))
+            self._add(0, "g", d.trunc(d.ident(tcol.name), tcol.kind, grain))
             self.keep.append("g")
-        key0 = cols[spec.keys[0]]
         self.has_key = mode is not ReconcileMode.COUNT or leaf
         if self.has_key:
-            l1.append(("k0", d.int_l1(d.ident(key0.name), key0.kind)))
-            self.keep.append("k0")
-        if leaf:
-            for i, name in enumerate(spec.keys[1:], start=1):
-                c = cols[name]
-                l1.append((f"kr{i}", d.text_l1(d.ident(c.name), c.kind, side.scale(name, scale), c.scale)))
-                l2.append((f"k{i}", d.text_l2(f"kr{i}", c.kind)))
-                self.keep.append(f"k{i}")
+            self._keys(side, scale, leaf)
         self.has_hash = mode is not ReconcileMode.COUNT
         version = cols[spec.version_column] if spec.version_column else None
         if leaf and version is not None and version.kind.is_integral:
-            l1.append(("vr", d.int_l1(d.ident(version.name), version.kind)))
-            l2.append(("vv", d.int_l2("vr", version.kind)))
+            self._add(0, "vr", d.int_l1(d.ident(version.name), version.kind))
+            self._add(1, "vv", d.int_l2("vr", version.kind))
             self.keep.append("vv")
         if mode is ReconcileMode.CHECKSUM and version is not None:
             if version.kind.is_integral:
                 if not leaf:
-                    l1.append(("vr", d.int_l1(d.ident(version.name), version.kind)))
-                l2.append(("h", d.mix(d.int_l2("vr", version.kind))))
+                    self._add(0, "vr", d.int_l1(d.ident(version.name), version.kind))
+                self._add(1, "h", d.mix(d.int_l2("vr", version.kind)))
             else:
-                l1.append(("t0", d.text_l1(d.ident(version.name), version.kind, side.scale(version.name, scale),
-                                           version.scale)))
-                extra_layers = d.md5_layers(d.text_l2("t0", version.kind), "h")
+                self._add(0, "t0", d.text_l1(d.ident(version.name), version.kind,
+                                             side.scale(version.name, scale), version.scale))
+                self._md5(d.text_l2("t0", version.kind), "h")
         elif mode is ReconcileMode.FULL:
             parts, ints = [], []
             for i, name in enumerate(spec.columns):
                 c = cols[name]
                 if c.kind.is_integral:
-                    l1.append((f"t{i}", d.int_l1(d.ident(c.name), c.kind)))
+                    self._add(0, f"t{i}", d.int_l1(d.ident(c.name), c.kind))
                     ints.append(d.mix_column(d.int_l2(f"t{i}", c.kind), i))
                 else:
-                    l1.append((f"t{i}", d.text_l1(d.ident(c.name), c.kind, side.scale(name, scale), c.scale)))
+                    self._add(0, f"t{i}", d.text_l1(d.ident(c.name), c.kind, side.scale(name, scale), c.scale))
                     parts.append(d.text_l2(f"t{i}", c.kind))
             plus = " + ".join(ints) or "0"
             if parts:
-                extra_layers = d.md5_layers(d.concat(parts), "h", plus)
+                self._md5(d.concat(parts), "h", plus)
             else:
-                l2.append(("h", plus))
+                self._add(1, "h", plus)
         elif self.has_hash:
-            l2.append(("h", "0"))
-        if extra_layers:
-            l2.extend(extra_layers[0])
-            extra_layers = extra_layers[1:]
-        self.layers = [layer for layer in [l1, l2, *extra_layers] if layer]
+            self._add(1, "h", "0")
+        self.layers = [layer for layer in self._layers if layer]
         if self.has_hash:
             self.keep.append("h")
+
+    def _add(self, n: int, alias: str, expr: str) -> None:
+        while len(self._layers) <= n:
+            self._layers.append([])
+        self._layers[n].append((alias, expr))
+
+    def _md5(self, text_expr: str, alias: str, plus: str = "0") -> None:
+        """`alias` = the 60-bit integer of md5(text_expr over layer-1 aliases) + plus, from layer 2 on."""
+        for n, layer in enumerate(self.side.dialect.md5_layers(text_expr, alias, plus), start=1):
+            for a, e in layer:
+                self._add(n, a, e)
+
+    def _keys(self, side: Side, scale: int, leaf: bool) -> None:
+        d, spec, cols = side.dialect, side.spec, side.columns
+        if side.ordered_key:
+            self._add(0, "k0", d.int_l1(d.ident(cols[spec.keys[0]].name), cols[spec.keys[0]].kind))
+            self.keep.append("k0")
+            if leaf:
+                self._add(1, "kv0", "k0")
+                self.keep.append("kv0")
+            return
+        parts = []
+        for i, name in enumerate(spec.keys):
+            c = cols[name]
+            self._add(0, f"kr{i}", d.text_l1(d.ident(c.name), c.kind, side.scale(name, scale), c.scale))
+            # a single key needs no length prefix: k0 only places the row, the leaf rows carry the key itself
+            parts.append(d.text_l2(f"kr{i}", c.kind, prefixed=len(spec.keys) > 1))
+            if leaf:
+                integral = side.key_integral[i] if side.key_integral else c.kind.is_integral
+                value = d.int_l2(f"kr{i}", c.kind) if c.kind.is_integral else f"kr{i}"
+                self._add(1, f"kv{i}", value if integral or not c.kind.is_integral else d.cast_text(value))
+                self.keep.append(f"kv{i}")
+        self._md5(d.concat(parts), "k0")
+        self.keep.append("k0")
 
     def rows_sql(self, where: str) -> str:
         d = self.side.dialect
@@ -93,7 +120,8 @@ class RowQuery:
         return sql
 
 
-def base_where(side: Side, ranges: Sequence[tuple[datetime, datetime]]) -> tuple[str, list[Any]]:
+def base_where(side: Side, ranges: Sequence[tuple[datetime, datetime]], *, no_time: bool = False) -> tuple[str, list[Any]]:
+    """The time ranges (and, with no_time, the rows whose time column is NULL) minus CDC deletes."""
     d, spec = side.dialect, side.spec
     tcol = side.columns[spec.time_column]
     t = d.ident(tcol.name)
@@ -104,6 +132,8 @@ def base_where(side: Side, ranges: Sequence[tuple[datetime, datetime]]) -> tuple
         f_hi, v_hi = d.time_value(tcol.kind, hi)
         parts.append(f"({t} >= {f_lo} AND {t} < {f_hi})")
         params += [v_lo, v_hi]
+    if no_time:
+        parts.append(f"{t} IS NULL")
     where = "(" + " OR ".join(parts) + ")" if parts else "1 = 0"
     if spec.deleted is not None:
         col = d.ident(side.columns[spec.deleted.column].name)
@@ -111,6 +141,12 @@ def base_where(side: Side, ranges: Sequence[tuple[datetime, datetime]]) -> tuple
         where += f" AND ({col} IS NULL OR {d.as_text_for_filter(col)} NOT IN ({marks}))"
         params += list(spec.deleted.values)
     return where, params
+
+
+def cell_where(side: Side, plan: BucketPlan, cell: datetime | None) -> tuple[str, list[Any]]:
+    if cell is None:
+        return base_where(side, [], no_time=True)
+    return base_where(side, [(cell, plan.cell_end(cell))])
 
 
 def as_int(value: Any) -> int:
@@ -145,10 +181,16 @@ def resolve(side: Side, by_lower: dict[str, Column], needed: Sequence[str]) -> N
                           f"{', '.join(missing)} (it has: {', '.join(sorted(c.name for c in by_lower.values()))})",
                           hint="fix the column mapping in the check params")
     side.columns = {n: by_lower[n.lower()] for n in needed}
-    key0 = side.columns[side.spec.keys[0]]
-    if key0.kind is not ColumnKind.INT:
-        raise CheckError(f"{side.spec.name} key column {key0.name} of {side.spec.table_name} is {key0.type_name}; "
-                         "the first key column must be an integer to split key ranges")
+    for name in side.spec.keys:
+        key = side.columns[name]
+        if key.kind is ColumnKind.OTHER:
+            raise CheckError(f"{side.spec.name} key column {key.name} of {side.spec.table_name} is "
+                             f"{key.type_name}, which reconciliation cannot normalise the same way in every engine "
+                             "(key columns may be integer, numeric, text, UUID, date or timestamp)")
+    # one integer key column: split by its own order (cheap, and losses show as key ranges); anything else
+    # (text, UUID, numeric, composite keys, also with a low-cardinality first column): by a hash of the whole key
+    side.ordered_key = len(side.spec.keys) == 1 and side.columns[side.spec.keys[0]].kind is ColumnKind.INT
+    side.key_integral = tuple(side.columns[name].kind.is_integral for name in side.spec.keys)
     tcol = side.columns[side.spec.time_column]
     if not tcol.kind.is_time:
         raise CheckError(f"{side.spec.name} time column {tcol.name} of {side.spec.table_name} is {tcol.type_name}, "
@@ -168,21 +210,28 @@ def needed(spec: SideSpec) -> list[str]:
 
 
 def cells(side: Side, plan: BucketPlan, ranges: Sequence[tuple[datetime, datetime]],
-           options: ReconcileOptions) -> tuple[dict[datetime, Agg], str]:
+           options: ReconcileOptions) -> tuple[dict[datetime | None, Agg], str]:
+    """Per-cell aggregates over the ranges and the no-time cell (None)."""
     q = RowQuery(side, options.mode, options.numeric_scale, grain=plan.grain)
-    where, params = base_where(side, ranges)
+    where, params = base_where(side, ranges, no_time=True)
     inner = q.rows_sql(where)
     s = side.dialect.sum_exact
+    # nt says which group is the no-time cell: the fakesnow server we test against sends a NULL timestamp
+    # as 1970-01-01, so g alone cannot
+    nt = "CASE WHEN g IS NULL THEN 1 ELSE 0 END AS nt"
     if options.mode is ReconcileMode.COUNT:
-        sql = f"SELECT g, COUNT(*) AS c FROM ({inner}) q GROUP BY g"
+        sql = f"SELECT g, COUNT(*) AS c, {nt} FROM ({inner}) q GROUP BY g"
     else:
-        sql = (f"SELECT g, COUNT(*) AS c, {s('k0')} AS sk, MIN(k0) AS mn, MAX(k0) AS mx, {s('h')} AS sh "
+        # a hashed key's range is the whole hash space: no MIN/MAX of it (each would hash every key once more
+        # where the engine inlines the layers)
+        mn, mx = ("MIN(k0)", "MAX(k0)") if side.ordered_key else ("0", str(HASH_MAX))
+        sql = (f"SELECT g, COUNT(*) AS c, {s('k0')} AS sk, {mn} AS mn, {mx} AS mx, {s('h')} AS sh, {nt} "
                f"FROM ({inner}) q GROUP BY g")
-    out: dict[datetime, Agg] = {}
+    out: dict[datetime | None, Agg] = {}
     for row in side.run(sql, params):
-        g = row[0]
-        cell = g.replace(tzinfo=EPOCH.tzinfo) if g.tzinfo is None else g.astimezone(EPOCH.tzinfo)
-        if len(row) == 2:
+        g = None if row[-1] else row[0]
+        cell = None if g is None else g.replace(tzinfo=EPOCH.tzinfo) if g.tzinfo is None else g.astimezone(EPOCH.tzinfo)
+        if len(row) == 3:
             out[cell] = Agg(count=as_int(row[1]))
         else:
             out[cell] = Agg(as_int(row[1]), as_int(row[2]), opt_int(row[3]), opt_int(row[4]), as_int(row[5]))
@@ -191,29 +240,46 @@ def cells(side: Side, plan: BucketPlan, ranges: Sequence[tuple[datetime, datetim
 
 
 def segment_sql(side: Side, plan: BucketPlan, segs: Sequence[tuple[int, Segment, int]],
-                 options: ReconcileOptions, *, leaf: bool) -> tuple[str, list[Any]]:
+                options: ReconcileOptions, *, leaf: bool) -> tuple[str, list[Any]]:
     d = side.dialect
     q = RowQuery(side, options.mode, options.numeric_scale, leaf=leaf)
-    k0 = d.ident(side.columns[side.spec.keys[0]].name)
     parts: list[str] = []
     params: list[Any] = []
     ph = d.placeholder
     for seg_id, seg, width in segs:
-        where, wparams = base_where(side, [(seg.cell, plan.cell_end(seg.cell))])
-        where += f" AND {k0} >= {ph} AND {k0} <= {ph}"
-        inner = q.rows_sql(where)
+        where, wparams = cell_where(side, plan, seg.cell)
+        if side.ordered_key:  # the key column itself: the range is in the table's WHERE (an index may serve it)
+            key = d.ident(side.columns[side.spec.keys[0]].name)
+            source = f"({q.rows_sql(f'{where} AND {key} >= {ph} AND {key} <= {ph}')}) q{seg_id}"
+        else:  # the key's hash: filtered once computed
+            source = f"({q.rows_sql(where)}) q{seg_id} WHERE k0 >= {ph} AND k0 <= {ph}"
         if leaf:
-            cols = ["k0", *[f"k{i}" for i in range(1, len(side.spec.keys))], "h" if q.has_hash else "0 AS h",
+            cols = ["k0", *[f"kv{i}" for i in range(len(side.spec.keys))], "h" if q.has_hash else "0 AS h",
                     "vv" if "vv" in q.keep else "NULL AS vv"]
-            parts.append(f"SELECT {seg_id} AS seg, {', '.join(cols)} FROM ({inner}) q{seg_id}")
-            params += [*wparams, seg.lo, seg.hi]
+            parts.append(f"SELECT {seg_id} AS seg, {', '.join(cols)} FROM {source}")
         else:
             # lo and width are integers computed here, not config values: inlined, since a dialect may repeat them
-            sub = d.int_div(f"k0 - {int(seg.lo)}", str(int(width)))
+            sub = d.sub_range("k0", seg.lo, width)
             parts.append(f"SELECT {seg_id} AS seg, {sub} AS sub, COUNT(*) AS c, {d.sum_exact('k0')} AS sk, "
-                         f"{d.sum_exact('h')} AS sh FROM ({inner}) q{seg_id} GROUP BY 2")
-            params += [*wparams, seg.lo, seg.hi]
+                         f"{d.sum_exact('h')} AS sh FROM {source} GROUP BY 2")
+        params += [*wparams, seg.lo, seg.hi]
     return " UNION ALL ".join(parts), params
+
+
+def key_range_counts(side: Side, plan: BucketPlan, bounds: Sequence[tuple[Any, Any]]) -> dict[int, int]:
+    """Rows of the side (over the whole plan and the no-time rows) whose single key is between each (first, last),
+    inclusive, compared as Python sorts the keys (text by code point). One scan, or index lookups."""
+    d = side.dialect
+    col = side.columns[side.spec.keys[0]]
+    key = d.binary_order(d.ident(col.name), col.type_name) if col.kind is ColumnKind.TEXT else d.ident(col.name)
+    where, wparams = base_where(side, plan.ranges(), no_time=True)
+    ph = d.placeholder
+    between = [f"({key} >= {ph} AND {key} <= {ph})" for _ in bounds]
+    values = [v for pair in bounds for v in pair]
+    counts = ", ".join(f"SUM(CASE WHEN {b} THEN 1 ELSE 0 END)" for b in between)
+    sql = f"SELECT {counts} FROM {d.table(side.spec.table)} WHERE {where} AND ({' OR '.join(between)})"
+    row = side.run(sql, [*values, *wparams, *values])[0]
+    return {i: as_int(v) for i, v in enumerate(row)}
 
 
 def prepare(side: Side, options: ReconcileOptions) -> None:
@@ -224,21 +290,27 @@ def prepare(side: Side, options: ReconcileOptions) -> None:
     resolve(side, cols, needed(side.spec))
 
 
+def key_of(row: Sequence[Any], nkeys: int, start: int = 0) -> Key:
+    """The key of a leaf row from its kv columns: int for integral key columns (so composite keys sort as
+    numbers), text otherwise."""
+    return tuple(int(v) if isinstance(v, (int, Decimal)) else v for v in row[start:start + nkeys])
+
+
 def row_fingerprints(side: Side, start: datetime, end: datetime,
-                     options: ReconcileOptions) -> dict[tuple[Any, ...], tuple[int, int | None]]:
-    """Per key, (hash, version µs) exactly as this engine computes them for [start, end): the values that must be
-    identical on every engine for identical rows. For tests and for debugging a pair by hand."""
+                     options: ReconcileOptions) -> dict[Key, tuple[int, int | None]]:
+    """Per key, (hash, version µs) exactly as this engine computes them for [start, end) and the no-time rows:
+    the values that must be identical on every engine for identical rows. For tests and for debugging a pair
+    by hand."""
     prepare(side, options)
     q = RowQuery(side, options.mode, options.numeric_scale, leaf=True)
-    where, params = base_where(side, [(start, end)])
-    keys = ["k0", *[f"k{i}" for i in range(1, len(side.spec.keys))]]
-    cols = [*keys, "h" if q.has_hash else "0 AS h", "vv" if "vv" in q.keep else "NULL AS vv"]
+    where, params = base_where(side, [(start, end)], no_time=True)
+    n = len(side.spec.keys)
+    cols = [*(f"kv{i}" for i in range(n)), "h" if q.has_hash else "0 AS h", "vv" if "vv" in q.keep else "NULL AS vv"]
     rows = side.run(f"SELECT {', '.join(cols)} FROM ({q.rows_sql(where)}) q", params)
-    n = len(keys)
-    return {(int(r[0]), *(str(v) for v in r[1:n])): (as_int(r[n]), opt_int(r[n + 1])) for r in rows}
+    return {key_of(r, n): (as_int(r[n]), opt_int(r[n + 1])) for r in rows}
 
 
-def cell_aggregates(side: Side, plan: BucketPlan, options: ReconcileOptions) -> dict[datetime, Agg]:
+def cell_aggregates(side: Side, plan: BucketPlan, options: ReconcileOptions) -> dict[datetime | None, Agg]:
     """The per-cell aggregates of a side over the whole plan (count, sum/min/max key, sum of hashes)."""
     prepare(side, options)
     out, _ = cells(side, plan, plan.ranges(), options)
