@@ -16,11 +16,12 @@ from typing import Any
 
 import yaml
 
-from sentinel.config.secret_literals import could_be_secret, secret_key, secret_value
+from sentinel.config.secret_literals import could_be_secret, secret_key, secret_value, text_could_hold_secret
 from sentinel.errors import ConfigErrors, ConfigProblem
 
 _MERGE_TAG = "tag:yaml.org,2002:merge"
 _STR_TAG, _SEQ_TAG, _MAP_TAG = "tag:yaml.org,2002:str", "tag:yaml.org,2002:seq", "tag:yaml.org,2002:map"
+_INT_TAG = "tag:yaml.org,2002:int"
 # libyaml's SafeLoader when PyYAML was built with it: same safety, several times faster on big configs.
 _BaseLoader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
@@ -121,8 +122,10 @@ class _Builder:
         self.built: dict[int, Any] | None = {} if "&" in text else None
         self.merges = "<<" in text
         self.repeated: list[tuple[yaml.Node, int]] = []  # (key node, line of the first occurrence)
-        # Every scalar is judged for a credential as it is built, so no second walk of a large file is needed.
+        # Every scalar is judged for a credential as it is built, so no second walk of a large file is needed; and
+        # when the whole text holds nothing a credential needs, no value can, and only the key names are judged.
         self.secrets: list[tuple[yaml.Node, str]] = []
+        self.judge_values = text_could_hold_secret(text)
 
     def _judge(self, key: object, node: yaml.ScalarNode) -> None:
         what = secret_value(key, node)
@@ -132,7 +135,8 @@ class _Builder:
     def build(self, node: yaml.Node) -> Any:
         tag = node.tag
         if tag == _STR_TAG and type(node) is yaml.ScalarNode:
-            self._judge(None, node)
+            if self.judge_values:
+                self._judge(None, node)
             return node.value
         if self.built is not None and id(node) in self.built:
             return self.built[id(node)]
@@ -161,11 +165,17 @@ class _Builder:
                 first = next(k for k, _ in node.value if self.build(k) == key)
                 self.repeated.append((key_node, first.start_mark.line + 1))
             if type(value_node) is scalar:
-                text = value_node.value
+                text, tag = value_node.value, value_node.tag
                 # the cheap tests inline (most scalars are neither under a secret key nor credential-shaped)
-                if (text and secret_key(str(key))) or could_be_secret(text):
+                if (text and secret_key(str(key))) or (self.judge_values and could_be_secret(text)):
                     self._judge(key, value_node)
-                out[key] = text if value_node.tag == _STR_TAG else self.build(value_node)
+                if tag == _STR_TAG:
+                    out[key] = text
+                elif tag == _INT_TAG and text.isdecimal() and text.isascii() and (text[0] != "0" or len(text) == 1):
+                    # plain decimal (a leading 0 is octal in YAML 1.1, and '_' or '+' go the long way)
+                    out[key] = int(text)
+                else:
+                    out[key] = self.build(value_node)
             else:
                 out[key] = self.build(value_node)
         return out

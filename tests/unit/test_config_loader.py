@@ -192,3 +192,12 @@ def test_a_report_only_config_validates_but_check_once_refuses_to_run_nothing(tm
     assert validated.exit_code == 0 and "note:" in validated.output and "no enabled checks" in validated.output
     ran = CliRunner().invoke(main, ["check", "--once", "--no-notify"], env=env)
     assert ran.exit_code == 4 and "has no enabled checks, so there is nothing to run" in ran.output
+
+
+def test_integers_keep_yaml_1_1_meaning(tmp_path: Path) -> None:
+    # Plain decimals take a short cut in the reader; octal, underscores, signs and sexagesimal must not.
+    from sentinel.config.yaml_source import read_yaml
+
+    path = tmp_path / "numbers.yaml"
+    path.write_text("a: 0\nb: 12\nc: 012\nd: 1_000\ne: +5\nf: -7\ng: 1:30\nh: 0x1f\n")
+    assert read_yaml(path).data == {"a": 0, "b": 12, "c": 10, "d": 1000, "e": 5, "f": -7, "g": 90, "h": 31}
