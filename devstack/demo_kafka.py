@@ -102,7 +102,7 @@ def _produce_history(bootstrap: str, now: datetime) -> dict[int, int]:
         producer.poll(0)
     for topic in CAUGHT_UP_TOPICS:  # a few events on partition 0 of each; the sink commits past them
         for i in range(CAUGHT_UP_EVENTS):
-            when = start + timedelta(seconds=30 * i)
+            when = now - timedelta(seconds=10 * (CAUGHT_UP_EVENTS - i))  # the last ones just before the seed
             producer.produce(topic, value=_event(i, when), partition=0, timestamp=int(when.timestamp() * 1000))
     if producer.flush(30) != 0:
         raise ServiceUnavailable("demo producer could not deliver the CDC history to Kafka")
