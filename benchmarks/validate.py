@@ -7,8 +7,10 @@ through `parameters:`. Every distinct statement is parsed by sqlglot to prove it
 gives each of 25,000 checks its own statement to show that cost, which the 2 s target does not cover. Times, in the
 same run (median of REPEAT):
   baseline   yaml.load with libyaml's SafeLoader: only reading the YAML, the floor any validation pays
-  validate   what `sentinel validate` does: load_config (parse, schema, params per kind, cross-references,
-             runbooks) + plan_checks                                                     target: 25,000 checks < 2 s
+  validate   what `sentinel validate` does, sentinel.app.validate_config: load_config (parse, schema, params per
+             kind, cross-references, runbooks, credential literals) + plan_checks    target: 25,000 checks < 2 s
+  previous   the path `validate` took before (the YAML node tree always built, then plan_checks with the cyclic
+             collector running), at 25,000 checks only: the same-run comparison for the change
 and the growth from 12,500 to 25,000 checks (linear: about 2x; the old duplicate-id scan was quadratic, ~4x).
 The target is judged on the fastest of REPEAT runs (timeit's convention: the run least disturbed by other jobs on a
 shared machine); the median wall time and the CPU time are printed and written beside it.
@@ -33,8 +35,9 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from sentinel.app import plan_checks  # noqa: E402
-from sentinel.config.loader import load_config  # noqa: E402
+from sentinel.app import plan_checks, validate_config  # noqa: E402
+from sentinel.config.loader import _load  # noqa: E402
+from sentinel.config.yaml_source import gc_paused  # noqa: E402
 from sentinel.plugins import check_registry  # noqa: E402
 
 REPEAT = 5
@@ -93,7 +96,7 @@ def timed(fn: Callable[[], Any]) -> tuple[float, float, float]:
     return statistics.median(walls), statistics.median(cpus), min(walls)
 
 
-def measure(folder: Path, n_checks: int, distinct_sql: bool = False) -> dict[str, Any]:
+def measure(folder: Path, n_checks: int, distinct_sql: bool = False, previous: bool = False) -> dict[str, Any]:
     from sentinel.readonly_sql import _read_only_problem
 
     path = folder / f"alert_rules_{n_checks}{'_distinct' if distinct_sql else ''}.yaml"
@@ -104,11 +107,22 @@ def measure(folder: Path, n_checks: int, distinct_sql: bool = False) -> dict[str
 
     def validate() -> None:
         _read_only_problem.cache_clear()  # each run proves every statement again, as a fresh process would
-        plan_checks(load_config(path, registry), registry)
+        validate_config(path, registry)
+
+    def validate_previous() -> None:
+        _read_only_problem.cache_clear()
+        with gc_paused():  # load_config as it was: the node tree always built
+            config = _load(path, registry, fast=False)
+        plan_checks(config, registry)
 
     validate()  # imports and entry points once, outside the timing
     wall, cpu, fastest = timed(validate)
-    return {"checks": n_checks, "distinct_sql": distinct_sql, "bytes": path.stat().st_size,
+    before = {}
+    if previous:
+        old_wall, old_cpu, old_fastest = timed(validate_previous)
+        before = {"previous_path": {"validate_seconds": round(old_wall, 4), "cpu_seconds": round(old_cpu, 4),
+                                    "min_validate_seconds": round(old_fastest, 4)}}
+    return {**before, "checks": n_checks, "distinct_sql": distinct_sql, "bytes": path.stat().st_size,
             "baseline_yaml_load_seconds": round(baseline, 4),
             "validate_seconds": round(wall, 4), "cpu_seconds": {"baseline": round(baseline_cpu, 4),
                                                                  "validate": round(cpu, 4)},
@@ -117,7 +131,7 @@ def measure(folder: Path, n_checks: int, distinct_sql: bool = False) -> dict[str
 
 def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
-        runs = [measure(Path(tmp), n) for n in SIZES]
+        runs = [measure(Path(tmp), n, previous=n == SIZES[-1]) for n in SIZES]
         distinct = measure(Path(tmp), SIZES[-1], distinct_sql=True)
     print(f"{'checks':>8} {'MB':>6} {'yaml.load (baseline)':>21} {'validate':>9} {'CPU':>7} {'min':>7} {'us/check':>9}")
     for r in runs:
@@ -131,6 +145,9 @@ def main() -> int:
     print(f"\n25,000 checks validate in {largest['min_validate_seconds']:.3f} s (fastest of {REPEAT}; median "
           f"{largest['validate_seconds']:.3f} s, CPU {largest['cpu_seconds']['validate']:.3f} s; target < "
           f"{TARGET_SECONDS:g} s): {'PASS' if ok else 'FAIL'}; {over_baseline:.2f}x the bare yaml.load baseline")
+    previous = largest["previous_path"]
+    print(f"previous path (node tree, collector running), same run: {previous['min_validate_seconds']:.3f} s "
+          f"(median {previous['validate_seconds']:.3f} s, CPU {previous['cpu_seconds']:.3f} s)")
     print(f"12,500 -> 25,000 checks: {growth:.2f}x the time (linear ~2x; quadratic would be ~4x)")
     per_statement = (distinct["min_validate_seconds"] - largest["min_validate_seconds"]) / (SIZES[-1] - 40) * 1000
     print(f"25,000 checks with 25,000 distinct SQL statements: {distinct['min_validate_seconds']:.3f} s (not covered "

@@ -311,6 +311,8 @@ def evaluate(artifacts: DbtArtifacts, params: DbtResultsParams, now: datetime,
                              previous=previous, now=now)
     stale = not_running_finding(artifacts, params, now)
     findings[:0] = [stale, *run_findings(artifacts, now)]
+    if run is not None:
+        findings += passing_tables(node_results, manifest, findings, run.generated_at)
     count = _counts(node_results, sources)
     status = Status.worst(f.status for f in findings)
     summary = _headline(artifacts, stale, count, now)
@@ -323,6 +325,28 @@ def evaluate(artifacts: DbtArtifacts, params: DbtResultsParams, now: datetime,
                if run is not None else f"no run_results.json under {artifacts.location} (a source-freshness-only job)",
                "dbt_sources": sources.file if sources else "no sources.json found"}
     return Evaluation(status, summary, findings, values, details, memory)
+
+
+def passing_tables(node_results: tuple[NodeResult, ...], manifest: Manifest, findings: list[Finding],
+                   run_at: datetime) -> list[Finding]:
+    """One OK finding per captured table whose models in this run all passed, so its dbt stage shows as measured
+    (a failing test names its table already; a passing run names none). A table with any open problem gets none."""
+    troubled = set()
+    for f in findings:
+        if f.status is not Status.OK:
+            troubled |= {f.labels.get("table", "")} | set(f.labels.get("source_tables", "").split(","))
+    built: dict[str, int] = {}
+    for r in node_results:
+        if r.resource_type != "model":
+            continue
+        for uid in manifest.upstream_sources(r.unique_id):
+            table = _table(manifest.node(uid))
+            if table:
+                built[table] = built.get(table, 0) + 1
+    return [Finding(key=f"table:{table}", status=Status.OK, values={"models": float(n)},
+                    labels={"stage": "dbt", "table": table},
+                    summary=f"{table}: the {n} dbt model(s) built from it passed in the run of {run_at:%Y-%m-%d %H:%M} UTC")
+            for table, n in sorted(built.items()) if table not in troubled]
 
 
 def _counts(node_results: tuple[NodeResult, ...], sources: SourcesResults | None) -> dict[str, int]:

@@ -71,6 +71,9 @@ class PostgresReplicationSlotParams(Params):
     inactive_critical_after: Duration | None = None
     on_lost: StatusName = Field("critical", description="wal_status = lost: the slot is invalidated")
     on_missing: StatusName = "critical"
+    slot_tables: dict[str, list[str]] = Field(default_factory=dict, description="captured tables each slot carries "
+                                              "(slot name -> tables): the status view shows the slot at each table's "
+                                              "stage; still one alert per slot")
 
     @field_validator("slots")
     @classmethod
@@ -150,6 +153,10 @@ class PostgresReplicationSlotCheck(Check[PostgresReplicationSlotParams]):
         return f"slots {', '.join(p.slots) or 'all logical'} on {p.connection}" + (f"; retained {limits}"
                                                                                      if limits else "")
 
+    def _labels(self, slot: str) -> dict[str, str]:
+        tables = self.params.slot_tables.get(slot)
+        return {"slot": slot, "tables": ", ".join(tables)} if tables else {"slot": slot}
+
     def run(self, ctx: CheckContext) -> CheckResult:
         p = self.params
         source = ctx.sources.postgres(p.connection)
@@ -191,9 +198,9 @@ class PostgresReplicationSlotCheck(Check[PostgresReplicationSlotParams]):
                             f"FROM pg_replication_slots WHERE slot_name = '{name}';",
             }
             findings.append(Finding(key=f"slot/{name}", status=status, summary=summary, values=values,
-                                    labels={"slot": name}, details=details))
+                                    labels=self._labels(name), details=details))
         for name in missing:
-            findings.append(Finding(key=f"slot/{name}", status=_status(p.on_missing), labels={"slot": name},
+            findings.append(Finding(key=f"slot/{name}", status=_status(p.on_missing), labels=self._labels(name),
                                     summary=f"replication slot {name} does not exist on {p.connection!r} "
                                             "(Debezium will re-snapshot when it restarts)"))
         ctx.memory.save(MEMORY_KEY, inactive_since)

@@ -85,8 +85,38 @@ def seed_postgres(stack: DemoStack) -> None:
         # Writes nobody consumes: the inactive slot retains their WAL, as when the Debezium task is down.
         conn.execute("CREATE TABLE IF NOT EXISTS payments.wal_filler (payload text)")
         conn.execute("INSERT INTO payments.wal_filler SELECT repeat('x', 1000) FROM generate_series(1, 3000)")
+        seed_other_captured_tables(conn)
     # Sentinel itself connects as the least-privilege role of deploy/grants/postgres.sql, as in production.
-    stack.env["SENTINEL_POSTGRES_DSN"] = pg.monitor_dsn("novapay", ["payments.transactions"], schemas=["payments"])
+    stack.env["SENTINEL_POSTGRES_DSN"] = monitor_dsn(pg)
+
+
+# The four captured tables (the quality area adds its own table to the grants).
+CAPTURED = ["payments.transactions", "payments.refunds", "users.merchants", "users.api_keys"]
+
+
+def monitor_dsn(pg: PostgresService, extra_tables: tuple[str, ...] = ()) -> str:
+    return pg.monitor_dsn("novapay", [*CAPTURED, *extra_tables], schemas=["payments", "users"])
+
+
+def seed_other_captured_tables(conn: Any) -> None:
+    """payments.refunds, users.merchants and users.api_keys with an hour of writes, so every stage of every
+    captured table has something to measure (the quality area later re-creates refunds with a drifted column)."""
+    conn.execute("CREATE SCHEMA IF NOT EXISTS users")
+    conn.execute("DROP TABLE IF EXISTS payments.refunds")
+    conn.execute("CREATE TABLE payments.refunds (id bigint PRIMARY KEY, transaction_id bigint NOT NULL, "
+                 "amount numeric(12,2) NOT NULL, created_at timestamptz NOT NULL)")
+    conn.execute("INSERT INTO payments.refunds SELECT g, g * 40, 12.50, now() - (g * 30 || ' seconds')::interval "
+                 "FROM generate_series(1, 120) g")
+    conn.execute("DROP TABLE IF EXISTS users.merchants")
+    conn.execute("CREATE TABLE users.merchants (id bigint PRIMARY KEY, name text NOT NULL, country char(2), "
+                 "created_at timestamptz NOT NULL, updated_at timestamptz NOT NULL)")
+    conn.execute("INSERT INTO users.merchants SELECT g, 'merchant ' || g, 'DE', now() - (g || ' minutes')::interval,"
+                 " now() - (g || ' minutes')::interval FROM generate_series(1, 50) g")
+    conn.execute("DROP TABLE IF EXISTS users.api_keys")
+    conn.execute("CREATE TABLE users.api_keys (id bigint PRIMARY KEY, merchant_id bigint NOT NULL, "
+                 "created_at timestamptz NOT NULL, revoked_at timestamptz)")
+    conn.execute("INSERT INTO users.api_keys SELECT g, g % 50, now() - (g * 3 || ' minutes')::interval, NULL "
+                 "FROM generate_series(1, 20) g")
 
 
 # (area, module, function): each seeder takes the DemoStack and returns nothing.

@@ -5,6 +5,8 @@
 - the S3 sink's consumer group `connect-s3-sink` read and committed up to the events of ~13 minutes ago, and its
   member is still alive (heartbeating, owning all partitions) but no longer commits: lag grows, lag in seconds
   is ~13 minutes, and once the check has a window of samples the verdict is STALL;
+- the users.* CDC topics and the payment.events stream hold a few events the sink has read and committed to the
+  end (their s3_sink stage: OK, no lag);
 - on the Connect worker, `s3-sink-refunds` (a FileStream sink standing in for the S3 sink) has a task FAILED
   for real on a record that is not JSON, with its Java trace; `cdc-audit-source` runs fine.
 
@@ -35,11 +37,14 @@ from sentinel.clock import SystemClock
 
 TOPIC = "cdc.payments.transactions"
 REFUNDS_TOPIC = "cdc.payments.refunds"
+# Topics the S3 sink has read to the end: their s3_sink stage is measured and OK (no lag).
+CAUGHT_UP_TOPICS = ("cdc.users.merchants", "cdc.users.api_keys", "payment.events")
+CAUGHT_UP_EVENTS = 30
 SINK_GROUP = "connect-s3-sink"
 PARTITIONS = 3
 HISTORY = timedelta(minutes=20)
 COMMITTED_AGE = timedelta(minutes=13)  # the sink stopped committing at events this old
-LAG_CHECK_IDS = ("kafka_s3_sink_lag",)
+LAG_CHECK_IDS = ("kafka_s3_sink_lag", "kafka_events_sink_lag")
 
 
 def _event(i: int, when: datetime) -> bytes:
@@ -72,7 +77,7 @@ def _create_topics(bootstrap: str) -> None:
 
     with AdminClient({"bootstrap.servers": bootstrap}) as admin:
         existing = set(admin.list_topics(timeout=10).topics)
-        new = [NewTopic(t, PARTITIONS, 1) for t in (TOPIC, REFUNDS_TOPIC) if t not in existing]
+        new = [NewTopic(t, PARTITIONS, 1) for t in (TOPIC, REFUNDS_TOPIC, *CAUGHT_UP_TOPICS) if t not in existing]
         if new:
             for f in admin.create_topics(new, operation_timeout=30, request_timeout=30).values():
                 f.result(timeout=40)
@@ -95,6 +100,10 @@ def _produce_history(bootstrap: str, now: datetime) -> dict[int, int]:
             producer.produce(TOPIC, value=_event(p * steps + i, when), partition=p,
                              timestamp=int(when.timestamp() * 1000))
         producer.poll(0)
+    for topic in CAUGHT_UP_TOPICS:  # a few events on partition 0 of each; the sink commits past them
+        for i in range(CAUGHT_UP_EVENTS):
+            when = now - timedelta(seconds=10 * (CAUGHT_UP_EVENTS - i))  # the last ones just before the seed
+            producer.produce(topic, value=_event(i, when), partition=0, timestamp=int(when.timestamp() * 1000))
     if producer.flush(30) != 0:
         raise ServiceUnavailable("demo producer could not deliver the CDC history to Kafka")
     return cut
@@ -107,7 +116,10 @@ def _stalled_member(bootstrap: str, committed: dict[int, int], stop: threading.E
     consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": SINK_GROUP, "enable.auto.commit": False,
                          "auto.offset.reset": "earliest", "session.timeout.ms": 45000,
                          "max.poll.interval.ms": 3600000})
-    consumer.commit(offsets=[TopicPartition(TOPIC, p, off) for p, off in committed.items()], asynchronous=False)
+    caught_up = [TopicPartition(t, p, CAUGHT_UP_EVENTS if p == 0 else 0) for t in CAUGHT_UP_TOPICS
+                 for p in range(PARTITIONS)]
+    consumer.commit(offsets=[TopicPartition(TOPIC, p, off) for p, off in committed.items()] + caught_up,
+                    asynchronous=False)
     consumer.subscribe([TOPIC])
     try:
         while not stop.is_set():

@@ -8,7 +8,8 @@ analytics tables, seeded relative to `now` so `sentinel check --once` shows each
                           has one partition per closed day written at 00:40 and processed/merchant_analytics/ a file
                           6 minutes old (ok); archive/ holds old partitions nobody watches;
 - snowpipe_load_history:  RAW.REFUNDS has one LOAD_FAILED file with Snowflake's first error (critical);
-                          RAW.TRANSACTIONS loads every 5 minutes through a RUNNING pipe (ok);
+                          RAW.TRANSACTIONS, RAW.MERCHANTS and RAW.API_KEYS load every 5 minutes through RUNNING
+                          pipes (ok);
 - warehouse_freshness:    ANALYTICS.FCT_TRANSACTIONS is 3 minutes old, FCT_MERCHANT_HEALTH 8, and
                           FCT_DAILY_VOLUME has yesterday's row (all ok).
 
@@ -38,6 +39,8 @@ PREFIXES = ("raw/payments/transactions/", "raw/payments/refunds/", "raw/users/me
             "raw/events/payment.events/", "processed/merchant_analytics/")
 DAILY_SUMMARY = "processed/daily_transaction_summary/"
 ARCHIVE = "archive/raw/payments/transactions/"
+RAW_TABLES = (("TRANSACTIONS", "raw/payments/transactions/"), ("REFUNDS", "raw/payments/refunds/"),
+              ("MERCHANTS", "raw/users/merchants/"), ("API_KEYS", "raw/users/api_keys/"))  # Snowpipe loads these
 GAP = ("raw/payments/refunds/", 3)  # prefix, days ago: the missing partition
 FAILED_FILE_ERROR = "Numeric value 'N/A' is not recognized"
 
@@ -103,13 +106,23 @@ def seed_snowflake(sf: SnowflakeService, now: datetime, *, database: str = DATAB
                         "CURRENCY VARCHAR, _LOADED_AT TIMESTAMP_NTZ)")
             cur.execute(f"INSERT INTO {database}.RAW.{table} VALUES (1, 10.50, 'EUR', %s), (2, 99.00, 'EUR', %s)",
                         (naive_now - timedelta(minutes=9), naive_now - timedelta(minutes=4)))
+        # the users.* tables, with the columns of their PostgreSQL source (devstack.demo.seed_other_captured_tables)
+        cur.execute(f"CREATE OR REPLACE TABLE {database}.RAW.MERCHANTS (ID NUMBER, NAME VARCHAR, COUNTRY VARCHAR(2), "
+                    "CREATED_AT TIMESTAMP_TZ, UPDATED_AT TIMESTAMP_TZ, _LOADED_AT TIMESTAMP_NTZ)")
+        cur.execute(f"INSERT INTO {database}.RAW.MERCHANTS VALUES (1, 'merchant 1', 'DE', %s, %s, %s)",
+                    (now - timedelta(minutes=1), now - timedelta(minutes=1), naive_now - timedelta(minutes=6)))
+        cur.execute(f"CREATE OR REPLACE TABLE {database}.RAW.API_KEYS (ID NUMBER, MERCHANT_ID NUMBER, "
+                    "CREATED_AT TIMESTAMP_TZ, REVOKED_AT TIMESTAMP_TZ, _LOADED_AT TIMESTAMP_NTZ)")
+        cur.execute(f"INSERT INTO {database}.RAW.API_KEYS VALUES (1, 1, %s, NULL, %s)",
+                    (now - timedelta(minutes=3), naive_now - timedelta(minutes=7)))
         # load history: every 5 minutes for the last hour; one refunds file failed 7 minutes ago
         rows: list[tuple[Any, ...]] = []
-        for table, prefix in (("TRANSACTIONS", "raw/payments/transactions/"), ("REFUNDS", "raw/payments/refunds/")):
+        for table, prefix in RAW_TABLES:
             for i in range(12):
                 when = now - timedelta(minutes=2 + 5 * i)
                 rows.append(_copy_row(database, table, f"{prefix}dt={when.date()}/part-{100 - i:05d}.snappy.parquet",
-                                      when, "Loaded", 4000 if table == "TRANSACTIONS" else 120))
+                                      when, "Loaded", 4000 if table == "TRANSACTIONS" else 120 if table == "REFUNDS"
+                                      else 5))
         failed_at = now - timedelta(minutes=7)
         rows.append(_copy_row(database, "REFUNDS", f"raw/payments/refunds/dt={failed_at.date()}/part-00093-bad.snappy.parquet",
                               failed_at, "Load failed", 0, error=FAILED_FILE_ERROR, line=17,
@@ -121,12 +134,12 @@ def seed_snowflake(sf: SnowflakeService, now: datetime, *, database: str = DATAB
             "PIPE_RECEIVED_TIME) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
             rows,
         )
-        for table in ("TRANSACTIONS", "REFUNDS"):
+        for table, prefix in RAW_TABLES:
             status = {
                 "executionState": "RUNNING",
                 "pendingFileCount": 0,
                 "lastIngestedTimestamp": _iso(now - timedelta(minutes=2)),
-                "lastIngestedFilePath": f"raw/payments/{table.lower()}/dt={now.date()}/part-00100.snappy.parquet",
+                "lastIngestedFilePath": f"{prefix}dt={now.date()}/part-00100.snappy.parquet",
                 "notificationChannelName": "arn:aws:sqs:eu-west-1:123456789012:sf-snowpipe-demo",
                 "numOutstandingMessagesOnChannel": 0,
                 "lastReceivedMessageTimestamp": _iso(now - timedelta(minutes=2, seconds=30)),

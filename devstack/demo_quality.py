@@ -43,10 +43,10 @@ def seed_drift(dsn: str, snowflake: SnowflakeService) -> dict[str, str]:
     import psycopg
 
     with psycopg.connect(dsn, autocommit=True) as conn:
-        conn.execute("DROP TABLE IF EXISTS payments.refunds")
-        conn.execute("CREATE TABLE payments.refunds (id bigint PRIMARY KEY, transaction_id bigint NOT NULL, "
-                     "amount numeric(12,2) NOT NULL, created_at timestamptz NOT NULL)")
-        conn.execute("ALTER TABLE payments.refunds ADD COLUMN fee_currency char(3)")  # the migration nobody announced
+        conn.execute("CREATE TABLE IF NOT EXISTS payments.refunds (id bigint PRIMARY KEY, transaction_id bigint NOT NULL, "
+                     "amount numeric(12,2) NOT NULL, created_at timestamptz NOT NULL)")  # seed_postgres made it
+        # the migration nobody announced
+        conn.execute("ALTER TABLE payments.refunds ADD COLUMN IF NOT EXISTS fee_currency char(3)")
     conn_sf = snowflake.connect()
     try:
         cur = conn_sf.cursor()
@@ -67,6 +67,7 @@ def seed(stack: Any) -> None:
     sf: SnowflakeService = stack.start("snowflake", start_snowflake)
     for key, value in seed_drift(dsn, sf).items():
         stack.env.setdefault(key, value)
-    # The demo's monitor role gets SELECT on the new tables too, through the shipped grants file.
-    stack.env["SENTINEL_POSTGRES_DSN"] = pg.monitor_dsn(
-        "novapay", ["payments.transactions", "payments.checkout_events", "payments.refunds"], schemas=["payments"])
+    # The demo's monitor role gets SELECT on the new table too, through the shipped grants file.
+    from devstack.demo import monitor_dsn
+
+    stack.env["SENTINEL_POSTGRES_DSN"] = monitor_dsn(pg, ("payments.checkout_events",))

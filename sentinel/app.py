@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from sentinel.clock import Clock, SystemClock
 from sentinel.config.loader import LoadedConfig, load_config
 from sentinel.config.settings import Settings
+from sentinel.config.yaml_source import gc_paused
 from sentinel.errors import ConfigErrors, ConfigProblem, PluginError, StoreError
 from sentinel.model import CheckResult
 from sentinel.plugins import Registry, check_registry
@@ -132,12 +133,41 @@ def _worker_pool(settings: Settings, clock: Clock, planned: list[PlannedCheck]) 
 
 def plan_checks(config: LoadedConfig, registry: Registry) -> list[PlannedCheck]:
     planned = []
-    for spec in config.spec.checks:
-        if not spec.enabled:
-            continue
-        cls = registry.load(spec.kind)
-        planned.append(PlannedCheck(spec=spec, check=cls(config.params[spec.id]), runbook=spec.runbook or cls.runbook))
+    with gc_paused():  # one object per check, on top of a freshly loaded config: nothing for the collector to find
+        for spec in config.spec.checks:
+            if not spec.enabled:
+                continue
+            cls = registry.load(spec.kind)
+            planned.append(PlannedCheck(spec=spec, check=cls(config.params[spec.id]),
+                                        runbook=spec.runbook or cls.runbook))
     return planned
+
+
+@dataclass(frozen=True)
+class ConfigSummary:
+    """What `sentinel validate` reports about a valid file."""
+
+    checks: int
+    rules: int
+    routes: int
+    slas: int
+    enabled_checks: int
+
+
+def validate_config(path: Path, registry: Registry) -> ConfigSummary:
+    """Everything `sentinel validate` proves: the file loads (ConfigErrors lists every problem) and each enabled
+    check can be built. Only counts come back, and the cyclic collector stays paused until the parsed config is
+    gone: resumed while it is alive, its first pass rescans every object of it and finds no garbage (for 25,000
+    checks, a sixth of the time; benchmarks/validate.py)."""
+    with gc_paused():
+        return _summary(path, registry)
+
+
+def _summary(path: Path, registry: Registry) -> ConfigSummary:
+    config = load_config(path, registry)
+    planned = plan_checks(config, registry)
+    spec = config.spec
+    return ConfigSummary(len(spec.checks), len(spec.rules), len(spec.routes), len(spec.slas), len(planned))
 
 
 def build_app(

@@ -189,23 +189,19 @@ Exit codes:
 def validate(ctx: click.Context, file: Path | None) -> None:
     """Validate alert_rules.yaml (FILE, default SENTINEL_CONFIG_FILE or ./alert_rules.yaml) and the SENTINEL_*
     environment, without connecting to anything."""
-    from sentinel.app import plan_checks
-    from sentinel.config.loader import load_config
+    from sentinel.app import validate_config
     from sentinel.plugins import check_registry
 
     # The environment is checked too: a misspelt or invalid SENTINEL_* variable is as much a configuration error.
     settings = settings_from(ctx)
     path = file or settings.config_file
-    registry = check_registry()
     try:
-        config = load_config(path, registry)
-        plan_checks(config, registry)
+        summary = validate_config(path, check_registry())
     except ConfigErrors as exc:
         _fail_config(exc)
         return
-    spec = config.spec
-    click.echo(f"{path}: OK ({len(spec.checks)} checks, {len(spec.rules)} rules, {len(spec.routes)} routes, "
-               f"{len(spec.slas)} SLAs)")
-    if not config.params:
+    click.echo(f"{path}: OK ({summary.checks} checks, {summary.rules} rules, {summary.routes} routes, "
+               f"{summary.slas} SLAs)")
+    if not summary.enabled_checks:
         click.echo(f"note: {path} has no enabled checks: fine for a report-only daemon, but `check --once` will "
                    "refuse to run", err=True)

@@ -3,7 +3,9 @@ current state, the key number (lag or age) and the alerts firing there.
 
 `build_status` is pure (config, latest results, alert states, now); `render_text` draws it for a terminal
 (`sentinel status`) and sentinel/status_page.py serves the same view as HTML at the daemon's `/`.
-A stage's state comes from every latest result (or finding) whose labels carry that `table` and `stage`.
+A stage's state comes from every latest result (or finding) whose labels carry that `table` and `stage`; one that
+measures a component several tables share (a replication slot, a connector) names them all in `tables`
+("a, b, c") and counts for each.
 """
 
 from __future__ import annotations
@@ -86,6 +88,13 @@ class _Acc:
     hits: list[tuple[Status, str, Mapping[str, float], datetime, str]] = field(default_factory=list)
 
 
+def tables_of(labels: Mapping[str, str]) -> list[str]:
+    """The pipeline tables a result or finding speaks for: its `table`, and each of a shared component's `tables`."""
+    named = [labels["table"]] if labels.get("table") else []
+    named += [t.strip() for t in labels.get("tables", "").split(",") if t.strip()]
+    return list(dict.fromkeys(named))
+
+
 def key_value(values: Mapping[str, float]) -> str:
     """The number on-call wants first: a lag or an age, else the first named value."""
     names = [n for n in values if not n.endswith("_threshold")]
@@ -112,8 +121,9 @@ def build_status(spec: SentinelConfig, latest: Mapping[str, CheckResult], alerts
         return acc.setdefault((table, stage), _Acc())
 
     for check in spec.checks:
-        if check.enabled and "table" in check.labels and "stage" in check.labels:
-            slot(check.labels["table"], check.labels["stage"]).checks.append(check.id)
+        if check.enabled and "stage" in check.labels:
+            for table in tables_of(check.labels):
+                slot(table, check.labels["stage"]).checks.append(check.id)
     configured = {c.id for c in spec.checks if c.enabled}
     for result in latest.values():
         if result.check_id not in configured:
@@ -122,13 +132,13 @@ def build_status(spec: SentinelConfig, latest: Mapping[str, CheckResult], alerts
         if result.findings:
             for f in result.findings:
                 merged = {**labels, **f.labels}
-                if "table" in merged and "stage" in merged:
-                    a = slot(merged["table"], merged["stage"])
+                for table in tables_of(merged) if "stage" in merged else ():
+                    a = slot(table, merged["stage"])
                     if result.check_id not in a.checks:
                         a.checks.append(result.check_id)
                     a.hits.append((f.status, f.summary, f.values, result.observed_at, result.check_id))
-        if "table" in labels and "stage" in labels:
-            a = slot(labels["table"], labels["stage"])
+        for table in tables_of(labels) if "stage" in labels else ():
+            a = slot(table, labels["stage"])
             if result.check_id not in a.checks:
                 a.checks.append(result.check_id)
             a.hits.append((result.status, result.summary, result.values, result.observed_at, result.check_id))
@@ -137,13 +147,14 @@ def build_status(spec: SentinelConfig, latest: Mapping[str, CheckResult], alerts
     for state in alerts:
         if state.phase is not Phase.FIRING:
             continue
-        table, stage = state.labels.get("table"), state.labels.get("stage")
-        if not table or not stage:
+        stage = state.labels.get("stage")
+        if not stage:
             continue
         muted = "silenced" if state.silenced_by else ("inhibited (upstream cause)" if state.inhibited_by else "")
-        firing.setdefault((table, stage), []).append(AlertLine(
-            state.rule_id, state.check_id, state.severity.value, state.summary, state.since, state.runbook, muted))
-        slot(table, stage)
+        for table in tables_of(state.labels):
+            firing.setdefault((table, stage), []).append(AlertLine(
+                state.rule_id, state.check_id, state.severity.value, state.summary, state.since, state.runbook, muted))
+            slot(table, stage)
 
     views = []
     for table in tables:

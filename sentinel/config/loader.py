@@ -15,7 +15,7 @@ from pydantic import BaseModel, ValidationError
 from sentinel.config.references import cross_references
 from sentinel.config.secret_literals import find_secret_literals, shown
 from sentinel.config.spec import SentinelConfig
-from sentinel.config.yaml_source import gc_paused, node_line, read_yaml, yaml_path
+from sentinel.config.yaml_source import gc_paused, node_line, read_yaml, read_yaml_fast, yaml_path
 from sentinel.errors import ConfigErrors, ConfigProblem, PluginError
 from sentinel.plugins import Registry, notifier_registry, suggest
 from sentinel.runbooks import available, runbooks_dir
@@ -36,9 +36,10 @@ def load_config(path: Path, registry: Registry) -> LoadedConfig:
         return _load(path, registry)
 
 
-def _load(path: Path, registry: Registry) -> LoadedConfig:
+def _load(path: Path, registry: Registry, *, fast: bool = True) -> LoadedConfig:
     file = str(path)
-    document = read_yaml(path)
+    # A valid file is read without its node tree; a file with a problem is read again with it, for the lines.
+    document = (read_yaml_fast(path) if fast else None) or read_yaml(path)
     data, root = document.data, document.root
     if data is None:
         data = {}
@@ -56,6 +57,8 @@ def _load(path: Path, registry: Registry) -> LoadedConfig:
     problems.extend(cross_references(data, file, root, notifier_kinds=notifier_registry().kinds(),
                                      runbooks=_known_runbooks()))
     if problems:
+        if not document.has_lines:
+            return _load(path, registry, fast=False)
         problems.sort(key=lambda p: (p.line or 0, p.path))
         raise ConfigErrors(problems)
     assert spec is not None

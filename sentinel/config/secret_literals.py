@@ -43,6 +43,19 @@ def could_be_secret(v: str) -> bool:
         or "PRIVATE KEY" in v or ("gh" in v and "_" in v) or ("=" in v and "assword" in v.lower())
 
 
+_GITHUB_PREFIX = re.compile(r"gh[pousr]_")
+
+
+def text_could_hold_secret(text: str) -> bool:
+    """False when no value parsed from `text` can pass `could_be_secret`: each substring it needs is absent from
+    the whole file. A backslash (a double-quoted escape can spell any character) keeps every value in doubt, and
+    'PRIVATE' stands alone because a folded line break becomes the space of 'PRIVATE KEY'. One scan of the file
+    instead of a test per value."""
+    return "\\" in text or ("@" in text and "://" in text) or "xox" in text or "hooks.slack.com" in text \
+        or "AKIA" in text or "ASIA" in text or "PRIVATE" in text or _GITHUB_PREFIX.search(text) is not None \
+        or ("=" in text and "assword" in text.lower())
+
+
 def looks_secret(value: object) -> str | None:
     """What kind of credential `value` looks like, or None."""
     if not isinstance(value, str) or not could_be_secret(value):

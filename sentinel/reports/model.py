@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sentinel.durations import format_duration
+from sentinel.reports.incidents import Incident, incidents
 from sentinel.sla import Attainment, Breach, SlaWindow, burn_check_id
 from sentinel.store.sla import SentMessage
 from sentinel.weeks import shift_week, week_bounds
@@ -82,6 +83,7 @@ class WeeklyReport:
     alerts: AlertStats
     previous_week: str
     charts: dict[str, bytes] = field(default_factory=dict)
+    incidents: list[Incident] = field(default_factory=list)  # every alert episode of the week, any kind
 
     @property
     def complete(self) -> bool:
@@ -198,6 +200,7 @@ def build_weekly_report(config: Any, ledger: Any, store: Any, week: str, now: da
         noisiest=noisiest(in_week, counts, config.report.noisiest),
         alerts=alert_stats(config, store.deliveries_between(start, until), in_week),
         previous_week=previous,
+        incidents=incidents(messages, {c.id: c.kind for c in config.checks}, start, until),
     )
 
 

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import ROUND_FLOOR, Decimal
 from typing import Any
 
 from sentinel.durations import format_duration
+from sentinel.reports.incidents import Incident
 from sentinel.reports.model import SlaSection, WeeklyReport
 from sentinel.reports.templates import WEEKLY_HTML
 from sentinel.sla import Breach
@@ -79,6 +80,17 @@ def breach_length(b: Breach) -> str:
     return text
 
 
+def incident_kind(i: Incident) -> str:
+    return f"{i.kind} ({i.check_id})" if i.kind and i.kind != i.check_id else i.check_id
+
+
+def incident_end(i: Incident, now: datetime) -> str:
+    """How it ended, or how long it has been going on when the report was made."""
+    if i.resolved_at is None:
+        return f"still firing ({dur(now - i.started_at)} at {now:%a %H:%M} UTC)"
+    return f"resolved {i.resolved_at:%a %H:%M} UTC after {dur(i.resolved_at - i.started_at)}"
+
+
 def data_uri(png: bytes) -> str:
     return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
 
@@ -96,7 +108,8 @@ def render_html(report: WeeklyReport, image_src: Callable[[str], str] | None = N
     """`image_src(sla_id)` gives each chart's src: a data: URI for a file, `cid:...` for an email."""
     src = image_src or (lambda sla_id: data_uri(report.charts[sla_id]) if sla_id in report.charts else "")
     template = _environment().from_string(WEEKLY_HTML)
-    return str(template.render(r=report, src=src, budget_text=budget_text, verdict_color=_VERDICT_COLORS))
+    return str(template.render(r=report, src=src, budget_text=budget_text, verdict_color=_VERDICT_COLORS,
+                               incident_kind=incident_kind, incident_end=incident_end))
 
 
 _VERDICT_COLORS = {"met": "#188038", "on track": "#188038", "at risk": "#e37400", "missed": "#d93025"}
@@ -126,6 +139,13 @@ def render_text(report: WeeklyReport) -> str:
         else:
             lines.append("   breaches: none")
         lines.append("")
+    lines.append(f"Incidents ({len(report.incidents)}):")
+    for i in report.incidents:
+        lines.append(f"- {i.started_at:%a %Y-%m-%d %H:%M} UTC {i.severity} {incident_kind(i)} {i.where}: {i.summary}"
+                     f" [{incident_end(i, report.generated_at)}]")
+    if not report.incidents:
+        lines.append("- none")
+    lines.append("")
     lines.append("Noisiest checks (alerts sent / not-OK results):")
     for n in report.noisiest or []:
         results = f", {n.not_ok}/{n.results} not OK ({n.errors} errors)" if n.results else ""

@@ -58,6 +58,21 @@ WEEKLY_HTML = """<!DOCTYPE html>
   {% endif %}
 </td></tr>
 {% endfor %}
+<tr><td style="padding:18px 24px 0 24px;">
+  <div style="font-size:16px;font-weight:bold;margin-bottom:6px;">Incidents</div>
+  {% if r.incidents %}
+  <table role="presentation" cellpadding="6" cellspacing="0" id="incidents" style="font-size:13px;border-collapse:collapse;width:100%;">
+    <tr style="background:#f8f9fa;color:#5f6368;"><td>Started (UTC)</td><td>Severity</td><td>Check</td><td>Where</td><td>What</td><td>End</td></tr>
+    {% for i in r.incidents %}
+    <tr style="border-top:1px solid #f1f3f4;" class="incident" data-kind="{{ i.kind }}"><td>{{ i.started_at.strftime('%a %Y-%m-%d %H:%M') }}</td>
+      <td style="color:{{ '#d93025' if i.severity == 'critical' else '#e37400' }};">{{ i.severity }}</td>
+      <td>{{ incident_kind(i) }}</td><td>{{ i.where }}</td>
+      <td>{{ i.summary }}{% if i.runbook_url %} (<a href="{{ i.runbook_url }}">runbook</a>){% endif %}</td>
+      <td>{{ incident_end(i, r.generated_at) }}</td></tr>
+    {% endfor %}
+  </table>
+  {% else %}<div style="font-size:13px;">None this week.</div>{% endif %}
+</td></tr>
 <tr><td style="padding:18px 24px;">
   <div style="font-size:16px;font-weight:bold;margin-bottom:6px;">Noisiest checks</div>
   {% if r.noisiest %}

@@ -44,13 +44,13 @@ def test_demo_quality_area_fires_both_checks(postgres: PostgresService, snowflak
                         snowflake_password=SecretStr(env["SENTINEL_SNOWFLAKE_PASSWORD"]),
                         snowflake_host=env["SENTINEL_SNOWFLAKE_HOST"], snowflake_port=int(env["SENTINEL_SNOWFLAKE_PORT"]),
                         snowflake_protocol="http", snowflake_database=env["SENTINEL_SNOWFLAKE_DATABASE"])
-    specs: dict[str, Any] = {c["kind"]: c for c in yaml.safe_load(FRAGMENT.read_text())["checks"]}
+    specs: dict[str, Any] = {c["id"]: c for c in yaml.safe_load(FRAGMENT.read_text())["checks"]}
     clock = FakeClock(NOW)
 
     def ctx(check_id: str) -> CheckContext:
         return CheckContext(check_id, clock, clock.monotonic() + 60, Sources(settings), DictMemory())
 
-    volume = VolumeAnomalyCheck(VolumeAnomalyParams.model_validate(specs["volume_anomaly"]["params"]))
+    volume = VolumeAnomalyCheck(VolumeAnomalyParams.model_validate(specs["volume_checkout_events"]["params"]))
     result = volume.run(ctx("volume"))
     assert result.status is Status.CRITICAL, result.summary
     assert result.findings[0].summary.startswith(

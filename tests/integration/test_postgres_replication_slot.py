@@ -112,6 +112,18 @@ def test_active_slot_is_ok_and_a_missing_slot_pages(postgres: PostgresService, s
         recv.wait(10)
 
 
+def test_a_slot_names_the_captured_tables_it_carries(slot_db: str, monitor_dsn: str) -> None:
+    # One alert per slot, labelled with every table it carries (the status view shows it at each table's stage);
+    # a missing slot is named for its tables too.
+    carried = ["payments.transactions", "payments.refunds", "users.merchants", "users.api_keys"]
+    h = Harness(slot_check(slots=[SLOT, "debezium_users"], slot_tables={SLOT: carried, "debezium_users": carried[2:]}),
+                Settings(postgres_dsn=SecretStr(monitor_dsn)), labels={"stage": "debezium"})
+    by_key = {f.key: f for f in h.run().findings}
+    assert set(by_key) == {f"slot/{SLOT}", "slot/debezium_users"}  # still one finding (one alert) per slot
+    assert by_key[f"slot/{SLOT}"].labels == {"slot": SLOT, "tables": ", ".join(carried)}
+    assert by_key["slot/debezium_users"].labels == {"slot": "debezium_users", "tables": "users.merchants, users.api_keys"}
+
+
 def test_unreachable_database_is_an_error_without_the_password() -> None:
     from sentinel.api import DictMemory
     from sentinel.clock import SystemClock

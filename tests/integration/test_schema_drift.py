@@ -164,3 +164,27 @@ def test_a_table_whose_hop_cannot_be_read_is_its_own_error(world: Any, tmp_path:
     assert findings["payments.ghost:gaps"].status is Status.ERROR
     assert "PostgreSQL table payments.ghost has no columns visible to Sentinel" in findings["payments.ghost:gaps"].summary
     assert findings["payments.transactions:gaps"].status is not Status.ERROR
+
+
+def test_the_drift_is_an_incident_of_the_weekly_report(world: Any, postgres: PostgresService, make_pipeline: Any,
+                                                        tmp_path: Path) -> None:
+    from tests.integration.report_incidents import weekly_report_after
+
+    store, clock = SqliteStateStore(tmp_path / "state.db"), FakeClock(datetime(2026, 11, 25, 9, tzinfo=UTC))
+    run(world, store, clock)  # the baseline
+    with psycopg.connect(postgres.dsn("schema_drift"), autocommit=True) as conn:
+        conn.execute("ALTER TABLE payments.transactions ADD COLUMN IF NOT EXISTS incident_note text")
+    try:
+        result = run(world, store, clock)
+    finally:
+        with psycopg.connect(postgres.dsn("schema_drift"), autocommit=True) as conn:
+            conn.execute("ALTER TABLE payments.transactions DROP COLUMN incident_note")
+    report, text, html = weekly_report_after(make_pipeline, [result],
+                                             [{"id": "schema_drift", "kind": "schema_drift", "params": {}}])
+    drift = [i for i in report.incidents if i.kind == "schema_drift"]
+    assert {i.table for i in drift} == {"payments.transactions"} and len(drift) == 2, report.incidents  # gap, change
+    assert all(i.stage == "schema" and i.severity == "warning" and i.resolved_at is None for i in drift)
+    assert any(f"incident_note reaches {PG_WHERE} but not {S3_WHERE}" in i.summary for i in drift)
+    assert "Incidents (2):" in text and "schema_drift (schema_drift) schema / payments.transactions" not in text
+    assert "warning schema_drift schema / payments.transactions: payments.transactions: incident_note" in text
+    assert html.count('data-kind="schema_drift"') == 2

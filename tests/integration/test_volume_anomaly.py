@@ -206,3 +206,19 @@ def test_a_table_that_cannot_be_counted_is_its_own_error_the_others_are_judged(
     assert by_key["payments.transactions"].status is Status.CRITICAL
     assert by_key["payments.no_such_table"].status is Status.ERROR
     assert "cannot count" in by_key["payments.no_such_table"].summary
+
+
+def test_the_drop_is_an_incident_of_the_weekly_report(pg_sources: Sources, make_pipeline: Any, tmp_path: Path) -> None:
+    from tests.integration.report_incidents import weekly_report_after
+
+    result = run(pg_sources, PG_PARAMS, FakeClock(NOW), SqliteStateStore(tmp_path / "state.db"))
+    report, text, html = weekly_report_after(make_pipeline, [result],
+                                             [{"id": "volume", "kind": "volume_anomaly", "params": PG_PARAMS}])
+    [incident] = report.incidents
+    assert (incident.kind, incident.check_id, incident.severity) == ("volume_anomaly", "volume", "critical")
+    assert (incident.stage, incident.table, incident.started_at) == ("source", "payments.transactions", NOW)
+    assert incident.resolved_at is None and "volume drop -60%" in incident.summary
+    assert "Incidents (1):" in text
+    assert ("- Thu 2026-11-26 15:05 UTC critical volume_anomaly (volume) source / payments.transactions: "
+            "payments.transactions volume drop -60%") in text
+    assert 'class="incident" data-kind="volume_anomaly"' in html and "expected 60-140" in html

@@ -192,3 +192,28 @@ def test_a_report_only_config_validates_but_check_once_refuses_to_run_nothing(tm
     assert validated.exit_code == 0 and "note:" in validated.output and "no enabled checks" in validated.output
     ran = CliRunner().invoke(main, ["check", "--once", "--no-notify"], env=env)
     assert ran.exit_code == 4 and "has no enabled checks, so there is nothing to run" in ran.output
+
+
+def test_integers_keep_yaml_1_1_meaning(tmp_path: Path) -> None:
+    # Plain decimals take a short cut in the reader; octal, underscores, signs and sexagesimal must not.
+    from sentinel.config.yaml_source import read_yaml
+
+    path = tmp_path / "numbers.yaml"
+    path.write_text("a: 0\nb: 12\nc: 012\nd: 1_000\ne: +5\nf: -7\ng: 1:30\nh: 0x1f\n")
+    assert read_yaml(path).data == {"a": 0, "b": 12, "c": 10, "d": 1000, "e": 5, "f": -7, "g": 90, "h": 31}
+
+
+def test_the_fast_reader_gives_the_node_readers_data_or_hands_over(tmp_path: Path) -> None:
+    # A valid file is read straight from the parser's events; anything whose problems need line numbers (or that
+    # only the node tree handles) goes to the node reader, so messages stay the same.
+    from sentinel.config.yaml_source import read_yaml, read_yaml_fast
+
+    path = tmp_path / "plain.yaml"
+    path.write_text("a: 012\nb: 1:30\nc: 2026-11-25T10:00:00Z\nd: 'x'\ne: |\n  two\n  lines\nf: [1, {g: ~}]\n6: six\n"
+                    "h: .inf\ni: No\n")
+    fast = read_yaml_fast(path)
+    assert fast is not None and fast.data == read_yaml(path).data and not fast.has_lines
+    for text in ("a: 1\na: 2\n", "x: &v 1\ny: *v\n", "a: !!str 5\n", "token: abc\n", "- {b: 1\n", "a: 1\n---\nb: 2\n",
+                 "dsn: postgresql://u:pw@h/db\n"):
+        path.write_text(text)
+        assert read_yaml_fast(path) is None, text

@@ -194,7 +194,11 @@ def test_all_green_run_is_ok_with_a_plain_summary() -> None:
     ev = evaluate(artifacts(rr), PARAMS, T0 + timedelta(minutes=5))
     assert ev.status is Status.OK
     assert ev.summary == "dbt run of 2026-11-25 10:00 UTC (5m ago): all 2 nodes OK"
-    assert [f.key for f in ev.findings] == ["dbt_not_running"]
+    # the captured table the model is built from is measured at the dbt stage (the status view shows it)
+    assert [f.key for f in ev.findings] == ["dbt_not_running", "table:payments.transactions"]
+    passing = ev.findings[1]
+    assert passing.status is Status.OK and passing.labels == {"stage": "dbt", "table": "payments.transactions"}
+    assert passing.summary == "payments.transactions: the 1 dbt model(s) built from it passed in the run of 2026-11-25 10:00 UTC"
 
 
 def test_stopped_running_uses_cadence_plus_slack() -> None:
@@ -219,7 +223,7 @@ def test_run_level_findings_are_separate_alerts() -> None:
     at = T0
     future = evaluate(artifacts(run_results(at + timedelta(hours=2), "inv1", [result("model.p.fct_tx", "success")])),
                       PARAMS, at)
-    assert {f.key for f in future.findings} == {"dbt_not_running", "dbt_clock_ahead"}
+    assert {f.key for f in future.findings} == {"dbt_not_running", "dbt_clock_ahead", "table:payments.transactions"}
     assert "(2h00m in the future!)" in future.summary and future.status is Status.WARN
     slightly_ahead = evaluate(artifacts(run_results(at + timedelta(minutes=2), "inv1",
                                                     [result("model.p.fct_tx", "success")])), PARAMS, at)
@@ -278,7 +282,7 @@ def test_streaks_count_dbt_runs_not_check_runs_and_fixed_tests_resolve() -> None
     later = evaluate(artifacts(run_results(fixed_at + timedelta(minutes=15), "inv-next",
                                            [result("model.p.stg_tx", "success")])), PARAMS,
                      fixed_at + timedelta(minutes=16), again.memory)
-    assert [f.key for f in later.findings] == ["dbt_not_running"]
+    assert [f.key for f in later.findings] == ["dbt_not_running", "table:payments.transactions"]  # the test is fixed
 
 
 def test_a_problem_not_in_the_newest_run_is_carried_and_a_removed_node_resolves() -> None:
@@ -304,3 +308,11 @@ def test_params_reject_unknown_statuses_and_keys() -> None:
     with pytest.raises(ValueError, match="Extra inputs"):
         DbtResultsParams(location="/x", cadense="15m")  # type: ignore[call-arg]
     assert DbtResultsParams(location="/x", cadence="30m").cadence == timedelta(minutes=30)
+
+
+def test_a_table_with_a_failing_test_is_not_also_reported_as_passing() -> None:
+    rr = run_results(T0, "inv1", [result("model.p.fct_tx", "success"),
+                                  result("test.p.not_null_fct_tx_id.abc", "fail", failures=2)])
+    ev = evaluate(artifacts(rr), PARAMS, T0 + timedelta(minutes=5))
+    keys = [f.key for f in ev.findings]
+    assert "test.p.not_null_fct_tx_id.abc" in keys and "table:payments.transactions" not in keys

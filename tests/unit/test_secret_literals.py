@@ -86,3 +86,16 @@ def test_log_lines_are_redacted(caplog: pytest.LogCaptureFixture) -> None:
                                        "failed ([redacted])")
     finally:
         root.removeHandler(handler)
+
+
+@pytest.mark.parametrize("spelt", [
+    # a double-quoted escape spells 'AKIA' where the file text never holds it
+    '"\\x41KIAIOSFODNN7EXAMPLE"',
+    # a folded line break becomes the space inside '-----BEGIN RSA PRIVATE KEY-----'
+    "-----BEGIN RSA PRIVATE\n        KEY-----",
+], ids=["escaped", "folded"])
+def test_a_credential_the_file_text_does_not_spell_out_is_still_flagged(tmp_path: Path, spelt: str) -> None:
+    # The loader skips judging values when the whole text cannot hold a credential; these must not slip past.
+    found = problems(tmp_path, "version: 1\nchecks:\n  - id: a\n    kind: sql_threshold\n    description: "
+                               f"{spelt}\n    params: {{query: SELECT 1, warning: 1}}\n")
+    assert any("checks[0].description: this value looks like" in p for p in found), found

@@ -118,3 +118,24 @@ def test_html_escapes_every_value_and_links_runbooks() -> None:
     assert '<a href="https://git.example/runbooks/kafka-consumer-lag.md">runbook</a>' in page
     assert 'data-stage="s3_sink" data-status="critical"' in page
     assert "First failing stage: <b>s3_sink</b>" in page
+
+
+def test_a_shared_component_counts_at_the_stage_of_every_table_it_carries() -> None:
+    # One Debezium slot carries several tables: its finding names them all, and each table's debezium stage shows it.
+    config = SentinelConfig.model_validate({
+        "checks": [{"id": "slot", "kind": "postgres_replication_slot", "labels": {"stage": "debezium"}}],
+        "pipeline": {"stages": ["postgres", "debezium"], "tables": {TX: {}, "users.merchants": {}, "users.api_keys": {}}},
+    })
+    slot = result("slot", Status.WARN, "slot debezium_novapay inactive for 6m", {"retained_wal_bytes": 9e6},
+                  findings=(Finding("slot/debezium_novapay", Status.WARN, "inactive for 6m", {"inactive_seconds": 360.0},
+                                    {"slot": "debezium_novapay", "tables": f"{TX}, users.merchants"}),),
+                  stage="debezium")
+    firing = AlertState("fp9", "slot", "slot", "postgres_replication_slot",
+                        {"stage": "debezium", "slot": "debezium_novapay", "tables": f"{TX}, users.merchants"},
+                        phase=Phase.FIRING, severity=Severity.WARNING, summary="inactive for 6m",
+                        runbook="debezium-replication-slot")
+    by = {v.table: {s.stage: s for s in v.stages} for v in build_status(config, {"slot": slot}, [firing], NOW)}
+    for table in (TX, "users.merchants"):
+        assert by[table]["debezium"].status is Status.WARN and by[table]["debezium"].summary == "inactive for 6m"
+        assert [a.rule_id for a in by[table]["debezium"].alerts] == ["slot"]
+    assert by["users.api_keys"]["debezium"].note == NOT_WATCHED  # the slot does not carry it
