@@ -223,10 +223,10 @@ class Dialect:
         return f"COALESCE(MOD(MOD({self.bigint(int_expr)}, {MIX_P}) * {c}, {MIX_Q}), {MIX_Q + position})"
 
     # ---- arithmetic and aggregates -------------------------------------------------------------------------------
-    def sub_range(self, key: str, lo: int, width: int) -> str:
-        """Which of a segment's sub-ranges (of `width` keys from `lo`) the key falls in. Computed wider than
-        64 bits: for keys spanning the sign, key - lo exceeds the bigint range."""
-        return f"(CAST({key} AS HUGEINT) - ({int(lo)})) // {int(width)}"
+    def sub_range(self, key: str, lo: int | str, width: int | str) -> str:
+        """Which of a segment's sub-ranges (of `width` keys from `lo`: integers, or column names) the key falls
+        in. Computed wider than 64 bits: for keys spanning the sign, key - lo exceeds the bigint range."""
+        return f"(CAST({key} AS HUGEINT) - ({_lit(lo)})) // {_lit(width)}"
 
     def sum_exact(self, expr: str) -> str:
         return f"SUM({expr})"
@@ -273,8 +273,8 @@ class PostgresDialect(Dialect):
     def md5_layers(self, text_expr: str, alias: str, plus: str = "0") -> list[list[tuple[str, str]]]:
         return [[(alias, f"('x0' || substr(md5({text_expr}), 1, 15))::bit(64)::bigint + {plus}")]]
 
-    def sub_range(self, key: str, lo: int, width: int) -> str:
-        return f"div({key}::numeric - ({int(lo)}), {int(width)})"
+    def sub_range(self, key: str, lo: int | str, width: int | str) -> str:
+        return f"div({key}::numeric - ({_lit(lo)}), {_lit(width)})"
 
     def as_text_for_filter(self, col: str) -> str:
         return f"({col})::text"
@@ -360,14 +360,19 @@ class SnowflakeDialect(Dialect):
     def bigint(self, expr: str) -> str:
         return expr  # NUMBER arithmetic is exact to 38 digits
 
-    def sub_range(self, key: str, lo: int, width: int) -> str:
+    def sub_range(self, key: str, lo: int | str, width: int | str) -> str:
         # exact in Snowflake's NUMBER(38) arithmetic: the dividend is a multiple of the divisor
         # scale 1, not 0: NUMBER(38, 0) is a 64-bit integer in the fakesnow server we test against
-        a = f"(CAST({key} AS NUMBER(38, 1)) - ({int(lo)}))"
-        return f"CAST(({a} - MOD({a}, {int(width)})) / {int(width)} AS NUMBER(38, 0))"
+        a = f"(CAST({key} AS NUMBER(38, 1)) - ({_lit(lo)}))"
+        return f"CAST(({a} - MOD({a}, {_lit(width)})) / {_lit(width)} AS NUMBER(38, 0))"
 
     def sum_exact(self, expr: str) -> str:
         return f"SUM(CAST({expr} AS NUMBER(38, 0)))"
+
+
+def _lit(value: int | str) -> str:
+    """An integer computed by the engine, inlined as a literal, or a column name of the query (never config)."""
+    return str(int(value)) if isinstance(value, int) else value
 
 
 DIALECTS: dict[str, Dialect] = {d.name: d for d in (PostgresDialect(), DuckDBDialect(), SnowflakeDialect())}

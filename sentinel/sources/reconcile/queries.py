@@ -241,29 +241,58 @@ def cells(side: Side, plan: BucketPlan, ranges: Sequence[tuple[datetime, datetim
 
 def segment_sql(side: Side, plan: BucketPlan, segs: Sequence[tuple[int, Segment, int]],
                 options: ReconcileOptions, *, leaf: bool) -> tuple[str, list[Any]]:
+    """Per segment: the sub-range aggregates of a drill-down level (leaf=False) or its rows (leaf=True)."""
+    if not side.ordered_key:
+        return _hashed_segment_sql(side, plan, segs, options, leaf=leaf)
     d = side.dialect
     q = RowQuery(side, options.mode, options.numeric_scale, leaf=leaf)
     parts: list[str] = []
     params: list[Any] = []
     ph = d.placeholder
+    key = d.ident(side.columns[side.spec.keys[0]].name)
     for seg_id, seg, width in segs:
         where, wparams = cell_where(side, plan, seg.cell)
-        if side.ordered_key:  # the key column itself: the range is in the table's WHERE (an index may serve it)
-            key = d.ident(side.columns[side.spec.keys[0]].name)
-            source = f"({q.rows_sql(f'{where} AND {key} >= {ph} AND {key} <= {ph}')}) q{seg_id}"
-        else:  # the key's hash: filtered once computed
-            source = f"({q.rows_sql(where)}) q{seg_id} WHERE k0 >= {ph} AND k0 <= {ph}"
+        # the key column itself: the range is in the table's WHERE (the primary key's index serves it)
+        source = f"({q.rows_sql(f'{where} AND {key} >= {ph} AND {key} <= {ph}')}) q{seg_id}"
         if leaf:
-            cols = ["k0", *[f"kv{i}" for i in range(len(side.spec.keys))], "h" if q.has_hash else "0 AS h",
-                    "vv" if "vv" in q.keep else "NULL AS vv"]
-            parts.append(f"SELECT {seg_id} AS seg, {', '.join(cols)} FROM {source}")
+            parts.append(f"SELECT {seg_id} AS seg, {', '.join(_leaf_columns(side, q))} FROM {source}")
         else:
             # lo and width are integers computed here, not config values: inlined, since a dialect may repeat them
-            sub = d.sub_range("k0", seg.lo, width)
-            parts.append(f"SELECT {seg_id} AS seg, {sub} AS sub, COUNT(*) AS c, {d.sum_exact('k0')} AS sk, "
-                         f"{d.sum_exact('h')} AS sh FROM {source} GROUP BY 2")
+            parts.append(f"SELECT {seg_id} AS seg, {d.sub_range('k0', seg.lo, width)} AS sub, COUNT(*) AS c, "
+                         f"{d.sum_exact('k0')} AS sk, {d.sum_exact('h')} AS sh FROM {source} GROUP BY 2")
         params += [*wparams, seg.lo, seg.hi]
     return " UNION ALL ".join(parts), params
+
+
+def _hashed_segment_sql(side: Side, plan: BucketPlan, segs: Sequence[tuple[int, Segment, int]],
+                        options: ReconcileOptions, *, leaf: bool) -> tuple[str, list[Any]]:
+    """The key's hash is only known once computed, so each cell is read and hashed once for all its segments,
+    joined to them as a VALUES list (seg, lo, hi, width), rather than once per segment."""
+    d = side.dialect
+    q = RowQuery(side, options.mode, options.numeric_scale, leaf=leaf)
+    ph = d.placeholder
+    by_cell: dict[datetime | None, list[tuple[int, Segment, int]]] = {}
+    for item in segs:
+        by_cell.setdefault(item[1].cell, []).append(item)
+    parts: list[str] = []
+    params: list[Any] = []
+    for n, (cell, items) in enumerate(by_cell.items()):
+        where, wparams = cell_where(side, plan, cell)
+        values = ", ".join(f"({ph}, {ph}, {ph}, {ph})" for _ in items)
+        source = (f"({q.rows_sql(where)}) q{n} JOIN (VALUES {values}) AS s{n}(seg, lo, hi, w) "
+                  f"ON q{n}.k0 >= s{n}.lo AND q{n}.k0 <= s{n}.hi")
+        if leaf:
+            parts.append(f"SELECT s{n}.seg, {', '.join(_leaf_columns(side, q))} FROM {source}")
+        else:
+            parts.append(f"SELECT s{n}.seg, {d.sub_range('k0', f's{n}.lo', f's{n}.w')} AS sub, COUNT(*) AS c, "
+                         f"{d.sum_exact('k0')} AS sk, {d.sum_exact('h')} AS sh FROM {source} GROUP BY 1, 2")
+        params += [*wparams, *(v for seg_id, seg, width in items for v in (seg_id, seg.lo, seg.hi, width))]
+    return " UNION ALL ".join(parts), params
+
+
+def _leaf_columns(side: Side, q: RowQuery) -> list[str]:
+    return ["k0", *[f"kv{i}" for i in range(len(side.spec.keys))], "h" if q.has_hash else "0 AS h",
+            "vv" if "vv" in q.keep else "NULL AS vv"]
 
 
 def key_range_counts(side: Side, plan: BucketPlan, bounds: Sequence[tuple[Any, Any]]) -> dict[int, int]:
