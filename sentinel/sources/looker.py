@@ -17,7 +17,7 @@ Response does not carry the HTTP status, which the 401 handling needs).
 from __future__ import annotations
 
 import urllib.parse
-from collections.abc import Callable, MutableMapping
+from collections.abc import Callable, MutableMapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -214,6 +214,45 @@ class LookerSource:
                 out.append(ContentError(dashboard, element, str(e.message or "error"), e.model_name, e.explore_name,
                                         e.field_name))
         return out
+
+
+@dataclass(frozen=True)
+class DashboardExplores:
+    title: str
+    explores: tuple[tuple[str, str], ...]  # (LookML model, explore) of each tile's query, in tile order, unique
+
+
+class LookerLineage:
+    """The calls `sentinel discover` makes: dashboards, their tiles' explores, and each explore's base table.
+    Needs see_lookml_dashboards/see_user_dashboards and see_lookml (for the explore's sql_table_name)."""
+
+    def __init__(self, source: LookerSource) -> None:
+        self._source = source
+
+    def dashboards(self, *, timeout: float) -> list[DashboardExplores]:
+        found = self._source.call("GET /dashboards", lambda sdk: sdk.all_dashboards(fields="id,title"), timeout=timeout)
+        out = []
+        for dash in found:
+            if not dash.id:
+                continue
+            elements = self._elements(str(dash.id), timeout)
+            explores = dict.fromkeys((str(e.query.model), str(e.query.view)) for e in elements
+                                     if e.query is not None and e.query.model and e.query.view)
+            out.append(DashboardExplores(str(dash.title or dash.id), tuple(explores)))
+        return out
+
+    def _elements(self, dashboard_id: str, timeout: float) -> Sequence[models40.DashboardElement]:
+        return self._source.call(f"GET /dashboards/{dashboard_id}/dashboard_elements",
+                                 lambda sdk: sdk.dashboard_dashboard_elements(dashboard_id, fields="title,query"),
+                                 timeout=timeout)
+
+    def explore_table(self, model: str, explore: str, *, timeout: float) -> str | None:
+        """The explore's sql_table_name without its alias ("ANALYTICS.FCT_TRANSACTIONS AS t" -> the table)."""
+        found = self._source.call(f"GET /lookml_models/{model}/explores/{explore}",
+                                  lambda sdk: sdk.lookml_model_explore(model, explore, fields="name,sql_table_name"),
+                                  timeout=timeout)
+        text = (found.sql_table_name or "").strip()
+        return text.split()[0] if text else None
 
 
 def _epoch(value: int | None) -> datetime | None:
