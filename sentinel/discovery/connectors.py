@@ -58,6 +58,8 @@ def expand(rule: CaptureRule, source_tables: set[str] | None, why_unread: str) -
                 problems.append(Unresolved("postgres", f"{rule.connector}: {pattern}",
                                            "table.include.list names it but PostgreSQL has no such table "
                                            "(dropped or renamed, or Sentinel's role cannot see it)"))
+                if _LITERAL.fullmatch(pattern):  # a named table that is gone is still part of the pipeline
+                    matched = [pattern.replace("\\.", ".")]
         for table in matched:
             if not any(_fullmatch(x, table) for x in rule.exclude):
                 captures[table] = Capture(rule.connector, table, f"{rule.prefix}.{table}")

@@ -162,3 +162,4 @@ class Discovery:
     tables: tuple[TableLineage, ...]
     unresolved: tuple[Unresolved, ...]  # not tied to one table (a connector, a pipe, a system that did not answer)
     systems: tuple[str, ...]  # what was read, for the header ("Kafka Connect: 3 connectors", ...)
+    unread: frozenset[str] = frozenset()  # hops whose system could not be read

@@ -121,4 +121,4 @@ def stitch(obs: Observed, systems: tuple[str, ...] = (), why_unread: str = "Post
             if obs.dbt_models and _last(table) not in models:
                 unresolved.append(Unresolved("looker", dash.title, f"its explore reads {table}, which no dbt model "
                                                                    "builds"))
-    return Discovery(tuple(lineages), tuple(unresolved), systems)
+    return Discovery(tuple(lineages), tuple(unresolved), systems, frozenset(obs.unread))
