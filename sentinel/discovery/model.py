@@ -49,6 +49,7 @@ class SinkRoute:
     prefix: str  # raw/payments/transactions/ (always ends with /)
     layout: str | None  # "dt=YYYY-MM-DD" when the path format is daily dt= partitions; None otherwise
     group: str  # the sink's consumer group
+    selection: str = ""  # the sink's topics.regex that matched, or the topic as a regex: what a lag check should read
 
     @property
     def url(self) -> str:
@@ -71,14 +72,16 @@ class SinkRule:
     def route(self, topic: str) -> SinkRoute | None:
         import re
 
-        if topic not in self.topics and not (self.topics_regex and re.fullmatch(self.topics_regex, topic)):
+        by_regex = topic not in self.topics
+        if by_regex and not (self.topics_regex and re.fullmatch(self.topics_regex, topic)):
             return None
         folder = topic
         for regex, replacement in self.renames:
             if re.fullmatch(regex, folder):
                 folder = re.sub(f"^(?:{regex})$", replacement, folder)
         prefix = "/".join(p for p in (self.topics_dir.strip("/"), folder.strip("/")) if p) + "/"
-        return SinkRoute(self.connector, topic, self.bucket, prefix, self.layout, self.group)
+        selection = self.topics_regex if by_regex and self.topics_regex else re.escape(topic)
+        return SinkRoute(self.connector, topic, self.bucket, prefix, self.layout, self.group, selection)
 
 
 @dataclass(frozen=True, slots=True)

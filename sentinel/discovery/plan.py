@@ -74,7 +74,9 @@ def _add_checks(t: TableLineage, missing: list[str], checks: _Checks, dbt_locati
                             f"the S3 sink's group {t.s3.group} behind its topics",
                             {"groups": [t.s3.group], "topics": [], "window": "10m", "lag_warn": "5m",
                              "lag_critical": "15m"}, "1m")
-        params["topics"].append(re.escape(t.topic))
+        selection = t.s3.selection or re.escape(t.topic)
+        if selection not in params["topics"]:  # the sink's own topics.regex: a topic added later is watched too
+            params["topics"].append(selection)
     if "s3" in missing and t.s3 is not None:
         if t.s3.layout is None:
             notes.append(f"{t.table}: no s3_partition_arrival check for {t.s3.url}: its folders are not dt= partitions")

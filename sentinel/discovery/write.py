@@ -105,7 +105,8 @@ def splice(text: str, additions: Additions) -> tuple[str, list[str]]:
     elif pipeline is not None and (additions.tables or additions.fields):
         _pipeline_inserts(doc, pipeline, lines, additions, inserts, notes)
 
-    for index, block in sorted(inserts, key=lambda i: -i[0]):
+    # bottom-up so earlier indexes stay valid; at the same index, the later addition first so the order holds
+    for _, index, block in sorted(((n, i, b) for n, (i, b) in enumerate(inserts)), key=lambda x: (-x[1], -x[0])):
         lines[index:index] = block
     return "\n".join(lines) + "\n", notes
 
