@@ -125,9 +125,6 @@ def _pipeline_inserts(doc: Any, pipeline: Any, lines: list[str], additions: Addi
         notes.append("pipeline.tables is written in flow style ({...}); add the discovered tables by hand")
         return
     col = tables.lc.col
-    if additions.tables:
-        stop = _next_key_line(pipeline, "tables", pipe_end)
-        inserts.append((_block_end(lines, tables.lc.line, stop, col + 1), _render(additions.tables, col)))
     names = list(tables)
     for name, missing in additions.fields.items():
         entry = tables.get(name)
@@ -141,6 +138,9 @@ def _pipeline_inserts(doc: Any, pipeline: Any, lines: list[str], additions: Addi
         stop = min(following, default=_next_key_line(pipeline, "tables", pipe_end))
         start = tables.lc.key(name)[0] + 1
         inserts.append((_block_end(lines, start, stop, entry.lc.col + 1), _render(dict(missing), entry.lc.col)))
+    if additions.tables:  # after the fields: at the same line (the last entry's end) these must come second
+        stop = _next_key_line(pipeline, "tables", pipe_end)
+        inserts.append((_block_end(lines, tables.lc.line, stop, col + 1), _render(additions.tables, col)))
 
 
 def validate_text(text: str, where: Path) -> None:

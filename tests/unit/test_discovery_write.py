@@ -107,3 +107,14 @@ def test_a_result_that_would_not_validate_is_refused_and_nothing_is_written(tmp_
     with pytest.raises(WriteRefused, match="would not validate"):
         write(path, NOVAPAY)
     assert "pipeline:" not in path.read_text()
+
+
+def test_checks_and_a_new_pipeline_section_both_added_at_the_end_of_the_file_keep_their_order(tmp_path: Path) -> None:
+    path = tmp_path / "alert_rules.yaml"
+    path.write_text("version: 1\nchecks:\n  # watched by hand\n  - id: dbt\n    kind: dbt_results\n"
+                    "    params: {location: s3://novapay-dbt-artifacts/prod/, cadence: 15m}\n")
+    write(path, NOVAPAY)
+    config = load_config(path, check_registry())
+    assert {c.id for c in config.spec.checks} >= {"dbt", "discovered_snowpipe", "discovered_connectors"}
+    assert len(config.spec.pipeline.tables) == 4
+    assert path.read_text().index("discovered_snowpipe") < path.read_text().index("pipeline:")
