@@ -118,3 +118,34 @@ def test_checks_and_a_new_pipeline_section_both_added_at_the_end_of_the_file_kee
     assert {c.id for c in config.spec.checks} >= {"dbt", "discovered_snowpipe", "discovered_connectors"}
     assert len(config.spec.pipeline.tables) == 4
     assert path.read_text().index("discovered_snowpipe") < path.read_text().index("pipeline:")
+
+
+EVENTS = TableLineage("payment.events", None, "payment.events",
+                      SinkRoute("s3-sink-events", "payment.events", "novapay-data-lake", "raw/events/payment.events/",
+                                "dt=YYYY-MM-DD", "connect-s3-sink-events", r"payment\.events"))
+
+
+def test_from_the_shipped_config_without_lineage_the_result_matches_it_up_to_the_explained_differences(
+        tmp_path: Path) -> None:
+    path = tmp_path / "alert_rules.yaml"
+    path.write_text(NO_LINEAGE)
+    write(path, Discovery((*NOVAPAY.tables, EVENTS), (), ()))
+    got = load_config(path, check_registry()).spec.pipeline.tables
+    want = SentinelConfig.model_validate(yaml.safe_load(SHIPPED)).pipeline.tables
+    # the stream is named by its topic: no system calls it events.payment_events
+    assert set(got) ^ set(want) == {"payment.events", "events.payment_events"}
+    for name in set(got) & set(want):
+        assert got[name].dashboards == want[name].dashboards, name
+        assert got[name].slas == [] and got[name].stages is None  # SLAs are promises, not facts a system holds
+    assert got["payment.events"].stages == ["kafka", "s3_sink", "s3"]  # no pipe loads it on this stack
+
+
+def test_an_existing_stream_entry_is_recognised_by_its_topic_and_only_gains_the_lineage_fields(tmp_path: Path) -> None:
+    path = tmp_path / "alert_rules.yaml"
+    path.write_text(SHIPPED)
+    write(path, Discovery((*NOVAPAY.tables, EVENTS), (), ()))
+    tables = load_config(path, check_registry()).spec.pipeline.tables
+    assert "payment.events" not in tables
+    events = tables["events.payment_events"]
+    assert (events.topic, events.s3_path) == ("payment.events", "s3://novapay-data-lake/raw/events/payment.events/")
+    assert events.stages == ["kafka", "s3_sink", "s3", "looker"]  # as the person wrote it
