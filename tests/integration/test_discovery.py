@@ -6,12 +6,15 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+import requests
 from pydantic import SecretStr
 
 from devstack.kafka import KafkaConnectService, KafkaService
 from devstack.postgres import PostgresService
 from devstack.snowflake import SnowflakeService
+from sentinel.config.alerting_spec import PipelineSpec
 from sentinel.config.settings import Settings
+from sentinel.discovery.coverage import coverage
 from sentinel.discovery.model import Discovery, TableLineage
 from sentinel.discovery.read import discover
 from sentinel.discovery.render import render_json, render_text
@@ -104,3 +107,21 @@ def test_connector_secrets_never_reach_the_output(world: DiscoveryWorld) -> None
     for text in (render_text(found), render_json(found)):
         assert "do-not-leak" not in text and world.snowflake.password not in text
     assert "payments.transactions" in render_text(found)
+
+
+def test_coverage_of_real_discovery_reports_a_table_gone_at_the_source_and_a_moved_hop(world: DiscoveryWorld) -> None:
+    legacy = f"{world.sfx}-debezium-legacy"
+    world.capture(legacy, ["payments.chargebacks"])  # Debezium still lists it; PostgreSQL never had it
+    try:
+        found = run(world)
+    finally:
+        requests.delete(f"{world.connect.url}/connectors/{legacy}", timeout=30)
+        world.connectors.remove(legacy)
+    recorded = f"s3://{world.bucket}/raw/payments/transactions_v1/"
+    pipeline = PipelineSpec.model_validate({"tables": {"payments.transactions": {"s3_path": recorded}}})
+    findings = {f.key: f.summary for f in coverage(found, [], pipeline)}
+    assert findings["gone:payments.chargebacks"] == (
+        f"payments.chargebacks is captured by {legacy} but PostgreSQL has no such table any more (dropped or renamed?)")
+    assert findings["changed:payments.transactions"] == (
+        f"payments.transactions: the pipeline changed under the config: s3_path was {recorded}, is now "
+        f"s3://{world.bucket}/raw/payments/transactions/")
