@@ -17,10 +17,11 @@ from sentinel.cli import EXIT_CONFIG, settings_from
 @click.option("--diff", "show_diff", is_flag=True, help="Show what --write would add to the config, write nothing.")
 @click.option("--write", is_flag=True, help="Add what is missing to the config file (lineage entries and the "
                                             "standard checks per hop); prints the diff. Never removes or rewrites.")
-@click.option("--timeout", type=float, default=10.0, show_default=True, help="Seconds per remote call.")
+@click.option("--timeout", "timeout_text", default="10s", show_default=True, metavar="DURATION",
+              help="Deadline of each remote call, e.g. 10s, 1m.")
 @click.pass_context
 def discover(ctx: click.Context, fmt: str, dbt_location: str | None, show_diff: bool, write: bool,
-             timeout: float) -> None:
+             timeout_text: str) -> None:
     """Derive the pipeline from the systems themselves: Debezium's and the S3 sink's connector configs (Kafka
     Connect), PostgreSQL's tables, Snowflake's pipes and stages, the dbt manifest and Looker's dashboards, read
     with Sentinel's own connections and grants. Read-only.
@@ -34,11 +35,18 @@ def discover(ctx: click.Context, fmt: str, dbt_location: str | None, show_diff: 
     from sentinel.discovery.coverage import dbt_location_of
     from sentinel.discovery.read import discover as run_discovery
     from sentinel.discovery.render import render_json, render_text
+    from sentinel.durations import parse_duration
     from sentinel.errors import ConfigErrors
     from sentinel.plugins import check_registry
     from sentinel.redact import Redactor
     from sentinel.sources import Sources
 
+    try:
+        timeout = parse_duration(timeout_text).total_seconds()
+        if timeout <= 0:
+            raise ValueError("it must be longer than 0")
+    except ValueError as exc:
+        raise click.BadParameter(f"{timeout_text!r}: {exc}", param_hint="--timeout") from None
     settings = settings_from(ctx)
     path: Path = settings.config_file
     try:
