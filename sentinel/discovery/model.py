@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 # Hops in data-flow order, named like the pipeline stages of alert_rules.yaml.
@@ -70,8 +71,6 @@ class SinkRule:
     group: str
 
     def route(self, topic: str) -> SinkRoute | None:
-        import re
-
         by_regex = topic not in self.topics
         if by_regex and not (self.topics_regex and re.fullmatch(self.topics_regex, topic)):
             return None

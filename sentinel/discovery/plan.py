@@ -59,7 +59,8 @@ class _Checks:
             self.by_id[f"discovered_{_slug(name)}"] = {
                 "id": check_id, "kind": kind, "description": f"{description} (added by sentinel discover --write)",
                 "schedule": {"every": every}, "timeout": "60s", "labels": {"stage": stage}, "params": params}
-        return self.by_id[f"discovered_{_slug(name)}"]["params"]  # type: ignore[no-any-return]
+        found: dict[str, Any] = self.by_id[f"discovered_{_slug(name)}"]["params"]
+        return found
 
 
 def _add_checks(t: TableLineage, missing: list[str], checks: _Checks, dbt_location: str | None,
