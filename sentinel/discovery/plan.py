@@ -57,7 +57,7 @@ class _Checks:
                 check_id, n = f"{base}_{n}", n + 1
             self.taken.add(check_id)
             self.by_id[f"discovered_{_slug(name)}"] = {
-                "id": check_id, "kind": kind, "description": f"{description} (added by sentinel discover --write)",
+                "id": check_id, "kind": kind, "description": f"{description} (sentinel discover)",
                 "schedule": {"every": every}, "timeout": "60s", "labels": {"stage": stage}, "params": params}
         found: dict[str, Any] = self.by_id[f"discovered_{_slug(name)}"]["params"]
         return found

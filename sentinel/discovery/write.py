@@ -35,14 +35,18 @@ def _yaml() -> Any:
     return yaml
 
 
-def _styled(value: Any, *, in_list: bool = False) -> Any:
-    """The file's own style: lists of plain values and list items of plain values inline ([a, b], {k: v})."""
+_INLINE = {"schedule", "labels"}  # a check's small maps, written {every: 5m} in the shipped file
+
+
+def _styled(value: Any, *, key: str | None = None, in_list: bool = False) -> Any:
+    """The file's own style: lists of plain values, list items of plain values, schedule and labels inline.
+    Lineage entries stay block maps, so a later --write can still add a field to them."""
     from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
     plain = (str, int, float, bool)
     if isinstance(value, dict):
-        out = CommentedMap((k, _styled(v)) for k, v in value.items())
-        if in_list and all(isinstance(v, plain) for v in value.values()):
+        out = CommentedMap((k, _styled(v, key=str(k))) for k, v in value.items())
+        if all(isinstance(v, plain) for v in value.values()) and (in_list or key in _INLINE):
             out.fa.set_flow_style()
         return out
     if isinstance(value, list):
