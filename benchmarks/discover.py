@@ -238,6 +238,7 @@ def main() -> None:
                    "stitch_overhead_seconds": round(statistics.median(totals) - statistics.median(reads), 3),
                    "runs": {"reads_only": [round(x, 3) for x in reads], "discover": [round(x, 3) for x in totals]}}
             rows.append(row)
+            sources.kafka().close()  # in this thread (see sentinel.sources.kafka: never on a librdkafka thread)
             for name in connectors:  # the next size discovers only its own pipeline
                 requests.delete(f"{services['connect'].url}/connectors/{name}", timeout=60)
             print(f"{shape['tables']:>4} tables {shape['dbt_nodes']:>5} dbt nodes {shape['dashboards']:>3} dashboards:"

@@ -56,7 +56,12 @@ def discover(ctx: click.Context, fmt: str, dbt_location: str | None, show_diff: 
         sys.exit(EXIT_CONFIG)
     redactor = Redactor.from_settings(settings)
     location = dbt_location or dbt_location_of(config.spec.checks)
-    found = run_discovery(Sources(settings, config.spec.connections), dbt_location=location, timeout=timeout)
+    sources = Sources(settings, config.spec.connections)
+    try:
+        found = run_discovery(sources, dbt_location=location, timeout=timeout)
+    finally:
+        if settings.kafka_bootstrap:  # the Kafka client is destroyed here, never by a collector on its own threads
+            sources.kafka().close()
     text = render_json(found) if fmt == "json" else render_text(found)
     click.echo(redactor.text(text))
     if show_diff or write:

@@ -50,7 +50,13 @@ def sources(world: DiscoveryWorld) -> Sources:
 
 
 def run(world: DiscoveryWorld) -> Discovery:
-    return discover(sources(world), dbt_location=str(world.dbt_location), timeout=15)
+    src = sources(world)
+    try:
+        return discover(src, dbt_location=str(world.dbt_location), timeout=15)
+    finally:
+        # Destroy the Kafka client here, in this thread: left to the garbage collector it may be freed on a
+        # librdkafka thread (when a later test stops the broker), which aborts the process.
+        src.kafka().close()
 
 
 def table(found: Discovery, name: str) -> TableLineage:
