@@ -10,6 +10,9 @@
 - POST /api/4.0/queries/run/json with a WriteQuery body: model system__activity, a known view, fields, a time
   filter on the view's time field and a limit (<= 5000), else 422 Validation Failed; answers rows of the fields;
 - GET /api/4.0/content_validation -> ContentValidation (counted: it is the expensive one);
+- GET /api/4.0/dashboards -> [Dashboard]; GET /api/4.0/dashboards/{id}/dashboard_elements -> [DashboardElement]
+  with each tile's query (model, view = the explore); GET /api/4.0/lookml_models/{model}/explores/{explore} ->
+  LookmlModelExplore with sql_table_name, 404 for an unknown one (sentinel discover);
 - `forbid` makes a path answer 403 (the API user lacks a permission).
 Tests mount `FakeLooker.handle` on pytest-httpserver; `start_looker` serves it with werkzeug in a thread (the
 demo runs that in a child process: devstack/demo_looker.py)."""
@@ -54,6 +57,19 @@ class FakeLooker:
     forbid: set[str] = field(default_factory=set)
     dashboards: list[str] = field(default_factory=lambda: ["Executive Dashboard", "Payments Operations",
                                                            "Merchant Health", "Operational Dashboard"])
+    # dashboard title -> the (model, explore) of its tiles; (model, explore) -> sql_table_name
+    tiles: dict[str, list[tuple[str, str]]] = field(default_factory=lambda: {
+        "Executive Dashboard": [("novapay_finance", "transactions"), ("novapay_finance", "daily_volume")],
+        "Payments Operations": [("novapay_finance", "transactions")],
+        "Merchant Health": [("novapay_merchants", "merchant_health")],
+        "Operational Dashboard": [("novapay_ops", "payment_events")],
+    })
+    explores: dict[tuple[str, str], str] = field(default_factory=lambda: {
+        ("novapay_finance", "transactions"): "ANALYTICS.FCT_TRANSACTIONS AS transactions",
+        ("novapay_finance", "daily_volume"): "ANALYTICS.FCT_DAILY_VOLUME",
+        ("novapay_merchants", "merchant_health"): "ANALYTICS.FCT_MERCHANT_HEALTH AS merchant_health",
+        ("novapay_ops", "payment_events"): "RAW.PAYMENT_EVENTS",
+    })
     tokens: set[str] = field(default_factory=set)
     logins: int = 0
     content_validations: int = 0
@@ -87,6 +103,10 @@ class FakeLooker:
             title = request.args.get("title")
             return _json([{"id": str(i + 1), "title": t} for i, t in enumerate(self.dashboards)
                           if title is None or t == title])
+        if request.method == "GET" and (route == "/dashboards" or route.startswith(("/dashboards/", "/lookml_models/"))):
+            found = self._lineage(route)
+            if found is not None:
+                return found
         if route == "/datagroups" and request.method == "GET":
             return _json(self.datagroups)
         if route == "/queries/run/json" and request.method == "POST":
@@ -98,6 +118,24 @@ class FakeLooker:
                           "total_dashboard_filters_validated": 80, "total_scheduled_plans_validated": 12,
                           "total_alerts_validated": 0, "total_explores_validated": 15})
         return _error(404, "Not found", route)
+
+    def _lineage(self, route: str) -> Response | None:
+        titles = list(self.dashboards)
+        if route == "/dashboards":
+            return _json([{"id": str(i + 1), "title": t} for i, t in enumerate(titles)])
+        parts = route.strip("/").split("/")
+        if len(parts) == 3 and parts[0] == "dashboards" and parts[2] == "dashboard_elements":
+            index = int(parts[1]) - 1 if parts[1].isdigit() else -1
+            if not 0 <= index < len(titles):
+                return _error(404, "Not found", route)
+            return _json([{"title": f"tile {n}", "query": {"model": m, "view": v}}
+                          for n, (m, v) in enumerate(self.tiles.get(titles[index], []), 1)])
+        if len(parts) == 4 and parts[0] == "lookml_models" and parts[2] == "explores":
+            table = self.explores.get((parts[1], parts[3]))
+            if table is None:
+                return _error(404, "Not found", route)
+            return _json({"name": parts[3], "model_name": parts[1], "sql_table_name": table})
+        return None
 
     def _login(self, request: Request) -> Response:
         if not request.content_type or not request.content_type.startswith("application/x-www-form-urlencoded"):

@@ -44,6 +44,7 @@ LAZY_COMMANDS: dict[str, tuple[str, str]] = {
     "alerts": ("sentinel.cli_alerts:alerts", "Show firing, pending and silenced alerts: since, last notified, where."),
     "silence": ("sentinel.cli_alerts:silence", "Silence alerts: add --match K=V --for 2h --comment ..., list, expire."),
     "doctor": ("sentinel.cli_doctor:doctor", "Preflight: connections, privileges, objects and receivers, with fixes."),
+    "discover": ("sentinel.cli_discover:discover", "Derive the lineage from the systems; --write adds it to the config."),
     "notify-test": ("sentinel.cli_alerts:notify_test_cmd", "Send a test notification through a route's receivers."),
 }
 

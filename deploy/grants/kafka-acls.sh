@@ -19,4 +19,5 @@ ADMIN_CONFIG="${ADMIN_CONFIG:-admin.properties}"
 acl() { kafka-acls.sh --bootstrap-server "$BOOTSTRAP" --command-config "$ADMIN_CONFIG" --add --allow-principal User:sentinel "$@"; }
 
 acl --operation Describe --operation Read --topic cdc. --resource-pattern-type prefixed
+acl --operation Describe --operation Read --topic payment.events
 acl --operation Describe --group '*'

@@ -13,6 +13,8 @@
 --   row_reconciliation     per-bucket COUNT / SUM / HASH_AGG over key, time and version columns
 --   volume_anomaly         SELECT FLOOR(DATE_PART(EPOCH_SECOND, <ts>) / 3600), COUNT(*) ... GROUP BY 1 over one table
 --   schema_drift           SELECT ... FROM <db>.INFORMATION_SCHEMA.COLUMNS (shows only tables the role can access)
+--   sentinel discover      SHOW PIPES IN ACCOUNT (lists pipes the role has MONITOR on: each pipe's COPY INTO) and
+--   pipeline_coverage      SHOW STAGES IN ACCOUNT (lists stages the role has USAGE on: each stage's URL)
 --
 -- COPY_HISTORY returns rows only for tables the role has a privilege on (SELECT is enough, per Snowflake's
 -- COPY_HISTORY docs: "Returns results only for ... tables ... the role has access to"); SYSTEM$PIPE_STATUS needs
@@ -38,6 +40,10 @@ GRANT MONITOR ON PIPE NOVAPAY.RAW.TRANSACTIONS_PIPE TO ROLE SENTINEL_MONITOR;
 GRANT MONITOR ON PIPE NOVAPAY.RAW.REFUNDS_PIPE TO ROLE SENTINEL_MONITOR;
 GRANT MONITOR ON PIPE NOVAPAY.RAW.MERCHANTS_PIPE TO ROLE SENTINEL_MONITOR;
 GRANT MONITOR ON PIPE NOVAPAY.RAW.API_KEYS_PIPE TO ROLE SENTINEL_MONITOR;
+
+-- SHOW STAGES, for discovery: the external stage the pipes read (its URL). USAGE on an external stage also lets the
+-- role list and read its files (read-only, like the S3 policy); leave it out and discovery reports the hop unresolved.
+GRANT USAGE ON STAGE NOVAPAY.RAW.LAKE_STAGE TO ROLE SENTINEL_MONITOR;
 
 GRANT ROLE SENTINEL_MONITOR TO USER SENTINEL_SVC;
 ALTER USER SENTINEL_SVC SET DEFAULT_ROLE = SENTINEL_MONITOR DEFAULT_WAREHOUSE = MONITORING_WH;

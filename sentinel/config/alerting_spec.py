@@ -105,6 +105,13 @@ class TableLineageSpec(Spec):
     stages: list[str] | None = None
     slas: list[str] = Field(default_factory=list)
     dashboards: list[str] = Field(default_factory=list)
+    # Where the table travels, as `sentinel discover --write` found it; the pipeline_coverage check reports a hop
+    # whose mapping has since changed. All optional: a hand-written entry without them is compared by name only.
+    topic: str | None = Field(None, description="Kafka topic, e.g. cdc.payments.transactions")
+    s3_path: str | None = Field(None, description="s3://bucket/prefix/ the S3 sink writes the topic to")
+    pipe: str | None = Field(None, description="the Snowpipe loading it, DATABASE.SCHEMA.PIPE")
+    raw_table: str | None = Field(None, description="the Snowflake raw table, DATABASE.SCHEMA.TABLE")
+    dbt_source: str | None = Field(None, description="the dbt source over the raw table, source_name.table")
 
 
 class PipelineSpec(Spec):

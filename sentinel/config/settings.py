@@ -106,6 +106,7 @@ class Settings(BaseSettings):
     # with the real output columns. Leave unset in production. See sentinel/sources/snowpipe.py.
     snowflake_copy_history_relation: str | None = None
     snowflake_pipe_status_relation: str | None = None
+    snowflake_show_pipes_relation: str | None = None  # SHOW PIPES stand-in: sentinel/sources/snowflake_pipes.py
     aws_connect_timeout_seconds: float = Field(5.0, gt=0)
     aws_read_timeout_seconds: float = Field(20.0, gt=0)
 

@@ -107,6 +107,7 @@ class Sources:
             statement_timeout=limit,
             copy_history_relation=st.snowflake_copy_history_relation,
             pipe_status_relation=st.snowflake_pipe_status_relation,
+            show_pipes_relation=st.snowflake_show_pipes_relation,
             query_tag=self.query_tag,
             allow_privileged=self.connections.snowflake.allow_privileged,
         )

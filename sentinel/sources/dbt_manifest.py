@@ -41,6 +41,7 @@ class ManifestNode:
     compiled_code: str | None
     description: str | None
     source_name: str | None = None
+    loaded_at_field: str | None = None  # sources: the column dbt source freshness reads
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,7 +141,15 @@ class Manifest:
             compiled_code=optional_text(raw, "compiled_code"),
             description=optional_text(raw, "description") or None,
             source_name=optional_text(raw, "source_name"),
+            loaded_at_field=optional_text(raw, "loaded_at_field") or optional_text(config, "loaded_at_field"),
         )
+
+    def unique_ids(self, resource_type: str) -> list[str]:
+        """Every node of one type ("model", "seed", "source", ...), in manifest order."""
+        if resource_type == "source":
+            return list(self._raw_sources)
+        return [uid for uid, raw in self._raw_nodes.items()
+                if isinstance(raw, dict) and raw.get("resource_type", uid.split(".", 1)[0]) == resource_type]
 
     def source_columns(self, source_name: str, table: str) -> dict[str, str | None] | None:
         """Columns a dbt source table declares (name -> data_type or None), or None when no such source exists.

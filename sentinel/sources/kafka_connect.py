@@ -1,11 +1,13 @@
 """Kafka Connect REST thin client: connector and task states, with HTTP timeouts on every call.
 
 Messages name the worker URL without any user:password part; the basic-auth password is never printed.
-Connector configs are never fetched (they hold database and cloud credentials).
+Connector configs (they hold database and cloud credentials) are read only by `connector_configs`, for
+`sentinel discover`, which keeps an allow-list of routing keys and drops every other value on arrival.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -13,6 +15,14 @@ from urllib.parse import urlsplit, urlunsplit
 from pydantic import SecretStr
 
 from sentinel.errors import SourceError
+
+# The keys discovery reads (capture, routing and layout). Everything else, passwords included, is dropped unread.
+_ROUTING_KEYS = re.compile(
+    r"connector\.class|topic\.prefix|database\.server\.name|database\.dbname|slot\.name"
+    r"|(table|schema|database)\.(include|exclude)\.list|topics|topics\.regex|topics\.dir|s3\.bucket\.name"
+    r"|partitioner\.class|path\.format|partition\.field\.name|format\.class|consumer\.override\.group\.id"
+    r"|transforms|transforms\.[^.]+\.(type|regex|replacement)"
+)
 
 _HINT = "check SENTINEL_KAFKA_CONNECT_URL points at a Connect worker's REST listener and the worker is up"
 
@@ -131,3 +141,17 @@ class KafkaConnectSource:
         from urllib.parse import quote
 
         return parse_status(name, self._get(f"/connectors/{quote(name, safe='')}/status", timeout))
+
+    def connector_configs(self, timeout: float) -> dict[str, dict[str, str]]:
+        """Each connector's routing keys (GET /connectors?expand=info), nothing else: see _ROUTING_KEYS."""
+        data = self._get("/connectors", timeout, params=[("expand", "info")])
+        if isinstance(data, list):  # very old workers without expand
+            from urllib.parse import quote
+
+            data = {name: {"info": {"config": self._get(f"/connectors/{quote(name, safe='')}/config", timeout)}}
+                    for name in data}
+        out: dict[str, dict[str, str]] = {}
+        for name, entry in (data or {}).items():
+            config = ((entry or {}).get("info") or {}).get("config") or {}
+            out[str(name)] = {str(k): str(v) for k, v in config.items() if _ROUTING_KEYS.fullmatch(str(k))}
+        return out

@@ -23,6 +23,7 @@ from sentinel.errors import PrivilegedConnectionError, SourceError
 from sentinel.privileges import Identity, snowflake_grants_fix, snowflake_identity
 
 if TYPE_CHECKING:
+    from sentinel.sources.snowflake_pipes import PipeCatalog
     from sentinel.sources.snowpipe import SnowpipeQueries
 
 # Snowflake GS error codes that mean "log in again".
@@ -71,6 +72,7 @@ class SnowflakeSource:
         statement_timeout: float = 60.0,
         copy_history_relation: str | None = None,
         pipe_status_relation: str | None = None,
+        show_pipes_relation: str | None = None,
         connector: Connector | None = None,
         query_tag: str = "sentinel",
         allow_privileged: bool = False,
@@ -82,6 +84,7 @@ class SnowflakeSource:
         self.statement_timeout = statement_timeout
         self.copy_history_relation = copy_history_relation
         self.pipe_status_relation = pipe_status_relation
+        self.show_pipes_relation = show_pipes_relation
         self._secrets = [s.get_secret_value() for s in (password, private_key_passphrase) if s is not None]
         self._password = password
         self._passphrase = private_key_passphrase
@@ -224,6 +227,12 @@ class SnowflakeSource:
 
         return SnowpipeQueries(self, copy_history_relation=self.copy_history_relation,
                                pipe_status_relation=self.pipe_status_relation)
+
+    def pipe_catalog(self) -> PipeCatalog:
+        """SHOW PIPES / SHOW STAGES on this session (see sentinel.sources.snowflake_pipes for the seam)."""
+        from sentinel.sources.snowflake_pipes import PipeCatalog
+
+        return PipeCatalog(self, show_pipes_relation=self.show_pipes_relation)
 
     def query(self, sql: str, params: Mapping[str, Any] | None = None, *, timeout: float | None = None) -> list[dict[str, Any]]:
         """Run one statement; rows as dicts keyed by UPPER-case column name. Reconnects once on session expiry."""

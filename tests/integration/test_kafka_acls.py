@@ -165,7 +165,7 @@ def test_the_shipped_acls_allow_nothing_that_changes_kafka(granted: KafkaService
 def test_every_acl_line_is_needed(pipeline: KafkaService, tmp_path: Path, dropped: str) -> None:
     lines = GRANTS.read_text().splitlines()
     kept = [line for line in lines if not (line.startswith("acl ") and f" {dropped}" in line)]
-    assert len(kept) == len(lines) - 1, f"expected exactly one ACL line with {dropped}"
+    assert len(kept) < len(lines), f"expected an ACL line with {dropped}"
     script = tmp_path / "kafka-acls-minus-one.sh"
     script.write_text("\n".join(kept) + "\n")
     apply_grants(pipeline, tmp_path, script)
