@@ -153,7 +153,7 @@ def _context(preload: list[str]) -> Any:
     with _CONTEXT_LOCK:
         if _CONTEXT is None:
             ctx = multiprocessing.get_context("forkserver")
-            ctx.set_forkserver_preload([*PRELOAD, *preload])
+            ctx.set_forkserver_preload([*PRELOAD, *preload, "sentinel.isolation_preloaded"])
             _CONTEXT = ctx
         return _CONTEXT
 
@@ -233,11 +233,17 @@ class WorkerPool:
     """Worker processes for checks: at most `size` at once, each reused for `max_runs` checks."""
 
     def __init__(self, settings: Any, clock: Clock, *, size: int, memory_limit_bytes: int,
-                 max_runs: int = 200, idle_seconds: float = 120.0, preload: list[str] | None = None) -> None:
+                 max_runs: int = 200, idle_seconds: float = 120.0, keep_idle: int = 2,
+                 spare_idle_seconds: float = 15.0, preload: list[str] | None = None) -> None:
         """`preload`: modules every worker needs (the configured check kinds), imported once by the fork server.
-        A worker idle for `idle_seconds` is stopped, so a quiet daemon keeps few processes."""
+        The `keep_idle` most recently used idle workers are stopped after `idle_seconds`, the others (started for a
+        burst of checks due together) after `spare_idle_seconds`: a daemon between bursts holds few processes, and
+        a new one is a fork of the preloaded server, not a new interpreter."""
         self._preload = list(preload or [])
         self._idle_seconds = idle_seconds
+        self._keep_idle = keep_idle
+        self._spare_idle_seconds = spare_idle_seconds
+        self._reaper: threading.Thread | None = None
         self._settings = settings
         self._clock = clock
         self._memory_limit = memory_limit_bytes
@@ -286,12 +292,7 @@ class WorkerPool:
         chosen: _Worker | None = None
         with self._changed:
             while chosen is None:
-                now = time.monotonic()
-                gone = [w for w in self._idle if now - w.idle_since > self._idle_seconds or not w.process.is_alive()]
-                if gone:
-                    self._idle = [w for w in self._idle if w not in gone]
-                    self._alive -= len(gone)
-                    expired += gone
+                expired += self._expire_locked()
                 if self._idle:
                     chosen = self._idle.pop()  # the most recently used: its clients are the warmest
                 elif self._alive < self._size:
@@ -302,6 +303,29 @@ class WorkerPool:
         for worker in expired:
             worker.stop()
         return chosen or self._new_worker()
+
+    def _expire_locked(self) -> list[_Worker]:
+        """Take expired or dead idle workers out of the pool (the caller stops them outside the lock)."""
+        now = time.monotonic()
+        newest_first = sorted(self._idle, key=lambda w: -w.idle_since)
+        gone = [w for i, w in enumerate(newest_first) if not w.process.is_alive()
+                or now - w.idle_since > (self._idle_seconds if i < self._keep_idle else self._spare_idle_seconds)]
+        if gone:
+            self._idle = [w for w in self._idle if w not in gone]
+            self._alive -= len(gone)
+            self._changed.notify_all()
+        return gone
+
+    def _reap(self) -> None:
+        """Stop expired idle workers while no check asks for one (a daemon between its bursts of checks)."""
+        while True:
+            time.sleep(min(5.0, self._spare_idle_seconds / 2))
+            with self._changed:
+                if self._closed:
+                    return
+                gone = self._expire_locked()
+            for worker in gone:
+                worker.stop()
 
     def _new_worker(self) -> _Worker:
         """Start a worker whose place in `_alive` is already counted; give the place back if it cannot start."""
@@ -319,6 +343,9 @@ class WorkerPool:
                 worker.idle_since = time.monotonic()
                 self._idle.append(worker)
                 self._changed.notify()
+                if self._reaper is None:
+                    self._reaper = threading.Thread(target=self._reap, name="sentinel-worker-reaper", daemon=True)
+                    self._reaper.start()
                 return
             self._alive -= 1
         worker.stop()
