@@ -153,7 +153,7 @@ def _context(preload: list[str]) -> Any:
     with _CONTEXT_LOCK:
         if _CONTEXT is None:
             ctx = multiprocessing.get_context("forkserver")
-            ctx.set_forkserver_preload([*PRELOAD, *preload, "sentinel.isolation_preloaded"])
+            ctx.set_forkserver_preload([*PRELOAD, *preload])
             _CONTEXT = ctx
         return _CONTEXT
 
