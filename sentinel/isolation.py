@@ -14,39 +14,28 @@ caller's thread supervises the run:
 A worker has no clock and no memory of its own: `ctx.now()`, the deadline and the check's memory are answered by
 the caller over the worker's pipe, so a fake clock in tests and the state store behave exactly as in-process.
 
+The worker's side (its loop, the remote clock and memory, the fork server) is sentinel/isolation_worker.py.
+
 In-process execution (threads, `sentinel.runner`) stays for what is safe there: tests whose check plugins share
 state with the test, and `SENTINEL_CHECK_ISOLATION=thread` for debugging with a plain traceback.
 """
 
 from __future__ import annotations
 
-import contextlib
-import faulthandler
 import logging
-import multiprocessing
-import os
-import re
-import signal
-import sysconfig
-import tempfile
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
-from multiprocessing.connection import Connection
-from pathlib import Path
 from typing import Any
 
-from sentinel.api import Activity, CheckContext, CheckMemory
+from sentinel.api import CheckContext, CheckMemory
 from sentinel.clock import Clock
+from sentinel.isolation_worker import Worker, signal_name
 from sentinel.model import CheckResult
 
 log = logging.getLogger(__name__)
 
 POLL_SECONDS = 0.05
-_FRAME = re.compile(r'File "(?P<file>[^"]+)", line (?P<line>\d+) in (?P<func>\S+)')
-# Frames that say nothing about which call hung or crashed: the worker's plumbing and the standard library.
-_OWN_FRAMES = ("/sentinel/isolation.py", sysconfig.get_paths()["stdlib"] + "/")
 
 
 @dataclass(frozen=True)
@@ -56,177 +45,6 @@ class Outcome:
     result: CheckResult | None = None
     error: str | None = None
     details: dict[str, str] | None = None  # what the runner keeps beside the one-line error (e.g. the GRANTs)
-
-
-class _RemoteClock:
-    """The caller's clock, asked over the pipe (a fake clock in tests stays the one clock)."""
-
-    def __init__(self, call: Callable[..., Any]) -> None:
-        self._call = call
-
-    def now(self) -> Any:
-        return self._call("now")
-
-    def monotonic(self) -> float:
-        return float(self._call("monotonic"))
-
-
-class _RemoteMemory:
-    def __init__(self, call: Callable[..., Any]) -> None:
-        self._call = call
-
-    def load(self, key: str) -> Any:
-        return self._call("load", key)
-
-    def save(self, key: str, value: Any) -> None:
-        self._call("save", key, value)
-
-
-class _RemoteActivity(Activity):
-    """What the check waits on, told to the caller on each change: the caller names it when the deadline kills us."""
-
-    def __init__(self, call: Callable[..., Any]) -> None:
-        super().__init__()
-        self._call = call
-
-    def _changed(self, value: str | None) -> None:
-        self._call("doing", value)
-
-
-def _worker_main(conn: Connection, settings: Any, dump_path: str) -> None:
-    """The worker loop: run one check per request until told to stop or the caller goes away."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group; the caller decides
-    dump = open(dump_path, "w")  # noqa: SIM115 - kept open for faulthandler for the worker's life
-    faulthandler.enable(file=dump, all_threads=False)
-    faulthandler.register(signal.SIGUSR1, file=dump, all_threads=False)  # the caller's "where are you stuck?"
-    from sentinel.runner import describe_exception, error_details
-    from sentinel.sources import Sources
-
-    sources = Sources(settings)
-
-    def call(op: str, *args: Any) -> Any:
-        conn.send((op, *args))
-        kind, value = conn.recv()
-        if kind == "raise":
-            raise RuntimeError(value)
-        return value
-
-    while True:
-        try:
-            request = conn.recv()
-        except (EOFError, OSError):
-            return  # the caller is gone
-        if request[0] == "stop":
-            return
-        _, check, check_id, labels, deadline, connections = request
-        if connections is not None:
-            sources.connections = connections  # the caller's policy, which a reload may have changed
-        ctx = CheckContext(check_id=check_id, clock=_RemoteClock(call), deadline_monotonic=deadline,
-                           sources=sources.for_check(check_id), memory=_RemoteMemory(call), labels=labels,
-                           doing=_RemoteActivity(call))
-        reply: tuple[Any, ...]
-        try:
-            result = check.run(ctx)
-            # The stored form: read-only mappings do not pickle, and a plugin's odd value fails here, not later.
-            reply = ("result", result.to_json()) if isinstance(result, CheckResult) else (
-                "error", f"check returned {type(result).__name__}, not a CheckResult (plugin bug)")
-        except BaseException as exc:  # a check's failure is data, sent as text (exceptions may not pickle)
-            reply = ("error", describe_exception(exc), error_details(exc))
-        try:
-            conn.send(reply)
-        except Exception as exc:
-            conn.send(("error", f"the check's result could not be sent back: {describe_exception(exc)}"))
-
-
-# Workers are forked from multiprocessing's fork server, a fresh single-threaded interpreter that imported these
-# once: a new worker costs a fork, not an interpreter start and Sentinel's imports (about 0.3 s and 30 MiB each),
-# and its pages are shared until written. Never a fork of the caller, whose threads (librdkafka, APScheduler,
-# the HTTP server) a fork would copy mid-flight.
-PRELOAD = ["sentinel.isolation", "sentinel.api", "sentinel.sources", "sentinel.runner", "psycopg"]
-_CONTEXT_LOCK = threading.Lock()
-_CONTEXT: Any = None
-
-
-def _context(preload: list[str]) -> Any:
-    """The fork-server context, its preload set before the server first starts (once per process)."""
-    global _CONTEXT  # noqa: PLW0603 - one fork server per process, as multiprocessing itself keeps it
-    with _CONTEXT_LOCK:
-        if _CONTEXT is None:
-            ctx = multiprocessing.get_context("forkserver")
-            ctx.set_forkserver_preload([*PRELOAD, *preload])
-            _CONTEXT = ctx
-        return _CONTEXT
-
-
-class _Worker:
-    def __init__(self, settings: Any, preload: list[str]) -> None:
-        ctx = _context(preload)
-        self.dump = Path(tempfile.mkstemp(prefix="sentinel-worker-", suffix=".txt")[1])
-        self.conn, child = ctx.Pipe()
-        self.process = ctx.Process(target=_worker_main, args=(child, settings, str(self.dump)), daemon=True,
-                                   name="sentinel-check-worker")
-        self.process.start()
-        child.close()
-        self.runs = 0
-        self.idle_since = time.monotonic()
-
-    def rss_bytes(self) -> int:
-        try:
-            pages = int(Path(f"/proc/{self.process.pid}/statm").read_text().split()[1])
-        except (OSError, ValueError, IndexError):
-            return 0
-        return pages * os.sysconf("SC_PAGE_SIZE")
-
-    def last_frame(self) -> str | None:
-        """The innermost frame of ours or the check's in faulthandler's dump (crash or SIGUSR1)."""
-        try:
-            text = self.dump.read_text(errors="replace")
-        except OSError:
-            return None
-        for match in _FRAME.finditer(text):  # most recent call first
-            if not any(own in match["file"] for own in _OWN_FRAMES):
-                return f"{match['func']} at {_short(match['file'])}:{match['line']}"
-        return None
-
-    def where_stuck(self) -> str | None:
-        with contextlib.suppress(ProcessLookupError, TypeError):
-            os.kill(self.process.pid or -1, signal.SIGUSR1)
-            time.sleep(0.2)  # faulthandler writes from its signal handler, even inside C code
-        return self.last_frame()
-
-    def kill(self) -> None:
-        if self.process.is_alive():
-            self.process.kill()
-        self.process.join(5)
-        self.close_files()
-
-    def stop(self) -> None:
-        with contextlib.suppress(OSError, ValueError):
-            self.conn.send(("stop",))
-        self.process.join(2)
-        if self.process.is_alive():
-            self.process.kill()
-            self.process.join(2)
-        self.close_files()
-
-    def close_files(self) -> None:
-        with contextlib.suppress(OSError):
-            self.conn.close()
-        self.dump.unlink(missing_ok=True)
-
-
-def _short(path: str) -> str:
-    for marker in ("/sentinel/", "/checks/", "/tests/", "/site-packages/"):
-        if marker in path:
-            return marker.strip("/") + "/" + path.split(marker, 1)[1]
-    return path
-
-
-def _signal_name(code: int) -> str:
-    try:
-        return signal.Signals(-code).name
-    except ValueError:
-        return f"signal {-code}"
 
 
 class WorkerPool:
@@ -248,7 +66,7 @@ class WorkerPool:
         self._clock = clock
         self._memory_limit = memory_limit_bytes
         self._max_runs = max_runs
-        self._idle: list[_Worker] = []
+        self._idle: list[Worker] = []
         self._size = max(1, size)
         self._slots = threading.BoundedSemaphore(self._size)
         self._lock = threading.Lock()
@@ -286,10 +104,10 @@ class WorkerPool:
             self._give_back(worker, healthy)
             return outcome
 
-    def _take(self) -> _Worker:
+    def _take(self) -> Worker:
         """An idle worker, a new one while fewer than `size` exist, or the next one a warm-up delivers."""
-        expired: list[_Worker] = []
-        chosen: _Worker | None = None
+        expired: list[Worker] = []
+        chosen: Worker | None = None
         with self._changed:
             while chosen is None:
                 expired += self._expire_locked()
@@ -304,7 +122,7 @@ class WorkerPool:
             worker.stop()
         return chosen or self._new_worker()
 
-    def _expire_locked(self) -> list[_Worker]:
+    def _expire_locked(self) -> list[Worker]:
         """Take expired or dead idle workers out of the pool (the caller stops them outside the lock)."""
         now = time.monotonic()
         newest_first = sorted(self._idle, key=lambda w: -w.idle_since)
@@ -327,17 +145,17 @@ class WorkerPool:
             for worker in gone:
                 worker.stop()
 
-    def _new_worker(self) -> _Worker:
+    def _new_worker(self) -> Worker:
         """Start a worker whose place in `_alive` is already counted; give the place back if it cannot start."""
         try:
-            return _Worker(self._settings, self._preload)
+            return Worker(self._settings, self._preload)
         except BaseException:
             with self._changed:
                 self._alive -= 1
                 self._changed.notify()
             raise
 
-    def _offer(self, worker: _Worker) -> None:
+    def _offer(self, worker: Worker) -> None:
         with self._changed:
             if not self._closed:
                 worker.idle_since = time.monotonic()
@@ -350,7 +168,7 @@ class WorkerPool:
             self._alive -= 1
         worker.stop()
 
-    def _give_back(self, worker: _Worker, healthy: bool) -> None:
+    def _give_back(self, worker: Worker, healthy: bool) -> None:
         worker.runs += 1
         if healthy and worker.runs < self._max_runs:
             self._offer(worker)
@@ -363,7 +181,7 @@ class WorkerPool:
         else:
             worker.kill()
 
-    def _supervise(self, worker: _Worker, check: Any, ctx: CheckContext, timeout: float) -> tuple[Outcome, bool]:
+    def _supervise(self, worker: Worker, check: Any, ctx: CheckContext, timeout: float) -> tuple[Outcome, bool]:
         deadline = time.monotonic() + timeout
         try:
             worker.conn.send(("run", check, ctx.check_id, dict(ctx.labels), ctx.deadline_monotonic,
@@ -396,7 +214,7 @@ class WorkerPool:
                 return Outcome(error=message[1], details=message[2] if len(message) > 2 else None), True
             self._answer(worker, ctx, message)
 
-    def _answer(self, worker: _Worker, ctx: CheckContext, message: tuple[Any, ...]) -> None:
+    def _answer(self, worker: Worker, ctx: CheckContext, message: tuple[Any, ...]) -> None:
         op, *args = message
         memory: CheckMemory = ctx.memory
         try:
@@ -420,10 +238,10 @@ class WorkerPool:
             reply = ("raise", f"{type(exc).__name__}: {exc}")
         worker.conn.send(reply)
 
-    def _crashed(self, worker: _Worker, kind: str) -> Outcome:
+    def _crashed(self, worker: Worker, kind: str) -> Outcome:
         worker.process.join(2)
         code = worker.process.exitcode
-        how = _signal_name(code) if code is not None and code < 0 else f"exit code {code}"
+        how = signal_name(code) if code is not None and code < 0 else f"exit code {code}"
         where = worker.last_frame()
         return Outcome(error=f"check crashed: {how} in worker ({kind}{', last call ' + where if where else ''})")
 
