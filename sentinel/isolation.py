@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sentinel.api import CheckContext, CheckMemory
-from sentinel.clock import Clock
+from sentinel.clock import Clock, SystemClock
 from sentinel.isolation_worker import Worker, signal_name
 from sentinel.model import CheckResult
 
@@ -184,7 +184,10 @@ class WorkerPool:
     def _supervise(self, worker: Worker, check: Any, ctx: CheckContext, timeout: float) -> tuple[Outcome, bool]:
         deadline = time.monotonic() + timeout
         try:
-            worker.conn.send(("run", check, ctx.check_id, dict(ctx.labels), ctx.deadline_monotonic,
+            # The system clock reads the same in every process (CLOCK_MONOTONIC is system-wide): the worker reads
+            # it itself instead of asking over the pipe; any other clock (a fake one in tests) stays the caller's.
+            local_clock = type(self._clock) is SystemClock
+            worker.conn.send(("run", check, ctx.check_id, dict(ctx.labels), ctx.deadline_monotonic, local_clock,
                               getattr(ctx.sources, "connections", None)))
         except (OSError, ValueError) as exc:
             return Outcome(error=f"could not hand the check to a worker process: {exc}"), False

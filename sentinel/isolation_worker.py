@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from sentinel.api import Activity, CheckContext
+from sentinel.clock import SystemClock
 from sentinel.model import CheckResult
 
 _FRAME = re.compile(r'File "(?P<file>[^"]+)", line (?P<line>\d+) in (?P<func>\S+)')
@@ -88,10 +89,11 @@ def _worker_main(conn: Connection, settings: Any, dump_path: str) -> None:
             return  # the caller is gone
         if request[0] == "stop":
             return
-        _, check, check_id, labels, deadline, connections = request
+        _, check, check_id, labels, deadline, local_clock, connections = request
         if connections is not None:
             sources.connections = connections  # the caller's policy, which a reload may have changed
-        ctx = CheckContext(check_id=check_id, clock=_RemoteClock(call), deadline_monotonic=deadline,
+        clock = SystemClock() if local_clock else _RemoteClock(call)
+        ctx = CheckContext(check_id=check_id, clock=clock, deadline_monotonic=deadline,
                            sources=sources.for_check(check_id), memory=_RemoteMemory(call), labels=labels,
                            doing=_RemoteActivity(call))
         reply: tuple[Any, ...]
