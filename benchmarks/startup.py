@@ -162,25 +162,34 @@ def main() -> int:
             cpu0, _ = proc_stat(daemon.pid)
             t0 = time.monotonic()
             max_rss = max_pss = workers = 0
+            samples: list[tuple[int, int]] = []  # (PSS KiB, processes) once a second
             while time.monotonic() - t0 < idle_seconds:
                 time.sleep(1)
                 kids = children(daemon.pid)
                 tree = [daemon.pid, *kids, *(g for k in kids for g in children(k))]  # the fork server's workers
                 workers = max(workers, len(tree) - 1)
                 max_rss = max(max_rss, sum(proc_stat(p)[1] for p in tree))
-                max_pss = max(max_pss, sum(pss_kib(p) for p in tree))
+                pss = sum(pss_kib(p) for p in tree)
+                max_pss = max(max_pss, pss)
+                samples.append((pss, len(tree) - 1))
             cpu1, _ = proc_stat(daemon.pid)
             cpu_pct = 100 * (cpu1 - cpu0) / (time.monotonic() - t0)
         finally:
             daemon.terminate()
             daemon.wait(15)
+        # Between bursts (the 20 checks are due together every minute) spare workers are stopped: the median
+        # sample is the daemon at rest, the maximum the daemon during a burst.
+        median_pss, median_procs = sorted(samples)[len(samples) // 2]
         results["daemon_idle"] = {"seconds": idle_seconds, "max_pss_mib": round(max_pss / 1024, 1), "target_pss_mib": 200,
+                                  "median_pss_mib": round(median_pss / 1024, 1),
+                                  "processes_besides_the_daemon_at_the_median": median_procs,
                                   "max_rss_sum_mib": round(max_rss / 1024, 1), "processes_besides_the_daemon": workers,
                                   "measures": "the daemon, the fork server and its check workers; PSS counts shared "
                                               "pages once, the RSS sum counts them in every process",
                                   "cpu_percent_of_one_core": round(cpu_pct, 3), "target_cpu_percent": 1.0,
                                   "note": "20 checks scheduled every minute run during the window"}
-        print(f"daemon idle {idle_seconds:.0f} s           PSS {max_pss / 1024:.0f} MiB with {workers} worker processes "
+        print(f"daemon idle {idle_seconds:.0f} s           PSS median {median_pss / 1024:.0f} MiB with {median_procs} other "
+              f"processes, max {max_pss / 1024:.0f} MiB with {workers} worker processes "
               f"(target < 200; RSS summed {max_rss / 1024:.0f} MiB), "
               f"CPU {cpu_pct:.2f} % of a core (target < 1 %)")
     finally:
@@ -191,6 +200,7 @@ def main() -> int:
         "once_overhead_under_0.5s": results["check_once_20"]["median_overhead_seconds"] < 0.5,  # type: ignore[index]
         "isolation_adds_under_0.3s": results["check_once_20"]["isolation_added_seconds"] < 0.3,  # type: ignore[index]
         "daemon_pss_with_workers_under_200MiB": results["daemon_idle"]["max_pss_mib"] < 200,  # type: ignore[index]
+        "daemon_pss_between_bursts_under_200MiB": results["daemon_idle"]["median_pss_mib"] < 200,  # type: ignore[index]
         "daemon_cpu_under_1pct": results["daemon_idle"]["cpu_percent_of_one_core"] < 1.0,  # type: ignore[index]
     }
     results["verdicts"] = verdicts

@@ -15,7 +15,7 @@ import threading
 import time
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from concurrent.futures import wait as wait_futures
 from dataclasses import dataclass, field
@@ -26,14 +26,14 @@ from pydantic import SecretStr
 
 from sentinel.errors import SourceError
 from sentinel.sources.kafka_errors import UNREACHABLE_HINT as _HINT
-from sentinel.sources.kafka_errors import PartitionError, describe_kafka_error, error_code, hint_for
+from sentinel.sources.kafka_errors import describe_kafka_error, error_code, hint_for
+from sentinel.sources.kafka_offsets import CommittedOffsetReader
 from sentinel.sources.reach import probe
 
 log = logging.getLogger("sentinel.sources.kafka")
 
 TP = tuple[str, int]
 
-_MAX_GROUP_FETCHES = 8  # groups whose committed offsets are fetched at once, each by its own short-lived consumer
 _UNREACHABLE_CODES = {"_TIMED_OUT", "_TRANSPORT", "_ALL_BROKERS_DOWN", "_RESOLVE"}
 
 
@@ -104,6 +104,7 @@ class KafkaSource:
         self._lock = threading.Lock()
         self._current: _Client | None = None
         self._graveyard: list[_Client] = []
+        self._offsets = CommittedOffsetReader(self._config)
 
     def __repr__(self) -> str:
         return f"KafkaSource({self.bootstrap})"
@@ -150,6 +151,7 @@ class KafkaSource:
         """Destroy the admin clients now, in the calling thread, after their requests finish (up to `wait` s;
         a client still busy after that is left alone rather than destroyed under a request)."""
         self._retire()
+        self._offsets.reset()
         deadline = time.monotonic() + wait
         while True:
             self._sweep()
@@ -160,6 +162,7 @@ class KafkaSource:
 
     def _fail(self, what: str, exc: BaseException | None, timeout: float | None = None) -> SourceError:
         self._retire()
+        self._offsets.reset()  # after an outage a kept consumer may sit on a dead connection
         code = error_code(exc) if exc is not None else None
         reason = self._scrub(describe_kafka_error(exc)) if exc is not None and code != "_TIMED_OUT" else None
         if exc is None or isinstance(exc, FutureTimeout) or code in _UNREACHABLE_CODES:
@@ -240,58 +243,13 @@ class KafkaSource:
 
     def committed_offsets(self, groups: Iterable[str], partitions: Iterable[TP],
                           timeout: float) -> dict[str, dict[TP, int]]:
-        """Committed offset of each group on `partitions` (partitions without a commit are absent).
-
-        Read the way a consumer reads its own position: one assign-only consumer per group (no subscribe, so it
-        never joins the group, and nothing is committed) asks `committed()`, which finds the group coordinator
-        first and retries NOT_COORDINATOR and COORDINATOR_LOAD_IN_PROGRESS. The admin call
-        list_consumer_group_offsets crashed librdkafka 2.16 (SIGSEGV, librdkafka issue #5040) when it met
-        NOT_COORDINATOR in the first seconds after a broker restart. Groups are fetched concurrently.
-        """
+        """Committed offset of each group on `partitions` (partitions without a commit are absent); groups fetched
+        concurrently, each by a consumer of its own (sentinel.sources.kafka_offsets says why not the admin API)."""
         names = sorted(set(groups))
         tps = sorted(set(partitions))
         if not names or not tps:
             return {n: {} for n in names}
-        deadline = time.monotonic() + timeout
-        pool = ThreadPoolExecutor(min(_MAX_GROUP_FETCHES, len(names)), thread_name_prefix="sentinel-committed")
-        try:
-            futs = {n: pool.submit(self._committed_of, n, tps, deadline) for n in names}
-            done, _ = wait_futures(list(futs.values()), timeout=timeout + 0.5)
-        finally:
-            pool.shutdown(wait=False, cancel_futures=True)  # a consumer still in its call ends at its own timeout
-        results: dict[str, Any] = {}
-        for name, fut in futs.items():
-            if fut in done:
-                results[name] = fut.exception() or fut.result()
-        out: dict[str, dict[TP, int]] = {}
-        for name in names:
-            got = results.get(name)
-            if got is None:
-                raise self._fail(f"fetching committed offsets of group {name}", None, timeout)
-            if isinstance(got, BaseException):
-                raise self._fail(f"fetching committed offsets of group {name}", got, timeout)
-            out[name] = got
-        return out
-
-    def _committed_of(self, group: str, tps: list[TP], deadline: float) -> dict[TP, int]:
-        from confluent_kafka import Consumer, TopicPartition
-
-        timeout = max(0.1, deadline - time.monotonic())  # a group queued behind others gets only what is left
-        conf = {k: v for k, v in self._config.items() if k != "client.id"}
-        conf.update({"client.id": "sentinel-offsets", "group.id": group, "enable.auto.commit": False,
-                     "enable.auto.offset.store": False})
-        consumer = Consumer(conf)
-        try:
-            got = consumer.committed([TopicPartition(t, p) for t, p in tps], timeout=timeout)
-        finally:
-            consumer.close()  # in this thread; never joined the group, so closing leaves it untouched
-        offsets: dict[TP, int] = {}
-        for tp in got:
-            if tp.error is not None:
-                raise PartitionError(f"{tp.topic}[{tp.partition}]", tp.error)
-            if tp.offset >= 0:
-                offsets[(tp.topic, tp.partition)] = int(tp.offset)
-        return offsets
+        return self._offsets.read(names, tps, timeout, lambda what, exc: self._fail(what, exc, timeout))
 
     def log_offsets(self, partitions: Iterable[TP], timeout: float) -> dict[TP, tuple[int, int]]:
         """(log start offset, log end offset) per partition: two batched ListOffsets calls, concurrently."""

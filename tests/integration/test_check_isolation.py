@@ -121,3 +121,30 @@ def test_a_hang_in_a_worker_names_what_the_check_was_waiting_on(runner: CheckRun
     assert hung.status is Status.ERROR
     assert ("did not finish within its 1s deadline while waiting on Kafka broker-1:9092 ListOffsets of cdc.payments; "
             "its worker process was killed (faulty") in hung.summary, hung.summary
+
+
+def test_spare_workers_of_a_burst_are_stopped_soon_and_the_most_recent_kept(clock: FakeClock) -> None:
+    """A daemon between its bursts of checks holds `keep_idle` processes, not one per check of the last burst."""
+    pool = WorkerPool(Settings(), clock, size=3, memory_limit_bytes=256 * MIB, keep_idle=1, spare_idle_seconds=1)
+    runner = CheckRunner(None, lambda cid: DictMemory(), clock, Redactor.from_settings(Settings()), max_workers=3,
+                         pool=pool)
+    try:
+        burst = runner.run_many([planned(f"b{i}", "sleep", seconds=1) for i in range(3)])
+        pids = {pid_of(r) for r in burst}
+        assert len(pids) == 3
+        deadline = time.monotonic() + 15
+        while sum(_alive(p) for p in pids) > 1:
+            assert time.monotonic() < deadline, "spare workers were not stopped"
+            time.sleep(0.2)
+        again = runner.run_one(planned("after"))
+        assert again.status is Status.OK and pid_of(again) in pids  # the kept one, still warm
+    finally:
+        runner.close()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False

@@ -82,7 +82,7 @@ def assert_not_crashed(result: CheckResult) -> None:
     assert "KafkaError{" not in str(result.to_json()), result.summary
 
 
-@pytest.mark.timeout(900)  # 20 JVM restarts: about 2 min on a quiet 2-core machine, 10 on a loaded one
+@pytest.mark.timeout(900)  # 20 JVM restarts: 3-4 minutes on a quiet 2-core machine, much longer under load
 def test_lag_check_in_the_first_seconds_after_20_broker_restarts_never_crashes_or_misjudges(
         own_kafka: KafkaService) -> None:
     """Each cycle: the consumers move on, the broker restarts, and the check runs from the moment the port opens

@@ -1,0 +1,201 @@
+"""The worker side of sentinel/isolation.py: the process that runs checks one at a time, what it asks its caller
+over the pipe (the clock, the check's memory, what the check waits on), the fork server it is forked from, and
+the caller's handle on one worker (start, memory use, where it is stuck, stop).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import faulthandler
+import multiprocessing
+import os
+import re
+import signal
+import sysconfig
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+
+from sentinel.api import Activity, CheckContext
+from sentinel.clock import SystemClock
+from sentinel.model import CheckResult
+
+_FRAME = re.compile(r'File "(?P<file>[^"]+)", line (?P<line>\d+) in (?P<func>\S+)')
+# Frames that say nothing about which call hung or crashed: the worker's plumbing and the standard library.
+_OWN_FRAMES = ("/sentinel/isolation.py", "/sentinel/isolation_worker.py", sysconfig.get_paths()["stdlib"] + "/")
+
+
+class _RemoteClock:
+    """The caller's clock, asked over the pipe (a fake clock in tests stays the one clock)."""
+
+    def __init__(self, call: Callable[..., Any]) -> None:
+        self._call = call
+
+    def now(self) -> Any:
+        return self._call("now")
+
+    def monotonic(self) -> float:
+        return float(self._call("monotonic"))
+
+
+class _RemoteMemory:
+    def __init__(self, call: Callable[..., Any]) -> None:
+        self._call = call
+
+    def load(self, key: str) -> Any:
+        return self._call("load", key)
+
+    def save(self, key: str, value: Any) -> None:
+        self._call("save", key, value)
+
+
+class _RemoteActivity(Activity):
+    """What the check waits on, told to the caller on each change: the caller names it when the deadline kills us."""
+
+    def __init__(self, call: Callable[..., Any]) -> None:
+        super().__init__()
+        self._call = call
+
+    def _changed(self, value: str | None) -> None:
+        self._call("doing", value)
+
+
+def _worker_main(conn: Connection, settings: Any, dump_path: str) -> None:
+    """The worker loop: run one check per request until told to stop or the caller goes away."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group; the caller decides
+    dump = open(dump_path, "w")  # noqa: SIM115 - kept open for faulthandler for the worker's life
+    faulthandler.enable(file=dump, all_threads=False)
+    faulthandler.register(signal.SIGUSR1, file=dump, all_threads=False)  # the caller's "where are you stuck?"
+    from sentinel.runner import describe_exception, error_details
+    from sentinel.sources import Sources
+
+    sources = Sources(settings)
+
+    def call(op: str, *args: Any) -> Any:
+        conn.send((op, *args))
+        kind, value = conn.recv()
+        if kind == "raise":
+            raise RuntimeError(value)
+        return value
+
+    while True:
+        try:
+            request = conn.recv()
+        except (EOFError, OSError):
+            return  # the caller is gone
+        if request[0] == "stop":
+            return
+        _, check, check_id, labels, deadline, local_clock, connections = request
+        if connections is not None:
+            sources.connections = connections  # the caller's policy, which a reload may have changed
+        clock = SystemClock() if local_clock else _RemoteClock(call)
+        ctx = CheckContext(check_id=check_id, clock=clock, deadline_monotonic=deadline,
+                           sources=sources.for_check(check_id), memory=_RemoteMemory(call), labels=labels,
+                           doing=_RemoteActivity(call))
+        reply: tuple[Any, ...]
+        try:
+            result = check.run(ctx)
+            # The stored form: read-only mappings do not pickle, and a plugin's odd value fails here, not later.
+            reply = ("result", result.to_json()) if isinstance(result, CheckResult) else (
+                "error", f"check returned {type(result).__name__}, not a CheckResult (plugin bug)")
+        except BaseException as exc:  # a check's failure is data, sent as text (exceptions may not pickle)
+            reply = ("error", describe_exception(exc), error_details(exc))
+        try:
+            conn.send(reply)
+        except Exception as exc:
+            conn.send(("error", f"the check's result could not be sent back: {describe_exception(exc)}"))
+
+
+# Workers are forked from multiprocessing's fork server, a fresh single-threaded interpreter that imported these
+# once: a new worker costs a fork, not an interpreter start and Sentinel's imports (about 0.3 s and 30 MiB each),
+# and its pages are shared until written. Never a fork of the caller, whose threads (librdkafka, APScheduler,
+# the HTTP server) a fork would copy mid-flight.
+PRELOAD = ["sentinel.isolation_worker", "sentinel.api", "sentinel.sources", "sentinel.runner", "psycopg"]
+_CONTEXT_LOCK = threading.Lock()
+_CONTEXT: Any = None
+
+
+def _context(preload: list[str]) -> Any:
+    """The fork-server context, its preload set before the server first starts (once per process)."""
+    global _CONTEXT  # noqa: PLW0603 - one fork server per process, as multiprocessing itself keeps it
+    with _CONTEXT_LOCK:
+        if _CONTEXT is None:
+            ctx = multiprocessing.get_context("forkserver")
+            ctx.set_forkserver_preload([*PRELOAD, *preload])
+            _CONTEXT = ctx
+        return _CONTEXT
+
+
+class Worker:
+    def __init__(self, settings: Any, preload: list[str]) -> None:
+        ctx = _context(preload)
+        self.dump = Path(tempfile.mkstemp(prefix="sentinel-worker-", suffix=".txt")[1])
+        self.conn, child = ctx.Pipe()
+        self.process = ctx.Process(target=_worker_main, args=(child, settings, str(self.dump)), daemon=True,
+                                   name="sentinel-check-worker")
+        self.process.start()
+        child.close()
+        self.runs = 0
+        self.idle_since = time.monotonic()
+
+    def rss_bytes(self) -> int:
+        try:
+            pages = int(Path(f"/proc/{self.process.pid}/statm").read_text().split()[1])
+        except (OSError, ValueError, IndexError):
+            return 0
+        return pages * os.sysconf("SC_PAGE_SIZE")
+
+    def last_frame(self) -> str | None:
+        """The innermost frame of ours or the check's in faulthandler's dump (crash or SIGUSR1)."""
+        try:
+            text = self.dump.read_text(errors="replace")
+        except OSError:
+            return None
+        for match in _FRAME.finditer(text):  # most recent call first
+            if not any(own in match["file"] for own in _OWN_FRAMES):
+                return f"{match['func']} at {_short(match['file'])}:{match['line']}"
+        return None
+
+    def where_stuck(self) -> str | None:
+        with contextlib.suppress(ProcessLookupError, TypeError):
+            os.kill(self.process.pid or -1, signal.SIGUSR1)
+            time.sleep(0.2)  # faulthandler writes from its signal handler, even inside C code
+        return self.last_frame()
+
+    def kill(self) -> None:
+        if self.process.is_alive():
+            self.process.kill()
+        self.process.join(5)
+        self.close_files()
+
+    def stop(self) -> None:
+        with contextlib.suppress(OSError, ValueError):
+            self.conn.send(("stop",))
+        self.process.join(2)
+        if self.process.is_alive():
+            self.process.kill()
+            self.process.join(2)
+        self.close_files()
+
+    def close_files(self) -> None:
+        with contextlib.suppress(OSError):
+            self.conn.close()
+        self.dump.unlink(missing_ok=True)
+
+
+def _short(path: str) -> str:
+    for marker in ("/sentinel/", "/checks/", "/tests/", "/site-packages/"):
+        if marker in path:
+            return marker.strip("/") + "/" + path.split(marker, 1)[1]
+    return path
+
+
+def signal_name(code: int) -> str:
+    try:
+        return signal.Signals(-code).name
+    except ValueError:
+        return f"signal {-code}"
