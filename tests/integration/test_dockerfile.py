@@ -178,7 +178,9 @@ def test_production_lock_is_in_sync_with_pyproject_and_the_dev_lock(tmp_path: Pa
     lock = (ROOT / "requirements-prod.lock").read_text()
     header = next(line for line in lock.splitlines() if line.startswith("#    uv pip compile"))
     argv = shlex.split(header.lstrip("# "))
-    assert "--extra" not in argv and "--generate-hashes" in argv  # production only, hash-pinned
+    # production only (every optional feature: the image serves any config), hash-pinned
+    extras = [argv[i + 1] for i, a in enumerate(argv) if a == "--extra"]
+    assert extras == ["all"] and "--all-extras" not in argv and "--generate-hashes" in argv
     out = tmp_path / "fresh.lock"
     out.write_text(lock)  # uv keeps the pins of an existing output file when they still satisfy pyproject
     argv[argv.index("-o") + 1] = str(out)
