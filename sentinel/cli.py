@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import errno
 import importlib
-import logging
 import os
 import sys
 from pathlib import Path
@@ -112,9 +111,12 @@ class LazyGroup(click.Group):
 @click.option("--state", "state_path", type=click.Path(path_type=Path), envvar="SENTINEL_STATE_PATH",
               help="SQLite state file [env SENTINEL_STATE_PATH; default ./sentinel-state.db]")
 @click.option("-v", "--verbose", count=True, help="More log output on stderr (-vv for debug).")
+@click.option("--log-format", type=click.Choice(["text", "json"]), default="text", envvar="SENTINEL_LOG_FORMAT",
+              show_default=True, help="Log lines on stderr as text, or one JSON object per line for a log pipeline "
+                                      "[env SENTINEL_LOG_FORMAT].")
 @click.version_option(package_name="sentinel-monitor", prog_name="sentinel")
 @click.pass_context
-def main(ctx: click.Context, config_file: Path | None, state_path: Path | None, verbose: int) -> None:
+def main(ctx: click.Context, config_file: Path | None, state_path: Path | None, verbose: int, log_format: str) -> None:
     """Sentinel watches the NovaPay CDC pipeline (Postgres -> Debezium -> Kafka -> S3 -> Snowpipe -> Snowflake
     -> dbt -> Looker) and tells on-call, early and once, when data is late, missing or wrong.
 
@@ -129,11 +131,10 @@ def main(ctx: click.Context, config_file: Path | None, state_path: Path | None, 
     Connections and secrets come from SENTINEL_* environment variables or files in SENTINEL_SECRETS_DIR
     (default /run/secrets/sentinel), e.g. SENTINEL_POSTGRES_DSN, SENTINEL_KAFKA_BOOTSTRAP, SENTINEL_SLACK_TOKEN.
     """
-    logging.basicConfig(
-        level=logging.WARNING - 10 * min(verbose, 2),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    from sentinel.logs import configure_logging
+
+    configure_logging(verbose, "json" if log_format == "json" else "text",
+                      daemon=ctx.invoked_subcommand == "run")
     ctx.ensure_object(dict)
     ctx.obj["overrides"] = {
         k: v for k, v in {"config_file": config_file, "state_path": state_path}.items() if v is not None

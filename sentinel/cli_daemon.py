@@ -44,8 +44,6 @@ def run(ctx: click.Context, http_port: int | None, http_host: str | None) -> Non
 
     more = {k: v for k, v in {"http_port": http_port, "http_host": http_host}.items() if v is not None}
     settings = settings_from(ctx, **more)
-    if not logging.getLogger().isEnabledFor(logging.INFO):
-        logging.getLogger().setLevel(logging.INFO)
     try:
         app = build_app(settings, isolate_checks=True)
     except ConfigErrors as exc:

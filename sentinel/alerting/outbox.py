@@ -19,6 +19,7 @@ from typing import Any
 from sentinel.alerting.types import Delivery, DeliveryStatus
 from sentinel.clock import Clock
 from sentinel.errors import NotifyError
+from sentinel.logs import log_context
 from sentinel.notify.base import Notifier, SendOutcome
 from sentinel.notify.message import Message
 from sentinel.store.alerts import AlertStore, OutboxRow
@@ -77,7 +78,8 @@ class Outbox:
             if row.next_attempt_at > now:
                 blocked.add(row.receiver)  # keep this receiver's order: nothing after its head goes first
                 continue
-            delivery = self._attempt(row)
+            with log_context(receiver=row.receiver, alert_key=row.message_key):
+                delivery = self._attempt(row)
             deliveries.append(delivery)
             if delivery.status is DeliveryStatus.RETRY:
                 blocked.add(row.receiver)
