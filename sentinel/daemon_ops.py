@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import time
 from typing import TYPE_CHECKING, Any
@@ -87,22 +86,11 @@ def reload_config(app: App, scheduler: CheckScheduler) -> bool:
 
 
 def _forget_metrics(app: App, removed: list[Any]) -> None:
-    """Drop the per-check gauges of removed checks, so dashboards and alerts do not see their last value forever."""
-    metrics = app.metrics
-    if not removed or not hasattr(metrics, "check_status"):
-        return
-    try:
-        latest = app.store.latest_results()
-    except Exception:
-        latest = {}
-    for p in removed:
-        series: list[tuple[Any, tuple[str, ...]]] = [(metrics.check_status, (p.id, p.spec.kind)),
-                                                      (metrics.last_run, (p.id,))]
-        result = latest.get(p.id)
-        series += [(metrics.check_value, (p.id, name)) for name in (result.values if result else {})]
-        for gauge, labels in series:
-            with contextlib.suppress(KeyError):  # never observed
-                gauge.remove(*labels)
+    """Drop the series of removed checks, so dashboards and alerts do not see their last value forever."""
+    forget = getattr(app.metrics, "forget", None)
+    if forget is not None:
+        for p in removed:
+            forget(p.id, p.spec.kind)
 
 
 def _sla_ledger(app: App) -> Any:

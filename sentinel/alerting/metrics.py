@@ -5,9 +5,9 @@ from __future__ import annotations
 import weakref
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Gauge
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-from sentinel.alerting.types import AlertEvent, Delivery
+from sentinel.alerting.types import AlertEvent, Delivery, DeliveryStatus
 
 
 class AlertingMetrics:
@@ -16,6 +16,13 @@ class AlertingMetrics:
                               " resolved).", ["event", "severity"], registry=registry)
         self.deliveries = Counter("sentinel_notifications_total", "Delivery attempts per receiver and outcome.",
                                   ["receiver", "status"], registry=registry)
+        # As Alertmanager has them (alertmanager_notification_latency_seconds, alertmanager_notifications_failed_total):
+        # how long a receiver takes to accept a message, and how often it does not.
+        self.latency = Histogram("sentinel_notification_latency_seconds", "Time a receiver took to answer one delivery "
+                                 "attempt (accepted or not).", ["receiver"], registry=registry,
+                                 buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 60))
+        self.failed = Counter("sentinel_notifications_failed_total", "Delivery attempts a receiver did not accept "
+                              "(retried or given up).", ["receiver"], registry=registry)
         self.outbox_pending = Gauge("sentinel_outbox_pending", "Notifications waiting in the outbox (a growing"
                                     " number means a receiver is down).", registry=registry)
         self.alerts_firing = Gauge("sentinel_alerts_firing", "Alerts firing now.", registry=registry)
@@ -38,6 +45,10 @@ class AlertingMetrics:
 
     def on_delivery(self, delivery: Delivery) -> None:
         self.deliveries.labels(delivery.receiver, delivery.status.value).inc()
+        self.latency.labels(delivery.receiver).observe(delivery.latency.total_seconds())
+        self.failed.labels(delivery.receiver)  # a receiver that never failed shows 0, so rate() works from the start
+        if delivery.status in (DeliveryStatus.RETRY, DeliveryStatus.FAILED):
+            self.failed.labels(delivery.receiver).inc()
 
 
 _BY_REGISTRY: weakref.WeakKeyDictionary[CollectorRegistry, AlertingMetrics] = weakref.WeakKeyDictionary()

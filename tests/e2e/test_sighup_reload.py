@@ -91,9 +91,11 @@ def test_sighup_rejects_a_broken_config_and_applies_a_valid_one(postgres: Postgr
         time.sleep(2.5)
         assert runs(d, "old_backlog") == stopped_at  # its job is gone
         metrics = d.get("/metrics")[1]
-        assert 'sentinel_check_status{check="old_backlog"' not in metrics  # and its gauges with it
-        assert 'sentinel_check_value{check="old_backlog"' not in metrics
-        assert 'sentinel_check_status{check="new_backlog"' in metrics
+        assert 'sentinel_check_state{check="old_backlog"' not in metrics  # and its gauges with it
+        assert 'sentinel_measured_backlog_rows{check="old_backlog"' not in metrics
+        assert 'sentinel_check_last_run_timestamp_seconds{check="old_backlog"' not in metrics
+        assert 'sentinel_check_state{check="new_backlog"' in metrics
+        assert 'sentinel_measured_backlog_rows{check="new_backlog"' in metrics
         assert "ready: 1 checks" in d.get("/readyz")[1]
         assert d.get("/healthz")[0] == 200
     finally:
