@@ -69,6 +69,10 @@ class SentinelMetrics:
             "sentinel_scheduler_last_tick_timestamp_seconds", "Unix time the scheduler watchdog last saw a tick.",
             registry=registry,
         )
+        self.heartbeat_sent = Gauge(
+            "sentinel_heartbeat_last_success_timestamp_seconds", "Unix time the pager's dead man's switch last accepted "
+            "a ping (0 until the first one, and always without a heartbeat configured).", registry=registry,
+        )
         self.checks_stuck = Gauge("sentinel_checks_stuck", "Checks still running past their deadline.", registry=registry)
         self._families: dict[str, Gauge] = {}
         self._series: dict[str, set[tuple[str, tuple[str, ...]]]] = {}  # check id -> (family, label values) set
@@ -81,8 +85,9 @@ class SentinelMetrics:
             self.check_state.labels(*labels, state).set(1 if state == result.status.value else 0)
         self.last_run.labels(result.check_id).set(result.observed_at.timestamp())
         self.check_runs.labels(*labels, result.status.value).inc()
+        errors = self.check_errors.labels(*labels)  # 0 from the first run on, so rate() sees the first error
         if result.status is Status.ERROR:
-            self.check_errors.labels(*labels).inc()
+            errors.inc()
         before = self._series.get(result.check_id, set())
         now: set[tuple[str, tuple[str, ...]]] = set()
         for name, value in result.values.items():

@@ -136,7 +136,9 @@ class CheckScheduler:
         if self.app.alerting is None or not self._is_leader() or not self.check_health() or self.problems:
             return
         try:
-            self.app.alerting.heartbeat()
+            gauge = getattr(self.app.metrics, "heartbeat_sent", None)
+            if self.app.alerting.heartbeat() and gauge is not None:
+                gauge.set(self.app.clock.now().timestamp())
         except Exception:
             log.exception("heartbeat ping failed; the pager will page if this persists")
 

@@ -128,3 +128,25 @@ def test_the_series_the_dashboard_and_rules_query(scraped: tuple[str, str, str])
     assert sample(text, "sentinel_build_info", version="0.1.0") == 1
     assert (sample(text, "process_resident_memory_bytes") or 0) > 0
     assert sample(text, "process_cpu_seconds_total") is not None
+
+
+# Series that a real scrape of this single-replica daemon cannot hold: sentinel_leader exists with
+# SENTINEL_STATE_DSN only (tests/e2e/test_ha_failover.py reads it).
+ONLY_ELSEWHERE = {"sentinel_leader"}
+
+
+def test_every_metric_the_rules_and_dashboard_query_is_exported(scraped: tuple[str, str, str]) -> None:
+    import json
+
+    import yaml
+
+    from tests.unit.test_deploy_prometheus import DASHBOARD, RULES
+
+    text, _, _ = scraped
+    exported = {line.split("{")[0].split(" ")[0] for line in text.splitlines() if line and not line.startswith("#")}
+    exported |= {re.sub(r"_(bucket|count|sum)$", "", n) for n in exported}
+    exprs = [r["expr"] for g in yaml.safe_load(RULES.read_text())["groups"] for r in g["rules"]]
+    exprs += [t["expr"] for p in json.loads(DASHBOARD.read_text())["panels"] for t in p.get("targets", [])]
+    used = {m for e in exprs for m in re.findall(r"\b((?:sentinel|process)_[a-z_]+)", e)}
+    missing = used - exported - ONLY_ELSEWHERE
+    assert not missing, f"queried but not on /metrics: {sorted(missing)}"

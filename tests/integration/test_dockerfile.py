@@ -12,6 +12,7 @@ import shlex
 import shutil
 import subprocess
 import sys
+import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -109,6 +110,20 @@ def test_multi_stage_on_a_pinned_slim_python_311_base() -> None:
     # the runtime stage gets only the built virtualenv, no compiler or uv
     copies_from = [a for a in FINAL.all("COPY") if a.startswith("--from=")]
     assert copies_from == ["--from=build /opt/sentinel /opt/sentinel"]
+
+
+def test_oci_labels_say_what_which_version_and_where_from() -> None:
+    labels: dict[str, str] = {}
+    for args in FINAL.all("LABEL"):
+        for token in shlex.split(args):
+            key, _, value = token.partition("=")
+            labels[key] = value
+    oci = {k.removeprefix("org.opencontainers.image."): v for k, v in labels.items()}
+    assert {"title", "description", "version", "revision", "created", "source", "licenses"} <= set(oci)
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert oci["licenses"] == project["license"] and oci["source"] == project["urls"]["Homepage"]
+    version_arg = next(a for a in FINAL.all("ARG") if a.startswith("VERSION="))
+    assert version_arg == f"VERSION={project['version']}" and oci["version"] == "${VERSION}"
 
 
 def test_runs_as_a_non_root_user() -> None:
