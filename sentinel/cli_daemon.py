@@ -30,12 +30,14 @@ def run(ctx: click.Context, http_port: int | None, http_host: str | None) -> Non
            /healthz  200 while the process and its scheduler are alive (liveness probe)
            /readyz   200 once the config is loaded and the state store is open (readiness probe)
            /         the pipeline per table, stage by stage, with firing alerts (HTML for on-call)
+           /-/reload POST: reload alert_rules.yaml, as SIGHUP does (200 taken, 500 rejected, 403 not allowed)
     SIGTERM or SIGINT stop scheduling, let running checks finish (up to 8 s) and exit 0.
-    SIGHUP reloads alert_rules.yaml: a valid file replaces the checks; a broken one is logged and ignored.
+    SIGHUP or POST /-/reload (from loopback, or with `Authorization: Bearer` and the reload_token secret) reloads
+    alert_rules.yaml: a valid file replaces the checks; a broken one is logged and ignored (/-/reload answers 500).
     With SENTINEL_STATE_DSN (PostgreSQL) replicas share state and only the elected leader runs checks.
     """
     from sentinel.app import build_app
-    from sentinel.daemon_http import health_routes
+    from sentinel.daemon_http import health_routes, reload_route
     from sentinel.daemon_ops import reload_config, start_leadership
     from sentinel.http import HttpServer
     from sentinel.reports.weekly import install_report_duty
@@ -79,7 +81,16 @@ def run(ctx: click.Context, http_port: int | None, http_host: str | None) -> Non
 
     elector = start_leadership(app)
     scheduler = CheckScheduler(app)
-    server = HttpServer(settings.http_host, settings.http_port, {**health_routes(app, scheduler), **status_routes(app)})
+    reload_lock = threading.Lock()
+
+    def reload() -> bool:
+        """SIGHUP and POST /-/reload: one reload at a time, the same function for both."""
+        with reload_lock:
+            return reload_config(app, scheduler)
+
+    token = settings.reload_token.get_secret_value() if settings.reload_token is not None else None
+    server = HttpServer(settings.http_host, settings.http_port, {**health_routes(app, scheduler), **status_routes(app)},
+                        post_routes=reload_route(reload, token))
     server.start()
     scheduler.start()
     install_report_duty(app, scheduler)  # weekly SLA report: on schedule, and a missed one on start
@@ -88,7 +99,7 @@ def run(ctx: click.Context, http_port: int | None, http_host: str | None) -> Non
         if reload_requested.is_set():
             reload_requested.clear()
             log.info("received SIGHUP; reloading %s", app.config.path)
-            reload_config(app, scheduler)
+            reload()
     drained = scheduler.shutdown(DRAIN)
     if app.alerting is not None and (elector is None or elector.is_leader):  # a follower never sends
         try:

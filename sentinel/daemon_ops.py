@@ -110,7 +110,7 @@ def _count(app: App, result: str) -> None:
     if counter is None:
         from prometheus_client import Counter
 
-        counter = Counter("sentinel_config_reloads", "Config reloads on SIGHUP by result (applied, rejected)",
+        counter = Counter("sentinel_config_reloads", "Config reloads (SIGHUP or POST /-/reload) by result (applied, rejected)",
                           ["result"], registry=registry)
         app.extras["reload_counter"] = counter
     counter.labels(result=result).inc()
