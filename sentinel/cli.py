@@ -47,6 +47,22 @@ LAZY_COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
+class OutputFormat(click.Choice[str]):
+    """`--format table|json`, the same two words on every command that prints data. `text`, the word `status` and
+    `doctor` used before, is still read as `table` so existing scripts keep working."""
+
+    def __init__(self) -> None:
+        super().__init__(["table", "json"])
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        return super().convert("table" if value == "text" else value, param, ctx)
+
+
+def format_option(command: Any) -> Any:
+    return click.option("--format", "fmt", type=OutputFormat(), default="table", show_default=True,
+                        help="table for people, json for scripts (shapes in the README).")(command)
+
+
 class LazyGroup(click.Group):
     def main(self, args: Any = None, prog_name: str | None = None, complete_var: str | None = None,
              standalone_mode: bool = True, **extra: Any) -> Any:
@@ -141,15 +157,20 @@ def main(ctx: click.Context, config_file: Path | None, state_path: Path | None, 
     }
 
 
-def settings_from(ctx: click.Context, **more: Any) -> Any:
-    """Settings for a command, or exit 4 naming every bad variable or secret file."""
+def settings_from(ctx: click.Context, *, fmt: str = "table", **more: Any) -> Any:
+    """Settings for a command, or exit 4 naming every bad variable or secret file (as JSON with fmt="json")."""
     from sentinel.config.settings import load_settings
     from sentinel.errors import SettingsErrors
 
     try:
         settings = load_settings(**ctx.obj.get("overrides", {}), **more)
     except SettingsErrors as exc:
-        click.echo(str(exc), err=True)
+        if fmt == "json":
+            import json
+
+            click.echo(json.dumps({"valid": False, "problems": [{"setting": p} for p in exc.problems]}, indent=2))
+        else:
+            click.echo(str(exc), err=True)
         sys.exit(4)
     from sentinel.redact import Redactor, redact_logs
 

@@ -8,6 +8,7 @@ import sys
 import threading
 from datetime import timedelta
 from types import FrameType
+from typing import Any
 
 import click
 
@@ -44,7 +45,7 @@ def run(ctx: click.Context, http_port: int | None, http_host: str | None) -> Non
     from sentinel.scheduler import CheckScheduler
     from sentinel.status_page import status_routes
 
-    more = {k: v for k, v in {"http_port": http_port, "http_host": http_host}.items() if v is not None}
+    more: dict[str, Any] = {k: v for k, v in {"http_port": http_port, "http_host": http_host}.items() if v is not None}
     settings = settings_from(ctx, **more)
     try:
         app = build_app(settings, isolate_checks=True)
