@@ -20,9 +20,10 @@ WORKDIR /src
 COPY requirements-prod.lock ./
 RUN --mount=type=cache,target=/root/.cache/uv \
     uv pip install --python /opt/sentinel/bin/python --require-hashes -r requirements-prod.lock
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md LICENSE ./
 COPY sentinel ./sentinel
 COPY checks ./checks
+COPY runbooks ./runbooks
 RUN --mount=type=cache,target=/root/.cache/uv \
     uv pip install --python /opt/sentinel/bin/python --no-deps .
 
