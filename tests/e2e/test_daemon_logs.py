@@ -45,10 +45,14 @@ def test_an_idle_daemon_logs_a_handful_of_lines(postgres: PostgresService, tmp_p
     idle = lines[started_at + 1:]
     # Before: APScheduler at INFO, 2 lines per job run, about 80 lines in these 30 seconds.
     assert len(idle) <= HANDFUL, "\n".join(idle)
-    assert len(lines) <= 10 and not any("apscheduler" in line for line in lines), "\n".join(lines)
+    assert len(lines) <= 10, "\n".join(lines)
     if log_format == "json":
         records = [json.loads(line) for line in lines]  # every line one JSON object
+        # A library may still warn (on a loaded machine APScheduler says once that a run was skipped); its INFO
+        # chatter, two lines per job run, is gone.
+        assert not [r for r in records if r["logger"].startswith("apscheduler") and r["level"] == "INFO"], lines
         started = records[started_at]
         assert started["logger"] == "sentinel.daemon" and started["level"] == "INFO" and started["time"]
     else:
         assert " INFO sentinel.daemon: sentinel running: 1 checks" in lines[started_at]
+        assert not [line for line in lines if " INFO apscheduler" in line], "\n".join(lines)
