@@ -20,14 +20,31 @@ WORKDIR /src
 COPY requirements-prod.lock ./
 RUN --mount=type=cache,target=/root/.cache/uv \
     uv pip install --python /opt/sentinel/bin/python --require-hashes -r requirements-prod.lock
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md LICENSE ./
 COPY sentinel ./sentinel
 COPY checks ./checks
+COPY runbooks ./runbooks
 RUN --mount=type=cache,target=/root/.cache/uv \
     uv pip install --python /opt/sentinel/bin/python --no-deps .
 
 # ---- runtime: the virtualenv, the config and the runbooks; nothing to compile, nobody is root ------------------
 FROM ${PYTHON_IMAGE} AS runtime
+# Set by CI: docker build --build-arg VERSION=0.1.0 --build-arg REVISION=$(git rev-parse HEAD) \
+#   --build-arg CREATED=$(date -u +%Y-%m-%dT%H:%M:%SZ) .
+ARG VERSION=0.1.0
+ARG REVISION=unknown
+ARG CREATED=unknown
+LABEL org.opencontainers.image.title="sentinel" \
+      org.opencontainers.image.description="Monitoring and data-quality agent with SLA alerting for NovaPay's CDC pipeline" \
+      org.opencontainers.image.version="${VERSION}" \
+      org.opencontainers.image.revision="${REVISION}" \
+      org.opencontainers.image.created="${CREATED}" \
+      org.opencontainers.image.source="https://github.com/novapay/sentinel" \
+      org.opencontainers.image.url="https://github.com/novapay/sentinel" \
+      org.opencontainers.image.documentation="https://github.com/novapay/sentinel/blob/main/deploy/README.md" \
+      org.opencontainers.image.licenses="Apache-2.0" \
+      org.opencontainers.image.vendor="NovaPay" \
+      org.opencontainers.image.base.name="docker.io/library/${PYTHON_IMAGE}"
 RUN groupadd --system --gid 10001 sentinel \
     && useradd --system --uid 10001 --gid sentinel --home-dir /var/lib/sentinel --no-create-home \
        --shell /usr/sbin/nologin sentinel \

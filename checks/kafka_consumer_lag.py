@@ -26,6 +26,7 @@ from sentinel.api import (
     CheckResult,
     Duration,
     Finding,
+    FindingSeries,
     Params,
     PositiveDuration,
     Regex,
@@ -121,6 +122,19 @@ class KafkaConsumerLagCheck(Check[KafkaConsumerLagParams]):
     Params = KafkaConsumerLagParams
     runbook = "kafka-consumer-lag"
     warm_imports = ("sentinel.sources.kafka", "confluent_kafka", "numpy", "checks._kafka_lag_window")
+    # Per group and topic, as kminion and Burrow users query lag. The verdicts are the labels of
+    # checks._kafka_lag_window.Verdict, written out so loading this class does not import numpy.
+    finding_series = FindingSeries(
+        labels=("group", "topic"),
+        gauges={
+            "lag_offsets": ("sentinel_kafka_consumer_lag_messages", "Messages not yet consumed, summed over the "
+                            "topic's partitions, per consumer group and topic."),
+            "lag_seconds": ("sentinel_kafka_consumer_lag_seconds", "Age of the oldest unconsumed message per consumer "
+                            "group and topic."),
+        },
+        verdict=("verdict", "sentinel_kafka_consumer_lag_status",
+                 ("OK", "IDLE", "NEW", "GROWING", "AHEAD", "REWIND", "STALL", "STOP", "NO OFFSET", "DATA LOSS")),
+    )
 
     def describe(self) -> str:
         p = self.params

@@ -44,6 +44,7 @@ __all__ = [
     "ConnectionName",
     "Duration",
     "Finding",
+    "FindingSeries",
     "Params",
     "PositiveDuration",
     "Regex",
@@ -193,6 +194,23 @@ class CheckContext:
         )
 
 
+@dataclass(frozen=True)
+class FindingSeries:
+    """How a check kind's findings become Prometheus series of their own, one per finding.
+
+    labels: the finding labels that identify it (("group", "topic")); each series also has `check`.
+    gauges: finding value name -> (metric name with its unit, help text).
+    verdict: (finding detail key, metric name, every possible value): a label set, 1 for the current value.
+    """
+
+    labels: tuple[str, ...]
+    gauges: Mapping[str, tuple[str, str]]
+    verdict: tuple[str, str, tuple[str, ...]] | None = None
+
+    def metric_names(self) -> set[str]:
+        return {m for m, _ in self.gauges.values()} | ({self.verdict[1]} if self.verdict else set())
+
+
 class Check(Generic[P]):
     """Base class of check plugins. Subclasses set kind, Params, runbook and implement run()."""
 
@@ -202,6 +220,8 @@ class Check(Generic[P]):
     #: Modules this kind imports at run time (its source, its driver). The check worker processes' fork server
     #: imports them once, so a new worker does not pay for them on its first run (sentinel/isolation.py).
     warm_imports: ClassVar[tuple[str, ...]] = ()
+    #: Findings published as series of their own on /metrics (None: only the check's own values).
+    finding_series: ClassVar[FindingSeries | None] = None
 
     def __init__(self, params: P) -> None:
         self.params = params

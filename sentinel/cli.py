@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import errno
 import importlib
-import logging
 import os
 import sys
 from pathlib import Path
@@ -47,6 +46,22 @@ LAZY_COMMANDS: dict[str, tuple[str, str]] = {
     "discover": ("sentinel.cli_discover:discover", "Derive the lineage from the systems; --write adds it to the config."),
     "notify-test": ("sentinel.cli_alerts:notify_test_cmd", "Send a test notification through a route's receivers."),
 }
+
+
+class OutputFormat(click.Choice[str]):
+    """`--format table|json`, the same two words on every command that prints data. `text`, the word `status` and
+    `doctor` used before, is still read as `table` so existing scripts keep working."""
+
+    def __init__(self) -> None:
+        super().__init__(["table", "json"])
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        return super().convert("table" if value == "text" else value, param, ctx)
+
+
+def format_option(command: Any) -> Any:
+    return click.option("--format", "fmt", type=OutputFormat(), default="table", show_default=True,
+                        help="table for people, json for scripts (shapes in the README).")(command)
 
 
 class LazyGroup(click.Group):
@@ -113,9 +128,12 @@ class LazyGroup(click.Group):
 @click.option("--state", "state_path", type=click.Path(path_type=Path), envvar="SENTINEL_STATE_PATH",
               help="SQLite state file [env SENTINEL_STATE_PATH; default ./sentinel-state.db]")
 @click.option("-v", "--verbose", count=True, help="More log output on stderr (-vv for debug).")
+@click.option("--log-format", type=click.Choice(["text", "json"]), default="text", envvar="SENTINEL_LOG_FORMAT",
+              show_default=True, help="Log lines on stderr as text, or one JSON object per line for a log pipeline "
+                                      "[env SENTINEL_LOG_FORMAT].")
 @click.version_option(package_name="sentinel-monitor", prog_name="sentinel")
 @click.pass_context
-def main(ctx: click.Context, config_file: Path | None, state_path: Path | None, verbose: int) -> None:
+def main(ctx: click.Context, config_file: Path | None, state_path: Path | None, verbose: int, log_format: str) -> None:
     """Sentinel watches the NovaPay CDC pipeline (Postgres -> Debezium -> Kafka -> S3 -> Snowpipe -> Snowflake
     -> dbt -> Looker) and tells on-call, early and once, when data is late, missing or wrong.
 
@@ -130,26 +148,30 @@ def main(ctx: click.Context, config_file: Path | None, state_path: Path | None, 
     Connections and secrets come from SENTINEL_* environment variables or files in SENTINEL_SECRETS_DIR
     (default /run/secrets/sentinel), e.g. SENTINEL_POSTGRES_DSN, SENTINEL_KAFKA_BOOTSTRAP, SENTINEL_SLACK_TOKEN.
     """
-    logging.basicConfig(
-        level=logging.WARNING - 10 * min(verbose, 2),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    from sentinel.logs import configure_logging
+
+    configure_logging(verbose, "json" if log_format == "json" else "text",
+                      daemon=ctx.invoked_subcommand == "run")
     ctx.ensure_object(dict)
     ctx.obj["overrides"] = {
         k: v for k, v in {"config_file": config_file, "state_path": state_path}.items() if v is not None
     }
 
 
-def settings_from(ctx: click.Context, **more: Any) -> Any:
-    """Settings for a command, or exit 4 naming every bad variable or secret file."""
+def settings_from(ctx: click.Context, *, fmt: str = "table", **more: Any) -> Any:
+    """Settings for a command, or exit 4 naming every bad variable or secret file (as JSON with fmt="json")."""
     from sentinel.config.settings import load_settings
     from sentinel.errors import SettingsErrors
 
     try:
         settings = load_settings(**ctx.obj.get("overrides", {}), **more)
     except SettingsErrors as exc:
-        click.echo(str(exc), err=True)
+        if fmt == "json":
+            import json
+
+            click.echo(json.dumps({"valid": False, "problems": [{"setting": p} for p in exc.problems]}, indent=2))
+        else:
+            click.echo(str(exc), err=True)
         sys.exit(4)
     from sentinel.redact import Redactor, redact_logs
 

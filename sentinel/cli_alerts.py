@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from sentinel.cli import EXIT_USAGE, settings_from
+from sentinel.cli import EXIT_USAGE, format_option, settings_from
 
 
 def _store(settings: Any) -> Any:
@@ -29,7 +29,7 @@ def _ago(now: datetime, then: datetime | None) -> str:
 
 @click.command()
 @click.option("--all", "show_all", is_flag=True, help="Include resolved alerts (default: firing and pending only).")
-@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@format_option
 @click.pass_context
 def alerts(ctx: click.Context, show_all: bool, fmt: str) -> None:
     """Show alerts: firing, pending and silenced ones, since when, when on-call was last told, and where.
@@ -42,7 +42,7 @@ def alerts(ctx: click.Context, show_all: bool, fmt: str) -> None:
     from sentinel.alerting.types import Phase
     from sentinel.clock import SystemClock
 
-    settings = settings_from(ctx)
+    settings = settings_from(ctx, fmt=fmt)
     store = _store(settings)
     now = SystemClock().now()
     suppressor = Suppressor(store.silences(now=now), [], now)
@@ -122,21 +122,30 @@ def silence_add(ctx: click.Context, matches: tuple[str, ...], duration: str, com
 
 @silence.command("list")
 @click.option("--all", "show_all", is_flag=True, help="Include expired silences.")
+@format_option
 @click.pass_context
-def silence_list(ctx: click.Context, show_all: bool) -> None:
+def silence_list(ctx: click.Context, show_all: bool, fmt: str) -> None:
     """List active silences (with --all, expired ones too)."""
     from sentinel.clock import SystemClock
 
     now = SystemClock().now()
-    store = _store(settings_from(ctx))
+    store = _store(settings_from(ctx, fmt=fmt))
     items = store.silences(include_expired=show_all, now=None if show_all else now)
     store.close()
+    if fmt == "json":
+        import json
+
+        click.echo(json.dumps([{
+            "id": s.id, "state": _silence_state(s, now), "matchers": dict(s.matchers),
+            "starts_at": s.starts_at.isoformat(), "ends_at": s.ends_at.isoformat(), "created_by": s.created_by,
+            "comment": s.comment} for s in items], indent=2))
+        return
     if not items:
         click.echo("No active silences.")
         return
     click.echo(f"{'ID':<14} {'STATE':<8} {'ENDS (UTC)':<17} {'BY':<12} {'MATCHERS':<40} COMMENT")
     for s in items:
-        state = "active" if s.active_at(now) else ("pending" if s.starts_at > now else "expired")
+        state = _silence_state(s, now)
         click.echo(f"{s.id:<14} {state:<8} {s.ends_at.strftime('%Y-%m-%d %H:%M'):<17} {s.created_by[:12]:<12} "
                    f"{_fmt_matchers(s.matchers)[:40]:<40} {s.comment}")
 
@@ -191,6 +200,10 @@ def notify_test_cmd(ctx: click.Context, route_name: str) -> None:
     for receiver, ok, detail in outcomes:
         click.echo(f"{'OK    ' if ok else 'FAILED'} {receiver}: {detail}")
     sys.exit(0 if all(ok for _, ok, _ in outcomes) else 1)
+
+
+def _silence_state(s: Any, now: datetime) -> str:
+    return "active" if s.active_at(now) else ("pending" if s.starts_at > now else "expired")
 
 
 def _fmt_matchers(matchers: Any) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
 import sys
@@ -11,7 +12,7 @@ from typing import TYPE_CHECKING, NoReturn
 
 import click
 
-from sentinel.cli import EXIT_CODES, EXIT_CONFIG, settings_from
+from sentinel.cli import EXIT_CODES, EXIT_CONFIG, format_option, settings_from
 from sentinel.errors import ConfigErrors, SentinelError
 
 if TYPE_CHECKING:
@@ -37,15 +38,19 @@ def _exit_now(code: int) -> NoReturn:
     os._exit(code)
 
 
-def _fail_config(exc: ConfigErrors) -> None:
-    click.echo(str(exc), err=True)
+def _fail_config(exc: ConfigErrors, fmt: str = "table") -> None:
+    if fmt == "json":  # the problems on stdout, as the success would be: a script reads one place
+        click.echo(json.dumps({"valid": False, "problems": [
+            {"file": p.file, "line": p.line, "path": p.path, "message": p.message} for p in exc.problems]}, indent=2))
+    else:
+        click.echo(str(exc), err=True)
     sys.exit(EXIT_CONFIG)
 
 
 @click.command(epilog=EXIT_CODES)
 @click.option("--once", is_flag=True, help="Run each selected check once now (the only mode of `check`; the daemon is `run`).")
 @click.option("--only", "only", multiple=True, metavar="ID", help="Run only this check id (repeatable).")
-@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@format_option
 @click.option("--no-notify", is_flag=True, help="Do not send alerts; just measure and print.")
 @click.pass_context
 def check(ctx: click.Context, once: bool, only: tuple[str, ...], fmt: str, no_notify: bool) -> None:
@@ -61,7 +66,7 @@ def check(ctx: click.Context, once: bool, only: tuple[str, ...], fmt: str, no_no
     from sentinel.model import Status
     from sentinel.output import render_json, render_table, use_color
 
-    settings = settings_from(ctx)
+    settings = settings_from(ctx, fmt=fmt)
     try:
         app = build_app(settings, with_alerting=not no_notify, with_metrics=False, immediate_alerts=True,
                         isolate_checks=True)
@@ -135,21 +140,31 @@ def _refused_connections(results: list[CheckResult]) -> list[str]:
 
 
 @click.command(name="list")
+@format_option
 @click.pass_context
-def list_checks(ctx: click.Context) -> None:
+def list_checks(ctx: click.Context, fmt: str) -> None:
     """Show configured checks: id, kind, schedule, timeout, what they compare, runbook."""
     from sentinel.app import plan_checks
     from sentinel.config.loader import load_config
     from sentinel.durations import format_duration
     from sentinel.plugins import check_registry
 
-    settings = settings_from(ctx)
+    settings = settings_from(ctx, fmt=fmt)
     registry = check_registry()
     try:
         config = load_config(settings.config_file, registry)
         planned = plan_checks(config, registry)
     except ConfigErrors as exc:
-        _fail_config(exc)
+        _fail_config(exc, fmt)
+        return
+    if fmt == "json":
+        click.echo(json.dumps({
+            "config": str(config.path),
+            "checks": [{"id": p.id, "kind": p.spec.kind, "schedule": p.spec.schedule.describe(),
+                        "timeout_seconds": p.spec.timeout.total_seconds(), "what": p.check.describe(),
+                        "runbook": p.runbook, "labels": dict(p.spec.labels)} for p in planned],
+            "disabled": [c.id for c in config.spec.checks if not c.enabled],
+        }, indent=2))
         return
     rows = [("CHECK", "KIND", "SCHEDULE", "TIMEOUT", "WHAT", "RUNBOOK")]
     for p in planned:
@@ -185,20 +200,26 @@ Exit codes:
 
 @click.command(epilog=VALIDATE_EPILOG)
 @click.argument("file", required=False, type=click.Path(path_type=Path))
+@format_option
 @click.pass_context
-def validate(ctx: click.Context, file: Path | None) -> None:
+def validate(ctx: click.Context, file: Path | None, fmt: str) -> None:
     """Validate alert_rules.yaml (FILE, default SENTINEL_CONFIG_FILE or ./alert_rules.yaml) and the SENTINEL_*
     environment, without connecting to anything."""
     from sentinel.app import validate_config
     from sentinel.plugins import check_registry
 
     # The environment is checked too: a misspelt or invalid SENTINEL_* variable is as much a configuration error.
-    settings = settings_from(ctx)
+    settings = settings_from(ctx, fmt=fmt)
     path = file or settings.config_file
     try:
         summary = validate_config(path, check_registry())
     except ConfigErrors as exc:
-        _fail_config(exc)
+        _fail_config(exc, fmt)
+        return
+    if fmt == "json":
+        click.echo(json.dumps({"valid": True, "file": str(path), "checks": summary.checks,
+                               "enabled_checks": summary.enabled_checks, "rules": summary.rules,
+                               "routes": summary.routes, "slas": summary.slas, "problems": []}, indent=2))
         return
     click.echo(f"{path}: OK ({summary.checks} checks, {summary.rules} rules, {summary.routes} routes, "
                f"{summary.slas} SLAs)")

@@ -9,6 +9,7 @@ import threading
 import time
 from datetime import timedelta
 from types import FrameType
+from typing import Any
 
 import click
 
@@ -31,14 +32,16 @@ def run(ctx: click.Context, http_port: int | None, http_host: str | None) -> Non
            /healthz  200 while the process and its scheduler are alive (liveness probe)
            /readyz   200 once the config is loaded and the state store is open (readiness probe)
            /         the pipeline per table, stage by stage, with firing alerts (HTML for on-call)
+           /-/reload POST: reload alert_rules.yaml, as SIGHUP does (200 taken, 500 rejected, 403 not allowed)
     SIGTERM or SIGINT stop scheduling, let running checks finish (up to 8 s) and exit 0.
-    SIGHUP reloads alert_rules.yaml: a valid file replaces the checks; a broken one is logged and ignored.
+    SIGHUP or POST /-/reload (from loopback, or with `Authorization: Bearer` and the reload_token secret) reloads
+    alert_rules.yaml: a valid file replaces the checks; a broken one is logged and ignored (/-/reload answers 500).
     With SENTINEL_STATE_DSN (PostgreSQL) replicas share state and only the elected leader runs checks; a config
     reloaded on one replica is shared through the store and taken by every replica within 5 s.
     """
     from sentinel.app import build_app
     from sentinel.config_sync import SYNC_INTERVAL
-    from sentinel.daemon_http import health_routes
+    from sentinel.daemon_http import health_routes, reload_route
     from sentinel.daemon_ops import (
         publish_config,
         reload_config,
@@ -52,10 +55,8 @@ def run(ctx: click.Context, http_port: int | None, http_host: str | None) -> Non
     from sentinel.scheduler import CheckScheduler
     from sentinel.status_page import status_routes
 
-    more = {k: v for k, v in {"http_port": http_port, "http_host": http_host}.items() if v is not None}
+    more: dict[str, Any] = {k: v for k, v in {"http_port": http_port, "http_host": http_host}.items() if v is not None}
     settings = settings_from(ctx, **more)
-    if not logging.getLogger().isEnabledFor(logging.INFO):
-        logging.getLogger().setLevel(logging.INFO)
     try:
         app = build_app(settings, isolate_checks=True)
     except ConfigErrors as exc:
@@ -93,7 +94,16 @@ def run(ctx: click.Context, http_port: int | None, http_host: str | None) -> Non
     elector = start_leadership(app)
     publish_config(app)  # replicas: a pod started with a changed file brings the others along
     scheduler = CheckScheduler(app)
-    server = HttpServer(settings.http_host, settings.http_port, {**health_routes(app, scheduler), **status_routes(app)})
+    reload_lock = threading.Lock()
+
+    def reload() -> bool:
+        """SIGHUP and POST /-/reload: one reload at a time, the same function for both."""
+        with reload_lock:
+            return reload_config(app, scheduler)
+
+    token = settings.reload_token.get_secret_value() if settings.reload_token is not None else None
+    server = HttpServer(settings.http_host, settings.http_port, {**health_routes(app, scheduler), **status_routes(app)},
+                        post_routes=reload_route(reload, token))
     server.start()
     scheduler.start()
     if app.alerting is not None:
@@ -110,7 +120,7 @@ def run(ctx: click.Context, http_port: int | None, http_host: str | None) -> Non
         if reload_requested.is_set():
             reload_requested.clear()
             log.info("received SIGHUP; reloading %s", app.config.path)
-            reload_config(app, scheduler)
+            reload()
         if time.monotonic() - synced_at >= SYNC_INTERVAL.total_seconds():
             synced_at = time.monotonic()
             sync_shared_config(app, scheduler)  # a reload on another replica reaches this one

@@ -6,12 +6,12 @@ import sys
 
 import click
 
-from sentinel.cli import settings_from
+from sentinel.cli import format_option, settings_from
 from sentinel.errors import ConfigErrors
 
 
 @click.command()
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@format_option
 @click.pass_context
 def doctor(ctx: click.Context, fmt: str) -> None:
     """Preflight against the real systems: connections and who they are, privileges (sufficient, not excessive),
@@ -29,7 +29,7 @@ def doctor(ctx: click.Context, fmt: str) -> None:
     from sentinel.plugins import check_registry
     from sentinel.redact import Redactor
 
-    settings = settings_from(ctx)
+    settings = settings_from(ctx, fmt=fmt)
     try:
         config = load_config(settings.config_file, check_registry())
     except ConfigErrors as exc:

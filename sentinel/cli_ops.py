@@ -12,14 +12,14 @@ from typing import Any
 
 import click
 
-from sentinel.cli import EXIT_USAGE, settings_from
+from sentinel.cli import EXIT_USAGE, format_option, settings_from
 from sentinel.cli_time import MOMENT
 from sentinel.errors import ConfigErrors, SentinelError
 from sentinel.output import use_color
 
 
 @click.command()
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@format_option
 @click.option("--table", "only_table", default=None, help="Show one table only, e.g. payments.transactions.")
 @click.option("--at", "at", type=MOMENT, default=None,
               help="Draw it as it stood at this moment (ISO 8601, UTC unless an offset is given), e.g. "
@@ -42,7 +42,7 @@ def status(ctx: click.Context, fmt: str, only_table: str | None, at: datetime | 
     from sentinel.plugins import check_registry
     from sentinel.status import build_status, render_text
 
-    settings = settings_from(ctx)
+    settings = settings_from(ctx, fmt=fmt)
     try:
         config = load_config(settings.config_file, check_registry())
         store = build_store(settings)
@@ -129,8 +129,9 @@ def firing_at(states: Iterable[Any], at: datetime) -> list[Any]:
 @click.argument("name", required=False)
 @click.option("--list", "list_all", is_flag=True, help="List every runbook.")
 @click.option("--path", "show_path", is_flag=True, help="Print the file path only.")
+@format_option
 @click.pass_context
-def runbook(ctx: click.Context, name: str | None, list_all: bool, show_path: bool) -> None:
+def runbook(ctx: click.Context, name: str | None, list_all: bool, show_path: bool, fmt: str) -> None:
     """Show a runbook in the terminal: what fired, impact, first five minutes, diagnosis commands for this
     pipeline, remediation, escalation, how to silence. NAME is a runbook name (as in alert messages, e.g.
     kafka-consumer-lag) or a check kind (kafka_consumer_lag)."""
@@ -139,6 +140,11 @@ def runbook(ctx: click.Context, name: str | None, list_all: bool, show_path: boo
 
     directory = runbooks_dir()
     names = available(directory)
+    if fmt == "json" and (list_all or not name):
+        import json
+
+        click.echo(json.dumps({"directory": str(directory), "runbooks": names}, indent=2))
+        return
     if list_all or not name:
         click.echo(f"Runbooks in {directory}:")
         for n in names:

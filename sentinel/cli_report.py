@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from sentinel.cli import settings_from
+from sentinel.cli import format_option, settings_from
 from sentinel.cli_time import ISO_WEEK, MOMENT
 from sentinel.errors import ConfigErrors, SentinelError
 
@@ -94,7 +94,7 @@ def weekly(ctx: click.Context, week: str | None, out: Path | None, send_it: bool
 @click.option("--at", "at", type=MOMENT, default=None,
               help="Look as of this moment (ISO 8601, UTC unless an offset is given), e.g. 2026-11-30T14:30 for a "
                    "post-incident review [default: now].")
-@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@format_option
 @click.pass_context
 def sla(ctx: click.Context, week: str | None, at: datetime | None, fmt: str) -> None:
     """Per SLA for one ISO week (UTC): attainment, unknown time, error budget left, burn rates, breaches.

@@ -3,7 +3,6 @@ and a newer config shared by another replica: see sentinel.config_sync)."""
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import tempfile
 import threading
@@ -255,22 +254,11 @@ def _first_line(exc: BaseException) -> str:
 
 
 def _forget_metrics(app: App, removed: list[Any]) -> None:
-    """Drop the per-check gauges of removed checks, so dashboards and alerts do not see their last value forever."""
-    metrics = app.metrics
-    if not removed or not hasattr(metrics, "check_status"):
-        return
-    try:
-        latest = app.store.latest_results()
-    except Exception:
-        latest = {}
-    for p in removed:
-        series: list[tuple[Any, tuple[str, ...]]] = [(metrics.check_status, (p.id, p.spec.kind)),
-                                                      (metrics.last_run, (p.id,))]
-        result = latest.get(p.id)
-        series += [(metrics.check_value, (p.id, name)) for name in (result.values if result else {})]
-        for gauge, labels in series:
-            with contextlib.suppress(KeyError):  # never observed
-                gauge.remove(*labels)
+    """Drop the series of removed checks, so dashboards and alerts do not see their last value forever."""
+    forget = getattr(app.metrics, "forget", None)
+    if forget is not None:
+        for p in removed:
+            forget(p.id, p.spec.kind)
 
 
 def _sla_ledger(app: App) -> Any:
@@ -290,7 +278,7 @@ def _count(app: App, result: str) -> None:
     if counter is None:
         from prometheus_client import Counter
 
-        counter = Counter("sentinel_config_reloads", "Config reloads on SIGHUP by result (applied, rejected)",
+        counter = Counter("sentinel_config_reloads", "Config reloads (SIGHUP or POST /-/reload) by result (applied, rejected)",
                           ["result"], registry=registry)
         app.extras["reload_counter"] = counter
     counter.labels(result=result).inc()

@@ -58,6 +58,14 @@ class Registry:
             raise PluginError(self.unknown_kind_message(kind))
         try:
             obj = ep.load()
+        except ModuleNotFoundError as exc:
+            from sentinel.extras import extra_for_module, install_hint
+
+            extra = extra_for_module(exc.name or "")
+            if extra is None:
+                raise PluginError(f"{self.group} kind {kind!r} ({ep.value}) failed to import: {exc}") from exc
+            raise PluginError(f"{self.group} kind {kind!r} needs the optional package {exc.name!r}, which is not "
+                              f"installed: {install_hint(extra)}") from exc
         except Exception as exc:
             raise PluginError(f"{self.group} kind {kind!r} ({ep.value}) failed to import: {exc}") from exc
         self._validate(kind, obj)

@@ -1,7 +1,8 @@
 """Runbooks: one Markdown file per alert kind in runbooks/, all following runbooks/TEMPLATE.md.
 
-Found in SENTINEL_RUNBOOKS_DIR, else ./runbooks, else the runbooks/ next to the installed package (a source
-checkout or the Docker image's /app/runbooks). Alerts link to `runbook_base_url` + name + ".md".
+Found in SENTINEL_RUNBOOKS_DIR, else ./runbooks, else the runbooks/ of a source checkout, else the copy that
+ships inside the installed package (sentinel/_runbooks in the wheel, mapped from runbooks/ by pyproject.toml).
+Alerts link to `runbook_base_url` + name + ".md".
 """
 
 from __future__ import annotations
@@ -30,7 +31,8 @@ _NAME = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 def runbooks_dir() -> Path:
     env = os.environ.get("SENTINEL_RUNBOOKS_DIR")
     candidates = [Path(env)] if env else []
-    candidates += [Path.cwd() / "runbooks", Path(sentinel.__file__).resolve().parent.parent / "runbooks"]
+    package = Path(sentinel.__file__).resolve().parent
+    candidates += [Path.cwd() / "runbooks", package.parent / "runbooks", package / "_runbooks"]
     for c in candidates:
         if c.is_dir():
             return c

@@ -16,6 +16,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from sentinel.app import App
 from sentinel.config.checks_spec import ScheduleSpec
+from sentinel.logs import log_context
 from sentinel.model import CheckResult
 from sentinel.runner import PlannedCheck
 
@@ -103,6 +104,15 @@ class CheckScheduler:
         with self._inflight_cv:
             self._inflight += 1
         try:
+            with log_context(check_id=planned.id):
+                self._handle(planned)
+        finally:
+            with self._inflight_cv:
+                self._inflight -= 1
+                self._inflight_cv.notify_all()
+
+    def _handle(self, planned: PlannedCheck) -> None:
+        try:
             result = self.app.runner.run_one(planned)
             self.app.record(result)
             if self.app.alerting is not None:
@@ -112,10 +122,6 @@ class CheckScheduler:
         except Exception:
             # Recording or alerting failed (e.g. the store is locked): log loudly, keep the daemon alive.
             log.exception("handling the result of %s failed", planned.id)
-        finally:
-            with self._inflight_cv:
-                self._inflight -= 1
-                self._inflight_cv.notify_all()
 
     def _deliver(self) -> None:
         elector = self.app.extras.get("leader")
@@ -130,7 +136,9 @@ class CheckScheduler:
         if self.app.alerting is None or not self._is_leader() or not self.check_health() or self.problems:
             return
         try:
-            self.app.alerting.heartbeat()
+            gauge = getattr(self.app.metrics, "heartbeat_sent", None)
+            if self.app.alerting.heartbeat() and gauge is not None:
+                gauge.set(self.app.clock.now().timestamp())
         except Exception:
             log.exception("heartbeat ping failed; the pager will page if this persists")
 

@@ -7,7 +7,7 @@ import weakref
 from collections.abc import Iterator
 from typing import Any, Protocol
 
-from prometheus_client import CollectorRegistry, Counter, Gauge
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
@@ -67,6 +67,13 @@ class AlertingMetrics:
         self.receiver_broken = Gauge("sentinel_receiver_broken", "1 while a receiver's last delivery failed for good"
                                      " (bad token, unknown channel): alerts meant for it do not arrive.", ["receiver"],
                                      registry=registry)
+        # As Alertmanager has them (alertmanager_notification_latency_seconds, alertmanager_notifications_failed_total):
+        # how long a receiver takes to accept a message, and how often it does not.
+        self.latency = Histogram("sentinel_notification_latency_seconds", "Time a receiver took to answer one delivery "
+                                 "attempt (accepted or not).", ["receiver"], registry=registry,
+                                 buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 60))
+        self.failed = Counter("sentinel_notifications_failed_total", "Delivery attempts a receiver did not accept "
+                              "(retried or given up).", ["receiver"], registry=registry)
 
     @staticmethod
     def attach(metrics: Any, store: CountingStore | None = None) -> AlertingMetrics | None:
@@ -88,6 +95,10 @@ class AlertingMetrics:
 
     def on_delivery(self, delivery: Delivery) -> None:
         self.deliveries.labels(delivery.receiver, delivery.status.value).inc()
+        self.latency.labels(delivery.receiver).observe(delivery.latency.total_seconds())
+        self.failed.labels(delivery.receiver)  # a receiver that never failed shows 0, so rate() works from the start
+        if delivery.status in (DeliveryStatus.RETRY, DeliveryStatus.FAILED):
+            self.failed.labels(delivery.receiver).inc()
         if delivery.status is DeliveryStatus.FAILED:
             self.receiver_broken.labels(delivery.receiver).set(1)
         elif delivery.status in (DeliveryStatus.SENT, DeliveryStatus.SKIPPED):

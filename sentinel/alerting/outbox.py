@@ -32,6 +32,7 @@ from sentinel.alerting.meta_alerts import FailedDelivery, meta_message, meta_tar
 from sentinel.alerting.types import Delivery, DeliveryStatus
 from sentinel.clock import Clock
 from sentinel.errors import NotifyError
+from sentinel.logs import log_context
 from sentinel.notify.base import Notifier, SendOutcome
 from sentinel.notify.message import Message
 from sentinel.store.alerts import AlertStore, OutboxRow
@@ -117,7 +118,8 @@ class Outbox:
                     break
                 if claim is Claim.BUSY:
                     break  # another term is sending it; what follows it waits, in order
-                delivery = self.send_one(row)
+                with log_context(receiver=row.receiver, alert_key=row.message_key):
+                    delivery = self.send_one(row)
                 deliveries.append(delivery)
                 if delivery.status is DeliveryStatus.RETRY:
                     break

@@ -54,6 +54,10 @@ class Settings(BaseSettings):
     state_dsn: SecretStr | None = Field(None, description="PostgreSQL DSN for the shared (HA) state store")
     http_host: str = "0.0.0.0"  # noqa: S104 - a sidecar must be scrapable from the pod network
     http_port: int = Field(9108, ge=0, le=65535)
+    # POST /-/reload from anywhere but loopback needs `Authorization: Bearer <this>` (a file in the secrets dir).
+    reload_token: SecretStr | None = Field(None, description="bearer token for POST /-/reload off loopback")
+    # Read by the CLI before anything else (--log-format); declared so the variable is known, not "unknown".
+    log_format: Literal["text", "json"] = Field("text", description="log lines as text or JSON (--log-format)")
     runbook_base_url: str = "https://github.com/novapay/analytics/blob/main/docs/runbooks/"
     max_workers: int = Field(8, ge=1, description="checks run at the same time")
     # Each check runs in a supervised worker process (a crash, hang or memory blow-up is that check's ERROR);

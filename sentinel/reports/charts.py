@@ -48,6 +48,9 @@ def visible_spans(window: SlaWindow, state: ObsState, start: datetime, end: date
 
 
 def chart_figure(window: SlaWindow, start: datetime, end: datetime) -> Any:
+    from sentinel.extras import require
+
+    require("report")
     import matplotlib
 
     matplotlib.use("Agg", force=False)

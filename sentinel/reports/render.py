@@ -96,6 +96,9 @@ def data_uri(png: bytes) -> str:
 
 
 def _environment() -> Any:
+    from sentinel.extras import require
+
+    require("report")
     import jinja2
 
     env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from sentinel.config.connections_spec import ConnectionsSpec
 from sentinel.config.settings import Settings
 from sentinel.errors import SourceError
+from sentinel.extras import require
 
 if TYPE_CHECKING:
     from sentinel.sources.dbt_artifacts import DbtArtifactsSource
@@ -60,12 +61,14 @@ class Sources:
 
     def duckdb(self, path: str) -> DuckDBSource:
         """A DuckDB database file, opened read-only, statements interrupted at their deadline."""
+        require("dbt")
         from sentinel.sources.duckdb import DuckDBSource
 
         return DuckDBSource(path)
 
     def s3(self) -> S3Source:
         """S3 client: standard retry mode, connect/read timeouts; endpoint override for local stand-ins."""
+        require("s3")
         from sentinel.sources.s3 import S3Source
 
         st = self.settings
@@ -80,6 +83,7 @@ class Sources:
 
     def snowflake(self, *, timeout: float | None = None) -> SnowflakeSource:
         """A Snowflake session (opened on first query); `timeout` caps login, network and each statement."""
+        require("snowflake")
         from sentinel.sources.snowflake import SnowflakeSource
 
         st = self.settings
@@ -114,6 +118,7 @@ class Sources:
 
     def kafka(self) -> KafkaSource:
         """The Kafka cluster client (admin + a probe consumer); one per Sources, reused across runs."""
+        require("kafka")
         from sentinel.sources.kafka import KafkaSource
 
         cached = self._cache.get("kafka")
@@ -144,6 +149,7 @@ class Sources:
 
     def looker(self) -> LookerSource:
         """The Looker API client, kept across runs so its session (token) is reused, as a person's browser would."""
+        require("looker")
         from sentinel.sources.looker import PERMISSIONS_HINT, LookerSource
 
         st = self.settings
@@ -160,6 +166,8 @@ class Sources:
 
     def dbt_artifacts(self, location: str) -> DbtArtifactsSource:
         """dbt's run_results/manifest/sources JSON from a directory or s3://bucket/prefix/ (newest run)."""
+        if location.startswith("s3://"):
+            require("dbt")
         from sentinel.sources.dbt_artifacts import DbtArtifactsSource
 
         return DbtArtifactsSource(location, settings=self.settings)

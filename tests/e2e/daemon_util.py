@@ -58,12 +58,12 @@ class Daemon:
         return int(self.proc.returncode)
 
 
-def start_daemon(name: str, env: dict[str, str], work: Path, *args: str) -> Daemon:
+def start_daemon(name: str, env: dict[str, str], work: Path, *args: str, verbose: bool = True) -> Daemon:
     port = free_port()
     log_path = work / f"{name}.log"
     log_file = log_path.open("w")
     proc = subprocess.Popen(
-        [SENTINEL, "-v", "run", "--http-port", str(port), "--http-host", "127.0.0.1", *args],
+        [SENTINEL, *(["-v"] if verbose else []), "run", "--http-port", str(port), "--http-host", "127.0.0.1", *args],
         env=env, stdout=log_file, stderr=subprocess.STDOUT, text=True, cwd=str(work),
     )
     daemon = Daemon(name, proc, port, log_path)

@@ -147,8 +147,9 @@ def test_daemon_runs_schedules_serves_metrics_and_stops_cleanly_on_sigterm(env: 
             runs_ok = [ln for ln in body.splitlines() if ln.startswith('sentinel_check_runs_total{check="backlog_ok"')]
             if runs_ok and float(runs_ok[0].split()[-1]) >= 3:
                 break
-        assert 'sentinel_check_status{check="backlog_breach",kind="sql_threshold"} 2.0' in body
-        assert 'sentinel_check_value{check="backlog_ok",value="backlog_rows"} 50.0' in body
+        assert 'sentinel_check_state{check="backlog_breach",kind="sql_threshold",state="critical"} 1.0' in body
+        assert 'sentinel_check_state{check="backlog_breach",kind="sql_threshold",state="ok"} 0.0' in body
+        assert 'sentinel_measured_backlog_rows{check="backlog_ok",kind="sql_threshold"} 50.0' in body
         assert 'sentinel_check_duration_seconds_count{check="backlog_ok",kind="sql_threshold"}' in body
         assert "sentinel_check_last_run_timestamp_seconds{check=" in body
         assert 'sentinel_check_errors_total{check="backlog_hangs",kind="sql_threshold"} 1.0' in body

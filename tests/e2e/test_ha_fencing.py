@@ -302,9 +302,11 @@ def test_a_reload_on_one_replica_reaches_the_other_and_a_replica_that_cannot_tak
     wait_for(lambda: role(c) == "follower", 20, "replica-c did not report follower", a, c)
     assert "config v2 " in c.get("/readyz")[1]
     a.stop()
+    # c takes over before d starts: otherwise d may win the free lock, and this test is about the config, not who leads
+    wait_for(lambda: role(c) == "leader", 20, "replica-c did not take over", c)
     # replica-d starts with its own (pager-only) file: that becomes the shared config, and replica-c takes it
     d = ha.start("replica-d", config("lag_a", "lag_c", routes=PAGER_ONLY_ROUTES), SENTINEL_SLACK_TOKEN="")
-    wait_for(lambda: role(c) == "leader", 20, "replica-c did not take over", c, d)
+    wait_for(lambda: role(d) == "follower", 20, "replica-d did not report follower", c, d)
     wait_for(lambda: "config v3 " in c.get("/readyz")[1], 20, "replica-c did not take replica-d's config", c, d)
     ha.config_file(c).write_text(config("lag_a", "lag_c", routes=SLACK_ONLY_ROUTES))
     c.signal(signal.SIGHUP)

@@ -91,10 +91,57 @@ def test_sighup_rejects_a_broken_config_and_applies_a_valid_one(postgres: Postgr
         time.sleep(2.5)
         assert runs(d, "old_backlog") == stopped_at  # its job is gone
         metrics = d.get("/metrics")[1]
-        assert 'sentinel_check_status{check="old_backlog"' not in metrics  # and its gauges with it
-        assert 'sentinel_check_value{check="old_backlog"' not in metrics
-        assert 'sentinel_check_status{check="new_backlog"' in metrics
+        assert 'sentinel_check_state{check="old_backlog"' not in metrics  # and its gauges with it
+        assert 'sentinel_measured_backlog_rows{check="old_backlog"' not in metrics
+        assert 'sentinel_check_last_run_timestamp_seconds{check="old_backlog"' not in metrics
+        assert 'sentinel_check_state{check="new_backlog"' in metrics
+        assert 'sentinel_measured_backlog_rows{check="new_backlog"' in metrics
         assert "ready: 1 checks" in d.get("/readyz")[1]
         assert d.get("/healthz")[0] == 200
+    finally:
+        assert d.stop() == 0, d.log()[-3000:]
+
+
+def post(d: Daemon, path: str, token: str | None = None) -> tuple[int, str]:
+    import urllib.error
+    import urllib.request
+
+    request = urllib.request.Request(f"http://127.0.0.1:{d.port}{path}", method="POST", data=b"")
+    if token is not None:
+        request.add_header("Authorization", f"Bearer {token}")
+    try:
+        with urllib.request.urlopen(request, timeout=30) as resp:
+            return resp.status, resp.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode()
+
+
+def test_post_reload_is_sighup_over_http(postgres: PostgresService, tmp_path: Path) -> None:
+    """As Prometheus and Alertmanager: POST /-/reload. Same outcome as SIGHUP, answered in the HTTP status."""
+    config = tmp_path / "alert_rules.yaml"
+    config.write_text(OLD)
+    secrets = tmp_path / "secrets"
+    secrets.mkdir()
+    (secrets / "reload_token").write_text("s3cret-reload-token\n")
+    env = base_env(tmp_path, SENTINEL_POSTGRES_DSN=sighup_dsn(postgres), SENTINEL_SECRETS_DIR=str(secrets))
+    d = start_daemon("post-reload", env, tmp_path)
+    try:
+        wait_for(lambda: runs(d, "old_backlog") >= 1, 20, "old check never ran", d)
+        assert d.get("/-/reload")[0] == 405  # a GET (a crawler, a curious browser) never reloads
+
+        config.write_text(BROKEN)
+        code, body = post(d, "/-/reload")  # loopback: allowed without the token
+        assert code == 500 and "previous config keeps running" in body
+        assert reloads(d, "rejected") == 1 and f"{config}:4 at checks[0].kind" in d.log()
+
+        config.write_text(NEW)
+        code, body = post(d, "/-/reload", token="not-the-token")  # a token, but the wrong one: refused, even here
+        assert code == 403 and "wrong reload token" in body and reloads(d, "applied") == 0
+        code, body = post(d, "/-/reload", token="s3cret-reload-token")
+        assert (code, body) == (200, "config reloaded\n")
+        assert reloads(d, "applied") == 1
+        wait_for(lambda: runs(d, "new_backlog") >= 1, 15, "new check never ran", d)
+        assert "added: new_backlog; removed: old_backlog" in d.log()
+        assert "s3cret-reload-token" not in d.log()
     finally:
         assert d.stop() == 0, d.log()[-3000:]

@@ -12,6 +12,7 @@ import shlex
 import shutil
 import subprocess
 import sys
+import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -111,6 +112,20 @@ def test_multi_stage_on_a_pinned_slim_python_311_base() -> None:
     assert copies_from == ["--from=build /opt/sentinel /opt/sentinel"]
 
 
+def test_oci_labels_say_what_which_version_and_where_from() -> None:
+    labels: dict[str, str] = {}
+    for args in FINAL.all("LABEL"):
+        for token in shlex.split(args):
+            key, _, value = token.partition("=")
+            labels[key] = value
+    oci = {k.removeprefix("org.opencontainers.image."): v for k, v in labels.items()}
+    assert {"title", "description", "version", "revision", "created", "source", "licenses"} <= set(oci)
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert oci["licenses"] == project["license"] and oci["source"] == project["urls"]["Homepage"]
+    version_arg = next(a for a in FINAL.all("ARG") if a.startswith("VERSION="))
+    assert version_arg == f"VERSION={project['version']}" and oci["version"] == "${VERSION}"
+
+
 def test_runs_as_a_non_root_user() -> None:
     users = FINAL.all("USER")
     assert users, "the runtime stage sets no USER"
@@ -178,7 +193,9 @@ def test_production_lock_is_in_sync_with_pyproject_and_the_dev_lock(tmp_path: Pa
     lock = (ROOT / "requirements-prod.lock").read_text()
     header = next(line for line in lock.splitlines() if line.startswith("#    uv pip compile"))
     argv = shlex.split(header.lstrip("# "))
-    assert "--extra" not in argv and "--generate-hashes" in argv  # production only, hash-pinned
+    # production only (every optional feature: the image serves any config), hash-pinned
+    extras = [argv[i + 1] for i, a in enumerate(argv) if a == "--extra"]
+    assert extras == ["all"] and "--all-extras" not in argv and "--generate-hashes" in argv
     out = tmp_path / "fresh.lock"
     out.write_text(lock)  # uv keeps the pins of an existing output file when they still satisfy pyproject
     argv[argv.index("-o") + 1] = str(out)

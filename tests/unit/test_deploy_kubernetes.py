@@ -92,15 +92,30 @@ def test_environment_names_only_real_settings_and_carries_no_secret() -> None:
         assert "valueFrom" not in e or "secretKeyRef" not in e["valueFrom"]
 
 
-def test_prometheus_scrapes_the_metrics_port() -> None:
+def test_prometheus_scrapes_each_replica_once() -> None:
     ann = POD["metadata"]["annotations"]
     assert ann["prometheus.io/scrape"] == "true" and ann["prometheus.io/port"] == str(PORT)
     assert ann["prometheus.io/path"] == "/metrics"
-    monitor, service = kind("ServiceMonitor"), kind("Service")
-    assert monitor["spec"]["endpoints"][0]["port"] == service["spec"]["ports"][0]["name"] == "http-metrics"
-    selector = monitor["spec"]["selector"]["matchLabels"]
-    assert all(service["metadata"]["labels"].get(k) == v for k, v in selector.items())
+    service = kind("Service")
+    # a Service with scrape annotations too would be scraped a second time (kubernetes-service-endpoints)
+    assert not any(k.startswith("prometheus.io/") for k in (service["metadata"].get("annotations") or {}))
+    assert not [d for d in DOCS if d["kind"] in ("ServiceMonitor", "PodMonitor")], "one scrape mechanism per file"
     assert all(POD["metadata"]["labels"].get(k) == v for k, v in service["spec"]["selector"].items())
+
+
+def test_the_operator_variant_scrapes_the_same_port_and_ships_the_same_rules() -> None:
+    docs = [d for d in yaml.safe_load_all((ROOT / "deploy/kubernetes/prometheus-operator.yaml").read_text()) if d]
+    [monitor] = [d for d in docs if d["kind"] == "PodMonitor"]
+    [endpoint] = monitor["spec"]["podMetricsEndpoints"]
+    assert endpoint["port"] in {p["name"] for p in SENTINEL["ports"]} and endpoint["path"] == "/metrics"
+    assert all(POD["metadata"]["labels"].get(k) == v for k, v in monitor["spec"]["selector"]["matchLabels"].items())
+    assert {"targetLabel": "job", "replacement": "sentinel", "action": "replace"} in endpoint["relabelings"]
+    [rule] = [d for d in docs if d["kind"] == "PrometheusRule"]
+    assert rule["spec"] == yaml.safe_load((ROOT / "deploy/prometheus/sentinel-alerts.yaml").read_text())
+
+
+def test_the_image_is_pinned_by_digest() -> None:
+    assert re.fullmatch(r"[\w./-]+:[\w.-]+@sha256:[0-9a-f]{64}", SENTINEL["image"]), SENTINEL["image"]
 
 
 def test_two_replicas_drain_in_time_and_never_go_down_together() -> None:

@@ -157,3 +157,12 @@ def test_params_validate_regexes_and_threshold_order() -> None:
         KafkaConsumerLagParams(groups=["g"], window=600)  # a bare number has no unit
     p = KafkaConsumerLagParams(groups=["connect-s3-sink"], topics=["cdc\\..*"], lag_warn="5m")
     assert p.window.total_seconds() == 600 and p.lag_warn is not None and p.lag_warn.total_seconds() == 300
+
+
+def test_the_lag_status_series_lists_every_verdict() -> None:
+    """The check writes its verdicts out (so loading it does not import numpy); /metrics must know them all."""
+    from checks.kafka_consumer_lag import KafkaConsumerLagCheck
+
+    series = KafkaConsumerLagCheck.finding_series
+    assert series is not None and series.verdict is not None
+    assert series.verdict[2] == tuple(v.label for v in Verdict)

@@ -55,8 +55,20 @@ def code_references() -> dict[str, str]:
     return refs
 
 
+def prometheus_rule_references() -> dict[str, str]:
+    """The runbook_url of Sentinel's own alerts in deploy/prometheus/ (they go through Alertmanager)."""
+    refs = {}
+    for path in sorted((ROOT / "deploy" / "prometheus").glob("*.yaml")):
+        for group in (yaml.safe_load(path.read_text()) or {}).get("groups") or []:
+            for rule in group.get("rules") or []:
+                url = (rule.get("annotations") or {}).get("runbook_url", "")
+                if url:
+                    refs.setdefault(url.rsplit("/", 1)[-1].removesuffix(".md"), f"{path.relative_to(ROOT)} {rule['alert']}")
+    return refs
+
+
 def all_references() -> dict[str, str]:
-    return {**code_references(), **config_references(), **entry_point_references()}
+    return {**code_references(), **config_references(), **entry_point_references(), **prometheus_rule_references()}
 
 
 def test_every_referenced_runbook_exists() -> None:
