@@ -10,7 +10,7 @@ Labelled synthetic hourly row counts, the same series for every detector in the 
               spikes of +50/+100/+200% for 1-3 h, and a missing nightly batch on batch tables
 
 Detectors, each judging every hour of the scored weeks from the hours before it:
-  sentinel           checks._seasonal.judge, the check's own code and defaults (direction both)
+  sentinel           sentinel_checks._seasonal.judge, the check's own code and defaults (direction both)
   sentinel_drop      the same with direction: drop (the production setting for transaction counts)
   rolling_3sigma     mean +- 3 sd over the previous 14 days of all hours (Elementary's default)
   how_3sigma         mean +- 3 sd over the same hour of week in the last 4 weeks (Elementary, seasonality hour_of_week)
@@ -42,7 +42,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from checks._seasonal import SeasonalSettings, Window, judge  # noqa: E402
+from sentinel_checks._seasonal import SeasonalSettings, Window, judge  # noqa: E402
 
 SEED = 22
 TABLES = 12

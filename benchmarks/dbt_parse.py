@@ -28,7 +28,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from checks.dbt_results import DbtResultsParams, evaluate  # noqa: E402
+from sentinel_checks.dbt_results import DbtResultsParams, evaluate  # noqa: E402
+
 from sentinel.sources.dbt_artifacts import DbtArtifactsSource  # noqa: E402
 
 REPEAT = 7

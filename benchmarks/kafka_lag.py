@@ -34,10 +34,10 @@ sys.path.insert(0, str(ROOT))
 import numpy as np  # noqa: E402
 from confluent_kafka import ConsumerGroupTopicPartitions, Producer, TopicPartition  # noqa: E402
 from confluent_kafka.admin import AdminClient, NewTopic  # noqa: E402
+from sentinel_checks._kafka_lag_window import WindowState, evaluate  # noqa: E402
+from sentinel_checks.kafka_consumer_lag import KafkaConsumerLagCheck, KafkaConsumerLagParams  # noqa: E402
 
 from benchmarks.baselines.kafka_lag_naive import naive_evaluate  # noqa: E402
-from checks._kafka_lag_window import WindowState, evaluate  # noqa: E402
-from checks.kafka_consumer_lag import KafkaConsumerLagCheck, KafkaConsumerLagParams  # noqa: E402
 from devstack.kafka import KAFKA_VERSION, start_kafka  # noqa: E402
 from sentinel.api import CheckContext, DictMemory  # noqa: E402
 from sentinel.clock import FakeClock, SystemClock  # noqa: E402

@@ -30,10 +30,10 @@ sys.path.insert(0, str(ROOT))
 
 from freezegun import freeze_time  # noqa: E402
 from pydantic import SecretStr  # noqa: E402
+from sentinel_checks.s3_partition_arrival import S3PartitionArrivalCheck, S3PartitionArrivalParams  # noqa: E402
+from sentinel_checks.snowpipe_load_history import SnowpipeLoadHistoryCheck, SnowpipeLoadHistoryParams  # noqa: E402
+from sentinel_checks.warehouse_freshness import WarehouseFreshnessCheck, WarehouseFreshnessParams  # noqa: E402
 
-from checks.s3_partition_arrival import S3PartitionArrivalCheck, S3PartitionArrivalParams  # noqa: E402
-from checks.snowpipe_load_history import SnowpipeLoadHistoryCheck, SnowpipeLoadHistoryParams  # noqa: E402
-from checks.warehouse_freshness import WarehouseFreshnessCheck, WarehouseFreshnessParams  # noqa: E402
 from devstack.demo_lake import seed_snowflake  # noqa: E402
 from devstack.s3 import start_s3  # noqa: E402
 from devstack.snowflake import start_snowflake  # noqa: E402

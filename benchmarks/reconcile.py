@@ -159,8 +159,8 @@ CASES = {  # case: (source table, DuckDB table)
 def run_sentinel(mode: str, dsn: str, duck: Path, case: str) -> dict[str, Any]:
     """One check run; mode "steady": a full pass, then the run five minutes later (its time is the result)."""
     from pydantic import SecretStr
+    from sentinel_checks.row_reconciliation import RowReconciliationCheck, RowReconciliationParams
 
-    from checks.row_reconciliation import RowReconciliationCheck, RowReconciliationParams
     from sentinel.api import CheckContext, DictMemory
     from sentinel.clock import FakeClock
     from sentinel.config.settings import Settings

@@ -6,8 +6,9 @@ import itertools
 import re
 from dataclasses import dataclass
 
-from checks._schemas import Column, Columns
 from sentinel.api import Status
+
+from ._schemas import Column, Columns
 
 CARRYING = ("postgres", "kafka", "s3", "snowflake")  # hops that carry every column; a dbt source declares only some
 _INT_RANK = {"smallint": 1, "int2": 1, "int16": 1, "integer": 2, "int": 2, "int4": 2, "int32": 2,

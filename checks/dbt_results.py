@@ -22,8 +22,6 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from checks._dbt_run_health import CLOCK_TOLERANCE, not_running_finding, run_findings
-from checks._dbt_tracking import MEMORY_KEY, RunScope, track
 from sentinel.api import (
     Check,
     CheckContext,
@@ -38,6 +36,9 @@ from sentinel.api import (
 from sentinel.sources.dbt_artifacts import DbtArtifacts
 from sentinel.sources.dbt_manifest import Manifest, ManifestNode
 from sentinel.sources.dbt_parse import FreshnessResult, NodeResult, SourcesResults
+
+from ._dbt_run_health import CLOCK_TOLERANCE, not_running_finding, run_findings
+from ._dbt_tracking import MEMORY_KEY, RunScope, track
 
 TestStatus = Literal["fail", "error", "warn", "skipped"]
 NodeStatus = Literal["error", "skipped", "partial success"]

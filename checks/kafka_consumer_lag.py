@@ -18,7 +18,7 @@ from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, model_validator
 
 from sentinel.api import (
     Check,
@@ -31,6 +31,7 @@ from sentinel.api import (
     PositiveDuration,
     Regex,
     Status,
+    TableRegex,
     format_duration,
 )
 from sentinel.sources.kafka import GroupInfo
@@ -38,7 +39,7 @@ from sentinel.sources.kafka import GroupInfo
 if TYPE_CHECKING:
     import numpy as np
 
-    from checks._kafka_lag_window import Verdict, WindowEval
+    from ._kafka_lag_window import Verdict, WindowEval
 
 # numpy and the window evaluation load on first run, not when the config is validated: `sentinel validate` and
 # `check --once --only <another check>` must not pay ~0.25 s for numpy.
@@ -71,15 +72,9 @@ class KafkaConsumerLagParams(Params):
     on_data_loss: StatusName = "critical"
     max_timestamp_reads: int = Field(500, ge=0, description="partitions whose message timestamp is read per run")
     timestamp_timeout: PositiveDuration = Field(timedelta(seconds=5), description="time budget for reading timestamps")
-    table_from_topic: str | None = Field(r"cdc\.(?P<table>[^.]+\.[^.]+)",
+    table_from_topic: TableRegex | None = Field(r"cdc\.(?P<table>[^.]+\.[^.]+)",
                                          description="regex with a `table` group that labels findings by table")
 
-    @field_validator("table_from_topic")
-    @classmethod
-    def _table_regex(cls, value: str | None) -> str | None:
-        if value is not None and "table" not in re.compile(value).groupindex:
-            raise ValueError("table_from_topic needs a named group (?P<table>...)")
-        return value
 
     @model_validator(mode="after")
     def _ordered(self) -> KafkaConsumerLagParams:
@@ -121,7 +116,7 @@ class KafkaConsumerLagCheck(Check[KafkaConsumerLagParams]):
     kind = "kafka_consumer_lag"
     Params = KafkaConsumerLagParams
     runbook = "kafka-consumer-lag"
-    warm_imports = ("sentinel.sources.kafka", "confluent_kafka", "numpy", "checks._kafka_lag_window")
+    warm_imports = ("sentinel.sources.kafka", "confluent_kafka", "numpy", "sentinel_checks._kafka_lag_window")
     # Per group and topic, as kminion and Burrow users query lag. The verdicts are the labels of
     # checks._kafka_lag_window.Verdict, written out so loading this class does not import numpy.
     finding_series = FindingSeries(
@@ -144,7 +139,7 @@ class KafkaConsumerLagCheck(Check[KafkaConsumerLagParams]):
         return "; ".join(parts)
 
     def verdict_status(self, verdict: Verdict) -> Status:
-        from checks._kafka_lag_window import Verdict
+        from ._kafka_lag_window import Verdict
 
         p = self.params
         return {
@@ -157,7 +152,7 @@ class KafkaConsumerLagCheck(Check[KafkaConsumerLagParams]):
     def run(self, ctx: CheckContext) -> CheckResult:
         import numpy as np
 
-        from checks._kafka_lag_window import WindowState, estimate_written_at, evaluate
+        from ._kafka_lag_window import WindowState, estimate_written_at, evaluate
 
         p = self.params
         kafka = ctx.sources.kafka()
@@ -281,7 +276,7 @@ class KafkaConsumerLagCheck(Check[KafkaConsumerLagParams]):
                  described: dict[str, GroupInfo]) -> Finding:
         import numpy as np
 
-        from checks._kafka_lag_window import Verdict
+        from ._kafka_lag_window import Verdict
 
         p = self.params
         sl = slice(s.start, s.start + s.count)

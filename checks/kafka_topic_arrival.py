@@ -28,6 +28,7 @@ from sentinel.api import (
     Finding,
     Params,
     Status,
+    TableRegex,
     format_duration,
     measured_status,
 )
@@ -43,7 +44,7 @@ class KafkaTopicArrivalParams(Params):
                                                         "reported, not silently unmatched)")
     warn_after: Duration = Field(timedelta(minutes=10), description="newest message older than this: warning")
     critical_after: Duration = Field(timedelta(minutes=30), description="newest message older than this: critical")
-    table_from_topic: str | None = Field(r"cdc\.(?P<table>[^.]+\.[^.]+)",
+    table_from_topic: TableRegex | None = Field(r"cdc\.(?P<table>[^.]+\.[^.]+)",
                                          description="regex with a `table` group that labels a topic's finding")
     table_labels: dict[str, str] = Field(default_factory=dict, description="topic -> table, for names the regex "
                                                                             "cannot read (payment.events)")
@@ -57,12 +58,6 @@ class KafkaTopicArrivalParams(Params):
                 raise ValueError(f"{v!r} is not a Kafka topic name (letters, digits, '.', '_', '-')")
         return values
 
-    @field_validator("table_from_topic")
-    @classmethod
-    def _table_regex(cls, value: str | None) -> str | None:
-        if value is not None and "table" not in re.compile(value).groupindex:
-            raise ValueError("table_from_topic needs a named group (?P<table>...)")
-        return value
 
     @model_validator(mode="after")
     def _ordered(self) -> KafkaTopicArrivalParams:

@@ -32,7 +32,6 @@ from zoneinfo import ZoneInfo
 
 from pydantic import Field, field_validator, model_validator
 
-from checks._lake import due_day, human_bytes, is_marker, judge_daily, other_layouts
 from sentinel.api import (
     Check,
     CheckContext,
@@ -46,6 +45,8 @@ from sentinel.api import (
     measured_status,
     target_error,
 )
+
+from ._lake import due_day, human_bytes, is_marker, judge_daily, other_layouts
 
 
 class S3PartitionArrivalParams(Params):

@@ -21,8 +21,10 @@ from typing import Any
 
 from pydantic import Field, field_validator, model_validator
 
-from checks._schema_diff import Change, describe_changes, diff_hop, gaps
-from checks._schemas import (
+from sentinel.api import Check, CheckContext, CheckError, CheckResult, ConnectionName, Finding, Params, Status
+
+from ._schema_diff import Change, describe_changes, diff_hop, gaps
+from ._schemas import (
     Column,
     Columns,
     dbt_columns,
@@ -32,7 +34,6 @@ from checks._schemas import (
     postgres_columns,
     snowflake_columns,
 )
-from sentinel.api import Check, CheckContext, CheckError, CheckResult, ConnectionName, Finding, Params, Status
 
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]*$")
 DEBEZIUM_AND_LOAD_COLUMNS = ["__deleted", "__op", "__source_ts_ms", "__ts_ms", "__lsn", "__table", "_loaded_at"]

@@ -18,8 +18,6 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from checks._seasonal import WEEK, Direction, Judgement, SeasonalSettings, Window, judge
-from checks._volume_counts import postgres_counts, s3_bytes, snowflake_counts
 from sentinel.api import (
     Check,
     CheckContext,
@@ -33,6 +31,9 @@ from sentinel.api import (
     Status,
     TableName,
 )
+
+from ._seasonal import WEEK, Direction, Judgement, SeasonalSettings, Window, judge
+from ._volume_counts import postgres_counts, s3_bytes, snowflake_counts
 
 CATCH_UP = 24  # after a longer gap (daemon down) only the judged bucket is counted, not every hour in between
 

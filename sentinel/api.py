@@ -14,6 +14,7 @@ Types for Params fields (pydantic validates them when the config is loaded, so `
   TableName         schema.table or database.schema.table, plain identifiers only (they reach SQL)
   ColumnName        one plain identifier
   Regex             a regular expression, compiled at load so a bad one is a config error
+  TableRegex        a Regex with a named group (?P<table>...) that picks the table out of a topic or key name
   TimeZoneName      an IANA zone ("Europe/Berlin")
 """
 
@@ -32,7 +33,7 @@ from sentinel.clock import Clock
 from sentinel.durations import Duration, PositiveDuration, format_duration, parse_duration
 from sentinel.errors import CheckError, SourceError
 from sentinel.model import CheckResult, Finding, Severity, Status
-from sentinel.param_types import ColumnName, ConnectionName, Regex, TableName, TimeZoneName
+from sentinel.param_types import ColumnName, ConnectionName, Regex, TableName, TableRegex, TimeZoneName
 
 __all__ = [
     "Check",
@@ -52,6 +53,7 @@ __all__ = [
     "SourceError",
     "Status",
     "TableName",
+    "TableRegex",
     "TimeZoneName",
     "check_read_only",
     "format_duration",
@@ -208,6 +210,7 @@ class FindingSeries:
     verdict: tuple[str, str, tuple[str, ...]] | None = None
 
     def metric_names(self) -> set[str]:
+        """Every Prometheus metric name these series publish (the gauges' and the verdict's)."""
         return {m for m, _ in self.gauges.values()} | ({self.verdict[1]} if self.verdict else set())
 
 

@@ -54,7 +54,16 @@ def _column_name(value: str) -> str:
     return value
 
 
+def _table_group_regex(value: str) -> str:
+    _regex(value)
+    if "table" not in re.compile(value).groupindex:
+        raise ValueError(f"{value!r} needs a named group (?P<table>...) that captures the table name")
+    return value
+
+
 Regex = Annotated[str, AfterValidator(_regex)]
+# A regex over topic (or object) names whose `table` group names the captured table: cdc\.(?P<table>[^.]+\.[^.]+)
+TableRegex = Annotated[str, AfterValidator(_table_group_regex)]
 # Identifiers from config that reach SQL (quoted by the driver): plain names only, so a typo is a config error.
 TableName = Annotated[str, AfterValidator(_table_name)]
 ColumnName = Annotated[str, AfterValidator(_column_name)]

@@ -1,11 +1,11 @@
 """The consumer-lag window evaluated with per-partition Python loops: the baseline of benchmarks/kafka_lag.py
-and the reference the vectorised checks._kafka_lag_window.evaluate is tested against (same verdicts)."""
+and the reference the vectorised sentinel_checks._kafka_lag_window.evaluate is tested against (same verdicts)."""
 
 from __future__ import annotations
 
 import itertools
 
-from checks._kafka_lag_window import _TIME_SLACK, Verdict
+from sentinel_checks._kafka_lag_window import _TIME_SLACK, Verdict
 
 
 def naive_evaluate(times: list[float], committed: list[list[int]], end: list[list[int]], log_start: list[int],

@@ -36,8 +36,8 @@ from zoneinfo import ZoneInfo
 
 import yaml
 from pydantic import Field
+from sentinel_checks.warehouse_freshness import FreshnessTarget, evaluate_age, evaluate_deadline
 
-from checks.warehouse_freshness import FreshnessTarget, evaluate_age, evaluate_deadline
 from sentinel.api import Check, CheckContext, CheckResult, Params, SourceError, Status
 from sentinel.app import App, build_app
 from sentinel.clock import FakeClock

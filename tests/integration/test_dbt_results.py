@@ -11,8 +11,8 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from sentinel_checks.dbt_results import DbtResultsCheck, DbtResultsParams
 
-from checks.dbt_results import DbtResultsCheck, DbtResultsParams
 from devstack.s3 import S3Service
 from sentinel.api import CheckContext, CheckResult, DictMemory, Finding, Status
 from sentinel.clock import FakeClock

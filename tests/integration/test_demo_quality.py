@@ -14,9 +14,9 @@ import psycopg
 import pytest
 import yaml
 from pydantic import SecretStr
+from sentinel_checks.schema_drift import SchemaDriftCheck, SchemaDriftParams
+from sentinel_checks.volume_anomaly import VolumeAnomalyCheck, VolumeAnomalyParams
 
-from checks.schema_drift import SchemaDriftCheck, SchemaDriftParams
-from checks.volume_anomaly import VolumeAnomalyCheck, VolumeAnomalyParams
 from devstack.demo_quality import seed_drift, seed_volume
 from devstack.postgres import PostgresService
 from devstack.snowflake import SnowflakeService

@@ -8,8 +8,8 @@ import psycopg
 import pytest
 import yaml
 from pydantic import SecretStr
+from sentinel_checks.row_reconciliation import RowReconciliationCheck, RowReconciliationParams
 
-from checks.row_reconciliation import RowReconciliationCheck, RowReconciliationParams
 from devstack.demo_reconcile import seed_reconcile
 from devstack.postgres import PostgresService
 from devstack.snowflake import SnowflakeService

@@ -257,7 +257,7 @@ def image_venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
     assert "--require-hashes" in " ".join(build_steps())
     site = next((venv / "lib").glob("python3*/site-packages"))
     compiled = subprocess.run([str(venv / "bin" / "python"), "-m", "compileall", "-q", str(site / "sentinel"),
-                               str(site / "checks")], capture_output=True, text=True, timeout=120, check=False)
+                               str(site / "sentinel_checks")], capture_output=True, text=True, timeout=120, check=False)
     assert compiled.returncode == 0, compiled.stdout + compiled.stderr
     return venv
 
@@ -288,8 +288,8 @@ def test_the_image_install_gives_a_working_sentinel(image_venv: Path, tmp_path: 
                              capture_output=True, text=True, timeout=60, check=False)
     assert checked.returncode == 0, checked.stdout + checked.stderr
     # non-editable install: the code runs from the venv, not from this checkout
-    where = subprocess.run([str(image_venv / "bin" / "python"), "-c", "import sentinel, checks; print(sentinel.__file__,"
-                            " checks.__file__)"], env=env, cwd=tmp_path, capture_output=True, text=True, check=True)
+    where = subprocess.run([str(image_venv / "bin" / "python"), "-c", "import sentinel, sentinel_checks; print(sentinel.__file__,"
+                            " sentinel_checks.__file__)"], env=env, cwd=tmp_path, capture_output=True, text=True, check=True)
     assert str(ROOT) not in where.stdout and str(image_venv) in where.stdout
     # dev tools stay out of the image
     for dev_only in ("pytest", "moto", "fakesnow"):

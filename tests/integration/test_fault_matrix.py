@@ -22,11 +22,11 @@ import psycopg
 import pytest
 import requests
 from pydantic import SecretStr
+from sentinel_checks.kafka_connect_status import KafkaConnectStatusCheck, KafkaConnectStatusParams
+from sentinel_checks.s3_partition_arrival import S3PartitionArrivalCheck, S3PartitionArrivalParams
+from sentinel_checks.sql_threshold import SqlThresholdCheck, SqlThresholdParams
+from sentinel_checks.warehouse_freshness import WarehouseFreshnessCheck, WarehouseFreshnessParams
 
-from checks.kafka_connect_status import KafkaConnectStatusCheck, KafkaConnectStatusParams
-from checks.s3_partition_arrival import S3PartitionArrivalCheck, S3PartitionArrivalParams
-from checks.sql_threshold import SqlThresholdCheck, SqlThresholdParams
-from checks.warehouse_freshness import WarehouseFreshnessCheck, WarehouseFreshnessParams
 from devstack.base import free_port
 from devstack.kafka import KafkaConnectService
 from devstack.postgres import PostgresService, start_postgres

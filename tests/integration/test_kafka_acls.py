@@ -28,8 +28,8 @@ from confluent_kafka.admin import (
     ResourceType,
 )
 from pydantic import SecretStr
+from sentinel_checks.kafka_consumer_lag import KafkaConsumerLagCheck, KafkaConsumerLagParams
 
-from checks.kafka_consumer_lag import KafkaConsumerLagCheck, KafkaConsumerLagParams
 from devstack.kafka import KafkaService
 from devstack.kafka_secured import ADMIN, admin_properties, kafka_acls_command, sasl_client_config, start_secured_kafka
 from sentinel.api import SourceError, Status

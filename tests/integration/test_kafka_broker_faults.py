@@ -16,8 +16,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
+from sentinel_checks.kafka_consumer_lag import KafkaConsumerLagCheck, KafkaConsumerLagParams
 
-from checks.kafka_consumer_lag import KafkaConsumerLagCheck, KafkaConsumerLagParams
 from devstack.base import free_port
 from devstack.kafka import KafkaService, start_kafka
 from sentinel.api import DictMemory, Status
@@ -66,7 +66,7 @@ def lag_runner(bootstrap: str, clock: Any) -> CheckRunner:
     settings = Settings(kafka_bootstrap=bootstrap)
     memories: dict[str, DictMemory] = {}
     pool = WorkerPool(settings, clock, size=1, memory_limit_bytes=512 * MIB,
-                      preload=["confluent_kafka", "numpy", "checks._kafka_lag_window"])
+                      preload=["confluent_kafka", "numpy", "sentinel_checks._kafka_lag_window"])
     return CheckRunner(None, lambda cid: memories.setdefault(cid, DictMemory()), clock,
                        Redactor.from_settings(settings), pool=pool)
 

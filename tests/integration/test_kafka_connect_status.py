@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 import requests
 from pydantic import SecretStr
+from sentinel_checks.kafka_connect_status import KafkaConnectStatusCheck, KafkaConnectStatusParams
 
-from checks.kafka_connect_status import KafkaConnectStatusCheck, KafkaConnectStatusParams
 from devstack.base import free_port
 from devstack.kafka import KafkaConnectService, KafkaService
 from sentinel.api import DictMemory, Status
@@ -145,7 +145,8 @@ def test_credentials_in_the_url_never_reach_the_result(kafka_connect: KafkaConne
 def test_paused_connect_sink_group_is_stall_then_ok_after_resume(kafka: KafkaService, kafka_connect: KafkaConnectService,
                                                                  tmp_path: Path) -> None:
     """The real topology: a Connect sink's own consumer group `connect-<name>` watched by kafka_consumer_lag."""
-    from checks.kafka_consumer_lag import KafkaConsumerLagCheck, KafkaConsumerLagParams
+    from sentinel_checks.kafka_consumer_lag import KafkaConsumerLagCheck, KafkaConsumerLagParams
+
     from tests.integration.kafka_util import Harness
 
     url = kafka_connect.url

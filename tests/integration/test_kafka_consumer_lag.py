@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 from pydantic import SecretStr
+from sentinel_checks.kafka_consumer_lag import KafkaConsumerLagCheck, KafkaConsumerLagParams
 
-from checks.kafka_consumer_lag import KafkaConsumerLagCheck, KafkaConsumerLagParams
 from devstack.base import free_port
 from devstack.kafka import KafkaService
 from sentinel.api import DictMemory, Status

@@ -6,7 +6,8 @@ from __future__ import annotations
 import uuid
 from datetime import timedelta
 
-from checks.kafka_topic_arrival import KafkaTopicArrivalCheck, KafkaTopicArrivalParams
+from sentinel_checks.kafka_topic_arrival import KafkaTopicArrivalCheck, KafkaTopicArrivalParams
+
 from devstack.kafka import KafkaService
 from sentinel.config.settings import Settings
 from sentinel.model import Status

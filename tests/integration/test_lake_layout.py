@@ -9,8 +9,8 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from freezegun import freeze_time
+from sentinel_checks.s3_partition_arrival import S3PartitionArrivalCheck, S3PartitionArrivalParams
 
-from checks.s3_partition_arrival import S3PartitionArrivalCheck, S3PartitionArrivalParams
 from devstack.s3 import S3Service
 from sentinel.api import DictMemory, Status
 from sentinel.clock import FakeClock

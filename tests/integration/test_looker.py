@@ -12,8 +12,8 @@ import pytest
 import requests
 from pydantic import SecretStr
 from pytest_httpserver import HTTPServer
+from sentinel_checks.looker import LookerCheck, LookerParams
 
-from checks.looker import LookerCheck, LookerParams
 from devstack.looker import FakeLooker
 from sentinel.api import DictMemory, Status
 from sentinel.clock import FakeClock

@@ -13,8 +13,8 @@ from typing import Any
 import psycopg
 import pytest
 from pydantic import SecretStr
+from sentinel_checks.postgres_replication_slot import PostgresReplicationSlotCheck, PostgresReplicationSlotParams
 
-from checks.postgres_replication_slot import PostgresReplicationSlotCheck, PostgresReplicationSlotParams
 from devstack.postgres import PostgresService
 from sentinel.api import Status
 from sentinel.config.settings import Settings

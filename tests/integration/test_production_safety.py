@@ -17,8 +17,8 @@ from typing import Any
 import psycopg
 import pytest
 from pydantic import SecretStr
+from sentinel_checks.sql_threshold import SqlThresholdCheck, SqlThresholdParams
 
-from checks.sql_threshold import SqlThresholdCheck, SqlThresholdParams
 from devstack.postgres import PostgresService
 from sentinel.api import DictMemory, Status
 from sentinel.clock import SystemClock

@@ -17,8 +17,8 @@ from typing import Any
 import psycopg
 import pytest
 from pydantic import SecretStr
+from sentinel_checks.row_reconciliation import RowReconciliationCheck, RowReconciliationParams
 
-from checks.row_reconciliation import RowReconciliationCheck, RowReconciliationParams
 from devstack.postgres import PostgresService
 from devstack.snowflake import SnowflakeService
 from sentinel.api import CheckContext, DictMemory, Finding, Status

@@ -15,8 +15,8 @@ import botocore.exceptions
 import pytest
 import yaml
 from pydantic import SecretStr
+from sentinel_checks.s3_partition_arrival import S3PartitionArrivalCheck, S3PartitionArrivalParams
 
-from checks.s3_partition_arrival import S3PartitionArrivalCheck, S3PartitionArrivalParams
 from devstack.s3 import S3Service
 from sentinel.api import DictMemory, Status
 from sentinel.clock import SystemClock

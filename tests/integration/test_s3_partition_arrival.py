@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 from freezegun import freeze_time
 from pydantic import SecretStr
+from sentinel_checks.s3_partition_arrival import S3PartitionArrivalCheck, S3PartitionArrivalParams
 
-from checks.s3_partition_arrival import S3PartitionArrivalCheck, S3PartitionArrivalParams
 from devstack.s3 import S3Service
 from sentinel.api import DictMemory, Status
 from sentinel.clock import FakeClock

@@ -18,8 +18,8 @@ import pyarrow as pa  # type: ignore[import-untyped]
 import pyarrow.parquet as pq  # type: ignore[import-untyped]
 import pytest
 from pydantic import SecretStr
+from sentinel_checks.schema_drift import SchemaDriftCheck, SchemaDriftParams
 
-from checks.schema_drift import SchemaDriftCheck, SchemaDriftParams
 from devstack.postgres import PostgresService
 from devstack.s3 import S3Service
 from devstack.snowflake import SnowflakeService

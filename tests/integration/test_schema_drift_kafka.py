@@ -15,8 +15,8 @@ import psycopg
 import pytest
 from confluent_kafka import Producer
 from pydantic import SecretStr
+from sentinel_checks.schema_drift import SchemaDriftCheck, SchemaDriftParams
 
-from checks.schema_drift import SchemaDriftCheck, SchemaDriftParams
 from devstack.kafka import KafkaService
 from devstack.postgres import PostgresService
 from sentinel.api import Status

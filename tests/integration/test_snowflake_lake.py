@@ -17,10 +17,10 @@ import pytest
 import requests
 from pydantic import SecretStr
 from pytest_httpserver import HTTPServer
+from sentinel_checks.snowpipe_load_history import SnowpipeLoadHistoryCheck, SnowpipeLoadHistoryParams
+from sentinel_checks.warehouse_freshness import WarehouseFreshnessCheck, WarehouseFreshnessParams
 from werkzeug import Request, Response
 
-from checks.snowpipe_load_history import SnowpipeLoadHistoryCheck, SnowpipeLoadHistoryParams
-from checks.warehouse_freshness import WarehouseFreshnessCheck, WarehouseFreshnessParams
 from devstack.postgres import PostgresService
 from devstack.snowflake import SnowflakeService
 from sentinel.api import Check, CheckMemory, DictMemory, Status

@@ -14,9 +14,9 @@ import pytest
 import sqlglot
 import yaml
 from pydantic import SecretStr
+from sentinel_checks.row_reconciliation import RowReconciliationCheck, RowReconciliationParams
 from sqlglot import exp
 
-from checks.row_reconciliation import RowReconciliationCheck, RowReconciliationParams
 from devstack.postgres import PostgresService
 from devstack.snowflake import SnowflakeService
 from sentinel.api import CheckContext, DictMemory

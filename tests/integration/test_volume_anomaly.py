@@ -15,8 +15,8 @@ import psycopg
 import pytest
 from freezegun import freeze_time
 from pydantic import SecretStr
+from sentinel_checks.volume_anomaly import VolumeAnomalyCheck, VolumeAnomalyParams
 
-from checks.volume_anomaly import VolumeAnomalyCheck, VolumeAnomalyParams
 from devstack.postgres import PostgresService
 from devstack.s3 import S3Service
 from devstack.snowflake import SnowflakeService

@@ -8,9 +8,9 @@ from datetime import date, timedelta
 from typing import Any
 
 import pytest
+from sentinel_checks.snowpipe_load_history import SnowpipeLoadHistoryCheck, SnowpipeLoadHistoryParams
+from sentinel_checks.warehouse_freshness import WarehouseFreshnessCheck, WarehouseFreshnessParams
 
-from checks.snowpipe_load_history import SnowpipeLoadHistoryCheck, SnowpipeLoadHistoryParams
-from checks.warehouse_freshness import WarehouseFreshnessCheck, WarehouseFreshnessParams
 from devstack.postgres import PostgresService
 from devstack.snowflake import SnowflakeService
 from sentinel.api import Status

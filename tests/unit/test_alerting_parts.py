@@ -113,7 +113,8 @@ def test_a_failing_dbt_model_inhibits_the_looker_symptom_of_the_same_table():
     """Issue 20: the looker finding sits in the lineage (stage looker, the table), so dbt upstream is the root."""
     from pathlib import Path
 
-    from checks.looker import LookerParams, Problem, findings_for
+    from sentinel_checks.looker import LookerParams, Problem, findings_for
+
     from sentinel.config.loader import load_config
     from sentinel.plugins import check_registry
 

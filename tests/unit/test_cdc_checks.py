@@ -6,14 +6,14 @@ from datetime import timedelta
 
 import pytest
 from pydantic import SecretStr, ValidationError
-
-from checks.kafka_connect_status import KafkaConnectStatusParams, first_line, judge_connector, root_cause
-from checks.postgres_replication_slot import (
+from sentinel_checks.kafka_connect_status import KafkaConnectStatusParams, first_line, judge_connector, root_cause
+from sentinel_checks.postgres_replication_slot import (
     PostgresReplicationSlotParams,
     format_bytes,
     judge_slot,
     parse_bytes,
 )
+
 from sentinel.api import Status
 from sentinel.sources.kafka_connect import KafkaConnectSource, parse_status, safe_url
 

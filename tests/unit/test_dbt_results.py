@@ -8,8 +8,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from sentinel_checks.dbt_results import DbtResultsParams, evaluate, first_line, trim_sql
 
-from checks.dbt_results import DbtResultsParams, evaluate, first_line, trim_sql
 from sentinel.api import Status
 from sentinel.sources.dbt_artifacts import DbtArtifacts
 from sentinel.sources.dbt_manifest import parse_manifest

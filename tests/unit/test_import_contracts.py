@@ -37,7 +37,7 @@ def test_model_clock_and_errors_stay_leaves() -> None:
 
 
 def test_every_check_kind_is_in_the_independence_contract() -> None:
-    kinds = {ep.value.split(":")[0] for ep in entry_points(group="sentinel.checks") if ep.value.startswith("checks.")}
-    public = {f"checks.{p.stem}" for p in (ROOT / "checks").glob("*.py") if not p.stem.startswith("_")}
+    kinds = {ep.value.split(":")[0] for ep in entry_points(group="sentinel.checks") if ep.value.startswith("sentinel_checks.")}
+    public = {f"sentinel_checks.{p.stem}" for p in (ROOT / "checks").glob("*.py") if not p.stem.startswith("_")}
     listed = set(_contract("Check kinds do not import each other")["modules"])  # type: ignore[call-overload]
     assert kinds == public == listed, "a check module is either a registered kind or a private checks/_helper.py"

@@ -8,10 +8,10 @@ import random
 import numpy as np
 import pytest
 from pydantic import ValidationError
+from sentinel_checks._kafka_lag_window import Verdict, WindowState, estimate_written_at, evaluate
+from sentinel_checks.kafka_consumer_lag import KafkaConsumerLagParams
 
 from benchmarks.baselines.kafka_lag_naive import naive_evaluate
-from checks._kafka_lag_window import Verdict, WindowState, estimate_written_at, evaluate
-from checks.kafka_consumer_lag import KafkaConsumerLagParams
 
 W = 600.0  # window seconds
 
@@ -161,8 +161,21 @@ def test_params_validate_regexes_and_threshold_order() -> None:
 
 def test_the_lag_status_series_lists_every_verdict() -> None:
     """The check writes its verdicts out (so loading it does not import numpy); /metrics must know them all."""
-    from checks.kafka_consumer_lag import KafkaConsumerLagCheck
+    from sentinel_checks.kafka_consumer_lag import KafkaConsumerLagCheck
 
     series = KafkaConsumerLagCheck.finding_series
     assert series is not None and series.verdict is not None
     assert series.verdict[2] == tuple(v.label for v in Verdict)
+
+
+@pytest.mark.parametrize("kind", ["kafka_consumer_lag", "kafka_topic_arrival"])
+def test_table_from_topic_needs_its_table_group_in_both_kafka_kinds(kind: str) -> None:
+    from sentinel.plugins import check_registry
+
+    params = check_registry().load(kind).Params
+    base = {"groups": ["connect-s3-sink"]} if kind == "kafka_consumer_lag" else {"topics": ["cdc.payments.transactions"]}
+    with pytest.raises(ValidationError, match=r"named group \(\?P<table>"):
+        params(**base, table_from_topic=r"cdc\..*")
+    with pytest.raises(ValidationError, match="not a valid regex"):
+        params(**base, table_from_topic=r"cdc\.(?P<table>")
+    assert params(**base, table_from_topic=r"cdc\.(?P<table>.+)").table_from_topic == r"cdc\.(?P<table>.+)"

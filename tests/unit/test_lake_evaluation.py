@@ -8,8 +8,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from pydantic import ValidationError
-
-from checks.s3_partition_arrival import (
+from sentinel_checks.s3_partition_arrival import (
     ObjectInfo,
     PartitionStats,
     PrefixObservation,
@@ -18,14 +17,15 @@ from checks.s3_partition_arrival import (
     evaluate_prefix,
     partition_dates,
 )
-from checks.snowpipe_load_history import (
+from sentinel_checks.snowpipe_load_history import (
     PipeMemory,
     SnowpipeLoadHistoryParams,
     SnowpipeTarget,
     evaluate_copy_history,
     evaluate_pipe,
 )
-from checks.warehouse_freshness import FreshnessTarget, due_day, evaluate_age, evaluate_deadline
+from sentinel_checks.warehouse_freshness import FreshnessTarget, due_day, evaluate_age, evaluate_deadline
+
 from sentinel.api import Status
 from sentinel.errors import SourceError
 from sentinel.sources.snowpipe import CopyHistoryRow, PipeStatus, SnowpipeQueries, TableName, normalise_status

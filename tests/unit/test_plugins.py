@@ -27,11 +27,11 @@ def test_unknown_kind_suggests_and_lists_the_known_ones() -> None:
 
 def test_two_packages_registering_one_kind_fail_loudly(monkeypatch: pytest.MonkeyPatch) -> None:
     eps = [
-        EntryPoint("sql_threshold", "checks.sql_threshold:SqlThresholdCheck", "sentinel.checks"),
+        EntryPoint("sql_threshold", "sentinel_checks.sql_threshold:SqlThresholdCheck", "sentinel.checks"),
         EntryPoint("sql_threshold", "othercorp.checks:SqlThreshold", "sentinel.checks"),
     ]
     monkeypatch.setattr(plugins, "entry_points", lambda group: eps)
-    with pytest.raises(PluginError, match=r"duplicate sentinel.checks kinds .* sql_threshold: checks.sql_threshold"):
+    with pytest.raises(PluginError, match=r"duplicate sentinel.checks kinds .* sql_threshold: sentinel_checks.sql_threshold"):
         check_registry()
 
 

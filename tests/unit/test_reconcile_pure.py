@@ -6,8 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from pydantic import ValidationError
-
-from checks.row_reconciliation import (
+from sentinel_checks.row_reconciliation import (
     PairParams,
     RowReconciliationParams,
     fingerprint,
@@ -15,6 +14,7 @@ from checks.row_reconciliation import (
     remember,
     remembered,
 )
+
 from sentinel.api import Status
 from sentinel.sources.reconcile import ReconcileOptions, Tier, plan_buckets
 from sentinel.sources.reconcile.engine import BucketDiff, PairReport, _classify, finish_keys, key_order

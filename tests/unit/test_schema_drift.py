@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 from pydantic import ValidationError
+from sentinel_checks._schema_diff import describe_changes, diff_hop, gaps, narrowed
+from sentinel_checks._schemas import Column
+from sentinel_checks.schema_drift import SchemaDriftParams
 
-from checks._schema_diff import describe_changes, diff_hop, gaps, narrowed
-from checks._schemas import Column
-from checks.schema_drift import SchemaDriftParams
 from sentinel.api import Status
 
 

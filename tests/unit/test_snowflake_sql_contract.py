@@ -18,9 +18,9 @@ from typing import Any
 import pytest
 import sqlglot
 import yaml
+from sentinel_checks.warehouse_freshness import snowflake_newest_sql
 from sqlglot import exp
 
-from checks.warehouse_freshness import snowflake_newest_sql
 from sentinel.readonly_sql import check_read_only
 from sentinel.sources import snowpipe
 from sentinel.sources.snowflake import IDENTITY_SQL, OWNED_SQL
@@ -136,7 +136,7 @@ def test_volume_and_schema_statements_parse_as_read_only_snowflake_selects() -> 
     """volume_anomaly's bucket count and schema_drift's INFORMATION_SCHEMA read, as production binds them."""
     from datetime import UTC, datetime
 
-    from checks._volume_counts import SNOWFLAKE_COUNTS_SQL
+    from sentinel_checks._volume_counts import SNOWFLAKE_COUNTS_SQL
 
     for params in production_params("volume_anomaly"):
         if params.get("backend") != "snowflake":

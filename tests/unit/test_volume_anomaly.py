@@ -9,9 +9,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from pydantic import ValidationError
-
-from checks._seasonal import WEEK, SeasonalSettings, Window, band, judge
-from checks.volume_anomaly import VolumeAnomalyParams, VolumeTable, describe_judgement, fill_zeros, judged_bucket
+from sentinel_checks._seasonal import WEEK, SeasonalSettings, Window, band, judge
+from sentinel_checks.volume_anomaly import VolumeAnomalyParams, VolumeTable, describe_judgement, fill_zeros, judged_bucket
 
 HOUR = timedelta(hours=1)
 THU_14 = datetime(2026, 11, 26, 14, 0, tzinfo=UTC)  # a Thursday
