@@ -98,18 +98,18 @@ class Outbox:
 
     def seconds_until_due(self, receiver: str) -> float | None:
         """How long until the head of this receiver's queue is due (None: nothing queued)."""
-        head = next((r for r in self.store.outbox_pending() if r.receiver == receiver), None)
-        if head is None:
+        queue = self.store.outbox_pending(receiver)
+        if not queue:
             return None
+        head = queue[0]
         return max(0.0, (head.next_attempt_at - self.clock.now()).total_seconds())
 
     def deliver_receiver(self, receiver: str) -> list[Delivery]:
         """Send this receiver's due rows in order; stop at the first that is not due or has to wait."""
         deliveries: list[Delivery] = []
         with self._queue_lock(receiver):  # one drainer per queue, whoever calls
-            for row in self.store.outbox_pending():
-                if row.receiver != receiver:
-                    continue
+            # Only this receiver's rows: each worker polls its own queue, so a backlog at Slack is not read by the pager's.
+            for row in self.store.outbox_pending(receiver):
                 if row.next_attempt_at > self.clock.now():
                     break  # keep this receiver's order: nothing after its head goes first
                 claim = self.fence(row) if self.fence is not None else Claim.CLAIMED

@@ -84,8 +84,8 @@ class AlertStore(Protocol):
     def outbox_add(self, receiver: str, message_key: str, dedup_id: str, event: str, payload: dict[str, Any],
                    at: datetime, tx: Any = None) -> bool: ...
 
-    def outbox_pending(self) -> list[OutboxRow]:
-        """Unsent rows, oldest first."""
+    def outbox_pending(self, receiver: str | None = None) -> list[OutboxRow]:
+        """Unsent rows, oldest first; only `receiver`'s when given."""
         ...
 
     def outbox_pending_count(self) -> int: ...

@@ -184,8 +184,12 @@ class SqliteAlertsMixin:
         return OutboxRow(int(seq), receiver, key, event, parse_ts(created), parse_ts(next_at), int(attempts), status,
                          error, json.loads(payload))
 
-    def outbox_pending(self) -> list[OutboxRow]:
-        rows = self.query(f"SELECT {self._OUTBOX_COLUMNS} FROM outbox WHERE status = 'pending' ORDER BY seq")
+    def outbox_pending(self, receiver: str | None = None) -> list[OutboxRow]:
+        if receiver is None:
+            rows = self.query(f"SELECT {self._OUTBOX_COLUMNS} FROM outbox WHERE status = 'pending' ORDER BY seq")
+        else:
+            rows = self.query(f"SELECT {self._OUTBOX_COLUMNS} FROM outbox WHERE status = 'pending' AND receiver = ?"
+                              " ORDER BY seq", (receiver,))
         return [self._outbox_row(r) for r in rows]
 
     def outbox_pending_count(self) -> int:
