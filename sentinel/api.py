@@ -4,7 +4,8 @@ A check plugin is a class with:
   kind     the entry-point name == YAML `kind:` == module name in checks/
   Params   a pydantic model validating the YAML `params:` block (extra keys forbidden)
   runbook  the default runbook name in runbooks/ (without .md)
-  run(ctx) returns one CheckResult; it measures, it never decides to alert or notify.
+  run(ctx) returns one CheckResult; it measures, judges the measurement with `judge` against the thresholds in
+           its params, and never decides to alert or notify.
 docs/plugins.md walks through writing one, with a worked example that CI installs and runs.
 
 Types for Params fields (pydantic validates them when the config is loaded, so `validate` reports file:line):
@@ -32,6 +33,7 @@ from pydantic import BaseModel, ConfigDict
 from sentinel.clock import Clock
 from sentinel.durations import Duration, PositiveDuration, format_duration, parse_duration
 from sentinel.errors import CheckError, SourceError
+from sentinel.judge import crossed, judge
 from sentinel.model import CheckResult, Finding, Severity, Status
 from sentinel.param_types import ColumnName, ConnectionName, Regex, TableName, TableRegex, TimeZoneName
 
@@ -56,7 +58,9 @@ __all__ = [
     "TableRegex",
     "TimeZoneName",
     "check_read_only",
+    "crossed",
     "format_duration",
+    "judge",
     "measured_status",
     "parse_duration",
     "target_error",
