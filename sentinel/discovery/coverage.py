@@ -52,7 +52,7 @@ def _regex_match(pattern: str, text: str) -> bool:
         return False
 
 
-def _names(value: str, named: set[str]) -> bool:
+def names_object(value: str, named: set[str]) -> bool:
     """A Snowflake object named fully or by its SCHEMA.NAME tail (configs often leave out the database)."""
     up = value.upper()
     return up in named or any(up.endswith("." + n) or n.endswith("." + up) for n in named if "." in n)
@@ -76,8 +76,8 @@ def watchers(t: TableLineage, checks: Sequence[CheckSpec]) -> dict[str, list[str
             "debezium": t.connector is not None and any(_regex_match(s, t.connector) for s in plain),
             "kafka": t.topic is not None and any(_regex_match(s, t.topic) for s in plain),
             "s3": t.s3 is not None and (t.s3.prefix in plain or t.s3.prefix.rstrip("/") in plain or t.s3.url in plain),
-            "snowpipe": t.pipe is not None and _names(t.pipe.pipe, upper),
-            "snowflake_raw": t.pipe is not None and _names(t.pipe.target, upper),
+            "snowpipe": t.pipe is not None and names_object(t.pipe.pipe, upper),
+            "snowflake_raw": t.pipe is not None and names_object(t.pipe.target, upper),
             "dbt": t.dbt_source is not None and (check.kind == "dbt_results" or t.dbt_source.name in plain),
             "looker": bool(t.dashboards) and any(d in plain for d in t.dashboards),
         }

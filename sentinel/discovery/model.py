@@ -100,6 +100,8 @@ class DbtSource:
     relation: str  # database.schema.identifier, upper case
     loaded_at_field: str | None
     owner: str | None
+    warn_after: str | None = None  # dbt's source freshness thresholds, as durations ("30m"); None = not declared
+    error_after: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

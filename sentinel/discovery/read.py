@@ -111,7 +111,7 @@ def manifest_lineage(manifest: Manifest, obs: Observed) -> None:
             continue
         relation = (node.relation_name or "").replace('"', "").replace("`", "").upper()
         obs.dbt_sources.append(DbtSource(uid, f"{node.source_name}.{node.name}", relation, node.loaded_at_field,
-                                         node.owner))
+                                         node.owner, node.freshness_warn_after, node.freshness_error_after))
     for uid in manifest.unique_ids("model"):
         node = manifest.node(uid)
         if node is not None:

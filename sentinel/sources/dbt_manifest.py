@@ -42,6 +42,8 @@ class ManifestNode:
     description: str | None
     source_name: str | None = None
     loaded_at_field: str | None = None  # sources: the column dbt source freshness reads
+    freshness_warn_after: str | None = None  # sources: dbt's freshness warn_after as a duration ("30m")
+    freshness_error_after: str | None = None  # sources: dbt's error_after ("2h")
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +56,19 @@ class Exposure:
     owner: str | None
     maturity: str | None
     depends_on: tuple[str, ...]
+
+
+_PERIODS = {"minute": "m", "hour": "h", "day": "d"}
+
+
+def _freshness(raw: dict[str, Any], config: dict[str, Any], key: str) -> str | None:
+    """A source's freshness threshold ({count: 30, period: minute}) as a duration ("30m"); None when dbt declares
+    none (dbt writes {count: null, period: null} then) or the period is not one dbt knows."""
+    threshold = as_object(as_object(raw.get("freshness") or config.get("freshness")).get(key))
+    count, period = threshold.get("count"), threshold.get("period")
+    if isinstance(count, bool) or not isinstance(count, int) or count <= 0 or period not in _PERIODS:
+        return None
+    return f"{count}{_PERIODS[period]}"
 
 
 def _owner_text(owner: Any) -> str | None:
@@ -142,6 +157,8 @@ class Manifest:
             description=optional_text(raw, "description") or None,
             source_name=optional_text(raw, "source_name"),
             loaded_at_field=optional_text(raw, "loaded_at_field") or optional_text(config, "loaded_at_field"),
+            freshness_warn_after=_freshness(raw, config, "warn_after"),
+            freshness_error_after=_freshness(raw, config, "error_after"),
         )
 
     def unique_ids(self, resource_type: str) -> list[str]:

@@ -74,12 +74,14 @@ def test_each_captured_table_is_followed_from_postgres_to_looker(world: Discover
     assert tx.pipe.target == f"{world.database}.RAW.TRANSACTIONS"
     assert tx.dbt_source is not None and tx.dbt_source.name == "payments.transactions"
     assert tx.dbt_source.loaded_at_field == "_loaded_at"
+    assert (tx.dbt_source.warn_after, tx.dbt_source.error_after) == ("30m", "2h")  # sources.yml's freshness
     assert {"stg_transactions", "fct_transactions", "fct_daily_volume"} <= set(tx.models)
     assert "Executive Dashboard" in tx.exposures
     assert {"Executive Dashboard", "Payments Operations"} <= set(tx.dashboards)
     assert tx.reached()[-1] == "looker" and not tx.unresolved
     merchants = table(found, "users.merchants")
     assert "Merchant Health" in merchants.dashboards and "fct_merchant_health" in merchants.models
+    assert merchants.dbt_source is not None and merchants.dbt_source.error_after is None  # dbt declares none
 
 
 def test_a_hop_that_cannot_be_followed_is_reported_with_its_reason(world: DiscoveryWorld) -> None:
