@@ -160,21 +160,25 @@ def read_looker(sources: Sources, obs: Observed, timeout: float) -> str:
     return f"Looker: {len(obs.dashboards)} dashboard(s)" if ok else "Looker: not read"
 
 
+# The systems observe() reads, by the hop each one's failure is reported under, in the order of `systems`.
+READ_ORDER = ("debezium", "postgres", "kafka", "snowpipe", "dbt", "looker")
+
+
 def observe(sources: Sources, *, dbt_location: str | None, timeout: float = 10.0,
             connection: str = "default") -> tuple[Observed, tuple[str, ...]]:
     obs = Observed()
-    reads: list[Callable[[], str]] = [
-        lambda: read_connect(sources, obs, timeout),
-        lambda: read_postgres(sources, obs, timeout, connection),
-        lambda: read_kafka(sources, obs, timeout),
-        lambda: read_snowflake(sources, obs, timeout),
-        lambda: read_dbt(sources, obs, dbt_location, timeout),
-        lambda: read_looker(sources, obs, timeout),
-    ]
+    reads: dict[str, Callable[[], str]] = {
+        "debezium": lambda: read_connect(sources, obs, timeout),
+        "postgres": lambda: read_postgres(sources, obs, timeout, connection),
+        "kafka": lambda: read_kafka(sources, obs, timeout),
+        "snowpipe": lambda: read_snowflake(sources, obs, timeout),
+        "dbt": lambda: read_dbt(sources, obs, dbt_location, timeout),
+        "looker": lambda: read_looker(sources, obs, timeout),
+    }
     systems = []
-    for read in reads:
+    for hop in READ_ORDER:
         started = time.monotonic()
-        said = read()
+        said = reads[hop]()
         systems.append(f"{said} ({time.monotonic() - started:.1f}s)")  # where a slow discovery spends its time
     return obs, tuple(systems)
 

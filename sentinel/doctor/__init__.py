@@ -2,8 +2,9 @@
 
 For every connection and receiver the config uses: it connects, says who it is, whether its privileges are
 sufficient and not excessive, whether each object the checks name exists (slots, tables, queries, connectors,
-bucket prefixes, Kafka topics and consumer groups, dbt artifacts), and whether alerts can reach Slack, the pager
-and SMTP, without sending anything.
+bucket prefixes, Kafka topics and consumer groups, dbt artifacts), whether discovery (pipeline_coverage) can read
+each system it derives the lineage from, and whether alerts can reach Slack, the pager and SMTP, without sending
+anything.
 Every problem is one line with its fix: the GRANT, the config line or the setting.
 """
 
@@ -20,7 +21,7 @@ from sentinel.sources import Sources
 
 
 def run_doctor(settings: Settings, config: LoadedConfig, now: datetime) -> list[DoctorLine]:
-    from sentinel.doctor import looker, postgres, receivers, systems
+    from sentinel.doctor import discovery, looker, postgres, receivers, systems
 
     needs = collect(config)
     sources = Sources(settings, config.spec.connections)
@@ -44,6 +45,7 @@ def run_doctor(settings: Settings, config: LoadedConfig, now: datetime) -> list[
     lines += systems.probe_connect(sources, needs.connectors, config_at)
     lines += systems.probe_dbt(sources, needs.dbt, config_at, now)
     lines += looker.probe(sources, needs.looker, config_at)
+    lines += discovery.probe(sources, needs.discovery, config_at)
     routed = {r for route in config.spec.routes for r in route.receivers}
     lines += receivers.probe_slack(settings, "slack" in routed)
     lines += receivers.probe_pager(settings, "pager" in routed)

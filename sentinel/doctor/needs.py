@@ -16,7 +16,7 @@ Loc = tuple[str | int, ...]
 @dataclass(frozen=True)
 class Need:
     what: Literal["table", "slot", "query", "bucket_prefix", "connector", "dbt_artifacts", "pipe", "dashboard", "topic",
-                  "consumer_group"]
+                  "consumer_group", "discovery"]
     value: str
     check_id: str
     loc: Loc
@@ -32,6 +32,7 @@ class Needs:
     snowflake: list[Need] = field(default_factory=list)
     kafka: list[Need] = field(default_factory=list)  # topics and consumer groups (names or regexes)
     looker: list[Need] = field(default_factory=list)  # value: a dashboard title
+    discovery: list[Need] = field(default_factory=list)  # value: the dbt artifacts location discovery reads ("" none)
 
 
 def collect(config: LoadedConfig) -> Needs:
@@ -43,7 +44,16 @@ def collect(config: LoadedConfig) -> Needs:
         handler = _BY_KIND.get(spec.kind)
         if handler is not None:
             handler(needs, spec.id, spec.params, at)
+        if spec.kind == "pipeline_coverage":  # discovery reads every system, with the grants doctor checks
+            location = spec.params.get("dbt_location") or _dbt_location(config)
+            needs.discovery.append(Need("discovery", str(location or ""), spec.id, at))
     return needs
+
+
+def _dbt_location(config: LoadedConfig) -> str | None:
+    from sentinel.discovery.coverage import dbt_location_of
+
+    return dbt_location_of(config.spec.checks)
 
 
 def _sql_threshold(needs: Needs, cid: str, p: dict[str, Any], at: Loc) -> None:
