@@ -196,11 +196,10 @@ def configured(path: str) -> tuple[list[CheckSpec], PipelineSpec]:
 
 
 def dbt_location_of(checks: Sequence[CheckSpec]) -> str | None:
-    """The dbt artifacts the config already reads (a dbt_results or schema_drift check), so discovery sees the same
-    run as the checks."""
-    for check in checks:
-        for key in ("location", "dbt_location"):
-            value = check.params.get(key)
-            if check.kind in ("dbt_results", "schema_drift") and isinstance(value, str):
-                return value
-    return None
+    """The dbt artifacts discovery reads: the pipeline_coverage check's own dbt_location, else the run the config's
+    dbt_results or schema_drift check reads, so `sentinel discover` and the coverage check see the same run."""
+    kinds = ("pipeline_coverage", "dbt_results", "schema_drift")
+    found = sorted(((kinds.index(c.kind), value) for c in checks if c.kind in kinds
+                    for value in (c.params.get("location"), c.params.get("dbt_location")) if isinstance(value, str)),
+                   key=lambda kv: kv[0])
+    return found[0][1] if found else None

@@ -103,13 +103,15 @@ def _downstream(found: TableLineage, obs: Observed, index: _Index, problems: lis
         problems.append(_stop(obs, "snowpipe", "snowpipe", found.table, f"no visible pipe loads {route.url} (none "
                               "exists, or Sentinel's role lacks MONITOR on it)"))
         return found
-    found = replace(found, pipe=pipe)
+    # a dashboard whose explore reads the raw table itself (the event stream's Operational dashboard)
+    direct = sorted(index.dashboards_on.get(_last(pipe.target), set()))
+    found = replace(found, pipe=pipe, dashboards=tuple(direct))
     source = index.dbt_source_of(found.table, pipe.target)
     if source is None:
         problems.append(_stop(obs, "dbt", "dbt", found.table, f"no dbt source reads {pipe.target}"))
         return found
     models = index.models_of.get(source.unique_id, [])
-    dashboards = index.dashboards_of(models)
+    dashboards = sorted(set(index.dashboards_of(models)) | set(direct))
     if models and not dashboards and (obs.dashboards or "looker" in obs.unread):
         problems.append(_stop(obs, "looker", "looker", found.table,
                               "no Looker dashboard's explore reads a model built from it"))
@@ -135,6 +137,7 @@ def stitch(obs: Observed, systems: tuple[str, ...] = (), why_unread: str = "Post
         streams |= {t for t in obs.topics for rule in obs.sinks if rule.topics_regex and rule.route(t)}
     lineages += [_lineage(topic, None, obs, index) for topic in sorted(streams - cdc_topics)]
     models = {_last(m.relation) for m in obs.dbt_models} | {m.name.upper() for m in obs.dbt_models}
+    models |= {_last(p.target) for p in obs.pipes}  # a raw table read by an explore is followed like a model
     for dash in obs.dashboards:
         for table in dash.tables:
             if obs.dbt_models and _last(table) not in models:

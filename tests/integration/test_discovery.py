@@ -5,12 +5,15 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+import psycopg
 import pytest
 import requests
+from psycopg import sql
+from psycopg.conninfo import conninfo_to_dict
 from pydantic import SecretStr
 
 from devstack.kafka import KafkaConnectService, KafkaService
-from devstack.postgres import PostgresService
+from devstack.postgres import MONITOR_ROLE, PostgresService
 from devstack.snowflake import SnowflakeService
 from sentinel.config.alerting_spec import PipelineSpec
 from sentinel.config.settings import Settings
@@ -97,6 +100,8 @@ def test_a_hop_that_cannot_be_followed_is_reported_with_its_reason(world: Discov
     assert events.connector is None and events.s3 is not None
     assert events.s3.prefix == f"raw/events/payment_{world.sfx}.events/"
     assert events.pipe is not None and events.pipe.target == f"{world.database}.RAW.PAYMENT_EVENTS"
+    assert events.dashboards == ("Operational Dashboard",)  # its explore reads the raw table, no dbt model between
+    assert not [u for u in found.unresolved if u.subject == "Operational Dashboard"]
 
 
 def test_no_grant_on_an_explore_is_an_unresolved_hop_naming_the_permission(world: DiscoveryWorld) -> None:
@@ -133,3 +138,34 @@ def test_coverage_of_real_discovery_reports_a_table_gone_at_the_source_and_a_mov
     assert findings["changed:payments.transactions"] == (
         f"payments.transactions: the pipeline changed under the config: s3_path was {recorded}, is now "
         f"s3://{world.bucket}/raw/payments/transactions/")
+
+
+def test_doctor_checks_each_read_discovery_makes_and_names_the_missing_grant(world: DiscoveryWorld) -> None:
+    """`sentinel doctor` with a pipeline_coverage check: one ok line per system discovery reads, and a missing grant
+    (CONNECT on the source database, dashboards hidden from the Looker user, a stage) is a problem naming it."""
+    from sentinel.doctor.discovery import probe
+    from sentinel.doctor.needs import Need
+
+    need = Need("discovery", str(world.dbt_location), "coverage", ("checks", 0, "params"))
+    lines = probe(sources(world), [need], lambda _: "alert_rules.yaml:9 (checks[0].params)")
+    assert [x.message.split(":")[0] for x in lines if x.level == "ok"] == [
+        "Kafka Connect", "PostgreSQL default", "Kafka", "Snowflake", f"dbt {world.dbt_location}", "Looker"]
+    [stage] = [x for x in lines if x.level != "ok"]  # the pipe whose stage the role cannot see (world: dropped)
+    assert stage.fix.startswith(f"GRANT USAGE ON STAGE {world.database}.RAW.SETTLEMENTS_OLD TO ROLE")
+
+    grant = sql.SQL("{} CONNECT ON DATABASE {} {} PUBLIC, {}")
+    db = sql.Identifier(conninfo_to_dict(world.admin_dsn)["dbname"])
+    with psycopg.connect(world.admin_dsn, autocommit=True) as conn:
+        conn.execute(grant.format(sql.SQL("REVOKE"), db, sql.SQL("FROM"), sql.Identifier(MONITOR_ROLE)))
+    world.looker.fake.forbid.add("/dashboards")
+    try:
+        lines = probe(sources(world), [need], lambda _: "-")
+    finally:
+        world.looker.fake.forbid.clear()
+        with psycopg.connect(world.admin_dsn, autocommit=True) as conn:
+            conn.execute(grant.format(sql.SQL("GRANT"), db, sql.SQL("TO"), sql.Identifier(MONITOR_ROLE)))
+    problems = {x.component: x for x in lines if x.level == "problem"}
+    assert "CONNECT" in problems["discovery PostgreSQL"].message
+    assert problems["discovery PostgreSQL"].fix.startswith("GRANT CONNECT ON DATABASE")
+    assert "403" in problems["discovery Looker"].message and "see_lookml_dashboards" in problems["discovery Looker"].fix
+    assert "Kafka Connect" in [x.message.split(":")[0] for x in lines if x.level == "ok"]

@@ -9,7 +9,7 @@ import yaml
 from sentinel.config.alerting_spec import PipelineSpec
 from sentinel.config.checks_spec import CheckSpec
 from sentinel.config.spec import SentinelConfig
-from sentinel.discovery.coverage import coverage
+from sentinel.discovery.coverage import coverage, dbt_location_of
 from sentinel.discovery.model import DbtSource, Discovery, PipeLoad, SinkRoute, TableLineage
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -93,3 +93,17 @@ def test_configured_tables_that_no_longer_exist_are_gone_unless_connect_was_not_
                              "carries it any more",
     }
     assert coverage(found(unread=frozenset({"debezium"})), [], pipeline) == []
+
+
+def test_discovery_reads_the_coverage_checks_own_dbt_location_before_the_dbt_results_one() -> None:
+    def spec(kind: str, **params: str) -> CheckSpec:
+        return CheckSpec.model_validate({"id": kind, "kind": kind, "params": params})
+
+    dbt = spec("dbt_results", location="s3://artifacts/prod/")
+    coverage_check = spec("pipeline_coverage", dbt_location="s3://artifacts/staging/")
+    # found on the devstack: with only a coverage check, `sentinel discover` used to read no dbt at all
+    assert dbt_location_of([coverage_check]) == "s3://artifacts/staging/"
+    assert dbt_location_of([dbt, coverage_check]) == "s3://artifacts/staging/"
+    assert dbt_location_of([dbt, spec("pipeline_coverage")]) == "s3://artifacts/prod/"
+    assert dbt_location_of(shipped().checks) == "s3://novapay-dbt-artifacts/prod/"
+    assert dbt_location_of([]) is None
