@@ -3,9 +3,14 @@ and a hop that a missing grant hides (a stage, an explore) is a problem too, not
 
 from __future__ import annotations
 
+from pathlib import Path
+
+from sentinel.config.loader import load_config
 from sentinel.discovery.model import Observed, PipeLoad, Unresolved
 from sentinel.discovery.read import READ_ORDER
 from sentinel.doctor.discovery import GRANTS, lines_for
+from sentinel.doctor.needs import collect
+from sentinel.plugins import check_registry
 
 SYSTEMS = ("Kafka Connect: 3 connector(s) (0.1s)", "PostgreSQL default: not read (0.1s)", "Kafka: not read (0.0s)",
            "Snowflake: 1 pipe(s) with an S3 stage (0.2s)", "dbt: not read (0.0s)", "Looker: 2 dashboard(s) (0.1s)")
@@ -54,3 +59,15 @@ def test_no_visible_pipe_at_all_is_a_warning_naming_monitor_and_usage() -> None:
     [warning] = [x for x in lines if x.level == "warning"]
     assert "SHOW PIPES lists no pipe" in warning.message and "GRANT MONITOR ON PIPE" in warning.fix
     assert all(x.level == "ok" for x in lines if x is not warning)
+
+
+def test_a_coverage_check_makes_doctor_probe_discovery_with_the_dbt_location_discovery_reads(tmp_path: Path) -> None:
+    path = tmp_path / "alert_rules.yaml"
+    path.write_text("version: 1\nchecks:\n  - id: dbt\n    kind: dbt_results\n"
+                    "    params: {location: s3://artifacts/prod/, cadence: 15m}\n"
+                    "  - id: coverage\n    kind: pipeline_coverage\n    params: {}\n")
+    [need] = collect(load_config(path, check_registry())).discovery
+    assert (need.value, need.check_id, need.loc) == ("s3://artifacts/prod/", "coverage", ("checks", 1, "params"))
+    path.write_text("version: 1\nchecks:\n  - id: dbt\n    kind: dbt_results\n"
+                    "    params: {location: s3://artifacts/prod/, cadence: 15m}\n")
+    assert collect(load_config(path, check_registry())).discovery == []  # no coverage check: nothing to probe
