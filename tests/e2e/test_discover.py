@@ -19,7 +19,7 @@ from devstack.snowflake import SnowflakeService
 from tests.integration.discovery_world import DiscoveryWorld, build_world
 from tests.plugins.dbt import DbtRuns
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]  # the first test of a session starts Kafka, Connect, dbt ...
 SENTINEL = str(Path(sys.executable).parent / "sentinel")
 
 CONFIG = """# A config with checks but no lineage yet: what a team has before `sentinel discover --write`.

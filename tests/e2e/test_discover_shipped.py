@@ -40,7 +40,7 @@ from sentinel.sources import Sources
 from tests.integration.discovery_world import DiscoveryWorld, build_world
 from tests.plugins.dbt import DbtRuns
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]  # the first test of a session starts Kafka, Connect, dbt ...
 SENTINEL = str(Path(sys.executable).parent / "sentinel")
 SHIPPED = Path(__file__).resolve().parents[2] / "alert_rules.yaml"
 
