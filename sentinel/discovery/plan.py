@@ -1,6 +1,7 @@
 """What `sentinel discover --write` would add to alert_rules.yaml (pure): lineage entries for discovered tables,
-missing lineage fields of existing entries, and the standard checks for hops nothing watches, with each kind's
-defaults. Nothing here removes or changes what the config already says."""
+missing lineage fields of existing entries, the standard checks for hops nothing watches, with each kind's
+defaults, and a warehouse_freshness target per raw table a dbt source reads (its loaded_at_field, with dbt's
+freshness thresholds). Nothing here removes or changes what the config already says."""
 
 from __future__ import annotations
 
