@@ -1,4 +1,5 @@
-"""The StateStore protocol. SQLite (embedded, default) implements it; PostgreSQL (HA) follows."""
+"""The StateStore protocol. SqlStateStore (sentinel/store/sql_store.py) implements it once for both engines:
+SqliteStateStore (embedded, default) and PostgresStateStore (two replicas) only choose the connection."""
 
 from __future__ import annotations
 
