@@ -1,10 +1,12 @@
 """The SQL layer both state stores share: statements written once, and the one place where SQLite and PostgreSQL
-differ (placeholders, the migration lock, the version table's timestamp type, how a transaction starts).
+differ (`Dialect`: placeholders, `%` escaping, the migration lock, the version table's timestamp type, whether the
+version may be read before locking). How a transaction starts and how driver errors read is each `Engine`'s.
 
-A `Statement` is parsed once, when its module is imported, into text and named parameters (`:name`, the form
-SQLAlchemy's `text()` and sqlite3 use). Each `Dialect` renders the parameters its driver's way (`?` for sqlite3,
-`%s` for psycopg, which also needs a literal `%` doubled) and binds a mapping of values in slot order. Nothing is
-found by searching a finished query for `?`: quoted literals and `::` casts are never mistaken for parameters.
+A `Statement` is parsed once (most when their module is imported; IN lists per length) into text and named
+parameters (`:name`, the form SQLAlchemy's `text()` and sqlite3 use). Each `Dialect` renders the parameters its
+driver's way (`?` for sqlite3, `%s` for psycopg, which also needs a literal `%` doubled) and binds a mapping of values
+in slot order. Nothing is found by searching a finished query for `?`: quoted literals and `::` casts are never
+mistaken for parameters.
 
 What is *not* different: both engines take `INSERT ... ON CONFLICT (...) DO UPDATE SET c = excluded.c` (SQLite
 3.24+), `RETURNING` (3.35+), and the migrations' portable types; timestamps are fixed-width UTC text in both
