@@ -12,6 +12,10 @@ What is *not* different: both engines take `INSERT ... ON CONFLICT (...) DO UPDA
 3.24+), `RETURNING` (3.35+), and the migrations' portable types; timestamps are fixed-width UTC text in both
 (`ts`/`parse_ts`), so text order is time order. `upsert()` writes the common form.
 
+Why not SQLAlchemy Core: the differences are the few fields of `Dialect`, while what the engines must keep doing
+(sqlite3's BEGIN IMMEDIATE and its errors in words, psycopg's keepalives, statement_timeout and reconnect, the
+leader's session-bound advisory lock) would stay hand-written beside it; a new dependency would buy little.
+
 An `Engine` owns a connection and hands out `Tx` objects; `sentinel.store.sqlite` and `sentinel.store.postgres`
 each provide one, and `sentinel.store.sql_store.SqlStateStore` runs every query through it.
 """
