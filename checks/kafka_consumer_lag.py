@@ -14,7 +14,7 @@ Example (the S3 sink reading every CDC topic):
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -38,12 +38,13 @@ from sentinel.api import (
 )
 from sentinel.sources.kafka import GroupInfo
 
-from ._kafka_lag_partitions import MAX_ROWS, PartitionRow, partition_lines
+from ._kafka_lag_columns import Measured, Slice, Snapshot, offsets_moved_at, partition_rows, window_matrices
+from ._kafka_lag_partitions import partition_lines
 
 if TYPE_CHECKING:
     import numpy as np
 
-    from ._kafka_lag_window import Verdict, WindowEval, WindowState
+    from ._kafka_lag_window import Verdict, WindowEval
 
 # numpy and the window evaluation load on first run, not when the config is validated: `sentinel validate` and
 # `check --once --only <another check>` must not pay ~0.25 s for numpy.
@@ -85,63 +86,6 @@ class KafkaConsumerLagParams(Params):
         require_ordered("lag_warn", self.lag_warn, "lag_critical", self.lag_critical, show=format_duration)
         require_ordered("lag_warn_offsets", self.lag_warn_offsets, "lag_critical_offsets", self.lag_critical_offsets)
         return self
-
-
-@dataclass
-class _Slice:
-    group: str
-    topic: str
-    start: int  # first column in the concatenated arrays
-    count: int
-
-    @property
-    def key(self) -> str:
-        """The group/topic key of the stored window and offsets memory."""
-        return f"{self.group}\t{self.topic}"
-
-
-@dataclass(frozen=True)
-class _Snapshot:
-    """This run's offsets, one column per partition of every group/topic (slices concatenated)."""
-
-    total: int
-    committed: np.ndarray  # -1 = no committed offset
-    start: np.ndarray  # log start offsets
-    owned: np.ndarray  # a live member is assigned the partition
-    end_by_topic: dict[str, np.ndarray]  # log-end offsets per topic
-    committed_by_key: dict[str, np.ndarray]  # committed offsets per group/topic key
-
-    @staticmethod
-    def of(slices: list[_Slice], committed: dict[str, dict[tuple[str, int], int]], described: dict[str, GroupInfo],
-           log: dict[tuple[str, int], tuple[int, int]]) -> _Snapshot:
-        import numpy as np
-
-        total = sum(s.count for s in slices)
-        snap = _Snapshot(total, np.full(total, -1, dtype=np.int64), np.zeros(total, dtype=np.int64),
-                         np.zeros(total, dtype=bool), {}, {})
-        for s in slices:
-            cols = slice(s.start, s.start + s.count)
-            if s.topic not in snap.end_by_topic:
-                snap.end_by_topic[s.topic] = np.array([log[(s.topic, i)][1] for i in range(s.count)], dtype=np.int64)
-            offs = committed.get(s.group, {})
-            row = np.array([offs.get((s.topic, i), -1) for i in range(s.count)], dtype=np.int64)
-            snap.committed_by_key[s.key] = row
-            snap.committed[cols] = row
-            snap.start[cols] = [log[(s.topic, i)][0] for i in range(s.count)]
-            if (info := described.get(s.group)) is not None:
-                snap.owned[cols] = [(s.topic, i) in info.assigned for i in range(s.count)]
-        return snap
-
-
-@dataclass(frozen=True)
-class _Measured:
-    """Everything the findings are judged from: the window evaluation and the lag in seconds, per column."""
-
-    ev: WindowEval
-    lag_seconds: np.ndarray
-    estimated: np.ndarray  # lag_seconds is an estimate (no readable message timestamp)
-    snap: _Snapshot
-    end: np.ndarray  # log-end offsets now
 
 
 def _match(patterns: list[str], name: str) -> bool:
@@ -219,21 +163,21 @@ class KafkaConsumerLagCheck(Check[KafkaConsumerLagParams]):
                                             _budget(ctx))
         slices = self._slices(groups, matching, literal_topics, topics_md, committed, described)
         log = kafka.log_offsets(sorted({(s.topic, i) for s in slices for i in range(s.count)}), _budget(ctx))
-        snap = _Snapshot.of(slices, committed, described, log)
+        snap = Snapshot.of(slices, committed, described, log)
 
         now = ctx.now().timestamp()
         window = p.window.total_seconds()
         state = WindowState.from_json(ctx.memory.load(MEMORY_KEY)).append(
             now, snap.end_by_topic, snap.committed_by_key, window_seconds=window, max_samples=p.max_samples)
         ctx.memory.save(MEMORY_KEY, state.to_json())
-        committed_m, end_m = _window_matrices(slices, state, snap.total)
+        committed_m, end_m = window_matrices(slices, state, snap.total)
         ev = evaluate(state.times, committed_m, end_m, snap.start, snap.owned, window_seconds=window,
                       min_samples=p.min_samples)
         ev = replace(ev, stuck_seconds=self._stuck_seconds(ctx, slices, snap, ev, now))
         lag_seconds, estimated = self._lag_seconds(ctx, kafka, slices, snap, ev, state.times, end_m, now)
 
         unknown = _unknown_groups(groups, committed, described)
-        measured = _Measured(ev, lag_seconds, estimated, snap, end_m[-1])
+        measured = Measured(ev, lag_seconds, estimated, snap, end_m[-1])
         findings = [_unknown_group_finding(s) if s.group in unknown else self._finding(s, measured, described)
                     for s in slices]
         findings += [Finding(key=f"topic/{t}", status=Status.WARN, summary=f"topic {t} does not exist",
@@ -248,33 +192,33 @@ class KafkaConsumerLagCheck(Check[KafkaConsumerLagParams]):
         return [g for g in kafka.groups(_budget(ctx)) if _match(p.groups, g)]
 
     def _slices(self, groups: list[str], matching: set[str], literal_topics: set[str], topics_md: dict[str, int],
-                committed: dict[str, dict[tuple[str, int], int]], described: dict[str, GroupInfo]) -> list[_Slice]:
+                committed: dict[str, dict[tuple[str, int], int]], described: dict[str, GroupInfo]) -> list[Slice]:
         """One column range per group/topic to judge, in the order of the concatenated arrays."""
-        slices: list[_Slice] = []
+        slices: list[Slice] = []
         col = 0
         for g in groups:
             info = described.get(g)
             seen = {t for t, _ in committed.get(g, {})} | ({t for t, _ in info.assigned} if info else set())
             chosen = matching if self.params.all_matching_topics else (matching & seen) | (literal_topics & set(topics_md))
             for t in sorted(chosen):
-                slices.append(_Slice(g, t, col, topics_md[t]))
+                slices.append(Slice(g, t, col, topics_md[t]))
                 col += topics_md[t]
         return slices
 
-    def _stuck_seconds(self, ctx: CheckContext, slices: list[_Slice], snap: _Snapshot, ev: WindowEval,
+    def _stuck_seconds(self, ctx: CheckContext, slices: list[Slice], snap: Snapshot, ev: WindowEval,
                        now: float) -> np.ndarray:
         """How long each stuck offset has really been frozen. The window holds only `window` of samples; without
         memory of when an offset last moved, a 3-hour outage would read "unchanged for 10m"."""
         import numpy as np
 
-        moved_at = _offsets_moved_at(ctx.memory.load(MOVED_KEY), snap.committed_by_key, now)
+        moved_at = offsets_moved_at(ctx.memory.load(MOVED_KEY), snap.committed_by_key, now)
         ctx.memory.save(MOVED_KEY, moved_at)
         frozen = np.zeros(snap.total, dtype=np.float64)
         for s in slices:
             frozen[s.start:s.start + s.count] = now - np.asarray(moved_at[s.key]["at"])
         return np.where(ev.stuck_seconds > 0, np.maximum(ev.stuck_seconds, frozen), 0.0)
 
-    def _lag_seconds(self, ctx: CheckContext, kafka: Any, slices: list[_Slice], snap: _Snapshot, ev: WindowEval,
+    def _lag_seconds(self, ctx: CheckContext, kafka: Any, slices: list[Slice], snap: Snapshot, ev: WindowEval,
                      times: np.ndarray, end_m: np.ndarray, now: float) -> tuple[np.ndarray, np.ndarray]:
         """Lag in seconds per column from the timestamps of the messages at the committed offsets (worst partitions
         first, within the budget); where none could be read, a lower-bound estimate from the stored samples."""
@@ -295,7 +239,7 @@ class KafkaConsumerLagCheck(Check[KafkaConsumerLagParams]):
         lag_seconds = np.where(ev.lag > 0, np.maximum(now - np.nan_to_num(written, nan=now), 0.0), 0.0)
         return lag_seconds, estimated
 
-    def _timestamp_requests(self, slices: list[_Slice], lag: np.ndarray, cur_c: np.ndarray,
+    def _timestamp_requests(self, slices: list[Slice], lag: np.ndarray, cur_c: np.ndarray,
                             start: np.ndarray) -> list[tuple[tuple[str, int, int], int]]:
         """(topic, partition, offset) to read, worst partition of every group/topic first, within the budget."""
         per_slice: list[list[int]] = []
@@ -313,7 +257,7 @@ class KafkaConsumerLagCheck(Check[KafkaConsumerLagParams]):
             rank += 1
         return out
 
-    def _finding(self, s: _Slice, m: _Measured, described: dict[str, GroupInfo]) -> Finding:
+    def _finding(self, s: Slice, m: Measured, described: dict[str, GroupInfo]) -> Finding:
         """One group/topic: judged by the verdicts of its partitions and by the lag thresholds in the params."""
         import numpy as np
 
@@ -338,7 +282,7 @@ class KafkaConsumerLagCheck(Check[KafkaConsumerLagParams]):
         details = {
             "verdict": max(counts, default=Verdict.OK).label,
             "group_state": f"{getattr(info, 'state', 'unknown')}, {getattr(info, 'members', 0)} member(s)",
-            "partitions": partition_lines(_partition_rows(s, m, codes), s.count),
+            "partitions": partition_lines(partition_rows(s, m, codes), s.count),
             "lag_seconds_source": ("estimate from stored log-end offsets (lower bound)" if is_estimate
                                    else "timestamp of the message at the committed offset" if max_secs > 0
                                    else "none: no unconsumed message with a readable timestamp"),
@@ -372,7 +316,7 @@ class KafkaConsumerLagCheck(Check[KafkaConsumerLagParams]):
             notes.append(f"oldest unconsumed > {format_duration(age_limit)}")
         return Status.worst([worst_partition, by_offsets, by_age]), notes
 
-    def _summary(self, s: _Slice, m: _Measured, counts: dict[Verdict, int], notes: list[str], lag_text: str) -> str:
+    def _summary(self, s: Slice, m: Measured, counts: dict[Verdict, int], notes: list[str], lag_text: str) -> str:
         """One line for 3 a.m.: what is wrong on how many partitions, then the lag in messages and in time."""
         from ._kafka_lag_window import Verdict
 
@@ -388,7 +332,7 @@ class KafkaConsumerLagCheck(Check[KafkaConsumerLagParams]):
             summary = f"{where}: {label}, {lag_text}"
         return summary + (f" ({', '.join(notes)})" if notes else "")
 
-    def _verdict_note(self, v: Verdict, s: _Slice, m: _Measured) -> str:
+    def _verdict_note(self, v: Verdict, s: Slice, m: Measured) -> str:
         """What a problem verdict means on this group/topic, with its number."""
         from ._kafka_lag_window import Verdict
 
@@ -448,25 +392,11 @@ def _unknown_groups(groups: list[str], committed: dict[str, dict[tuple[str, int]
     return {g for g in groups if not committed.get(g) and (g not in described or described[g].members == 0)}
 
 
-def _unknown_group_finding(s: _Slice) -> Finding:
+def _unknown_group_finding(s: Slice) -> Finding:
     return Finding(key=f"{s.group}/{s.topic}", status=Status.WARN,
                    summary=f"consumer group {s.group} has no members and no committed offsets: the cluster does not "
                            f"know it (a typo in `groups:`?) or it has never consumed {s.topic}",
                    values={"members": 0.0}, labels={"group": s.group, "topic": s.topic})
-
-
-def _offsets_moved_at(remembered: Any, current: dict[str, Any], now: float) -> dict[str, dict[str, list[Any]]]:
-    """Per group/topic key: the committed offsets and, per partition, since when each has had that value."""
-    before = remembered if isinstance(remembered, dict) else {}
-    out: dict[str, dict[str, list[Any]]] = {}
-    for key, row in current.items():
-        offsets = [int(x) for x in row]
-        old = before.get(key) or {}
-        old_offsets, old_at = list(old.get("offsets", [])), list(old.get("at", []))
-        out[key] = {"offsets": offsets, "at": [
-            float(old_at[i]) if i < len(old_offsets) and i < len(old_at) and old_offsets[i] == off else now
-            for i, off in enumerate(offsets)]}
-    return out
 
 
 def _lag_text(total_lag: int, max_secs: float, is_estimate: bool, waiting: int) -> str:
@@ -480,33 +410,3 @@ def _lag_text(total_lag: int, max_secs: float, is_estimate: bool, waiting: int) 
     return text
 
 
-def _partition_rows(s: _Slice, m: _Measured, codes: np.ndarray) -> list[PartitionRow]:
-    """The worst partitions of a group/topic (by verdict, then lag) as data, at most MAX_ROWS."""
-    import numpy as np
-
-    from ._kafka_lag_window import Verdict
-
-    lag = m.ev.lag[s.start:s.start + s.count]
-    order: list[int] = np.lexsort((-lag, -codes))[:MAX_ROWS].tolist() if s.count else []
-    rows = []
-    for i in order:
-        c = s.start + i
-        committed = int(m.snap.committed[c])
-        rows.append(PartitionRow(
-            partition=i, committed=committed if committed >= 0 else None, log_start=int(m.snap.start[c]),
-            log_end=int(m.end[c]), lag=int(lag[i]), lag_seconds=float(m.lag_seconds[c]),
-            estimated=bool(m.estimated[c] and m.lag_seconds[c] > 0), owned=bool(m.snap.owned[c]),
-            verdict=Verdict(int(codes[i])).label))
-    return rows
-
-
-def _window_matrices(slices: list[_Slice], state: WindowState, total: int) -> tuple[np.ndarray, np.ndarray]:
-    """The stored samples (and this run's) as (samples, columns) matrices of committed and log-end offsets."""
-    import numpy as np
-
-    committed_m = np.empty((len(state.times), total), dtype=np.int64)
-    end_m = np.empty((len(state.times), total), dtype=np.int64)
-    for s in slices:
-        committed_m[:, s.start:s.start + s.count] = state.committed[s.key]
-        end_m[:, s.start:s.start + s.count] = state.end[s.topic]
-    return committed_m, end_m
