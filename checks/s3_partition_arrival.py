@@ -161,8 +161,9 @@ def evaluate_prefix(obs: PrefixObservation, now: datetime, p: S3PartitionArrival
 
     # 1. today's partition exists by the deadline, and keeps receiving files
     values["today_objects"] = float(len(obs.today))
-    if not obs.today and since_midnight >= p.partition_deadline:
-        problems.append((Status.CRITICAL, f"today's partition {key}={today} is missing "
+    overdue = judge(since_midnight, warn=None, critical=p.partition_deadline, op=">=")
+    if not obs.today and overdue is not Status.OK:
+        problems.append((overdue, f"today's partition {key}={today} is missing "
                          f"{format_duration(since_midnight)} after midnight {p.timezone} "
                          f"(deadline {format_duration(p.partition_deadline)})", "seconds_since_midnight"))
     else:
