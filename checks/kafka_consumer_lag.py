@@ -8,7 +8,7 @@ plus NO OFFSET (data waiting, never committed) and DATA LOSS (retention deleted 
 
 Example (the S3 sink reading every CDC topic):
     kind: kafka_consumer_lag
-    params: {groups: [connect-s3-sink], topics: ['cdc\\..*'], window: 10m, lag_warn: 5m, lag_critical: 15m}
+    params: {groups: [connect-s3-sink], topics: ['cdc\\..*'], window: 10m, lag_warn_after: 5m, lag_critical_after: 15m}
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from dataclasses import replace
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import AliasChoices, Field, model_validator
 
 from sentinel.api import (
     Check,
@@ -67,8 +67,12 @@ class KafkaConsumerLagParams(Params):
     max_samples: int = Field(30, ge=3, le=500)
     lag_warn_offsets: int | None = Field(None, ge=0, description="total lag of a group on a topic")
     lag_critical_offsets: int | None = Field(None, ge=0)
-    lag_warn: Duration | None = Field(None, description="age of the oldest unconsumed message")
-    lag_critical: Duration | None = None
+    # `lag_warn_after`/`lag_critical_after` read like every other age threshold (warn_after, newest_warn_after...);
+    # `lag_warn`/`lag_critical`, the first names, stay accepted so existing configs keep validating.
+    lag_warn: Duration | None = Field(None, validation_alias=AliasChoices("lag_warn_after", "lag_warn"),
+                                      description="age of the oldest unconsumed message (also `lag_warn`)")
+    lag_critical: Duration | None = Field(None, validation_alias=AliasChoices("lag_critical_after", "lag_critical"),
+                                          description="(also `lag_critical`)")
     on_stall: StatusName = "critical"
     on_stop: StatusName = "critical"
     on_rewind: StatusName = "warn"
