@@ -21,6 +21,8 @@ if TYPE_CHECKING:
 
 @dataclass
 class Slice:
+    """One group/topic: `count` partition columns from `start` in the concatenated arrays."""
+
     group: str
     topic: str
     start: int  # first column in the concatenated arrays
