@@ -34,6 +34,7 @@ from sentinel.api import (
     PositiveDuration,
     SourceError,
     Status,
+    judge,
     measured_status,
 )
 from sentinel.sources.reconcile import PairReport, ReconcileMode, ReconcileOptions, Side, Tier, dialect_for, plan_buckets
@@ -161,13 +162,11 @@ def _fmt(n: float) -> str:
 
 def pair_finding(pair: PairParams, report: PairReport, params: RowReconciliationParams) -> Finding:
     """Status and words for one compared table pair (pure)."""
-    breaches = []
-    for d in report.diffs:
-        allowed = max(params.tolerance_abs, params.tolerance_pct / 100 * d.source_rows)
-        if d.differing_rows > allowed:
-            breaches.append(d)
+    # Per bucket: any difference warns; past the tolerance (absolute rows or a share of the bucket) is critical.
+    status = Status.worst(
+        judge(d.differing_rows, warn=0.0, critical=max(params.tolerance_abs, params.tolerance_pct / 100 * d.source_rows))
+        for d in report.diffs)
     differing = [d for d in report.diffs if d.differing_rows > 0]
-    status = Status.CRITICAL if breaches else Status.WARN if differing else Status.OK
     totals = {k: report.total(k) for k in KINDS}
     where = f"{pair.source.table} -> {pair.target.engine} {pair.target.table}"
     values = {

@@ -22,7 +22,7 @@ Types for Params fields (pydantic validates them when the config is loaded, so `
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -33,9 +33,11 @@ from pydantic import BaseModel, ConfigDict
 from sentinel.clock import Clock
 from sentinel.durations import Duration, PositiveDuration, format_duration, parse_duration
 from sentinel.errors import CheckError, SourceError
-from sentinel.judge import crossed, judge
+from sentinel.judge import Op, crossed, judge, ordered
 from sentinel.model import CheckResult, Finding, Severity, Status
 from sentinel.param_types import ColumnName, ConnectionName, Regex, TableName, TableRegex, TimeZoneName
+
+T = TypeVar("T", float, int, timedelta)
 
 __all__ = [
     "Check",
@@ -62,7 +64,9 @@ __all__ = [
     "format_duration",
     "judge",
     "measured_status",
+    "ordered",
     "parse_duration",
+    "require_ordered",
     "target_error",
 ]
 
@@ -75,6 +79,18 @@ def check_read_only(statement: str, dialect: Literal["postgres", "snowflake", "d
     from sentinel.readonly_sql import check_read_only as check
 
     check(statement, dialect)
+
+
+def require_ordered(warn_name: str, warn: T | None, critical_name: str, critical: T | None, *,
+                    op: Op = ">", show: Callable[[T], str] = str) -> None:
+    """For a Params validator: raise ValueError naming both fields when `critical` would be crossed before `warn`
+    (so WARN could never show). `op` is the direction the check judges with ("<" for values that must stay high);
+    `show` formats the values for the message. The comparison is sentinel.judge's `ordered`."""
+    if warn is None or critical is None or ordered(warn, critical, op) is None:
+        return
+    word = "exceed" if op in (">", ">=") else "be below"
+    raise ValueError(f"{warn_name} must not {word} {critical_name} ({warn_name} {show(warn)}, {critical_name} "
+                     f"{show(critical)}): CRITICAL would fire first and WARN never show; swap them")
 
 
 class Params(BaseModel):

@@ -10,7 +10,7 @@ from typing import Any
 
 from sentinel.config.spec import SentinelConfig
 from sentinel.discovery.coverage import configured_entry, mapping, watchers
-from sentinel.discovery.model import Discovery, TableLineage
+from sentinel.discovery.model import Discovery, SinkRoute, TableLineage
 
 # Discovered hops -> the pipeline stages they are (a stream's `stages:` list).
 _STAGES = {"kafka": ["kafka"], "s3": ["s3_sink", "s3"], "snowpipe": ["snowpipe"], "snowflake_raw": ["snowflake_raw"],
@@ -71,13 +71,7 @@ def _add_checks(t: TableLineage, missing: list[str], checks: _Checks, dbt_locati
         if t.connector not in params["connectors"]:
             params["connectors"].append(t.connector)
     if "kafka" in missing and t.s3 is not None and t.topic:
-        params = checks.get(f"lag {t.s3.group}", "kafka_consumer_lag", "s3_sink",
-                            f"the S3 sink's group {t.s3.group} behind its topics",
-                            {"groups": [t.s3.group], "topics": [], "window": "10m", "lag_warn": "5m",
-                             "lag_critical": "15m"}, "1m")
-        selection = t.s3.selection or re.escape(t.topic)
-        if selection not in params["topics"]:  # the sink's own topics.regex: a topic added later is watched too
-            params["topics"].append(selection)
+        _add_lag_check(t.s3, t.topic, checks)
     if "s3" in missing and t.s3 is not None:
         if t.s3.layout is None:
             notes.append(f"{t.table}: no s3_partition_arrival check for {t.s3.url}: its folders are not dt= partitions")
@@ -99,13 +93,29 @@ def _add_checks(t: TableLineage, missing: list[str], checks: _Checks, dbt_locati
         else:
             notes.append("no dbt_results check added: the dbt artifacts location is unknown (--dbt-location)")
     if "looker" in missing and t.dashboards:
-        params = checks.get("looker", "looker", "looker", "dashboards' PDTs, deliveries and content", {"dashboards": []})
-        for title in t.dashboards:
-            entry = next((d for d in params["dashboards"] if d["title"] == title), None)
-            if entry is None:
-                params["dashboards"].append({"title": title, "tables": [t.table]})
-            elif t.table not in entry["tables"]:
-                entry["tables"].append(t.table)
+        _add_dashboards(t, checks)
+
+
+def _add_lag_check(s3: SinkRoute, topic: str, checks: _Checks) -> None:
+    """The S3 sink's consumer group behind this table's topic (one check per group, every topic it reads)."""
+    params = checks.get(f"lag {s3.group}", "kafka_consumer_lag", "s3_sink",
+                        f"the S3 sink's group {s3.group} behind its topics",
+                        {"groups": [s3.group], "topics": [], "window": "10m", "lag_warn_after": "5m",
+                         "lag_critical_after": "15m"}, "1m")
+    selection = s3.selection or re.escape(topic)
+    if selection not in params["topics"]:  # the sink's own topics.regex: a topic added later is watched too
+        params["topics"].append(selection)
+
+
+def _add_dashboards(t: TableLineage, checks: _Checks) -> None:
+    """The table's dashboards on the one looker check, each listing the tables behind it."""
+    params = checks.get("looker", "looker", "looker", "dashboards' PDTs, deliveries and content", {"dashboards": []})
+    for title in t.dashboards:
+        entry = next((d for d in params["dashboards"] if d["title"] == title), None)
+        if entry is None:
+            params["dashboards"].append({"title": title, "tables": [t.table]})
+        elif t.table not in entry["tables"]:
+            entry["tables"].append(t.table)
 
 
 def plan(found: Discovery, spec: SentinelConfig, *, dbt_location: str | None = None) -> Additions:
