@@ -39,7 +39,7 @@ from sentinel.sources.kafka import GroupInfo
 if TYPE_CHECKING:
     import numpy as np
 
-    from ._kafka_lag_window import Verdict, WindowEval
+    from ._kafka_lag_window import LagTrend, WindowEval
 
 # numpy and the window evaluation load on first run, not when the config is validated: `sentinel validate` and
 # `check --once --only <another check>` must not pay ~0.25 s for numpy.
@@ -118,7 +118,7 @@ class KafkaConsumerLagCheck(Check[KafkaConsumerLagParams]):
     runbook = "kafka-consumer-lag"
     warm_imports = ("sentinel.sources.kafka", "confluent_kafka", "numpy", "sentinel_checks._kafka_lag_window")
     # Per group and topic, as kminion and Burrow users query lag. The verdicts are the labels of
-    # checks._kafka_lag_window.Verdict, written out so loading this class does not import numpy.
+    # checks._kafka_lag_window.LagTrend, written out so loading this class does not import numpy.
     finding_series = FindingSeries(
         labels=("group", "topic"),
         gauges={
@@ -138,15 +138,15 @@ class KafkaConsumerLagCheck(Check[KafkaConsumerLagParams]):
             parts.append("lag " + "/".join(format_duration(d) for d in (p.lag_warn, p.lag_critical) if d))
         return "; ".join(parts)
 
-    def verdict_status(self, verdict: Verdict) -> Status:
-        from ._kafka_lag_window import Verdict
+    def verdict_status(self, verdict: LagTrend) -> Status:
+        from ._kafka_lag_window import LagTrend
 
         p = self.params
         return {
-            Verdict.GROWING: _status(p.on_growing), Verdict.REWIND: _status(p.on_rewind),
-            Verdict.STALL: _status(p.on_stall), Verdict.STOP: _status(p.on_stop),
-            Verdict.NO_OFFSET: _status(p.on_no_offset), Verdict.DATA_LOSS: _status(p.on_data_loss),
-            Verdict.AHEAD: Status.WARN,
+            LagTrend.GROWING: _status(p.on_growing), LagTrend.REWIND: _status(p.on_rewind),
+            LagTrend.STALL: _status(p.on_stall), LagTrend.STOP: _status(p.on_stop),
+            LagTrend.NO_OFFSET: _status(p.on_no_offset), LagTrend.DATA_LOSS: _status(p.on_data_loss),
+            LagTrend.AHEAD: Status.WARN,
         }.get(verdict, Status.OK)
 
     def run(self, ctx: CheckContext) -> CheckResult:
@@ -276,7 +276,7 @@ class KafkaConsumerLagCheck(Check[KafkaConsumerLagParams]):
                  described: dict[str, GroupInfo]) -> Finding:
         import numpy as np
 
-        from ._kafka_lag_window import Verdict
+        from ._kafka_lag_window import LagTrend
 
         p = self.params
         sl = slice(s.start, s.start + s.count)
@@ -289,7 +289,7 @@ class KafkaConsumerLagCheck(Check[KafkaConsumerLagParams]):
         is_estimate = bool(s.count and secs[worst_col] > 0 and estimated[sl][worst_col])
 
         by_rank = {st.rank: st for st in Status}
-        rank_of = np.array([self.verdict_status(v).rank for v in Verdict], dtype=np.int8)
+        rank_of = np.array([self.verdict_status(v).rank for v in LagTrend], dtype=np.int8)
         part_ranks = rank_of[codes]
         statuses = [by_rank[int(part_ranks.max())]] if s.count else [Status.OK]
         threshold_notes = []
@@ -307,9 +307,9 @@ class KafkaConsumerLagCheck(Check[KafkaConsumerLagParams]):
             threshold_notes.append(f"oldest unconsumed > {format_duration(p.lag_warn)}")
         status = Status.worst(statuses)
 
-        tally = np.bincount(codes, minlength=len(Verdict))
-        counts = {Verdict(i): int(n) for i, n in enumerate(tally) if n}
-        worst_verdict = max(counts, default=Verdict.OK)
+        tally = np.bincount(codes, minlength=len(LagTrend))
+        counts = {LagTrend(i): int(n) for i, n in enumerate(tally) if n}
+        worst_verdict = max(counts, default=LagTrend.OK)
         problem = [v for v in sorted(counts, reverse=True) if self.verdict_status(v) is not Status.OK]
         age = ("~" if is_estimate else "") + _fmt_secs(max_secs) + (" (estimated, at least)" if is_estimate else "")
         where = f"{s.group} on {s.topic}"
@@ -324,24 +324,24 @@ class KafkaConsumerLagCheck(Check[KafkaConsumerLagParams]):
             for v in problem:
                 n = counts[v]
                 extra = ""
-                if v is Verdict.DATA_LOSS:
+                if v is LagTrend.DATA_LOSS:
                     extra = f": retention deleted {int(ev.lost[sl].sum()):,} messages never read"
-                elif v is Verdict.NO_OFFSET:
+                elif v is LagTrend.NO_OFFSET:
                     extra = f": {int(ev.unread_without_offset[sl].sum()):,} messages waiting, no committed offset"
-                elif v in (Verdict.STALL, Verdict.STOP):
+                elif v in (LagTrend.STALL, LagTrend.STOP):
                     stuck = float(ev.stuck_seconds[sl].max())
-                    who = "consumer alive" if v is Verdict.STALL else "no live consumer"
+                    who = "consumer alive" if v is LagTrend.STALL else "no live consumer"
                     extra = f": committed offset unchanged for {_fmt_secs(stuck)} with lag > 0 ({who})"
-                elif v is Verdict.REWIND:
+                elif v is LagTrend.REWIND:
                     extra = ": committed offset went backwards (offset reset?)"
-                elif v is Verdict.GROWING:
+                elif v is LagTrend.GROWING:
                     extra = f": lag grew in every sample of the last {format_duration(p.window)}"
                 parts.append(f"{v.label} on {n}/{s.count} partitions{extra}")
             summary = f"{where}: " + "; ".join(parts) + f"; {lag_text}"
         elif threshold_notes:  # moving, but too far behind: the numbers are the message
             summary = f"{where}: {lag_text}"
         else:
-            label = "IDLE" if counts.get(Verdict.IDLE, 0) == s.count and s.count else "OK"
+            label = "IDLE" if counts.get(LagTrend.IDLE, 0) == s.count and s.count else "OK"
             summary = f"{where}: {label}, {lag_text}"
         if threshold_notes:
             summary += f" ({', '.join(threshold_notes)})"
@@ -356,7 +356,7 @@ class KafkaConsumerLagCheck(Check[KafkaConsumerLagParams]):
             committed_txt = str(int(cur_c[c])) if cur_c[c] >= 0 else "-"
             rows.append(f"{i:>5} {committed_txt:>12} {int(start[c]):>12} {int(end[c]):>12} {int(lag[i]):>10} "
                         f"{_fmt_secs(float(secs[i])) + ('~' if estimated[c] and secs[i] > 0 else ''):>9} "
-                        f"{'yes' if owned[c] else 'no':>5}  {Verdict(int(codes[i])).label}")
+                        f"{'yes' if owned[c] else 'no':>5}  {LagTrend(int(codes[i])).label}")
         info = described.get(s.group)
         state = getattr(info, "state", "unknown")
         members = getattr(info, "members", 0)
