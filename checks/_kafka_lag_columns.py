@@ -96,7 +96,7 @@ def partition_rows(s: Slice, m: Measured, codes: np.ndarray) -> list[PartitionRo
     """The worst partitions of a group/topic (by verdict, then lag) as data, at most MAX_ROWS."""
     import numpy as np
 
-    from ._kafka_lag_window import Verdict
+    from ._kafka_lag_window import LagTrend
 
     lag = m.ev.lag[s.start:s.start + s.count]
     order: list[int] = np.lexsort((-lag, -codes))[:MAX_ROWS].tolist() if s.count else []
@@ -108,7 +108,7 @@ def partition_rows(s: Slice, m: Measured, codes: np.ndarray) -> list[PartitionRo
             partition=i, committed=committed if committed >= 0 else None, log_start=int(m.snap.start[c]),
             log_end=int(m.end[c]), lag=int(lag[i]), lag_seconds=float(m.lag_seconds[c]),
             estimated=bool(m.estimated[c] and m.lag_seconds[c] > 0), owned=bool(m.snap.owned[c]),
-            verdict=Verdict(int(codes[i])).label))
+            verdict=LagTrend(int(codes[i])).label))
     return rows
 
 

@@ -44,7 +44,7 @@ from ._kafka_lag_partitions import partition_lines
 if TYPE_CHECKING:
     import numpy as np
 
-    from ._kafka_lag_window import Verdict, WindowEval
+    from ._kafka_lag_window import LagTrend, WindowEval
 
 # numpy and the window evaluation load on first run, not when the config is validated: `sentinel validate` and
 # `check --once --only <another check>` must not pay ~0.25 s for numpy.
@@ -116,7 +116,7 @@ class KafkaConsumerLagCheck(Check[KafkaConsumerLagParams]):
     runbook = "kafka-consumer-lag"
     warm_imports = ("sentinel.sources.kafka", "confluent_kafka", "numpy", "sentinel_checks._kafka_lag_window")
     # Per group and topic, as kminion and Burrow users query lag. The verdicts are the labels of
-    # checks._kafka_lag_window.Verdict, written out so loading this class does not import numpy.
+    # checks._kafka_lag_window.LagTrend, written out so loading this class does not import numpy.
     finding_series = FindingSeries(
         labels=("group", "topic"),
         gauges={
@@ -136,15 +136,15 @@ class KafkaConsumerLagCheck(Check[KafkaConsumerLagParams]):
             parts.append("lag " + "/".join(format_duration(d) for d in (p.lag_warn, p.lag_critical) if d))
         return "; ".join(parts)
 
-    def verdict_status(self, verdict: Verdict) -> Status:
-        from ._kafka_lag_window import Verdict
+    def verdict_status(self, verdict: LagTrend) -> Status:
+        from ._kafka_lag_window import LagTrend
 
         p = self.params
         return {
-            Verdict.GROWING: _status(p.on_growing), Verdict.REWIND: _status(p.on_rewind),
-            Verdict.STALL: _status(p.on_stall), Verdict.STOP: _status(p.on_stop),
-            Verdict.NO_OFFSET: _status(p.on_no_offset), Verdict.DATA_LOSS: _status(p.on_data_loss),
-            Verdict.AHEAD: Status.WARN,
+            LagTrend.GROWING: _status(p.on_growing), LagTrend.REWIND: _status(p.on_rewind),
+            LagTrend.STALL: _status(p.on_stall), LagTrend.STOP: _status(p.on_stop),
+            LagTrend.NO_OFFSET: _status(p.on_no_offset), LagTrend.DATA_LOSS: _status(p.on_data_loss),
+            LagTrend.AHEAD: Status.WARN,
         }.get(verdict, Status.OK)
 
     def run(self, ctx: CheckContext) -> CheckResult:
@@ -265,7 +265,7 @@ class KafkaConsumerLagCheck(Check[KafkaConsumerLagParams]):
         """One group/topic: judged by the verdicts of its partitions and by the lag thresholds in the params."""
         import numpy as np
 
-        from ._kafka_lag_window import Verdict
+        from ._kafka_lag_window import LagTrend
 
         sl = slice(s.start, s.start + s.count)
         codes = m.ev.verdict[sl].astype(np.intp)
@@ -274,9 +274,9 @@ class KafkaConsumerLagCheck(Check[KafkaConsumerLagParams]):
         max_secs = float(secs.max()) if s.count else 0.0
         worst_col = int(np.argmax(secs)) if s.count else 0
         is_estimate = bool(s.count and secs[worst_col] > 0 and m.estimated[sl][worst_col])
-        part_ranks = np.array([self.verdict_status(v).rank for v in Verdict], dtype=np.int8)[codes]
+        part_ranks = np.array([self.verdict_status(v).rank for v in LagTrend], dtype=np.int8)[codes]
         status, notes = self._judge(part_ranks, total_lag, max_secs)
-        counts = {Verdict(i): int(n) for i, n in enumerate(np.bincount(codes, minlength=len(Verdict))) if n}
+        counts = {LagTrend(i): int(n) for i, n in enumerate(np.bincount(codes, minlength=len(LagTrend))) if n}
         summary = self._summary(s, m, counts, notes, _lag_text(total_lag, max_secs, is_estimate,
                                                                int(m.ev.unread_without_offset[sl].sum())))
         labels = {"group": s.group, "topic": s.topic}
@@ -284,7 +284,7 @@ class KafkaConsumerLagCheck(Check[KafkaConsumerLagParams]):
             labels["table"] = found.group("table")
         info = described.get(s.group)
         details = {
-            "verdict": max(counts, default=Verdict.OK).label,
+            "verdict": max(counts, default=LagTrend.OK).label,
             "group_state": f"{getattr(info, 'state', 'unknown')}, {getattr(info, 'members', 0)} member(s)",
             "partitions": partition_lines(partition_rows(s, m, codes), s.count),
             "lag_seconds_source": ("estimate from stored log-end offsets (lower bound)" if is_estimate
@@ -320,9 +320,9 @@ class KafkaConsumerLagCheck(Check[KafkaConsumerLagParams]):
             notes.append(f"oldest unconsumed > {format_duration(age_limit)}")
         return Status.worst([worst_partition, by_offsets, by_age]), notes
 
-    def _summary(self, s: Slice, m: Measured, counts: dict[Verdict, int], notes: list[str], lag_text: str) -> str:
+    def _summary(self, s: Slice, m: Measured, counts: dict[LagTrend, int], notes: list[str], lag_text: str) -> str:
         """One line for 3 a.m.: what is wrong on how many partitions, then the lag in messages and in time."""
-        from ._kafka_lag_window import Verdict
+        from ._kafka_lag_window import LagTrend
 
         where = f"{s.group} on {s.topic}"
         problem = [v for v in sorted(counts, reverse=True) if self.verdict_status(v) is not Status.OK]
@@ -332,26 +332,26 @@ class KafkaConsumerLagCheck(Check[KafkaConsumerLagParams]):
         elif notes:  # moving, but too far behind: the numbers are the message
             summary = f"{where}: {lag_text}"
         else:
-            label = "IDLE" if s.count and counts.get(Verdict.IDLE, 0) == s.count else "OK"
+            label = "IDLE" if s.count and counts.get(LagTrend.IDLE, 0) == s.count else "OK"
             summary = f"{where}: {label}, {lag_text}"
         return summary + (f" ({', '.join(notes)})" if notes else "")
 
-    def _verdict_note(self, v: Verdict, s: Slice, m: Measured) -> str:
+    def _verdict_note(self, v: LagTrend, s: Slice, m: Measured) -> str:
         """What a problem verdict means on this group/topic, with its number."""
-        from ._kafka_lag_window import Verdict
+        from ._kafka_lag_window import LagTrend
 
         sl = slice(s.start, s.start + s.count)
-        if v is Verdict.DATA_LOSS:
+        if v is LagTrend.DATA_LOSS:
             return f": retention deleted {int(m.ev.lost[sl].sum()):,} messages never read"
-        if v is Verdict.NO_OFFSET:
+        if v is LagTrend.NO_OFFSET:
             return f": {int(m.ev.unread_without_offset[sl].sum()):,} messages waiting, no committed offset"
-        if v in (Verdict.STALL, Verdict.STOP):
-            who = "consumer alive" if v is Verdict.STALL else "no live consumer"
+        if v in (LagTrend.STALL, LagTrend.STOP):
+            who = "consumer alive" if v is LagTrend.STALL else "no live consumer"
             stuck = _fmt_secs(float(m.ev.stuck_seconds[sl].max()))
             return f": committed offset unchanged for {stuck} with lag > 0 ({who})"
-        if v is Verdict.REWIND:
+        if v is LagTrend.REWIND:
             return ": committed offset went backwards (offset reset?)"
-        if v is Verdict.GROWING:
+        if v is LagTrend.GROWING:
             return f": lag grew in every sample of the last {format_duration(self.params.window)}"
         return ""
 

@@ -87,9 +87,6 @@ class LeaderElector:
         self.step()
         self._thread.start()
 
-    def wait_leader(self, timeout: float) -> bool:
-        return self._leader.wait(timeout)
-
     def stop(self) -> None:
         self._stop.set()
         if self._thread.is_alive():
