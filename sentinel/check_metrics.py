@@ -91,9 +91,9 @@ class CheckGauges(Collector):
         yield GaugeMetricFamily(_LAST_RUN, "", labels=["check"])
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
-        planned = list(self.planned())
-        wanted = {p.check_id for p in planned}
-        with self._lock:
+        with self._lock:  # planned read under the lock: a result observed after a reload is for the new graph
+            planned = list(self.planned())
+            wanted = {p.check_id for p in planned}
             for gone in [c for c in self._latest if c not in wanted]:  # removed by a reload: forgotten here
                 del self._latest[gone]
                 self._measured.pop(gone, None)

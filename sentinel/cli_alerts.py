@@ -188,7 +188,11 @@ def notify_test_cmd(ctx: click.Context, route_name: str) -> None:
     except SentinelError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(4)
-    pipeline = app.alerting
+    from sentinel.sla_ledger import SlaAlertSink
+
+    # with `slas:` (the production config) the pipeline sits inside the sink that adds burn-rate results
+    alerting = app.alerting
+    pipeline = alerting.pipeline if isinstance(alerting, SlaAlertSink) else alerting
     assert isinstance(pipeline, AlertPipeline)
     try:
         outcomes = notify_test(pipeline, route_name)
