@@ -226,32 +226,3 @@ class AlertPipeline:
     def receiver_problems(self) -> list[str]:
         """A line per receiver that is broken or still retrying, from the last day's deliveries."""
         return receiver_problems(self.store.deliveries_between(*health_window(self.clock.now())))
-
-    def heartbeat(self) -> bool:
-        """Ping the dead man's switch after a healthy scheduling cycle (see sentinel.notify.heartbeat)."""
-        from sentinel.notify.heartbeat import heartbeat_from_settings
-
-        pinger = getattr(self, "_heartbeat", None)
-        if pinger is None:
-            pinger = heartbeat_from_settings(self.settings)
-            self._heartbeat = pinger
-        return bool(pinger.ping()) if pinger is not None else False
-
-
-def build_pipeline(app: Any) -> AlertPipeline:
-    """Composition helper for sentinel.app: notifiers from settings + config, the app's store and clock."""
-    from sentinel.notify.registry import build_notifiers
-
-    notifiers = build_notifiers(app.config.spec, app.settings)
-    return AlertPipeline(
-        app.config, app.store, notifiers, app.clock, app.settings, app.metrics,
-        kind_runbooks={p.spec.kind: type(p.check).runbook for p in app.planned},
-        redact=app.redactor.text, immediate=bool(app.extras.get("alerting_immediate", False)),
-        fence=lambda row: _fence(app, row),
-    )
-
-
-def _fence(app: Any, row: OutboxRow) -> Claim:
-    """With replicas (a leader elected, see sentinel.daemon_ops) each row is claimed for the leader's term."""
-    elector = app.extras.get("leader")
-    return Claim.CLAIMED if elector is None else elector.claim(row.seq)
