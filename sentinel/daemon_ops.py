@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from sentinel.config_sync import RunningConfig, config_hash, describe
 from sentinel.errors import ConfigErrors, SentinelError
-from sentinel.store.shared_config import SharedConfigMixin
+from sentinel.store.shared_config import SharedConfigTables
 
 if TYPE_CHECKING:
     from sentinel.app import App
@@ -73,7 +73,7 @@ def publish_config(daemon: Daemon, text: str | None = None) -> None:
     """With a shared store: record this replica's config as the one every replica runs, if it differs."""
     app, running = daemon.app, daemon.running
     store = app.store
-    if app.settings.state_dsn is None or not isinstance(store, SharedConfigMixin):
+    if app.settings.state_dsn is None or not isinstance(store, SharedConfigTables):
         return
     text = _read_text(app.config.path) if text is None else text
     if config_hash(text) != running.hash:
@@ -94,7 +94,7 @@ def sync_shared_config(daemon: Daemon) -> bool:
     a config was taken."""
     app, running = daemon.app, daemon.running
     store = app.store
-    if app.settings.state_dsn is None or not isinstance(store, SharedConfigMixin):
+    if app.settings.state_dsn is None or not isinstance(store, SharedConfigTables):
         return False
     with daemon.lock:
         try:
@@ -130,7 +130,7 @@ def config_state(daemon: Daemon) -> str:
     app = daemon.app
     store = app.store
     shared = None
-    if app.settings.state_dsn is not None and isinstance(store, SharedConfigMixin):
+    if app.settings.state_dsn is not None and isinstance(store, SharedConfigTables):
         try:
             shared = store.shared_config()
         except Exception:

@@ -46,7 +46,3 @@ class SharedConfigTables(StoreTables):
             row = tx.execute(_VERSION).fetchone()
         return int(row[0])
 
-
-# The name daemon_ops and cli_ops test for (`isinstance(store, SharedConfigMixin)`), kept while they change on
-# other branches; new code says SharedConfigTables.
-SharedConfigMixin = SharedConfigTables
