@@ -109,11 +109,12 @@ def agree_scales(source: Side, target: Side, options: ReconcileOptions) -> list[
 
 def _agree_keys(source: Side, target: Side) -> None:
     """Both sides must split the same key space and report keys alike: by the key's order only when it is one
-    integer column on both, as integers only where both columns are integral."""
-    ordered = source.ordered_key and target.ordered_key
+    integer column on both, or one UUID column on both; as integers only where both columns are integral."""
+    uuid_key = source.uuid_key and target.uuid_key
+    ordered = source.ordered_key and target.ordered_key and source.uuid_key == target.uuid_key
     integral = tuple(a and b for a, b in zip(source.key_integral, target.key_integral, strict=True))
     for side in (source, target):
-        side.ordered_key, side.key_integral = ordered, integral
+        side.ordered_key, side.key_integral, side.uuid_key = ordered, integral, uuid_key and ordered
 
 
 def key_text(values: Sequence[Any]) -> str:
