@@ -67,6 +67,7 @@ __all__ = [
     "SideSpec",
     "cell_aggregates",
     "prepare",
+    "prepare_pair",
     "reconcile_pair",
     "row_fingerprints",
 ]
@@ -126,6 +127,27 @@ def key_order(key: Key) -> tuple[tuple[int, Any], ...]:
     return tuple((0, 0) if v is None else (1, v) if isinstance(v, int) else (2, str(v)) for v in key)
 
 
+def prepare_pair(source: Side, target: Side, options: ReconcileOptions, *, column_map: Mapping[str, str] | None = None,
+                 exclude: Sequence[str] = (), pool: ThreadPoolExecutor | None = None) -> list[str]:
+    """Introspect both tables, resolve the compared columns (full mode with no column list: every source column
+    but `exclude`, by the same name or its `column_map` name), agree on how keys are split and at which scale
+    decimals are compared. Returns the caveats a reader should see (scales that differ or were assumed); a missing
+    table or column, or a key type that cannot be compared, raises with its name."""
+    if pool is None:
+        src_all, tgt_all = table_columns(source), table_columns(target)
+    else:
+        src_all, tgt_all = _both(pool, lambda: table_columns(source), lambda: table_columns(target))
+    if options.mode is ReconcileMode.FULL and not source.spec.columns:
+        names = [c.name for c in src_all.values() if c.name not in exclude]
+        mapping = column_map or {}
+        source.spec = replace(source.spec, columns=tuple(names))
+        target.spec = replace(target.spec, columns=tuple(mapping.get(n, n) for n in names))
+    resolve(source, src_all, needed(source.spec))
+    resolve(target, tgt_all, needed(target.spec))
+    _agree_keys(source, target)
+    return agree_scales(source, target, options)
+
+
 def reconcile_pair(source: Side, target: Side, plan: BucketPlan, options: ReconcileOptions,
                    skip: Sequence[datetime] = (), *, column_map: Mapping[str, str] | None = None,
                    exclude: Sequence[str] = ()) -> PairReport:
@@ -136,16 +158,7 @@ def reconcile_pair(source: Side, target: Side, plan: BucketPlan, options: Reconc
     """
     report = PairReport()
     with ThreadPoolExecutor(max_workers=2, thread_name_prefix="reconcile") as pool:
-        src_all, tgt_all = _both(pool, lambda: table_columns(source), lambda: table_columns(target))
-        if options.mode is ReconcileMode.FULL and not source.spec.columns:
-            names = [c.name for c in src_all.values() if c.name not in exclude]
-            mapping = column_map or {}
-            source.spec = replace(source.spec, columns=tuple(names))
-            target.spec = replace(target.spec, columns=tuple(mapping.get(n, n) for n in names))
-        resolve(source, src_all, needed(source.spec))
-        resolve(target, tgt_all, needed(target.spec))
-        _agree_keys(source, target)
-        report.notes = agree_scales(source, target, options)
+        report.notes = prepare_pair(source, target, options, column_map=column_map, exclude=exclude, pool=pool)
         skipped = set(skip)
         ranges = plan.ranges(skipped)
         report.buckets_skipped = sum(1 for b in plan.buckets if b.start in skipped)
