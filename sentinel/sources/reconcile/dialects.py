@@ -225,9 +225,10 @@ class Dialect:
     # ---- UUID keys ------------------------------------------------------------------------------------------------
     # A UUID key column on both sides is split by its own order: k0 = its leading 60 bits (compared natively as a
     # range in the WHERE, so an index or zone map serves a drill-down), and the other 68 bits hashed into kx (added
-    # to the key sum) as three integers, bits 60-87, 88-119 and 120-127 of the 128:
-    #     kx = MOD(a * MIX_C + b * 1000003 + c, MIX_Q)
-    # Integer arithmetic only: no text and no md5 per row (the hashed path's cost, about 3x a 5M-row scan).
+    # to the key sum): the low 64 bits as a signed bigint `low` and bits 60-63 `nib`,
+    #     kx = MOD(MOD(low, MIX_P) * MIX_C + nib, MIX_Q)
+    # MOD truncates toward zero in both engines, so a negative `low` gives the same (negative) kx in each.
+    # No md5 per row (the hashed path's cost, about 3x a 5M-row scan).
     def uuid_l1(self, col: str) -> str:
         raise NotImplementedError(f"{self.name} has no UUID type")
 
@@ -303,19 +304,13 @@ class PostgresDialect(Dialect):
         return f"uuid_send({col})"  # the 16 bytes, most significant first
 
     def uuid_top(self, alias: str) -> str:
-        # get_byte is far cheaper than any text route (encode + a bit-string cast): PostgreSQL has no bytea ->
-        # bigint cast before 18. Shifts and | share one precedence in PostgreSQL: every term is parenthesised.
-        parts = [f"(get_byte({alias}, {i})::bigint << {52 - 8 * i})" for i in range(7)]
-        return "(" + " | ".join([*parts, f"(get_byte({alias}, 7) >> 4)"]) + ")"
+        # PostgreSQL before 18 has no bytea -> bigint cast: 8 bytes as hex, as bit(64), as a signed bigint
+        # (cheaper than eight get_byte calls), then the top 60 bits
+        return f"((('x' || encode(substring({alias} from 1 for 8), 'hex'))::bit(64)::bigint >> 4) & {2**60 - 1})"
 
     def uuid_rest(self, alias: str) -> str:
-        def word(first: int, last: int, lead: str) -> str:
-            terms = [lead, *(f"(get_byte({alias}, {i}) << {8 * (last - i)})" for i in range(first, last + 1))]
-            return "(" + " | ".join(terms) + ")"
-
-        a = word(8, 10, f"((get_byte({alias}, 7) & 15)::bigint << 24)")
-        b = word(12, 14, f"(get_byte({alias}, 11)::bigint << 24)")
-        return f"mod({a} * {MIX_C} + {b} * 1000003 + get_byte({alias}, 15), {MIX_Q})"
+        low = f"('x' || encode(substring({alias} from 9 for 8), 'hex'))::bit(64)::bigint"
+        return f"mod(mod({low}, {MIX_P}) * {MIX_C} + (get_byte({alias}, 7) & 15), {MIX_Q})"
 
 
 class DuckDBDialect(Dialect):
@@ -342,9 +337,9 @@ class DuckDBDialect(Dialect):
         return f"CAST({alias} >> 68 AS BIGINT)"
 
     def uuid_rest(self, alias: str) -> str:
-        a = f"CAST(({alias} >> 40) & {2**28 - 1} AS BIGINT)"
-        b = f"CAST(({alias} >> 8) & {2**32 - 1} AS BIGINT)"
-        return f"MOD({a} * {MIX_C} + {b} * 1000003 + CAST({alias} & 255 AS BIGINT), {MIX_Q})"
+        # the low 64 bits read as a signed bigint, as PostgreSQL's bit(64)::bigint reads them
+        low = f"CAST(CAST({alias} & {2**64 - 1} AS HUGEINT) - CAST(({alias} >> 63) & 1 AS HUGEINT) * {2**64} AS BIGINT)"
+        return f"MOD(MOD({low}, {MIX_P}) * {MIX_C} + CAST(({alias} >> 64) & 15 AS BIGINT), {MIX_Q})"
 
 
 class SnowflakeDialect(Dialect):
