@@ -295,6 +295,7 @@ def main() -> None:
     ap.add_argument("--skip-reladiff", action="store_true")
     ap.add_argument("--reuse", action="store_true", help="keep the data of the previous run (same --rows)")
     ap.add_argument("--only", help="comma-separated contenders to run")
+    ap.add_argument("--cases", help="comma-separated cases to run (clean, diff, clustered, uuid_clean, uuid_diff)")
     ap.add_argument("--out", type=Path, default=RESULTS, help="where to write the JSON results")
     ap.add_argument("--repeat", type=int, default=3, help="interleaved runs of every contender (median reported)")
     ap.add_argument("--scale", default="", help="comma-separated row counts for the growth series, e.g. 20000000")
@@ -311,6 +312,8 @@ def main() -> None:
         contenders = [c for c in CONTENDERS if not (args.skip_reladiff and c[0] == "reladiff")]
         if args.only:
             contenders = [c for c in contenders if c[0] in args.only.split(",")]
+        if args.cases:
+            contenders = [c for c in contenders if c[1] in args.cases.split(",")]
         load_before = os.getloadavg()
         results = run_series(pg, args.rows, contenders, args.repeat, args.reuse, "bench")
         summary = _compare(results)
