@@ -53,9 +53,11 @@ class Side:
     columns: dict[str, Column] = field(default_factory=dict)
     queries: int = 0
     scales: dict[str, int] = field(default_factory=dict)  # per column: the decimal scale both sides print at
-    # True: the drill-down splits ranges of the key itself (one integer key column). False: of a 60-bit hash of
-    # the whole key (text, UUID, numeric, composite keys), whose order is the same in every engine.
+    # True: the drill-down splits ranges of the key itself (one integer key column, or one UUID column on both
+    # sides: its leading 60 bits). False: of a 60-bit hash of the whole key (text, numeric, composite keys, a UUID
+    # compared with text), whose order is the same in every engine.
     ordered_key: bool = True
+    uuid_key: bool = False  # ordered by a UUID column's leading 60 bits; its other 68 bits enter the key sum
     # per key column: reported as an exact integer (both sides integral) or as normalised text; decided for both
     # sides together, so numeric(30,0) in PostgreSQL and NUMBER(30,0) in Snowflake give the same key values
     key_integral: tuple[bool, ...] = ()
