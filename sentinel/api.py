@@ -88,7 +88,13 @@ P = TypeVar("P", bound=Params)
 
 
 class CheckMemory(Protocol):
-    """Small per-check JSON state kept in the state store (e.g. the offsets window of a lag check)."""
+    """Small per-check JSON state kept in the state store (e.g. the offsets window of a lag check).
+
+    A check writes only its own memory. It may read another check's (`load_from`), so a measurement one check
+    already made (row_reconciliation's rows per bucket) need not be made again (volume_anomaly): read-only, because
+    the value is a fresh copy and there is no way to save into another check's memory. The reader owns the
+    judgement of whether that value is still fresh enough; the writer documents its format next to its code.
+    """
 
     def load(self, key: str) -> Any | None:
         """The JSON value saved under `key` by an earlier run of this check, or None."""
@@ -98,12 +104,20 @@ class CheckMemory(Protocol):
         """Keep a JSON-serialisable value for the next run; it survives restarts (the state store keeps it)."""
         ...
 
+    def load_from(self, check_id: str, key: str) -> Any | None:
+        """Read-only: the JSON value the check `check_id` saved under `key`, or None (no such check, key or run yet).
+
+        A copy: changing it changes nothing stored."""
+        ...
+
 
 class DictMemory:
-    """In-process CheckMemory for unit tests and `--no-state` runs."""
+    """In-process CheckMemory for unit tests and `--no-state` runs; `others` (check id -> its memory) is what
+    `load_from` reads, looked up on each call, so a test may add checks after building this one."""
 
-    def __init__(self) -> None:
+    def __init__(self, others: Mapping[str, DictMemory] | None = None) -> None:
         self._data: dict[str, str] = {}
+        self._others: Mapping[str, DictMemory] = others if others is not None else {}
 
     def load(self, key: str) -> Any | None:
         raw = self._data.get(key)
@@ -111,6 +125,10 @@ class DictMemory:
 
     def save(self, key: str, value: Any) -> None:
         self._data[key] = json.dumps(value)
+
+    def load_from(self, check_id: str, key: str) -> Any | None:
+        other = self._others.get(check_id)
+        return None if other is None else other.load(key)
 
 
 class Activity:
