@@ -22,6 +22,7 @@ from sentinel.api import (
     Check,
     CheckContext,
     CheckError,
+    CheckReference,
     CheckResult,
     ColumnName,
     ConnectionName,
@@ -106,6 +107,10 @@ class VolumeAnomalyParams(Params):
             if self.backend != "s3" and not (t.timestamp_column or t.reconciliation):
                 raise ValueError(f"backend {self.backend}: table {t.table} needs timestamp_column (or reconciliation)")
         return self
+
+    def check_references(self) -> list[CheckReference]:
+        return [CheckReference(("tables", i, "reconciliation", "check"), t.reconciliation.check, "row_reconciliation")
+                for i, t in enumerate(self.tables) if t.reconciliation]
 
     def seasonal(self) -> SeasonalSettings:
         return SeasonalSettings(self.sensitivity, self.direction, self.training_weeks, self.min_history,

@@ -42,6 +42,7 @@ __all__ = [
     "CheckContext",
     "CheckError",
     "CheckMemory",
+    "CheckReference",
     "CheckResult",
     "ColumnName",
     "ConnectionName",
@@ -77,11 +78,27 @@ def check_read_only(statement: str, dialect: Literal["postgres", "snowflake", "d
     check(statement, dialect)
 
 
+@dataclass(frozen=True)
+class CheckReference:
+    """A param naming another check (e.g. the one whose memory this check reads with `load_from`).
+
+    `loc` is the param's path inside `params:` (("tables", 0, "reconciliation", "check")); `kind` is the kind the
+    named check must be. Config loading reports a reference to no check, or to a check of another kind, at its line."""
+
+    loc: tuple[str | int, ...]
+    check_id: str
+    kind: str
+
+
 class Params(BaseModel):
     """Base for check params: unknown keys are errors, values are immutable, numbers are finite (a threshold of
     .nan or .inf would never be crossed, so the check would silently never alert)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+    def check_references(self) -> list[CheckReference]:
+        """The other checks these params name; override when a param does (config loading validates them)."""
+        return []
 
 
 P = TypeVar("P", bound=Params)
