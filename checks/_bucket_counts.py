@@ -12,6 +12,8 @@ read by volume_anomaly through `CheckMemory.load_from` (read-only):
         "buckets": {"<start ISO>|<end ISO>": [source rows, target rows], ...},
     }
 
+Target counts leave out the rows the pair marks deleted (`target_deleted`), as the reconciliation compares them;
+a count of the table itself includes those tombstones, so on a table with many deletes the two differ by them.
 A bucket remembered as matched is skipped by later runs, so its counts are carried over from the run that counted it;
 buckets older than the reconciliation window are dropped. The open bucket (ending at the cutoff) is stored with its
 real end, so a reader asking for a whole hour never mistakes its partial count for the hour's.
