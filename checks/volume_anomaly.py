@@ -9,6 +9,12 @@ the S3 sink wrote per bucket (backend s3, by object LastModified); keep the coun
 (median / MAD, see checks/_seasonal.py). A restart keeps the history; what is missing is counted from the table
 itself, one bucket per past week (see _history), so a young table is "not enough history", not a history of zeros.
 With too few weeks the finding says so and does not guess.
+
+A table with `reconciliation:` reads the rows per bucket a row_reconciliation check already counted (its memory,
+read-only, checks/_bucket_counts.py) instead of counting again: the source side's for backend postgres, the target's
+for snowflake. When those counts do not cover the judged bucket (stale, other bucket tiers, another table), the table
+is counted itself if it has a timestamp_column; otherwise the finding is ERROR and says why. `details.counted_by`
+names what counted the judged bucket.
 """
 
 from __future__ import annotations
@@ -31,7 +37,6 @@ from sentinel.api import (
     Params,
     Status,
     TableName,
-    format_duration,
 )
 
 from ._bucket_counts import Reading, Side, counts_key, read_counts
@@ -256,9 +261,10 @@ class VolumeAnomalyCheck(Check[VolumeAnomalyParams]):
         if reading.problem:
             return reading.problem
         if reading.counted_to is not None and reading.counted_to < end:
-            return (f"its counts reach only {reading.counted_to:%a %H:%M} UTC (stale: it has not run since, or this "
-                    f"check's settle is shorter than its in_flight)")
-        return f"it keeps no {format_duration(self.params.bucket)} bucket there (its bucket tiers differ from this check's)"
+            return (f"its counts reach only {reading.counted_to:%a %H:%M} UTC (stale: it has not run since the bucket "
+                    f"ended, or this check's settle is shorter than its in_flight plus its interval)")
+        return ("it keeps no bucket of exactly that span (its bucket tiers differ, or it last compared that span before "
+                "it kept counts)")
 
     def _past(self, ctx: CheckContext, t: VolumeTable, past: datetime, reading: Reading | None) -> dict[datetime, float]:
         """The same bucket of a past week: from the reconciliation if it has it, else counted if the table can be."""

@@ -149,8 +149,8 @@ def test_hourly_counts_come_from_the_reconciliation_and_stale_ones_fall_back_or_
 
     clock.advance(timedelta(hours=1))  # 15:00-16:00 is judged, and the reconciliation has not run since 15:20
     stale = "row_reconciliation 'reconcile' (pair payments.transactions) has no count for Thu 15:00-16:00 UTC: its " \
-            "counts reach only Thu 15:05 UTC (stale: it has not run since, or this check's settle is shorter than " \
-            "its in_flight)"
+            "counts reach only Thu 15:05 UTC (stale: it has not run since the bucket ended, or this check's settle " \
+            "is shorter than its in_flight plus its interval)"
     fell_back = only(run(with_fallback, "volume", world["sources"], clock, store))
     assert fell_back.status is Status.OK, fell_back.summary
     assert fell_back.values["observed_rows"] == 40  # counted from PostgreSQL itself

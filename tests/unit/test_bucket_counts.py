@@ -129,8 +129,9 @@ def test_stale_counts_without_a_fallback_query_say_why_the_table_cannot_be_judge
     assert finding.status is Status.ERROR
     assert finding.summary == (
         "payments.transactions: cannot count: row_reconciliation 'reconcile' (pair payments.transactions) has no count "
-        "for Thu 14:00-15:00 UTC: its counts reach only Thu 14:05 UTC (stale: it has not run since, or this check's "
-        "settle is shorter than its in_flight); there is no timestamp_column to count payments.transactions itself")
+        "for Thu 14:00-15:00 UTC: its counts reach only Thu 14:05 UTC (stale: it has not run since the bucket ended, or "
+        "this check's settle is shorter than its in_flight plus its interval); there is no timestamp_column to count "
+        "payments.transactions itself")
 
 
 def test_reconciliation_counts_are_rows_so_an_s3_bytes_check_cannot_use_them() -> None:
@@ -139,3 +140,13 @@ def test_reconciliation_counts_are_rows_so_an_s3_bytes_check_cannot_use_them() -
             {"table": "x.y", "s3_bucket": "b", "s3_prefix": "p/", "reconciliation": {"check": "reconcile"}}]})
     with pytest.raises(ValidationError, match=re.escape("table x.y needs timestamp_column (or reconciliation)")):
         VolumeAnomalyParams.model_validate({"backend": "postgres", "tables": [{"table": "x.y"}]})
+
+
+def test_counts_in_other_buckets_than_the_judged_one_say_so() -> None:
+    daily = DictMemory()
+    daily.save(counts_key("payments.transactions"),
+               record([(THU - DAY, THU, 900, 900)], counted_to=THU + timedelta(hours=15, minutes=5)))
+    finding = run(volume(), daily)
+    assert finding.status is Status.ERROR
+    assert "has no count for Thu 14:00-15:00 UTC: it keeps no bucket of exactly that span (its bucket tiers differ" \
+        in finding.summary
