@@ -228,6 +228,8 @@ class WorkerPool:
                 value = self._clock.monotonic()
             elif op == "load":
                 value = memory.load(args[0])
+            elif op == "load_from":
+                value = memory.load_from(args[0], args[1])
             elif op == "save":
                 memory.save(args[0], args[1])
                 value = None

@@ -52,6 +52,9 @@ class _RemoteMemory:
     def save(self, key: str, value: Any) -> None:
         self._call("save", key, value)
 
+    def load_from(self, check_id: str, key: str) -> Any:
+        return self._call("load_from", check_id, key)
+
 
 class _RemoteActivity(Activity):
     """What the check waits on, told to the caller on each change: the caller names it when the deadline kills us."""

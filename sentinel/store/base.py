@@ -47,3 +47,6 @@ class StoreMemory:
     def save(self, key: str, value: Any) -> None:
         self._store.memory_save(self._check_id, key, value, self._clock.now())
 
+    def load_from(self, check_id: str, key: str) -> Any | None:
+        return self._store.memory_load(check_id, key)
+

@@ -26,6 +26,7 @@ from sentinel.sources.reconcile.dialects import ColumnKind
 from sentinel.sources.reconcile.model import (
     Agg,
     BucketDiff,
+    BucketRows,
     DeletedFilter,
     Execute,
     Key,
@@ -39,7 +40,7 @@ from sentinel.sources.reconcile.model import (
     Side,
     SideSpec,
 )
-from sentinel.sources.reconcile.plan import EPOCH, BucketPlan
+from sentinel.sources.reconcile.plan import EPOCH, Bucket, BucketPlan
 from sentinel.sources.reconcile.queries import (
     as_int,
     cell_aggregates,
@@ -199,6 +200,7 @@ def _compare(report: PairReport, source: Side, target: Side, plan: BucketPlan, o
                 differing.append(Segment(cell, lo, hi, s, t))
     report.source_rows = sum(d.source_rows for d in per_bucket.values())
     report.target_rows = sum(d.target_rows for d in per_bucket.values())
+    report.bucket_rows = bucket_rows(plan, per_bucket, skipped)
     if differing:
         _drill(report, source, target, plan, options, differing, per_bucket, pool)
     for idx, b in enumerate(plan.buckets):
@@ -389,3 +391,14 @@ def missing_ranges(source: Side, plan: BucketPlan, report: PairReport) -> list[K
     counts = key_range_counts(source, plan, [(run[0][0], run[-1][0]) for run in candidates])
     found = [KeyRange(run[0], run[-1], len(run)) for i, run in enumerate(candidates) if counts.get(i) == len(run)]
     return sorted(found, key=lambda r: (-r.count, key_order(r.first)))
+
+
+def bucket_rows(plan: BucketPlan, per_bucket: Mapping[int, BucketDiff], skipped: set[datetime]) -> dict[Bucket, BucketRows]:
+    """Rows per compared bucket and side; a bucket without a single cell counted zero rows, which is a measurement
+    (the loudest volume drop there is), not a gap."""
+    out = {}
+    for idx, b in enumerate(plan.buckets):
+        if b.start not in skipped:
+            d = per_bucket.get(idx)
+            out[b] = BucketRows(d.source_rows, d.target_rows) if d else BucketRows(0, 0)
+    return out

@@ -7,7 +7,7 @@ import enum
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from sentinel.sources.reconcile.dialects import Column, Dialect
 from sentinel.sources.reconcile.plan import Bucket
@@ -127,6 +127,11 @@ class BucketDiff:
         return self.missing + self.extra + self.duplicate + self.stale + self.unresolved + self.moved
 
 
+class BucketRows(NamedTuple):
+    source: int
+    target: int
+
+
 Key = tuple[Any, ...]  # a row's key values: int for integral key columns, normalised text otherwise
 
 
@@ -167,6 +172,9 @@ class PairReport:
     present: set[Key] = field(default_factory=set)  # keys of leaf rows the target has (they interrupt ranges)
     missing_ranges: list[KeyRange] = field(default_factory=list)
     moved: list[MovedRow] = field(default_factory=list)
+    # rows per compared bucket on each side, matched or not, zero included (volume_anomaly reads them through
+    # row_reconciliation's memory instead of counting the table again); skipped buckets and the no-time cell are absent
+    bucket_rows: dict[Bucket, BucketRows] = field(default_factory=dict)
 
     def total(self, what: str) -> int:
         return sum(int(getattr(d, what)) for d in self.diffs)
