@@ -69,6 +69,8 @@ class _RemoteActivity(Activity):
 def _worker_main(conn: Connection, settings: Any, dump_path: str) -> None:
     """The worker loop: run one check per request until told to stop or the caller goes away."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group; the caller decides
+    for sig in (signal.SIGTERM, signal.SIGHUP):  # a fork of the daemon must not run the daemon's handlers
+        signal.signal(sig, signal.SIG_DFL)
     dump = open(dump_path, "w")  # noqa: SIM115 - kept open for faulthandler for the worker's life
     faulthandler.enable(file=dump, all_threads=False)
     faulthandler.register(signal.SIGUSR1, file=dump, all_threads=False)  # the caller's "where are you stuck?"
