@@ -140,7 +140,16 @@ def forking_is_safe() -> bool:
     daemon are single-threaded when they build their pool; a fork costs milliseconds and shares every module the
     caller already imported, where the fork server first starts an interpreter and imports them again (0.3 s on
     a quiet machine, 1.6 s on a loaded one, all of it before the first check can start)."""
-    return threading.active_count() == 1 and "fork" in multiprocessing.get_all_start_methods()
+    return _os_threads() == 1 and "fork" in multiprocessing.get_all_start_methods()
+
+
+def _os_threads() -> int:
+    """Threads of this process as the kernel counts them: a client library's own threads (librdkafka's, say) are
+    not in threading.active_count(), and a fork would copy their locks as well."""
+    try:
+        return len(os.listdir("/proc/self/task"))
+    except OSError:
+        return threading.active_count() + 1  # cannot tell: never fork the caller
 
 
 @contextlib.contextmanager
