@@ -69,7 +69,7 @@ def check(ctx: click.Context, once: bool, only: tuple[str, ...], fmt: str, no_no
     settings = settings_from(ctx, fmt=fmt)
     try:
         app = build_app(settings, wiring=Wiring(alerting=not no_notify, metrics=False, immediate_alerts=True,
-                                                daemon=True))
+                                                isolate_checks=True))
         _known_ids_or_usage_error(app, only)
         if not app.planned:
             # Exit 0 with "0 checks" would tell a wrapper that everything is fine while nothing was looked at.

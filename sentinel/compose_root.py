@@ -56,6 +56,7 @@ class Wiring:
     metrics: bool = True  # Prometheus metrics (False: one-shot commands nothing scrapes)
     immediate_alerts: bool = False  # one-shot runs send at once; the daemon waits group_wait to group alerts
     daemon: bool = False  # checks in worker processes, and a leader election when the store is shared
+    isolate_checks: bool = False  # checks in worker processes without the daemon's election (`check --once`)
 
 
 def build_app(
@@ -72,7 +73,7 @@ def build_app(
     registry = check_registry(extra_checks)
     config = load_config(config_path or settings.config_file, registry)
     planned = _plan(config, registry)
-    pool = _worker_pool(settings, clock, planned) if wiring.daemon else None
+    pool = _worker_pool(settings, clock, planned) if wiring.daemon or wiring.isolate_checks else None
     store = store or build_store(settings)
     redactor = Redactor.from_settings(settings)
     sources = Sources(settings, config.spec.connections)
@@ -229,8 +230,8 @@ def _alerting(app: App, config: LoadedConfig, planned: list[PlannedCheck], ledge
 
 
 def _worker_pool(settings: Settings, clock: Clock, planned: list[PlannedCheck]) -> WorkerPool | None:
-    """Worker processes for the checks (None: SENTINEL_CHECK_ISOLATION=thread). Started now, in the background,
-    so their fork server imports while the store opens and alerting is built."""
+    """Worker processes for the checks (None: SENTINEL_CHECK_ISOLATION=thread). Warmed now: forked from this
+    process while it is single-threaded, else started by the fork server in the background (sentinel.isolation)."""
     if settings.check_isolation != "process":
         return None
     from sentinel.isolation import WorkerPool

@@ -53,23 +53,9 @@ KEEP_OUTBOX = timedelta(days=16)  # sent/failed outbox rows (the weekly SLA repo
 # Monday for root causes and the noisiest checks: two weeks and a bit); delivery history (deliveries table) is kept
 
 
-def _entry_point_runbook(kind: str) -> str:
-    """The check class's `runbook` attribute, found through its entry point (cached)."""
-    cached = _RUNBOOK_CACHE.get(kind)
-    if cached is None:
-        cached = kind.replace("_", "-")
-        try:
-            from importlib.metadata import entry_points
-
-            for ep in entry_points(group="sentinel.checks", name=kind):
-                cached = getattr(ep.load(), "runbook", None) or cached
-        except Exception:  # a broken plugin must not stop alerting; the kind name is a fine fallback
-            log.warning("could not load the runbook of check kind %r", kind)
-        _RUNBOOK_CACHE[kind] = cached
-    return cached
-
-
-_RUNBOOK_CACHE: dict[str, str] = {}
+def _runbook_named_after(kind: str) -> str:
+    """Without the kinds' runbooks (the composition root always passes them): runbooks/<kind-with-dashes>.md."""
+    return kind.replace("_", "-")
 
 
 class AlertPipeline:
@@ -100,7 +86,7 @@ class AlertPipeline:
         self.rulebook = RuleBook(
             spec.rules, error_threshold=spec.defaults.error_threshold, resolve_after=spec.defaults.resolve_after,
             check_runbooks={c.id: c.runbook for c in spec.checks if c.runbook},
-            kind_runbooks=kind_runbooks if kind_runbooks is not None else _entry_point_runbook,
+            kind_runbooks=kind_runbooks if kind_runbooks is not None else _runbook_named_after,
         )
         self.router = Router(compile_routes(spec.routes, list(self.notifiers), slack="slack" in self.notifiers,
                                             pager="pager" in self.notifiers))

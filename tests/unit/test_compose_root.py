@@ -193,3 +193,23 @@ def test_the_root_does_construct_every_part_it_is_credited_with() -> None:
     assert built >= {"SqliteStateStore", "PostgresStateStore", "AlertPipeline", "SlaAlertSink", "SlaLedger",
                      "create", "LeaderElector", "SentinelMetrics", "HeartbeatPinger", "CheckRunner", "WorkerPool",
                      "App", "ConfigGraph"}
+
+
+def test_check_once_on_a_shared_store_elects_no_leader_so_its_alerts_are_not_fenced_away(tmp_path: Path) -> None:
+    """`check --once` runs its checks in worker processes like the daemon, but it takes part in no election: an
+    elector it never starts would refuse every outbox claim, and its alerts would never be sent."""
+    path = tmp_path / "rules.yaml"
+    path.write_text(ONE_CHECK)
+    shared = SecretStr("postgresql://sentinel@127.0.0.1:9/state?connect_timeout=1")
+    settings = Settings(config_file=path, state_path=tmp_path / "s.db", state_dsn=shared, check_isolation="thread")
+    store = SqliteStateStore(tmp_path / "s.db")
+    one_shot = build_app(settings, clock=FakeClock(), extra_checks=PLUGINS, store=store,
+                         wiring=Wiring(metrics=False, immediate_alerts=True, isolate_checks=True))
+    daemon = build_app(settings, clock=FakeClock(), extra_checks=PLUGINS, store=store, wiring=Wiring(daemon=True))
+    try:
+        assert one_shot.leader is None
+        assert daemon.leader is not None
+    finally:
+        one_shot.runner.close()
+        daemon.runner.close()
+        store.close()
