@@ -40,7 +40,7 @@ sys.path.insert(0, str(ROOT))
 
 from pytest_httpserver import HTTPServer  # noqa: E402
 
-from sentinel.alerting.compose import build_message  # noqa: E402
+from sentinel.alerting.compose import MessageDraft, build_message  # noqa: E402
 from sentinel.alerting.lifecycle import initial_state  # noqa: E402
 from sentinel.alerting.pipeline import AlertPipeline  # noqa: E402
 from sentinel.alerting.types import Phase  # noqa: E402
@@ -49,6 +49,7 @@ from sentinel.config.settings import Settings  # noqa: E402
 from sentinel.config.spec import SentinelConfig  # noqa: E402
 from sentinel.model import CheckResult, Status  # noqa: E402
 from sentinel.notify.base import Notifier  # noqa: E402
+from sentinel.notify.message import MessageEvent, PageAction  # noqa: E402
 from sentinel.notify.slack import SlackNotifier  # noqa: E402
 from sentinel.rules import RuleBook, evaluate  # noqa: E402
 from sentinel.store.sqlite import SqliteStateStore  # noqa: E402
@@ -138,9 +139,9 @@ def run_naive(server: HTTPServer) -> dict[str, Any]:
                 continue
             state = initial_state(verdict).evolve(phase=Phase.FIRING, severity=verdict.severity, summary=verdict.summary,
                                                   fired_at=clock.now())
-            message = build_message(key=verdict.fingerprint, route="naive", group="", event="fired", is_update=False,
-                                    states=[state], now=clock.now(), base_url=settings.runbook_base_url,
-                                    redact=lambda s: s, page_action="trigger")
+            draft = MessageDraft(key=verdict.fingerprint, route="naive", group="", event=MessageEvent.FIRED,
+                                 is_update=False, states=[state], page_action=PageAction.TRIGGER)
+            message = build_message(draft, now=clock.now(), base_url=settings.runbook_base_url, redact=lambda s: s)
             notifier.send(message)
     done = time.perf_counter()
     return {"seconds": round(done - started, 3), "messages_sent": len(slack.calls)}

@@ -6,6 +6,9 @@ group-partitions. Measured in the same run:
 
   check run       one kafka_consumer_lag run over all 200 groups (cold: empty memory; warm: a stored window)
                   wall time and peak Python memory (tracemalloc), plus the stored window's JSON size   target < 5 s
+  wide topic      one group on ONE topic of 10,000 partitions (issue 14's target < 3 s), cold and warm,
+                  against the same check on a topic of 1,000 partitions in the same run (the named baseline;
+                  SENTINEL_BENCH_WIDE_PARTITIONS=0 skips it: creating 10,000 partitions takes minutes)
   naive offsets   baseline: one ListOffsets call per partition, awaited one at a time (what batching avoids)
   evaluation      the pure window evaluation of 100,000 group-partitions x 11 samples (numpy)        target < 0.5 s
   naive eval      baseline: the same verdicts from per-partition Python loops over lists of tuples
@@ -95,6 +98,73 @@ def _seed(admin: AdminClient, bootstrap: str) -> tuple[list[str], list[str]]:
     return topics, groups
 
 
+WIDE_PARTITIONS = int(os.environ.get("SENTINEL_BENCH_WIDE_PARTITIONS", "10000"))
+WIDE_TARGET = 3.0
+
+
+def wide_topic(admin: AdminClient, bootstrap: str, partitions: int) -> tuple[str, str]:
+    """One topic of `partitions`, two messages in each, and a group committed at 1 everywhere (lag 1 each)."""
+    from confluent_kafka.admin import NewPartitions
+
+    topic, group = f"cdc.bench.wide{partitions}", f"bench-wide-sink-{partitions}"
+    made = min(partitions, 5000)  # KRaft refuses an operation of more than 10,000 records (one per partition)
+    for f in admin.create_topics([NewTopic(topic, made, 1)], operation_timeout=600, request_timeout=600).values():
+        f.result(timeout=700)
+    while made < partitions:
+        made = min(partitions, made + 5000)
+        for f in admin.create_partitions([NewPartitions(topic, made)], operation_timeout=600,
+                                         request_timeout=600).values():
+            f.result(timeout=700)
+    while True:  # until every partition has a leader: a producer with older metadata fails on the new ones
+        md = admin.list_topics(topic, timeout=60).topics[topic]
+        if len(md.partitions) == partitions and all(p.leader >= 0 for p in md.partitions.values()):
+            break
+        time.sleep(1)
+    producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 50})
+    for p in range(partitions):
+        producer.produce(topic, value=b'{"op":"c"}', partition=p)
+        producer.produce(topic, value=b'{"op":"c"}', partition=p)
+        producer.poll(0)
+    assert producer.flush(1200) == 0
+    for _ in range(10):
+        res = next(iter(admin.alter_consumer_group_offsets(
+            [ConsumerGroupTopicPartitions(group, [TopicPartition(topic, p, 1) for p in range(partitions)])],
+            request_timeout=120).values())).result(timeout=150)
+        if not any(tp.error is not None for tp in res.topic_partitions):
+            break
+        time.sleep(1)
+    return topic, group
+
+
+def bench_wide(bootstrap: str) -> dict[str, Any]:
+    """The same check on one topic of 1,000 partitions (baseline) and of WIDE_PARTITIONS, cold then warm."""
+    out: dict[str, Any] = {}
+    for partitions in (1000, WIDE_PARTITIONS):
+        started = time.perf_counter()
+        with AdminClient({"bootstrap.servers": bootstrap}) as admin:
+            topic, group = wide_topic(admin, bootstrap, partitions)
+        print(f"  made {topic} in {time.perf_counter() - started:.0f}s", flush=True)
+        sources = Sources(Settings(kafka_bootstrap=bootstrap))
+        check = KafkaConsumerLagCheck(KafkaConsumerLagParams(groups=[group], topics=[topic.replace(".", "\\.")],
+                                                             lag_warn="5m"))
+        memory, clock = DictMemory(), FakeClock(SystemClock().now())
+        cold = None
+        for _ in range(10):  # a broker that just made thousands of partitions may not lead them all yet
+            try:
+                cold = one_run(check, sources, memory, clock)
+                break
+            except Exception as exc:
+                print(f"  cold run retried: {exc}", flush=True)
+                time.sleep(5)
+        runs = []
+        for _ in range(3):
+            clock.advance(timedelta(minutes=1))
+            runs.append(one_run(check, sources, memory, clock)["wall_seconds"])
+        sources.kafka().close()
+        out[str(partitions)] = {"cold": cold, "warm_seconds": sorted(runs)[1]}
+    return out
+
+
 def one_run(check: KafkaConsumerLagCheck, sources: Sources, memory: DictMemory, clock: Any, *,
             trace_memory: bool = False) -> dict[str, Any]:
     """One check run; wall time is measured without tracemalloc (it slows Python several times)."""
@@ -176,7 +246,7 @@ def bench_evaluation() -> dict[str, Any]:
 def main() -> None:
     os.environ.setdefault("SENTINEL_DEVSTACK_CACHE", str(ROOT / ".cache" / "devstack"))
     print(f"starting Kafka {KAFKA_VERSION} (KRaft) ...", flush=True)
-    kafka = start_kafka(heap="768m")
+    kafka = start_kafka(heap="1g")
     try:
         t0 = time.perf_counter()
         topics, groups = seed(kafka.bootstrap)
@@ -204,6 +274,7 @@ def main() -> None:
         sources.kafka().log_offsets(tps, 30)
         batched = time.perf_counter() - t0
         sources.kafka().close()
+        wide = bench_wide(kafka.bootstrap) if WIDE_PARTITIONS else {}
     finally:
         kafka.cleanup()
     evaluation = bench_evaluation()
@@ -215,6 +286,8 @@ def main() -> None:
         "naive_per_partition_list_offsets_seconds": round(naive, 3),
         "batched_log_offsets_seconds": round(batched, 3),
         "evaluation": evaluation, "evaluation_target_seconds": EVAL_TARGET,
+        "one_topic": wide, "one_topic_target_seconds": WIDE_TARGET,
+        "load_average_at_the_end": os.getloadavg()[0],
     }
     print(f"\ncheck run, {len(groups)} groups x {PARTITIONS} partitions ({len(groups) * PARTITIONS:,} "
           f"group-partitions, {TOPICS * PARTITIONS} topic-partitions):")
@@ -227,6 +300,10 @@ def main() -> None:
     print(f"  naive baseline: one ListOffsets per partition, {TOPICS * PARTITIONS} calls: {naive:.3f} s for the end "
           f"offsets alone, vs {batched:.3f} s for start and end offsets batched (on loopback; each naive call "
           "pays a network round trip on a real cluster)")
+    for partitions, r in wide.items():
+        cold_s = r["cold"]["wall_seconds"] if r["cold"] else float("nan")
+        print(f"  one group on one topic of {int(partitions):,} partitions: cold {cold_s:.3f} s, warm "
+              f"{r['warm_seconds']:.3f} s (target < {WIDE_TARGET} s at 10,000; 1,000 is the baseline)")
     e = evaluation
     verdict = "OK" if e["vectorised_seconds"] < EVAL_TARGET else "MISSED"
     print(f"\npure evaluation of {e['group_partitions']:,} group-partitions x {e['samples']} samples:")

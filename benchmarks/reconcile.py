@@ -295,6 +295,7 @@ def main() -> None:
     ap.add_argument("--skip-reladiff", action="store_true")
     ap.add_argument("--reuse", action="store_true", help="keep the data of the previous run (same --rows)")
     ap.add_argument("--only", help="comma-separated contenders to run")
+    ap.add_argument("--cases", help="comma-separated cases to run (clean, diff, clustered, uuid_clean, uuid_diff)")
     ap.add_argument("--out", type=Path, default=RESULTS, help="where to write the JSON results")
     ap.add_argument("--repeat", type=int, default=3, help="interleaved runs of every contender (median reported)")
     ap.add_argument("--scale", default="", help="comma-separated row counts for the growth series, e.g. 20000000")
@@ -311,6 +312,8 @@ def main() -> None:
         contenders = [c for c in CONTENDERS if not (args.skip_reladiff and c[0] == "reladiff")]
         if args.only:
             contenders = [c for c in contenders if c[0] in args.only.split(",")]
+        if args.cases:
+            contenders = [c for c in contenders if c[1] in args.cases.split(",")]
         load_before = os.getloadavg()
         results = run_series(pg, args.rows, contenders, args.repeat, args.reuse, "bench")
         summary = _compare(results)
@@ -393,42 +396,52 @@ def _growth(results: list[dict[str, Any]], scale: list[dict[str, Any]], rows: in
     return lines
 
 
-def _compare(results: list[dict[str, Any]]) -> dict[str, Any]:
-    def wall(name: str, case: str) -> float | None:
-        for r in results:
-            if r["contender"] == name and r["case"] == case and "wall_seconds" in r:
-                return float(r["wall_seconds"])
-        return None
+def _pick(results: list[dict[str, Any]], name: str, case: str, field: str = "wall_seconds") -> float | None:
+    """One figure of a contender's median run, None when it has none (an error, or not run)."""
+    for r in results:
+        if r["contender"] == name and r["case"] == case and r.get(field) is not None:
+            return float(r[field])
+    return None
 
+
+def _speedups(results: list[dict[str, Any]], out: dict[str, Any]) -> list[str]:
     lines = []
-    out: dict[str, Any] = {}
     for case in ("clean", "diff", "clustered"):
-        rd = wall("reladiff", case)
+        rd = _pick(results, "reladiff", case)
         for name in ("sentinel_checksum", "sentinel_full"):
-            s = wall(name, case)
+            s = _pick(results, name, case)
             if rd and s:
                 out[f"{name}_{case}_speedup_vs_reladiff"] = rd / s
                 lines.append(f"{name} {case}: {rd / s:.1f}x faster than reladiff ({s:.2f}s vs {rd:.2f}s)")
-    def rss(name: str, case: str, which: str) -> float | None:
-        for r in results:
-            if r["contender"] == name and r["case"] == case and r.get(which) is not None:
-                return float(r[which])
-        return None
+    return lines
 
+
+def _memory(results: list[dict[str, Any]], out: dict[str, Any]) -> list[str]:
+    lines = []
     for case in ("clean", "diff"):
-        rd_rss = rss("reladiff", case, "peak_rss_mib_min")
+        rd_rss = _pick(results, "reladiff", case, "peak_rss_mib_min")
         for name in ("sentinel_checksum", "sentinel_full"):
-            s_rss = rss(name, case, "peak_rss_mib_max")
+            s_rss = _pick(results, name, case, "peak_rss_mib_max")
             if rd_rss and s_rss:  # conservative: Sentinel's worst run against reladiff's best
                 out[f"{name}_{case}_peak_rss_vs_reladiff"] = s_rss / rd_rss
                 lines.append(f"{name} {case}: peak RSS {s_rss:.1f} MiB (highest run) vs reladiff {rd_rss:.1f} MiB "
                              f"(lowest run): {'below' if s_rss < rd_rss else 'NOT below'}")
+    return lines
+
+
+def _key_types(results: list[dict[str, Any]], out: dict[str, Any]) -> list[str]:
+    lines = []
     for case in ("clean", "diff"):
-        u, i = wall("sentinel_checksum", f"uuid_{case}"), wall("sentinel_checksum", case)
+        u, i = _pick(results, "sentinel_checksum", f"uuid_{case}"), _pick(results, "sentinel_checksum", case)
         if u and i:
             out[f"uuid_vs_integer_key_{case}"] = u / i
             lines.append(f"sentinel_checksum {case}: UUID key {u / i:.2f}x the time of the integer key "
                          f"({u:.2f}s vs {i:.2f}s)")
+    return lines
+
+
+def _steady_and_count(results: list[dict[str, Any]], out: dict[str, Any]) -> list[str]:
+    lines = []
     steady = next((r for r in results if r["contender"] == "sentinel_steady" and "check_seconds" in r), None)
     if steady:
         full = sorted(steady["full_pass_seconds_all"])[len(steady["full_pass_seconds_all"]) // 2]
@@ -436,10 +449,17 @@ def _compare(results: list[dict[str, Any]]) -> dict[str, Any]:
         out["steady_state_vs_full_pass"] = ratio
         lines.append(f"steady state (remembered buckets skipped, the last hours re-read): {steady['check_seconds']:.2f}s"
                      f", {ratio:.1%} of a full pass ({full:.2f}s)")
-    c, b = wall("sentinel_count", "diff"), wall("group_by_hour", "diff")
+    c, b = _pick(results, "sentinel_count", "diff"), _pick(results, "group_by_hour", "diff")
     if c and b:
         out["count_vs_group_by_hour"] = c / b
         lines.append(f"sentinel_count: {c / b:.2f}x the time of one GROUP BY date_trunc('hour') per side ({c:.2f}s vs {b:.2f}s)")
+    return lines
+
+
+def _compare(results: list[dict[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    lines = [*_speedups(results, out), *_memory(results, out), *_key_types(results, out),
+             *_steady_and_count(results, out)]
     out["lines"] = lines
     return out
 

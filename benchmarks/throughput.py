@@ -30,7 +30,7 @@ sys.path.insert(0, str(ROOT))
 
 from apscheduler.events import EVENT_JOB_EXECUTED, EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED  # noqa: E402
 
-from sentinel.app import build_app  # noqa: E402
+from sentinel.compose_root import Wiring, build_app  # noqa: E402
 from sentinel.config.settings import Settings  # noqa: E402
 from sentinel.model import CheckResult  # noqa: E402
 from sentinel.scheduler import CheckScheduler  # noqa: E402
@@ -54,8 +54,7 @@ def measure(isolation: str, seconds: float) -> dict[str, Any]:
         for i in range(CHECKS))
     (work / "rules.yaml").write_text(rules)
     settings = Settings(config_file=work / "rules.yaml", state_path=work / "s.db", check_isolation=isolation)
-    app = build_app(settings, extra_checks={"faulty": FaultyCheck}, with_alerting=False,
-                    isolate_checks=True)
+    app = build_app(settings, extra_checks={"faulty": FaultyCheck}, wiring=Wiring(alerting=False, daemon=True))
     lock = threading.Lock()
     scheduled: dict[str, list[datetime]] = defaultdict(list)
     started: dict[str, list[datetime]] = defaultdict(list)

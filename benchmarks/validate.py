@@ -7,7 +7,7 @@ through `parameters:`. Every distinct statement is parsed by sqlglot to prove it
 gives each of 25,000 checks its own statement to show that cost, which the 2 s target does not cover. Times, in the
 same run (median of REPEAT):
   baseline   yaml.load with libyaml's SafeLoader: only reading the YAML, the floor any validation pays
-  validate   what `sentinel validate` does, sentinel.app.validate_config: load_config (parse, schema, params per
+  validate   what `sentinel validate` does, sentinel.compose_root.validate_config: load_config (parse, schema, params per
              kind, cross-references, runbooks, credential literals) + plan_checks    target: 25,000 checks < 2 s
   previous   the path `validate` took before (the YAML node tree always built, then plan_checks with the cyclic
              collector running), at 25,000 checks only: the same-run comparison for the change
@@ -35,7 +35,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from sentinel.app import plan_checks, validate_config  # noqa: E402
+from sentinel.compose_root import plan_checks, validate_config  # noqa: E402
 from sentinel.config.loader import _load  # noqa: E402
 from sentinel.config.yaml_source import gc_paused  # noqa: E402
 from sentinel.plugins import check_registry  # noqa: E402

@@ -56,8 +56,8 @@ def measure(variant: str) -> dict[str, Any]:
     import time
 
     from sentinel.api import DictMemory
-    from sentinel.app import plan_checks
     from sentinel.clock import SystemClock
+    from sentinel.compose_root import plan_checks
     from sentinel.config.checks_spec import CheckSpec
     from sentinel.config.loader import load_config
     from sentinel.config.settings import Settings

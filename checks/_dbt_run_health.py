@@ -13,7 +13,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Protocol
 
-from sentinel.api import Finding, Status, format_duration
+from sentinel.api import Finding, Status, format_duration, judge
 from sentinel.sources.dbt_artifacts import DbtArtifacts
 
 NOT_RUNNING_KEY = "dbt_not_running"
@@ -37,7 +37,8 @@ def not_running_finding(artifacts: DbtArtifacts, params: RunTiming, now: datetim
     file, generated_at, invocation = artifacts.newest()
     age = max(timedelta(0), now - generated_at)
     limit = params.cadence + params.slack
-    late = age > limit
+    status = judge(age, warn=None, critical=limit)
+    late = status is not Status.OK
     expected = f"expected every {format_duration(params.cadence)} + {format_duration(params.slack)} slack"
     summary = (
         f"dbt stopped running: newest {file.rsplit('/', 1)[-1]} is {format_duration(age)} old (generated "
@@ -47,7 +48,7 @@ def not_running_finding(artifacts: DbtArtifacts, params: RunTiming, now: datetim
         f"newest dbt artifact {format_duration(age)} old, within the {format_duration(limit)} allowed ({expected})"
     )
     return Finding(
-        key=NOT_RUNNING_KEY, status=Status.CRITICAL if late else Status.OK, summary=summary,
+        key=NOT_RUNNING_KEY, status=status, summary=summary,
         values={"run_age_seconds": age.total_seconds(), "max_age_seconds": limit.total_seconds()},
         labels=dict(_LABELS),
         details={"run_results": file, "generated_at": generated_at.isoformat(), "invocation_id": invocation,

@@ -30,8 +30,9 @@ STATE_VERSION = 2
 _TIME_SLACK = 0.01  # stored times are rounded to the millisecond
 
 
-class Verdict(enum.IntEnum):
-    """Per-partition verdict, in increasing priority (a higher one wins when several apply)."""
+class LagTrend(enum.IntEnum):
+    """How one partition's consumer is doing over the window, in increasing priority (a higher one wins when
+    several apply). Not an alerting Verdict: the check maps each trend to a status through its params."""
 
     OK = 0
     IDLE = 1  # nothing to consume and no new data
@@ -51,7 +52,7 @@ class Verdict(enum.IntEnum):
 
 @dataclass(frozen=True)
 class WindowEval:
-    verdict: npt.NDArray[np.int8]  # (P,) Verdict values
+    verdict: npt.NDArray[np.int8]  # (P,) LagTrend values
     lag: I64  # (P,) current lag in messages, never negative; 0 for NO_OFFSET
     unread_without_offset: I64  # (P,) retained messages of NO_OFFSET partitions (end - start)
     lost: I64  # (P,) messages deleted below the committed offset (DATA_LOSS), else 0
@@ -68,7 +69,7 @@ def evaluate(
     window_seconds: float,
     min_samples: int,
 ) -> WindowEval:
-    """Verdict per partition column. Pure and vectorised: 100k partitions x 11 samples in a few ms."""
+    """LagTrend per partition column. Pure and vectorised: 100k partitions x 11 samples in a few ms."""
     s_count, _ = committed.shape
     c_now, e_now = committed[-1], end[-1]
     has_c = c_now >= 0
@@ -103,18 +104,18 @@ def evaluate(
         last_change_row = np.where(changed.any(axis=0), s_count - 1 - np.argmax(changed[::-1], axis=0), 0)
         stuck_seconds = np.where(valid_all & positive_lag, times[-1] - times[last_change_row], 0.0)
 
-        verdict[idle] = Verdict.IDLE
-        verdict[new] = Verdict.NEW
-        verdict[growing] = Verdict.GROWING
-        verdict[ahead] = Verdict.AHEAD
-        verdict[rewind] = Verdict.REWIND
-        verdict[stuck & owned & ~rewind] = Verdict.STALL
-        verdict[stuck & ~owned & ~rewind] = Verdict.STOP
+        verdict[idle] = LagTrend.IDLE
+        verdict[new] = LagTrend.NEW
+        verdict[growing] = LagTrend.GROWING
+        verdict[ahead] = LagTrend.AHEAD
+        verdict[rewind] = LagTrend.REWIND
+        verdict[stuck & owned & ~rewind] = LagTrend.STALL
+        verdict[stuck & ~owned & ~rewind] = LagTrend.STOP
     else:
-        verdict[(lag == 0)] = Verdict.OK
-        verdict[ahead] = Verdict.AHEAD
-    verdict[no_offset] = Verdict.NO_OFFSET
-    verdict[data_loss] = Verdict.DATA_LOSS
+        verdict[(lag == 0)] = LagTrend.OK
+        verdict[ahead] = LagTrend.AHEAD
+    verdict[no_offset] = LagTrend.NO_OFFSET
+    verdict[data_loss] = LagTrend.DATA_LOSS
     return WindowEval(verdict, lag, unread, lost, stuck_seconds)
 
 

@@ -8,17 +8,17 @@ plus NO OFFSET (data waiting, never committed) and DATA LOSS (retention deleted 
 
 Example (the S3 sink reading every CDC topic):
     kind: kafka_consumer_lag
-    params: {groups: [connect-s3-sink], topics: ['cdc\\..*'], window: 10m, lag_warn: 5m, lag_critical: 15m}
+    params: {groups: [connect-s3-sink], topics: ['cdc\\..*'], window: 10m, lag_warn_after: 5m, lag_critical_after: 15m}
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import AliasChoices, Field, model_validator
 
 from sentinel.api import (
     Check,
@@ -32,14 +32,19 @@ from sentinel.api import (
     Regex,
     Status,
     TableRegex,
+    crossed,
     format_duration,
+    require_ordered,
 )
 from sentinel.sources.kafka import GroupInfo
+
+from ._kafka_lag_columns import Measured, Slice, Snapshot, offsets_moved_at, partition_rows, window_matrices
+from ._kafka_lag_partitions import partition_lines
 
 if TYPE_CHECKING:
     import numpy as np
 
-    from ._kafka_lag_window import Verdict, WindowEval
+    from ._kafka_lag_window import LagTrend, WindowEval
 
 # numpy and the window evaluation load on first run, not when the config is validated: `sentinel validate` and
 # `check --once --only <another check>` must not pay ~0.25 s for numpy.
@@ -62,8 +67,12 @@ class KafkaConsumerLagParams(Params):
     max_samples: int = Field(30, ge=3, le=500)
     lag_warn_offsets: int | None = Field(None, ge=0, description="total lag of a group on a topic")
     lag_critical_offsets: int | None = Field(None, ge=0)
-    lag_warn: Duration | None = Field(None, description="age of the oldest unconsumed message")
-    lag_critical: Duration | None = None
+    # `lag_warn_after`/`lag_critical_after` read like every other age threshold (warn_after, newest_warn_after...);
+    # `lag_warn`/`lag_critical`, the first names, stay accepted so existing configs keep validating.
+    lag_warn: Duration | None = Field(None, validation_alias=AliasChoices("lag_warn_after", "lag_warn"),
+                                      description="age of the oldest unconsumed message (also `lag_warn`)")
+    lag_critical: Duration | None = Field(None, validation_alias=AliasChoices("lag_critical_after", "lag_critical"),
+                                          description="(also `lag_critical`)")
     on_stall: StatusName = "critical"
     on_stop: StatusName = "critical"
     on_rewind: StatusName = "warn"
@@ -78,20 +87,9 @@ class KafkaConsumerLagParams(Params):
 
     @model_validator(mode="after")
     def _ordered(self) -> KafkaConsumerLagParams:
-        if self.lag_warn and self.lag_critical and self.lag_warn > self.lag_critical:
-            raise ValueError("lag_warn must not exceed lag_critical")
-        if (self.lag_warn_offsets is not None and self.lag_critical_offsets is not None
-                and self.lag_warn_offsets > self.lag_critical_offsets):
-            raise ValueError("lag_warn_offsets must not exceed lag_critical_offsets")
+        require_ordered("lag_warn", self.lag_warn, "lag_critical", self.lag_critical, show=format_duration)
+        require_ordered("lag_warn_offsets", self.lag_warn_offsets, "lag_critical_offsets", self.lag_critical_offsets)
         return self
-
-
-@dataclass
-class _Slice:
-    group: str
-    topic: str
-    start: int  # first column in the concatenated arrays
-    count: int
 
 
 def _match(patterns: list[str], name: str) -> bool:
@@ -118,7 +116,7 @@ class KafkaConsumerLagCheck(Check[KafkaConsumerLagParams]):
     runbook = "kafka-consumer-lag"
     warm_imports = ("sentinel.sources.kafka", "confluent_kafka", "numpy", "sentinel_checks._kafka_lag_window")
     # Per group and topic, as kminion and Burrow users query lag. The verdicts are the labels of
-    # checks._kafka_lag_window.Verdict, written out so loading this class does not import numpy.
+    # checks._kafka_lag_window.LagTrend, written out so loading this class does not import numpy.
     finding_series = FindingSeries(
         labels=("group", "topic"),
         gauges={
@@ -138,122 +136,114 @@ class KafkaConsumerLagCheck(Check[KafkaConsumerLagParams]):
             parts.append("lag " + "/".join(format_duration(d) for d in (p.lag_warn, p.lag_critical) if d))
         return "; ".join(parts)
 
-    def verdict_status(self, verdict: Verdict) -> Status:
-        from ._kafka_lag_window import Verdict
+    def verdict_status(self, verdict: LagTrend) -> Status:
+        from ._kafka_lag_window import LagTrend
 
         p = self.params
         return {
-            Verdict.GROWING: _status(p.on_growing), Verdict.REWIND: _status(p.on_rewind),
-            Verdict.STALL: _status(p.on_stall), Verdict.STOP: _status(p.on_stop),
-            Verdict.NO_OFFSET: _status(p.on_no_offset), Verdict.DATA_LOSS: _status(p.on_data_loss),
-            Verdict.AHEAD: Status.WARN,
+            LagTrend.GROWING: _status(p.on_growing), LagTrend.REWIND: _status(p.on_rewind),
+            LagTrend.STALL: _status(p.on_stall), LagTrend.STOP: _status(p.on_stop),
+            LagTrend.NO_OFFSET: _status(p.on_no_offset), LagTrend.DATA_LOSS: _status(p.on_data_loss),
+            LagTrend.AHEAD: Status.WARN,
         }.get(verdict, Status.OK)
 
     def run(self, ctx: CheckContext) -> CheckResult:
-        import numpy as np
-
-        from ._kafka_lag_window import WindowState, estimate_written_at, evaluate
+        from ._kafka_lag_window import WindowState, evaluate
 
         p = self.params
         kafka = ctx.sources.kafka()
         ctx.doing.current = f"Kafka {kafka.bootstrap}: metadata and offsets of groups {', '.join(p.groups)}"
         topics_md: dict[str, int] = kafka.topics(_budget(ctx))
-        if all(_LITERAL.match(g) for g in p.groups):
-            groups = sorted(set(p.groups))
-        else:
-            groups = [g for g in kafka.groups(_budget(ctx)) if _match(p.groups, g)]
+        groups = self._groups(ctx, kafka)
         if not groups:
             return ctx.result(self.kind, Status.WARN, f"no consumer group matches {', '.join(p.groups)}",
                               details={"groups": ", ".join(p.groups)})
         literal_topics = {t for t in p.topics if _LITERAL.match(t)}
         matching = {t for t in topics_md if _match(p.topics, t) and (not t.startswith("__") or t in literal_topics)}
-        missing_topics = sorted(literal_topics - set(topics_md))
         # Described first: a group the principal may not Describe is refused here at once, where the consumer's
         # committed() would keep looking for the coordinator until the deadline and read like a hung broker.
         described = kafka.describe_groups(groups, _budget(ctx))
         committed = kafka.committed_offsets(groups, [(t, i) for t in sorted(matching) for i in range(topics_md[t])],
                                             _budget(ctx))
-
-        slices: list[_Slice] = []
-        col = 0
-        for g in groups:
-            info = described.get(g)
-            seen = {t for t, _ in committed.get(g, {})} | ({t for t, _ in info.assigned} if info else set())
-            chosen = matching if p.all_matching_topics else (matching & seen) | (literal_topics & set(topics_md))
-            for t in sorted(chosen):
-                slices.append(_Slice(g, t, col, topics_md[t]))
-                col += topics_md[t]
-
-        tps = sorted({(s.topic, i) for s in slices for i in range(s.count)})
-        log = kafka.log_offsets(tps, _budget(ctx))
-
-        total = col
-        cur_c = np.full(total, -1, dtype=np.int64)
-        start = np.zeros(total, dtype=np.int64)
-        owned = np.zeros(total, dtype=bool)
-        cur_end: dict[str, np.ndarray] = {}
-        cur_committed: dict[str, np.ndarray] = {}
-        for s in slices:
-            if s.topic not in cur_end:
-                cur_end[s.topic] = np.array([log[(s.topic, i)][1] for i in range(s.count)], dtype=np.int64)
-            offs = committed.get(s.group, {})
-            info = described.get(s.group)
-            row = np.array([offs.get((s.topic, i), -1) for i in range(s.count)], dtype=np.int64)
-            cur_committed[f"{s.group}\t{s.topic}"] = row
-            cur_c[s.start:s.start + s.count] = row
-            start[s.start:s.start + s.count] = [log[(s.topic, i)][0] for i in range(s.count)]
-            if info is not None:
-                owned[s.start:s.start + s.count] = [(s.topic, i) in info.assigned for i in range(s.count)]
+        slices = self._slices(groups, matching, literal_topics, topics_md, committed, described)
+        log = kafka.log_offsets(sorted({(s.topic, i) for s in slices for i in range(s.count)}), _budget(ctx))
+        snap = Snapshot.of(slices, committed, described, log)
 
         now = ctx.now().timestamp()
         window = p.window.total_seconds()
         state = WindowState.from_json(ctx.memory.load(MEMORY_KEY)).append(
-            now, cur_end, cur_committed, window_seconds=window, max_samples=p.max_samples)
+            now, snap.end_by_topic, snap.committed_by_key, window_seconds=window, max_samples=p.max_samples)
         ctx.memory.save(MEMORY_KEY, state.to_json())
-
-        s_count = len(state.times)
-        committed_m = np.empty((s_count, total), dtype=np.int64)
-        end_m = np.empty((s_count, total), dtype=np.int64)
-        for s in slices:
-            committed_m[:, s.start:s.start + s.count] = state.committed[f"{s.group}\t{s.topic}"]
-            end_m[:, s.start:s.start + s.count] = state.end[s.topic]
-        ev = evaluate(state.times, committed_m, end_m, start, owned, window_seconds=window,
+        committed_m, end_m = window_matrices(slices, state, snap.total)
+        ev = evaluate(state.times, committed_m, end_m, snap.start, snap.owned, window_seconds=window,
                       min_samples=p.min_samples)
-        # The window holds only `window` of samples; how long an offset has really been frozen needs memory of
-        # when it last moved, or a 3-hour outage would read "unchanged for 10m".
-        moved_at = _offsets_moved_at(ctx.memory.load(MOVED_KEY), cur_committed, now)
-        ctx.memory.save(MOVED_KEY, moved_at)
-        frozen = np.zeros(total, dtype=np.float64)
-        for s in slices:
-            frozen[s.start:s.start + s.count] = now - np.asarray(moved_at[f"{s.group}\t{s.topic}"]["at"])
-        ev = replace(ev, stuck_seconds=np.where(ev.stuck_seconds > 0, np.maximum(ev.stuck_seconds, frozen), 0.0))
-
-        # lag in seconds: timestamps of the messages at the committed offsets (worst partitions first)
-        written = np.full(total, np.nan)
-        estimated = np.zeros(total, dtype=bool)
-        want = self._timestamp_requests(slices, ev.lag, cur_c, start)
-        if want:
-            budget = min(p.timestamp_timeout.total_seconds(), max(0.2, _budget(ctx) * 0.5))
-            got = kafka.message_timestamps([w for w, _ in want], budget)
-            for (t, part, off), column in want:
-                ts = got.get((t, part, off))
-                if ts is not None:
-                    written[column] = ts.timestamp()
-        guess = estimate_written_at(state.times, np.maximum(cur_c, start), end_m)
-        need = (ev.lag > 0) & np.isnan(written)
-        written[need] = guess[need]
-        estimated[need] = True
-        lag_seconds = np.where(ev.lag > 0, np.maximum(now - np.nan_to_num(written, nan=now), 0.0), 0.0)
+        ev = replace(ev, stuck_seconds=self._stuck_seconds(ctx, slices, snap, ev, now))
+        lag_seconds, estimated = self._lag_seconds(ctx, kafka, slices, snap, ev, state.times, end_m, now)
 
         unknown = _unknown_groups(groups, committed, described)
-        findings = [_unknown_group_finding(s) if s.group in unknown else
-                    self._finding(s, ev, lag_seconds, estimated, cur_c, start, end_m[-1], owned, described)
+        measured = Measured(ev, lag_seconds, estimated, snap, end_m[-1])
+        findings = [_unknown_group_finding(s) if s.group in unknown else self._finding(s, measured, described)
                     for s in slices]
         findings += [Finding(key=f"topic/{t}", status=Status.WARN, summary=f"topic {t} does not exist",
-                             labels={"topic": t}) for t in missing_topics]
+                             labels={"topic": t}) for t in sorted(literal_topics - set(topics_md))]
         return self._result(ctx, findings, len(groups))
 
-    def _timestamp_requests(self, slices: list[_Slice], lag: np.ndarray, cur_c: np.ndarray,
+    def _groups(self, ctx: CheckContext, kafka: Any) -> list[str]:
+        """The groups to watch: the names as written, or every group on the cluster a pattern matches."""
+        p = self.params
+        if all(_LITERAL.match(g) for g in p.groups):
+            return sorted(set(p.groups))
+        return [g for g in kafka.groups(_budget(ctx)) if _match(p.groups, g)]
+
+    def _slices(self, groups: list[str], matching: set[str], literal_topics: set[str], topics_md: dict[str, int],
+                committed: dict[str, dict[tuple[str, int], int]], described: dict[str, GroupInfo]) -> list[Slice]:
+        """One column range per group/topic to judge, in the order of the concatenated arrays."""
+        slices: list[Slice] = []
+        col = 0
+        for g in groups:
+            info = described.get(g)
+            seen = {t for t, _ in committed.get(g, {})} | ({t for t, _ in info.assigned} if info else set())
+            chosen = matching if self.params.all_matching_topics else (matching & seen) | (literal_topics & set(topics_md))
+            for t in sorted(chosen):
+                slices.append(Slice(g, t, col, topics_md[t]))
+                col += topics_md[t]
+        return slices
+
+    def _stuck_seconds(self, ctx: CheckContext, slices: list[Slice], snap: Snapshot, ev: WindowEval,
+                       now: float) -> np.ndarray:
+        """How long each stuck offset has really been frozen. The window holds only `window` of samples; without
+        memory of when an offset last moved, a 3-hour outage would read "unchanged for 10m"."""
+        import numpy as np
+
+        moved_at = offsets_moved_at(ctx.memory.load(MOVED_KEY), snap.committed_by_key, now)
+        ctx.memory.save(MOVED_KEY, moved_at)
+        frozen = np.zeros(snap.total, dtype=np.float64)
+        for s in slices:
+            frozen[s.start:s.start + s.count] = now - np.asarray(moved_at[s.key]["at"])
+        return np.where(ev.stuck_seconds > 0, np.maximum(ev.stuck_seconds, frozen), 0.0)
+
+    def _lag_seconds(self, ctx: CheckContext, kafka: Any, slices: list[Slice], snap: Snapshot, ev: WindowEval,
+                     times: np.ndarray, end_m: np.ndarray, now: float) -> tuple[np.ndarray, np.ndarray]:
+        """Lag in seconds per column from the timestamps of the messages at the committed offsets (worst partitions
+        first, within the budget); where none could be read, a lower-bound estimate from the stored samples."""
+        import numpy as np
+
+        from ._kafka_lag_window import estimate_written_at
+
+        written = np.full(snap.total, np.nan)
+        want = self._timestamp_requests(slices, ev.lag, snap.committed, snap.start)
+        if want:
+            budget = min(self.params.timestamp_timeout.total_seconds(), max(0.2, _budget(ctx) * 0.5))
+            got = kafka.message_timestamps([w for w, _ in want], budget)
+            for request, column in want:
+                if (ts := got.get(request)) is not None:
+                    written[column] = ts.timestamp()
+        estimated = (ev.lag > 0) & np.isnan(written)
+        written[estimated] = estimate_written_at(times, np.maximum(snap.committed, snap.start), end_m)[estimated]
+        lag_seconds = np.where(ev.lag > 0, np.maximum(now - np.nan_to_num(written, nan=now), 0.0), 0.0)
+        return lag_seconds, estimated
+
+    def _timestamp_requests(self, slices: list[Slice], lag: np.ndarray, cur_c: np.ndarray,
                             start: np.ndarray) -> list[tuple[tuple[str, int, int], int]]:
         """(topic, partition, offset) to read, worst partition of every group/topic first, within the budget."""
         per_slice: list[list[int]] = []
@@ -271,100 +261,32 @@ class KafkaConsumerLagCheck(Check[KafkaConsumerLagParams]):
             rank += 1
         return out
 
-    def _finding(self, s: _Slice, ev: WindowEval, lag_seconds: np.ndarray, estimated: np.ndarray,
-                 cur_c: np.ndarray, start: np.ndarray, end: np.ndarray, owned: np.ndarray,
-                 described: dict[str, GroupInfo]) -> Finding:
+    def _finding(self, s: Slice, m: Measured, described: dict[str, GroupInfo]) -> Finding:
+        """One group/topic: judged by the verdicts of its partitions and by the lag thresholds in the params."""
         import numpy as np
 
-        from ._kafka_lag_window import Verdict
+        from ._kafka_lag_window import LagTrend
 
-        p = self.params
         sl = slice(s.start, s.start + s.count)
-        codes = ev.verdict[sl].astype(np.intp)
-        lag = ev.lag[sl]
-        secs = lag_seconds[sl]
+        codes = m.ev.verdict[sl].astype(np.intp)
+        lag, secs = m.ev.lag[sl], m.lag_seconds[sl]
         total_lag = int(lag.sum())
         max_secs = float(secs.max()) if s.count else 0.0
         worst_col = int(np.argmax(secs)) if s.count else 0
-        is_estimate = bool(s.count and secs[worst_col] > 0 and estimated[sl][worst_col])
-
-        by_rank = {st.rank: st for st in Status}
-        rank_of = np.array([self.verdict_status(v).rank for v in Verdict], dtype=np.int8)
-        part_ranks = rank_of[codes]
-        statuses = [by_rank[int(part_ranks.max())]] if s.count else [Status.OK]
-        threshold_notes = []
-        if p.lag_critical_offsets is not None and total_lag > p.lag_critical_offsets:
-            statuses.append(Status.CRITICAL)
-            threshold_notes.append(f"lag > {p.lag_critical_offsets:,} msgs")
-        elif p.lag_warn_offsets is not None and total_lag > p.lag_warn_offsets:
-            statuses.append(Status.WARN)
-            threshold_notes.append(f"lag > {p.lag_warn_offsets:,} msgs")
-        if p.lag_critical is not None and max_secs > p.lag_critical.total_seconds():
-            statuses.append(Status.CRITICAL)
-            threshold_notes.append(f"oldest unconsumed > {format_duration(p.lag_critical)}")
-        elif p.lag_warn is not None and max_secs > p.lag_warn.total_seconds():
-            statuses.append(Status.WARN)
-            threshold_notes.append(f"oldest unconsumed > {format_duration(p.lag_warn)}")
-        status = Status.worst(statuses)
-
-        tally = np.bincount(codes, minlength=len(Verdict))
-        counts = {Verdict(i): int(n) for i, n in enumerate(tally) if n}
-        worst_verdict = max(counts, default=Verdict.OK)
-        problem = [v for v in sorted(counts, reverse=True) if self.verdict_status(v) is not Status.OK]
-        age = ("~" if is_estimate else "") + _fmt_secs(max_secs) + (" (estimated, at least)" if is_estimate else "")
-        where = f"{s.group} on {s.topic}"
-        waiting = int(ev.unread_without_offset[sl].sum())
-        lag_text = f"lag {total_lag:,} msgs" + (f" (+{waiting:,} waiting where nothing is committed)" if waiting else "")
-        if total_lag and max_secs > 0:
-            lag_text += f", oldest unconsumed written {age} ago"
-        elif total_lag:
-            lag_text += ", age of the oldest unconsumed unknown (its message is gone or unreadable)"
-        if problem:
-            parts = []
-            for v in problem:
-                n = counts[v]
-                extra = ""
-                if v is Verdict.DATA_LOSS:
-                    extra = f": retention deleted {int(ev.lost[sl].sum()):,} messages never read"
-                elif v is Verdict.NO_OFFSET:
-                    extra = f": {int(ev.unread_without_offset[sl].sum()):,} messages waiting, no committed offset"
-                elif v in (Verdict.STALL, Verdict.STOP):
-                    stuck = float(ev.stuck_seconds[sl].max())
-                    who = "consumer alive" if v is Verdict.STALL else "no live consumer"
-                    extra = f": committed offset unchanged for {_fmt_secs(stuck)} with lag > 0 ({who})"
-                elif v is Verdict.REWIND:
-                    extra = ": committed offset went backwards (offset reset?)"
-                elif v is Verdict.GROWING:
-                    extra = f": lag grew in every sample of the last {format_duration(p.window)}"
-                parts.append(f"{v.label} on {n}/{s.count} partitions{extra}")
-            summary = f"{where}: " + "; ".join(parts) + f"; {lag_text}"
-        elif threshold_notes:  # moving, but too far behind: the numbers are the message
-            summary = f"{where}: {lag_text}"
-        else:
-            label = "IDLE" if counts.get(Verdict.IDLE, 0) == s.count and s.count else "OK"
-            summary = f"{where}: {label}, {lag_text}"
-        if threshold_notes:
-            summary += f" ({', '.join(threshold_notes)})"
-
+        is_estimate = bool(s.count and secs[worst_col] > 0 and m.estimated[sl][worst_col])
+        part_ranks = np.array([self.verdict_status(v).rank for v in LagTrend], dtype=np.int8)[codes]
+        status, notes = self._judge(part_ranks, total_lag, max_secs)
+        counts = {LagTrend(i): int(n) for i, n in enumerate(np.bincount(codes, minlength=len(LagTrend))) if n}
+        summary = self._summary(s, m, counts, notes, _lag_text(total_lag, max_secs, is_estimate,
+                                                               int(m.ev.unread_without_offset[sl].sum())))
         labels = {"group": s.group, "topic": s.topic}
-        if p.table_from_topic and (m := re.fullmatch(p.table_from_topic, s.topic)):
-            labels["table"] = m.group("table")
-        rows = []
-        order: list[int] = np.lexsort((-lag, -codes))[:25].tolist() if s.count else []
-        for i in order:
-            c = s.start + i
-            committed_txt = str(int(cur_c[c])) if cur_c[c] >= 0 else "-"
-            rows.append(f"{i:>5} {committed_txt:>12} {int(start[c]):>12} {int(end[c]):>12} {int(lag[i]):>10} "
-                        f"{_fmt_secs(float(secs[i])) + ('~' if estimated[c] and secs[i] > 0 else ''):>9} "
-                        f"{'yes' if owned[c] else 'no':>5}  {Verdict(int(codes[i])).label}")
+        if self.params.table_from_topic and (found := re.fullmatch(self.params.table_from_topic, s.topic)):
+            labels["table"] = found.group("table")
         info = described.get(s.group)
-        state = getattr(info, "state", "unknown")
-        members = getattr(info, "members", 0)
         details = {
-            "verdict": worst_verdict.label,
-            "group_state": f"{state}, {members} member(s)",
-            "partitions": "part    committed    log_start      log_end        lag  lag_age owned  verdict\n"
-                          + "\n".join(rows) + ("\n..." if s.count > 25 else ""),
+            "verdict": max(counts, default=LagTrend.OK).label,
+            "group_state": f"{getattr(info, 'state', 'unknown')}, {getattr(info, 'members', 0)} member(s)",
+            "partitions": partition_lines(partition_rows(s, m, codes), s.count),
             "lag_seconds_source": ("estimate from stored log-end offsets (lower bound)" if is_estimate
                                    else "timestamp of the message at the committed offset" if max_secs > 0
                                    else "none: no unconsumed message with a readable timestamp"),
@@ -378,11 +300,60 @@ class KafkaConsumerLagCheck(Check[KafkaConsumerLagParams]):
             "partitions": float(s.count),
             "lagging_partitions": float((lag > 0).sum()),
             "problem_partitions": float((part_ranks > 0).sum()),
-            "lost_offsets": float(ev.lost[sl].sum()),
-            "unread_without_offset": float(ev.unread_without_offset[sl].sum()),
+            "lost_offsets": float(m.ev.lost[sl].sum()),
+            "unread_without_offset": float(m.ev.unread_without_offset[sl].sum()),
         }
         return Finding(key=f"{s.group}/{s.topic}", status=status, summary=summary, values=values, labels=labels,
                        details=details)
+
+    def _judge(self, part_ranks: np.ndarray, total_lag: int, max_secs: float) -> tuple[Status, list[str]]:
+        """The worst of the partitions' verdicts and the two lag thresholds, and a note per threshold crossed."""
+        p = self.params
+        by_rank = {st.rank: st for st in Status}
+        worst_partition = by_rank[int(part_ranks.max())] if len(part_ranks) else Status.OK
+        notes = []
+        by_offsets, offsets_limit = crossed(total_lag, warn=p.lag_warn_offsets, critical=p.lag_critical_offsets)
+        if by_offsets is not Status.OK:
+            notes.append(f"lag > {offsets_limit:,} msgs")
+        by_age, age_limit = crossed(timedelta(seconds=max_secs), warn=p.lag_warn, critical=p.lag_critical)
+        if by_age is not Status.OK and age_limit is not None:
+            notes.append(f"oldest unconsumed > {format_duration(age_limit)}")
+        return Status.worst([worst_partition, by_offsets, by_age]), notes
+
+    def _summary(self, s: Slice, m: Measured, counts: dict[LagTrend, int], notes: list[str], lag_text: str) -> str:
+        """One line for 3 a.m.: what is wrong on how many partitions, then the lag in messages and in time."""
+        from ._kafka_lag_window import LagTrend
+
+        where = f"{s.group} on {s.topic}"
+        problem = [v for v in sorted(counts, reverse=True) if self.verdict_status(v) is not Status.OK]
+        if problem:
+            parts = [f"{v.label} on {counts[v]}/{s.count} partitions{self._verdict_note(v, s, m)}" for v in problem]
+            summary = f"{where}: " + "; ".join(parts) + f"; {lag_text}"
+        elif notes:  # moving, but too far behind: the numbers are the message
+            summary = f"{where}: {lag_text}"
+        else:
+            label = "IDLE" if s.count and counts.get(LagTrend.IDLE, 0) == s.count else "OK"
+            summary = f"{where}: {label}, {lag_text}"
+        return summary + (f" ({', '.join(notes)})" if notes else "")
+
+    def _verdict_note(self, v: LagTrend, s: Slice, m: Measured) -> str:
+        """What a problem verdict means on this group/topic, with its number."""
+        from ._kafka_lag_window import LagTrend
+
+        sl = slice(s.start, s.start + s.count)
+        if v is LagTrend.DATA_LOSS:
+            return f": retention deleted {int(m.ev.lost[sl].sum()):,} messages never read"
+        if v is LagTrend.NO_OFFSET:
+            return f": {int(m.ev.unread_without_offset[sl].sum()):,} messages waiting, no committed offset"
+        if v in (LagTrend.STALL, LagTrend.STOP):
+            who = "consumer alive" if v is LagTrend.STALL else "no live consumer"
+            stuck = _fmt_secs(float(m.ev.stuck_seconds[sl].max()))
+            return f": committed offset unchanged for {stuck} with lag > 0 ({who})"
+        if v is LagTrend.REWIND:
+            return ": committed offset went backwards (offset reset?)"
+        if v is LagTrend.GROWING:
+            return f": lag grew in every sample of the last {format_duration(self.params.window)}"
+        return ""
 
     def _result(self, ctx: CheckContext, findings: list[Finding], n_groups: int) -> CheckResult:
         status = Status.worst(f.status for f in findings)
@@ -425,22 +396,21 @@ def _unknown_groups(groups: list[str], committed: dict[str, dict[tuple[str, int]
     return {g for g in groups if not committed.get(g) and (g not in described or described[g].members == 0)}
 
 
-def _unknown_group_finding(s: _Slice) -> Finding:
+def _unknown_group_finding(s: Slice) -> Finding:
     return Finding(key=f"{s.group}/{s.topic}", status=Status.WARN,
                    summary=f"consumer group {s.group} has no members and no committed offsets: the cluster does not "
                            f"know it (a typo in `groups:`?) or it has never consumed {s.topic}",
                    values={"members": 0.0}, labels={"group": s.group, "topic": s.topic})
 
 
-def _offsets_moved_at(remembered: Any, current: dict[str, Any], now: float) -> dict[str, dict[str, list[Any]]]:
-    """Per group/topic key: the committed offsets and, per partition, since when each has had that value."""
-    before = remembered if isinstance(remembered, dict) else {}
-    out: dict[str, dict[str, list[Any]]] = {}
-    for key, row in current.items():
-        offsets = [int(x) for x in row]
-        old = before.get(key) or {}
-        old_offsets, old_at = list(old.get("offsets", [])), list(old.get("at", []))
-        out[key] = {"offsets": offsets, "at": [
-            float(old_at[i]) if i < len(old_offsets) and i < len(old_at) and old_offsets[i] == off else now
-            for i, off in enumerate(offsets)]}
-    return out
+def _lag_text(total_lag: int, max_secs: float, is_estimate: bool, waiting: int) -> str:
+    """The lag in messages and, when known, the age of the oldest unconsumed message."""
+    text = f"lag {total_lag:,} msgs" + (f" (+{waiting:,} waiting where nothing is committed)" if waiting else "")
+    if total_lag and max_secs > 0:
+        age = ("~" if is_estimate else "") + _fmt_secs(max_secs) + (" (estimated, at least)" if is_estimate else "")
+        return text + f", oldest unconsumed written {age} ago"
+    if total_lag:
+        return text + ", age of the oldest unconsumed unknown (its message is gone or unreadable)"
+    return text
+
+

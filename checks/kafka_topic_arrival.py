@@ -29,8 +29,10 @@ from sentinel.api import (
     Params,
     Status,
     TableRegex,
+    crossed,
     format_duration,
     measured_status,
+    require_ordered,
 )
 
 if TYPE_CHECKING:
@@ -61,8 +63,7 @@ class KafkaTopicArrivalParams(Params):
 
     @model_validator(mode="after")
     def _ordered(self) -> KafkaTopicArrivalParams:
-        if self.warn_after > self.critical_after:
-            raise ValueError("warn_after must not exceed critical_after")
+        require_ordered("warn_after", self.warn_after, "critical_after", self.critical_after, show=format_duration)
         return self
 
     def table_of(self, topic: str) -> str | None:
@@ -80,10 +81,9 @@ def judge_topic(topic: str, newest: datetime | None, messages: int, now: datetim
         return Status.WARN, f"topic {topic}: no message to read (empty, or every message expired)", values
     age = max(timedelta(0), now - newest)  # a producer clock ahead of ours is not "older than 0"
     values["newest_message_age_seconds"] = age.total_seconds()
-    status = Status.CRITICAL if age > p.critical_after else Status.WARN if age > p.warn_after else Status.OK
-    limit = p.critical_after if status is Status.CRITICAL else p.warn_after
+    status, limit = crossed(age, warn=p.warn_after, critical=p.critical_after)
     written = f"written {newest:%Y-%m-%d %H:%M} UTC"
-    if status is Status.OK:
+    if status is Status.OK or limit is None:
         return status, f"topic {topic}: newest message {format_duration(age)} old ({written})", values
     return status, (f"topic {topic}: nothing written for {format_duration(age)} (> {format_duration(limit)}); newest "
                     f"message {written}"), values

@@ -31,6 +31,7 @@ from sentinel.api import (
     Params,
     Status,
     format_duration,
+    judge,
     measured_status,
     target_error,
 )
@@ -83,7 +84,8 @@ def pdt_problems(p: LookerParams, events: Sequence[dict[str, Any]], groups: Sequ
             if g.trigger_error:
                 out.append(Problem(d.title, f"datagroup {g.model}::{g.name} trigger check fails: "
                                    f"{' '.join(g.trigger_error.split())[:160]}", p.pdt_failure_status))
-            elif g.triggered_at is None or now - g.triggered_at >= p.datagroup_stale_after:
+            elif g.triggered_at is None or judge(now - g.triggered_at, warn=p.datagroup_stale_after, critical=None,
+                                                 op=">=") is not Status.OK:
                 age = "never" if g.triggered_at is None else f"{format_duration(now - g.triggered_at)} ago"
                 out.append(Problem(d.title, f"datagroup {g.model}::{g.name} last triggered {age} (stale after "
                                    f"{format_duration(p.datagroup_stale_after)}): its PDTs serve old data", Status.WARN))

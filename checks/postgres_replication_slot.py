@@ -16,7 +16,19 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BeforeValidator, Field, field_validator, model_validator
 
-from sentinel.api import Check, CheckContext, CheckResult, ConnectionName, Duration, Finding, Params, Status, format_duration
+from sentinel.api import (
+    Check,
+    CheckContext,
+    CheckResult,
+    ConnectionName,
+    Duration,
+    Finding,
+    Params,
+    Status,
+    crossed,
+    format_duration,
+    require_ordered,
+)
 
 StatusName = Literal["ok", "warn", "critical"]
 _LITERAL = re.compile(r"^[A-Za-z0-9_]+$")
@@ -84,11 +96,12 @@ class PostgresReplicationSlotParams(Params):
 
     @model_validator(mode="after")
     def _ordered(self) -> PostgresReplicationSlotParams:
-        for lo, hi in (("retained_warn", "retained_critical"), ("flush_lag_warn", "flush_lag_critical"),
-                       ("inactive_warn_after", "inactive_critical_after")):
-            a, b = getattr(self, lo), getattr(self, hi)
-            if a is not None and b is not None and a > b:
-                raise ValueError(f"{lo} must not exceed {hi}")
+        require_ordered("retained_warn", self.retained_warn, "retained_critical", self.retained_critical,
+                        show=format_bytes)
+        require_ordered("flush_lag_warn", self.flush_lag_warn, "flush_lag_critical", self.flush_lag_critical,
+                        show=format_bytes)
+        require_ordered("inactive_warn_after", self.inactive_warn_after, "inactive_critical_after",
+                        self.inactive_critical_after, op=">=", show=format_duration)
         return self
 
 
@@ -107,26 +120,20 @@ def judge_slot(row: dict[str, Any], inactive_for: timedelta | None,
     if row.get("wal_status") == "lost":
         statuses.append(_status(p.on_lost))
         reasons.append("slot INVALIDATED (wal_status=lost): Debezium must re-snapshot")
-    if p.retained_critical is not None and retained > p.retained_critical:
-        statuses.append(Status.CRITICAL)
-        reasons.append(f"retained WAL > {format_bytes(p.retained_critical)}")
-    elif p.retained_warn is not None and retained > p.retained_warn:
-        statuses.append(Status.WARN)
-        reasons.append(f"retained WAL > {format_bytes(p.retained_warn)}")
+    sizes = [("retained WAL", retained, p.retained_warn, p.retained_critical)]
     if flush_lag is not None:
-        if p.flush_lag_critical is not None and flush_lag > p.flush_lag_critical:
-            statuses.append(Status.CRITICAL)
-            reasons.append(f"confirmed flush lag > {format_bytes(p.flush_lag_critical)}")
-        elif p.flush_lag_warn is not None and flush_lag > p.flush_lag_warn:
-            statuses.append(Status.WARN)
-            reasons.append(f"confirmed flush lag > {format_bytes(p.flush_lag_warn)}")
+        sizes.append(("confirmed flush lag", float(flush_lag), p.flush_lag_warn, p.flush_lag_critical))
+    for what, size, warn, critical in sizes:
+        by, limit = crossed(size, warn=warn, critical=critical)
+        if by is not Status.OK and limit is not None:
+            statuses.append(by)
+            reasons.append(f"{what} > {format_bytes(limit)}")
     if inactive_for is not None:
-        if p.inactive_critical_after is not None and inactive_for >= p.inactive_critical_after:
-            statuses.append(Status.CRITICAL)
-            reasons.append(f"inactive >= {format_duration(p.inactive_critical_after)}")
-        elif p.inactive_warn_after is not None and inactive_for >= p.inactive_warn_after:
-            statuses.append(Status.WARN)
-            reasons.append(f"inactive >= {format_duration(p.inactive_warn_after)}")
+        by_age, age_limit = crossed(inactive_for, warn=p.inactive_warn_after, critical=p.inactive_critical_after,
+                                    op=">=")
+        if by_age is not Status.OK and age_limit is not None:
+            statuses.append(by_age)
+            reasons.append(f"inactive >= {format_duration(age_limit)}")
     if row["active"]:
         state = "active"
     else:

@@ -34,12 +34,15 @@ from sentinel.api import (
     PositiveDuration,
     SourceError,
     Status,
+    judge,
     measured_status,
 )
 from sentinel.sources.reconcile import PairReport, ReconcileMode, ReconcileOptions, Side, Tier, dialect_for, plan_buckets
 from sentinel.sources.reconcile.engine import DeletedFilter, Execute, SideSpec, key_order, key_text, reconcile_pair
 from sentinel.sources.reconcile.plan import BucketPlan
 from sentinel.sources.reconcile.sides import duckdb_execute, postgres_execute, snowflake_execute
+
+from ._bucket_counts import counts_key, merged_counts
 
 MEMORY_KEY = "matched_buckets"
 ENCODING = 2  # 2: length-prefixed text, declared decimal scales, hashed non-integer keys
@@ -161,13 +164,11 @@ def _fmt(n: float) -> str:
 
 def pair_finding(pair: PairParams, report: PairReport, params: RowReconciliationParams) -> Finding:
     """Status and words for one compared table pair (pure)."""
-    breaches = []
-    for d in report.diffs:
-        allowed = max(params.tolerance_abs, params.tolerance_pct / 100 * d.source_rows)
-        if d.differing_rows > allowed:
-            breaches.append(d)
+    # Per bucket: any difference warns; past the tolerance (absolute rows or a share of the bucket) is critical.
+    status = Status.worst(
+        judge(d.differing_rows, warn=0.0, critical=max(params.tolerance_abs, params.tolerance_pct / 100 * d.source_rows))
+        for d in report.diffs)
     differing = [d for d in report.diffs if d.differing_rows > 0]
-    status = Status.CRITICAL if breaches else Status.WARN if differing else Status.OK
     totals = {k: report.total(k) for k in KINDS}
     where = f"{pair.source.table} -> {pair.target.engine} {pair.target.table}"
     values = {
@@ -316,6 +317,7 @@ class RowReconciliationCheck(Check[RowReconciliationParams]):
                                         labels=_labels(pair), details={"error": str(exc)}))
                 continue
             findings.append(pair_finding(pair, report, p))
+            self._keep_counts(ctx, pair, fp, plan, report)
             if keep:
                 settle = p.settle_after if pair.settle_after is None else pair.settle_after
                 memory[pair.label] = remember(memory.get(pair.label), fp, plan, report, ctx.now(), settle)
@@ -335,6 +337,15 @@ class RowReconciliationCheck(Check[RowReconciliationParams]):
                   ("missing_rows", "extra_rows", "duplicate_rows", "stale_rows", "differing_buckets")}
         return ctx.result(self.kind, status, summary, values=values, findings=findings,
                           details={"window": f"{plan.start.isoformat()} .. {plan.cutoff.isoformat()} (in-flight cutoff)"})
+
+    @staticmethod
+    def _keep_counts(ctx: CheckContext, pair: PairParams, fp: str, plan: BucketPlan, report: PairReport) -> None:
+        """Rows per bucket for volume_anomaly (checks/_bucket_counts.py), so it need not count the table again."""
+        key = counts_key(pair.label)
+        counted = [(b.start, b.end, rows.source, rows.target) for b, rows in report.bucket_rows.items()]
+        ctx.memory.save(key, merged_counts(ctx.memory.load(key), fp, counted, counted_to=plan.cutoff,
+                                           keep_from=plan.start, source=(pair.source.table, pair.time_column),
+                                           target=(pair.target.table, pair.target_name(pair.time_column))))
 
     def _compare(self, ctx: CheckContext, pair: PairParams, plan: BucketPlan, options: ReconcileOptions,
                  skip: list[datetime]) -> PairReport:

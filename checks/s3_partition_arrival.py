@@ -41,8 +41,11 @@ from sentinel.api import (
     Params,
     Status,
     TimeZoneName,
+    crossed,
     format_duration,
+    judge,
     measured_status,
+    require_ordered,
     target_error,
 )
 
@@ -85,10 +88,9 @@ class S3PartitionArrivalParams(Params):
 
     @model_validator(mode="after")
     def _order(self) -> S3PartitionArrivalParams:
-        if self.newest_critical_after < self.newest_warn_after:
-            raise ValueError("newest_critical_after must be >= newest_warn_after")
-        if self.size_critical_ratio > self.size_warn_ratio:
-            raise ValueError("size_critical_ratio must be <= size_warn_ratio")
+        require_ordered("newest_warn_after", self.newest_warn_after, "newest_critical_after",
+                        self.newest_critical_after, op=">=", show=format_duration)
+        require_ordered("size_warn_ratio", self.size_warn_ratio, "size_critical_ratio", self.size_critical_ratio, op="<")
         return self
 
 
@@ -159,8 +161,9 @@ def evaluate_prefix(obs: PrefixObservation, now: datetime, p: S3PartitionArrival
 
     # 1. today's partition exists by the deadline, and keeps receiving files
     values["today_objects"] = float(len(obs.today))
-    if not obs.today and since_midnight >= p.partition_deadline:
-        problems.append((Status.CRITICAL, f"today's partition {key}={today} is missing "
+    overdue = judge(since_midnight, warn=None, critical=p.partition_deadline, op=">=")
+    if not obs.today and overdue is not Status.OK:
+        problems.append((overdue, f"today's partition {key}={today} is missing "
                          f"{format_duration(since_midnight)} after midnight {p.timezone} "
                          f"(deadline {format_duration(p.partition_deadline)})", "seconds_since_midnight"))
     else:
@@ -179,10 +182,8 @@ def evaluate_prefix(obs: PrefixObservation, now: datetime, p: S3PartitionArrival
             newest = max(o.last_modified for o in pool)
             age = max(timedelta(0), now - newest)
             values["newest_object_age_seconds"] = age.total_seconds()
-            status = (Status.CRITICAL if age >= p.newest_critical_after
-                      else Status.WARN if age >= p.newest_warn_after else Status.OK)
-            if status is not Status.OK:
-                limit = p.newest_critical_after if status is Status.CRITICAL else p.newest_warn_after
+            status, limit = crossed(age, warn=p.newest_warn_after, critical=p.newest_critical_after, op=">=")
+            if status is not Status.OK and limit is not None:
                 problems.append((status, f"newest file in {key}={newest_day} is {format_duration(age)} old "
                                  f"(threshold {format_duration(limit)})", "newest_object_age_seconds"))
 
@@ -238,8 +239,7 @@ def judge_size(day: date, objs: Sequence[ObjectInfo], history: dict[date, Partit
     ratio = min(count / median_count if median_count else 1.0, size / median_bytes if median_bytes else 1.0)
     values.update(yesterday_objects=float(count), yesterday_bytes=float(size),
                   median_objects=float(median_count), median_bytes=float(median_bytes), size_ratio=ratio)
-    status = (Status.CRITICAL if ratio < p.size_critical_ratio
-              else Status.WARN if ratio < p.size_warn_ratio else Status.OK)
+    status = judge(ratio, warn=p.size_warn_ratio, critical=p.size_critical_ratio, op="<")
     if status is Status.OK:
         return []
     return [(status, f"{p.partition_key}={day} holds {count} files / {human_bytes(size)}, {ratio:.0%} of the "

@@ -28,8 +28,10 @@ from sentinel.api import (
     Params,
     PositiveDuration,
     Status,
+    crossed,
     format_duration,
     measured_status,
+    require_ordered,
     target_error,
 )
 from sentinel.sources.snowpipe import CopyHistoryRow, PipeStatus, TableName
@@ -71,8 +73,8 @@ class SnowpipeLoadHistoryParams(Params):
 
     @model_validator(mode="after")
     def _order(self) -> SnowpipeLoadHistoryParams:
-        if self.last_load_critical_after < self.last_load_warn_after:
-            raise ValueError("last_load_critical_after must be >= last_load_warn_after")
+        require_ordered("last_load_warn_after", self.last_load_warn_after, "last_load_critical_after",
+                        self.last_load_critical_after, op=">=", show=format_duration)
         if self.window > timedelta(days=14):
             raise ValueError("COPY_HISTORY only keeps 14 days: window must be <= 14d")
         return self
@@ -144,10 +146,8 @@ def evaluate_copy_history(target: SnowpipeTarget, rows: list[CopyHistoryRow], no
     else:
         age = max(timedelta(0), now - last_ok)
         values["seconds_since_last_load"] = age.total_seconds()
-        status = (Status.CRITICAL if age >= p.last_load_critical_after
-                  else Status.WARN if age >= p.last_load_warn_after else Status.OK)
-        if status is not Status.OK:
-            limit = p.last_load_critical_after if status is Status.CRITICAL else p.last_load_warn_after
+        status, limit = crossed(age, warn=p.last_load_warn_after, critical=p.last_load_critical_after, op=">=")
+        if status is not Status.OK and limit is not None:
             problems.append((status, f"last successful load {format_duration(age)} ago (threshold {format_duration(limit)})",
                              "seconds_since_last_load"))
     status = Status.worst(s for s, _, _ in problems)

@@ -12,7 +12,18 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from sentinel.api import Check, CheckContext, CheckResult, ConnectionName, Params, SourceError, Status, check_read_only
+from sentinel.api import (
+    Check,
+    CheckContext,
+    CheckResult,
+    ConnectionName,
+    Params,
+    SourceError,
+    Status,
+    check_read_only,
+    crossed,
+    ordered,
+)
 
 Op = Literal[">", ">=", "<", "<="]
 
@@ -38,26 +49,11 @@ class SqlThresholdParams(Params):
     def _has_threshold(self) -> SqlThresholdParams:
         if self.warning is None and self.critical is None:
             raise ValueError("set `warning` and/or `critical`")
-        if self.warning is not None and self.critical is not None and \
-                breaches(self.warning, self.op, self.critical) and self.warning != self.critical:
+        if self.warning is not None and self.critical is not None and ordered(self.warning, self.critical, self.op):
             # Otherwise the critical threshold is crossed first and the warning never shows.
             raise ValueError(f"critical ({_fmt(self.critical)}) must be at least as bad as warning "
                              f"({_fmt(self.warning)}) for op {self.op!r}: swap them, or change `op`")
         return self
-
-
-def breaches(value: float, op: Op, threshold: float | None) -> bool:
-    if threshold is None:
-        return False
-    return {">": value > threshold, ">=": value >= threshold, "<": value < threshold, "<=": value <= threshold}[op]
-
-
-def judge(value: float, params: SqlThresholdParams) -> Status:
-    if breaches(value, params.op, params.critical):
-        return Status.CRITICAL
-    if breaches(value, params.op, params.warning):
-        return Status.WARN
-    return Status.OK
 
 
 def _fmt(value: float) -> str:
@@ -98,9 +94,8 @@ class SqlThresholdCheck(Check[SqlThresholdParams]):
             value = float(raw)
             if math.isnan(value):
                 raise SourceError(f"query on {p.connection!r} returned NaN", hint="coalesce the value in SQL")
-        status = judge(value, p)
-        threshold = p.critical if status is Status.CRITICAL else p.warning if status is Status.WARN else None
-        if threshold is not None:
+        status, threshold = crossed(value, warn=p.warning, critical=p.critical, op=p.op)
+        if status is not Status.OK and threshold is not None:
             summary = f"{p.value_name} = {_fmt(value)} ({p.op} {status.value} threshold {_fmt(threshold)})"
         else:
             summary = f"{p.value_name} = {_fmt(value)} (within thresholds)"

@@ -35,8 +35,10 @@ from sentinel.api import (
     Status,
     TableName,
     TimeZoneName,
+    crossed,
     format_duration,
     measured_status,
+    require_ordered,
     target_error,
 )
 
@@ -56,8 +58,8 @@ class FreshnessTarget(Params):
         if self.mode == "age":
             if self.critical_after is None and self.warn_after is None:
                 raise ValueError("age mode needs critical_after (the SLA) and/or warn_after")
-            if self.critical_after is not None and self.warn_after is not None and self.warn_after > self.critical_after:
-                raise ValueError("warn_after must be <= critical_after")
+            require_ordered("warn_after", self.warn_after, "critical_after", self.critical_after, op=">=",
+                            show=format_duration)
         return self
 
     @property
@@ -114,12 +116,7 @@ def _evaluate_age(target: FreshnessTarget, newest: datetime | None, now: datetim
     values["age_seconds"] = age.total_seconds()
     if target.critical_after is not None:
         values["sla_seconds"] = target.critical_after.total_seconds()
-    status = Status.OK
-    limit = None
-    if target.critical_after is not None and age >= target.critical_after:
-        status, limit = Status.CRITICAL, target.critical_after
-    elif target.warn_after is not None and age >= target.warn_after:
-        status, limit = Status.WARN, target.warn_after
+    status, limit = crossed(age, warn=target.warn_after, critical=target.critical_after, op=">=")
     sla = target.critical_after or target.warn_after
     assert sla is not None
     if status is Status.OK:

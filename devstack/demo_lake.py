@@ -86,83 +86,107 @@ def _put(s3: S3Service, bucket: str, keys: list[str], when: datetime, body: byte
 def seed_snowflake(sf: SnowflakeService, now: datetime, *, database: str = DATABASE) -> None:
     from sentinel.sources.snowpipe import COPY_HISTORY_STANDIN_DDL, PIPE_STATUS_STANDIN_DDL
 
-    copy_history = f"{database}.MONITORING.COPY_HISTORY"
-    pipe_status = f"{database}.MONITORING.PIPE_STATUS"
-
     conn = sf.connect()
     try:
         cur = conn.cursor()
         cur.execute(f"CREATE DATABASE IF NOT EXISTS {database}")
         for schema in ("RAW", "ANALYTICS", "MONITORING"):
             cur.execute(f"CREATE SCHEMA IF NOT EXISTS {database}.{schema}")
-        cur.execute(f"DROP TABLE IF EXISTS {copy_history}")
-        cur.execute(f"DROP TABLE IF EXISTS {pipe_status}")
-        cur.execute(COPY_HISTORY_STANDIN_DDL.format(relation=copy_history))
-        cur.execute(PIPE_STATUS_STANDIN_DDL.format(relation=pipe_status))
-        naive_now = now.astimezone(UTC).replace(tzinfo=None)
-        # raw tables as Snowpipe fills them
-        for table in ("TRANSACTIONS", "REFUNDS"):
-            cur.execute(f"CREATE OR REPLACE TABLE {database}.RAW.{table} (ID NUMBER, AMOUNT NUMBER(12,2), "
-                        "CURRENCY VARCHAR, _LOADED_AT TIMESTAMP_NTZ)")
-            cur.execute(f"INSERT INTO {database}.RAW.{table} VALUES (1, 10.50, 'EUR', %s), (2, 99.00, 'EUR', %s)",
-                        (naive_now - timedelta(minutes=9), naive_now - timedelta(minutes=4)))
-        # the users.* tables, with the columns of their PostgreSQL source (devstack.demo.seed_other_captured_tables)
-        cur.execute(f"CREATE OR REPLACE TABLE {database}.RAW.MERCHANTS (ID NUMBER, NAME VARCHAR, COUNTRY VARCHAR(2), "
-                    "CREATED_AT TIMESTAMP_TZ, UPDATED_AT TIMESTAMP_TZ, _LOADED_AT TIMESTAMP_NTZ)")
-        cur.execute(f"INSERT INTO {database}.RAW.MERCHANTS VALUES (1, 'merchant 1', 'DE', %s, %s, %s)",
-                    (now - timedelta(minutes=1), now - timedelta(minutes=1), naive_now - timedelta(minutes=6)))
-        cur.execute(f"CREATE OR REPLACE TABLE {database}.RAW.API_KEYS (ID NUMBER, MERCHANT_ID NUMBER, "
-                    "CREATED_AT TIMESTAMP_TZ, REVOKED_AT TIMESTAMP_TZ, _LOADED_AT TIMESTAMP_NTZ)")
-        cur.execute(f"INSERT INTO {database}.RAW.API_KEYS VALUES (1, 1, %s, NULL, %s)",
-                    (now - timedelta(minutes=3), naive_now - timedelta(minutes=7)))
-        # load history: every 5 minutes for the last hour; one refunds file failed 7 minutes ago
-        rows: list[tuple[Any, ...]] = []
-        for table, prefix in RAW_TABLES:
-            for i in range(12):
-                when = now - timedelta(minutes=2 + 5 * i)
-                rows.append(_copy_row(database, table, f"{prefix}dt={when.date()}/part-{100 - i:05d}.snappy.parquet",
-                                      when, "Loaded", 4000 if table == "TRANSACTIONS" else 120 if table == "REFUNDS"
-                                      else 5))
-        failed_at = now - timedelta(minutes=7)
-        rows.append(_copy_row(database, "REFUNDS", f"raw/payments/refunds/dt={failed_at.date()}/part-00093-bad.snappy.parquet",
-                              failed_at, "Load failed", 0, error=FAILED_FILE_ERROR, line=17,
-                              column='"REFUNDS"["AMOUNT":2]'))
-        cur.executemany(
-            f"INSERT INTO {copy_history} (FILE_NAME, STAGE_LOCATION, LAST_LOAD_TIME, ROW_COUNT, ROW_PARSED, FILE_SIZE, "
-            "FIRST_ERROR_MESSAGE, FIRST_ERROR_LINE_NUMBER, FIRST_ERROR_COLUMN_NAME, ERROR_COUNT, ERROR_LIMIT, STATUS, "
-            "TABLE_CATALOG_NAME, TABLE_SCHEMA_NAME, TABLE_NAME, PIPE_CATALOG_NAME, PIPE_SCHEMA_NAME, PIPE_NAME, "
-            "PIPE_RECEIVED_TIME) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
-            rows,
-        )
-        for table, prefix in RAW_TABLES:
-            status = {
-                "executionState": "RUNNING",
-                "pendingFileCount": 0,
-                "lastIngestedTimestamp": _iso(now - timedelta(minutes=2)),
-                "lastIngestedFilePath": f"{prefix}dt={now.date()}/part-00100.snappy.parquet",
-                "notificationChannelName": "arn:aws:sqs:eu-west-1:123456789012:sf-snowpipe-demo",
-                "numOutstandingMessagesOnChannel": 0,
-                "lastReceivedMessageTimestamp": _iso(now - timedelta(minutes=2, seconds=30)),
-                "lastForwardedMessageTimestamp": _iso(now - timedelta(minutes=2, seconds=29)),
-                "lastPulledFromChannelTimestamp": _iso(now - timedelta(seconds=20)),
-            }
-            cur.execute(f"INSERT INTO {pipe_status} VALUES (%s, %s)", (f"{database}.RAW.{table}_PIPE", json.dumps(status)))
-        # analytics, fresh
-        cur.execute(f"CREATE OR REPLACE TABLE {database}.ANALYTICS.FCT_TRANSACTIONS (TRANSACTION_ID NUMBER, "
-                    "MERCHANT_ID NUMBER, AMOUNT NUMBER(12,2), _LOADED_AT TIMESTAMP_NTZ)")
-        cur.execute(f"INSERT INTO {database}.ANALYTICS.FCT_TRANSACTIONS VALUES (1, 7, 10.50, %s), (2, 9, 99.00, %s)",
-                    (naive_now - timedelta(minutes=11), naive_now - timedelta(minutes=3)))
-        cur.execute(f"CREATE OR REPLACE TABLE {database}.ANALYTICS.FCT_MERCHANT_HEALTH (MERCHANT_ID NUMBER, "
-                    "APPROVAL_RATE FLOAT, UPDATED_AT TIMESTAMP_NTZ)")
-        cur.execute(f"INSERT INTO {database}.ANALYTICS.FCT_MERCHANT_HEALTH VALUES (7, 0.97, %s)",
-                    (naive_now - timedelta(minutes=8),))
-        cur.execute(f"CREATE OR REPLACE TABLE {database}.ANALYTICS.FCT_DAILY_VOLUME (VOLUME_DATE DATE, "
-                    "CURRENCY VARCHAR, TOTAL_AMOUNT NUMBER(18,2), TX_COUNT NUMBER)")
-        yesterday = now.date() - timedelta(days=1)
-        cur.execute(f"INSERT INTO {database}.ANALYTICS.FCT_DAILY_VOLUME VALUES (%s, 'EUR', 1250000.00, 48211), "
-                    "(%s, 'EUR', 1190000.00, 47002)", (yesterday, yesterday - timedelta(days=1)))
+        cur.execute(f"DROP TABLE IF EXISTS {_copy_history(database)}")
+        cur.execute(f"DROP TABLE IF EXISTS {_pipe_status(database)}")
+        cur.execute(COPY_HISTORY_STANDIN_DDL.format(relation=_copy_history(database)))
+        cur.execute(PIPE_STATUS_STANDIN_DDL.format(relation=_pipe_status(database)))
+        _seed_raw_tables(cur, database, now)
+        _seed_load_history(cur, database, now)
+        _seed_pipe_status(cur, database, now)
+        _seed_analytics(cur, database, now)
     finally:
         conn.close()
+
+
+def _copy_history(database: str) -> str:
+    return f"{database}.MONITORING.COPY_HISTORY"
+
+
+def _pipe_status(database: str) -> str:
+    return f"{database}.MONITORING.PIPE_STATUS"
+
+
+def _seed_raw_tables(cur: Any, database: str, now: datetime) -> None:
+    """The raw tables as Snowpipe fills them."""
+    naive_now = now.astimezone(UTC).replace(tzinfo=None)
+    for table in ("TRANSACTIONS", "REFUNDS"):
+        cur.execute(f"CREATE OR REPLACE TABLE {database}.RAW.{table} (ID NUMBER, AMOUNT NUMBER(12,2), "
+                    "CURRENCY VARCHAR, _LOADED_AT TIMESTAMP_NTZ)")
+        cur.execute(f"INSERT INTO {database}.RAW.{table} VALUES (1, 10.50, 'EUR', %s), (2, 99.00, 'EUR', %s)",
+                    (naive_now - timedelta(minutes=9), naive_now - timedelta(minutes=4)))
+    # the users.* tables, with the columns of their PostgreSQL source (devstack.demo.seed_other_captured_tables)
+    cur.execute(f"CREATE OR REPLACE TABLE {database}.RAW.MERCHANTS (ID NUMBER, NAME VARCHAR, COUNTRY VARCHAR(2), "
+                "CREATED_AT TIMESTAMP_TZ, UPDATED_AT TIMESTAMP_TZ, _LOADED_AT TIMESTAMP_NTZ)")
+    cur.execute(f"INSERT INTO {database}.RAW.MERCHANTS VALUES (1, 'merchant 1', 'DE', %s, %s, %s)",
+                (now - timedelta(minutes=1), now - timedelta(minutes=1), naive_now - timedelta(minutes=6)))
+    cur.execute(f"CREATE OR REPLACE TABLE {database}.RAW.API_KEYS (ID NUMBER, MERCHANT_ID NUMBER, "
+                "CREATED_AT TIMESTAMP_TZ, REVOKED_AT TIMESTAMP_TZ, _LOADED_AT TIMESTAMP_NTZ)")
+    cur.execute(f"INSERT INTO {database}.RAW.API_KEYS VALUES (1, 1, %s, NULL, %s)",
+                (now - timedelta(minutes=3), naive_now - timedelta(minutes=7)))
+
+
+def _seed_load_history(cur: Any, database: str, now: datetime) -> None:
+    """Load history: every 5 minutes for the last hour; one refunds file failed 7 minutes ago."""
+    rows: list[tuple[Any, ...]] = []
+    for table, prefix in RAW_TABLES:
+        for i in range(12):
+            when = now - timedelta(minutes=2 + 5 * i)
+            rows.append(_copy_row(database, table, f"{prefix}dt={when.date()}/part-{100 - i:05d}.snappy.parquet",
+                                  when, "Loaded", 4000 if table == "TRANSACTIONS" else 120 if table == "REFUNDS"
+                                  else 5))
+    failed_at = now - timedelta(minutes=7)
+    rows.append(_copy_row(database, "REFUNDS", f"raw/payments/refunds/dt={failed_at.date()}/part-00093-bad.snappy.parquet",
+                          failed_at, "Load failed", 0, error=FAILED_FILE_ERROR, line=17,
+                          column='"REFUNDS"["AMOUNT":2]'))
+    cur.executemany(
+        f"INSERT INTO {_copy_history(database)} (FILE_NAME, STAGE_LOCATION, LAST_LOAD_TIME, ROW_COUNT, ROW_PARSED, "
+        "FILE_SIZE, FIRST_ERROR_MESSAGE, FIRST_ERROR_LINE_NUMBER, FIRST_ERROR_COLUMN_NAME, ERROR_COUNT, ERROR_LIMIT, STATUS, "
+        "TABLE_CATALOG_NAME, TABLE_SCHEMA_NAME, TABLE_NAME, PIPE_CATALOG_NAME, PIPE_SCHEMA_NAME, PIPE_NAME, "
+        "PIPE_RECEIVED_TIME) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+        rows,
+    )
+
+
+def _seed_pipe_status(cur: Any, database: str, now: datetime) -> None:
+    """Every raw table's pipe is RUNNING and ingested a file 2 minutes ago."""
+    for table, prefix in RAW_TABLES:
+        status = {
+            "executionState": "RUNNING",
+            "pendingFileCount": 0,
+            "lastIngestedTimestamp": _iso(now - timedelta(minutes=2)),
+            "lastIngestedFilePath": f"{prefix}dt={now.date()}/part-00100.snappy.parquet",
+            "notificationChannelName": "arn:aws:sqs:eu-west-1:123456789012:sf-snowpipe-demo",
+            "numOutstandingMessagesOnChannel": 0,
+            "lastReceivedMessageTimestamp": _iso(now - timedelta(minutes=2, seconds=30)),
+            "lastForwardedMessageTimestamp": _iso(now - timedelta(minutes=2, seconds=29)),
+            "lastPulledFromChannelTimestamp": _iso(now - timedelta(seconds=20)),
+        }
+        cur.execute(f"INSERT INTO {_pipe_status(database)} VALUES (%s, %s)",
+                    (f"{database}.RAW.{table}_PIPE", json.dumps(status)))
+
+
+def _seed_analytics(cur: Any, database: str, now: datetime) -> None:
+    """Analytics tables, fresh."""
+    naive_now = now.astimezone(UTC).replace(tzinfo=None)
+    cur.execute(f"CREATE OR REPLACE TABLE {database}.ANALYTICS.FCT_TRANSACTIONS (TRANSACTION_ID NUMBER, "
+                "MERCHANT_ID NUMBER, AMOUNT NUMBER(12,2), _LOADED_AT TIMESTAMP_NTZ)")
+    cur.execute(f"INSERT INTO {database}.ANALYTICS.FCT_TRANSACTIONS VALUES (1, 7, 10.50, %s), (2, 9, 99.00, %s)",
+                (naive_now - timedelta(minutes=11), naive_now - timedelta(minutes=3)))
+    cur.execute(f"CREATE OR REPLACE TABLE {database}.ANALYTICS.FCT_MERCHANT_HEALTH (MERCHANT_ID NUMBER, "
+                "APPROVAL_RATE FLOAT, UPDATED_AT TIMESTAMP_NTZ)")
+    cur.execute(f"INSERT INTO {database}.ANALYTICS.FCT_MERCHANT_HEALTH VALUES (7, 0.97, %s)",
+                (naive_now - timedelta(minutes=8),))
+    cur.execute(f"CREATE OR REPLACE TABLE {database}.ANALYTICS.FCT_DAILY_VOLUME (VOLUME_DATE DATE, "
+                "CURRENCY VARCHAR, TOTAL_AMOUNT NUMBER(18,2), TX_COUNT NUMBER)")
+    yesterday = now.date() - timedelta(days=1)
+    cur.execute(f"INSERT INTO {database}.ANALYTICS.FCT_DAILY_VOLUME VALUES (%s, 'EUR', 1250000.00, 48211), "
+                "(%s, 'EUR', 1190000.00, 47002)", (yesterday, yesterday - timedelta(days=1)))
 
 
 def _copy_row(database: str, table: str, file: str, when: datetime, status: str, rows: int, *, error: str | None = None,

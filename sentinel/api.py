@@ -22,7 +22,7 @@ Types for Params fields (pydantic validates them when the config is loaded, so `
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -33,15 +33,18 @@ from pydantic import BaseModel, ConfigDict
 from sentinel.clock import Clock
 from sentinel.durations import Duration, PositiveDuration, format_duration, parse_duration
 from sentinel.errors import CheckError, SourceError
-from sentinel.judge import crossed, judge
+from sentinel.judge import Op, crossed, judge, ordered
 from sentinel.model import CheckResult, Finding, Severity, Status
 from sentinel.param_types import ColumnName, ConnectionName, Regex, TableName, TableRegex, TimeZoneName
+
+T = TypeVar("T", float, int, timedelta)
 
 __all__ = [
     "Check",
     "CheckContext",
     "CheckError",
     "CheckMemory",
+    "CheckReference",
     "CheckResult",
     "ColumnName",
     "ConnectionName",
@@ -62,7 +65,9 @@ __all__ = [
     "format_duration",
     "judge",
     "measured_status",
+    "ordered",
     "parse_duration",
+    "require_ordered",
     "target_error",
 ]
 
@@ -77,18 +82,52 @@ def check_read_only(statement: str, dialect: Literal["postgres", "snowflake", "d
     check(statement, dialect)
 
 
+def require_ordered(warn_name: str, warn: T | None, critical_name: str, critical: T | None, *,
+                    op: Op = ">", show: Callable[[T], str] = str) -> None:
+    """For a Params validator: raise ValueError naming both fields when `critical` would be crossed before `warn`
+    (so WARN could never show). `op` is the direction the check judges with ("<" for values that must stay high);
+    `show` formats the values for the message. The comparison is sentinel.judge's `ordered`."""
+    if warn is None or critical is None or ordered(warn, critical, op) is None:
+        return
+    word = "exceed" if op in (">", ">=") else "be below"
+    raise ValueError(f"{warn_name} must not {word} {critical_name} ({warn_name} {show(warn)}, {critical_name} "
+                     f"{show(critical)}): CRITICAL would fire first and WARN never show; swap them")
+
+
+@dataclass(frozen=True)
+class CheckReference:
+    """A param naming another check (e.g. the one whose memory this check reads with `load_from`).
+
+    `loc` is the param's path inside `params:` (("tables", 0, "reconciliation", "check")); `kind` is the kind the
+    named check must be. Config loading reports a reference to no check, or to a check of another kind, at its line."""
+
+    loc: tuple[str | int, ...]
+    check_id: str
+    kind: str
+
+
 class Params(BaseModel):
     """Base for check params: unknown keys are errors, values are immutable, numbers are finite (a threshold of
     .nan or .inf would never be crossed, so the check would silently never alert)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
+    def check_references(self) -> list[CheckReference]:
+        """The other checks these params name; override when a param does (config loading validates them)."""
+        return []
+
 
 P = TypeVar("P", bound=Params)
 
 
 class CheckMemory(Protocol):
-    """Small per-check JSON state kept in the state store (e.g. the offsets window of a lag check)."""
+    """Small per-check JSON state kept in the state store (e.g. the offsets window of a lag check).
+
+    A check writes only its own memory. It may read another check's (`load_from`), so a measurement one check
+    already made (row_reconciliation's rows per bucket) need not be made again (volume_anomaly): read-only, because
+    the value is a fresh copy and there is no way to save into another check's memory. The reader owns the
+    judgement of whether that value is still fresh enough; the writer documents its format next to its code.
+    """
 
     def load(self, key: str) -> Any | None:
         """The JSON value saved under `key` by an earlier run of this check, or None."""
@@ -98,12 +137,20 @@ class CheckMemory(Protocol):
         """Keep a JSON-serialisable value for the next run; it survives restarts (the state store keeps it)."""
         ...
 
+    def load_from(self, check_id: str, key: str) -> Any | None:
+        """Read-only: the JSON value the check `check_id` saved under `key`, or None (no such check, key or run yet).
+
+        A copy: changing it changes nothing stored."""
+        ...
+
 
 class DictMemory:
-    """In-process CheckMemory for unit tests and `--no-state` runs."""
+    """In-process CheckMemory for unit tests and `--no-state` runs; `others` (check id -> its memory) is what
+    `load_from` reads, looked up on each call, so a test may add checks after building this one."""
 
-    def __init__(self) -> None:
+    def __init__(self, others: Mapping[str, DictMemory] | None = None) -> None:
         self._data: dict[str, str] = {}
+        self._others: Mapping[str, DictMemory] = others if others is not None else {}
 
     def load(self, key: str) -> Any | None:
         raw = self._data.get(key)
@@ -111,6 +158,10 @@ class DictMemory:
 
     def save(self, key: str, value: Any) -> None:
         self._data[key] = json.dumps(value)
+
+    def load_from(self, check_id: str, key: str) -> Any | None:
+        other = self._others.get(check_id)
+        return None if other is None else other.load(key)
 
 
 class Activity:

@@ -1,38 +1,53 @@
-"""The composition root: the only place that builds concrete classes and wires them together."""
+"""The running application as a typed object graph. Only sentinel.compose_root builds one.
+
+Two lifetimes:
+- App: what lives as long as the process (settings, clock, plugin registry, state store, sources, check runner,
+  metrics, redactor, the dead man's switch, the leader elector);
+- ConfigGraph: what follows alert_rules.yaml (the config, the planned checks, the alert pipeline, the SLA ledger).
+  A reload builds a new ConfigGraph and swaps it in with one assignment (App.swap): readers see the old graph or
+  the new one, never a mix, and a rejected config leaves the old one untouched.
+"""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from sentinel.clock import Clock, SystemClock
-from sentinel.config.loader import LoadedConfig, load_config
+from sentinel.clock import Clock
+from sentinel.config.loader import LoadedConfig
 from sentinel.config.settings import Settings
-from sentinel.config.yaml_source import gc_paused
-from sentinel.errors import ConfigErrors, ConfigProblem, PluginError, StoreError
+from sentinel.errors import ConfigErrors, ConfigProblem, StoreError
+from sentinel.metrics import Metrics
 from sentinel.model import CheckResult
-from sentinel.plugins import Registry, check_registry
+from sentinel.plugins import Registry
 from sentinel.redact import Redactor
 from sentinel.runner import CheckRunner, PlannedCheck
+from sentinel.sla_ledger import SlaLedger
+from sentinel.sources import Sources
+from sentinel.store.alerts import AlertStore
+from sentinel.store.base import StateStore
+from sentinel.store.sla import SlaStore
 
 if TYPE_CHECKING:
-    from sentinel.isolation import WorkerPool
-from sentinel.sources import Sources
-from sentinel.store.base import StateStore, StoreMemory
-from sentinel.store.sqlite import SqliteStateStore
+    from sentinel.alerting.types import AlertEvent, Delivery
+    from sentinel.leader import LeaderElector
 
 log = logging.getLogger(__name__)
+
+
+class AppStore(StateStore, AlertStore, SlaStore, Protocol):
+    """The state store as the app uses it: results, alert states and outbox, SLA observations and the report log
+    (SqliteStateStore, PostgresStateStore)."""
 
 
 class AlertSink(Protocol):
     """What the app needs from the alerting pipeline (sentinel.alerting.pipeline.AlertPipeline)."""
 
-    def process(self, results: Sequence[CheckResult]) -> Sequence[Any]: ...
+    def process(self, results: Sequence[CheckResult]) -> Sequence[AlertEvent]: ...
 
-    def deliver_due(self) -> Sequence[Any]: ...
+    def deliver_due(self) -> Sequence[Delivery]: ...
 
     def start_delivery_workers(self, may_send: Callable[[], bool] = ...) -> None:
         """The daemon: one sending thread per receiver from now on, so no receiver waits on another;
@@ -47,32 +62,79 @@ class AlertSink(Protocol):
         """One line per receiver that is broken or still retrying (for /readyz)."""
         ...
 
-    def resolve_removed(self, check_ids: Collection[str]) -> Sequence[Any]:
+    def resolve_removed(self, check_ids: Collection[str]) -> Sequence[AlertEvent]:
         """Resolve the alerts of checks a reload removed ("check removed from config")."""
         ...
 
-    def heartbeat(self) -> bool:
-        """Ping the pager's dead man's switch; False when none is configured or the ping failed."""
+
+class Pinger(Protocol):
+    """The pager's dead man's switch (sentinel.notify.heartbeat)."""
+
+    def ping(self) -> bool:
+        """True when the heartbeat endpoint accepted the ping."""
         ...
+
+
+@dataclass(frozen=True)
+class ConfigGraph:
+    """Everything built from one alert_rules.yaml. `ledger` exists even without `slas:` (the weekly report reads
+    deliveries and incidents through it); `alerting` is None for runs that do not alert (`--no-notify`)."""
+
+    config: LoadedConfig
+    planned: list[PlannedCheck]
+    ledger: SlaLedger
+    alerting: AlertSink | None = None
 
 
 @dataclass
 class App:
     settings: Settings
     clock: Clock
-    config: LoadedConfig
     registry: Registry
-    store: StateStore
+    store: AppStore
     sources: Sources
     runner: CheckRunner
-    metrics: Any  # SentinelMetrics in the daemon, NullMetrics for one-shot runs
+    metrics: Metrics
     redactor: Redactor
-    planned: list[PlannedCheck]
-    alerting: AlertSink | None = None
-    sla: Any = None  # sentinel.sla_ledger.SlaLedger when the config has `slas:`
-    extras: dict[str, Any] = field(default_factory=dict)
+    graph: ConfigGraph
+    heartbeat: Pinger | None = None  # built when alerting is, from SENTINEL_HEARTBEAT_*
+    leader: LeaderElector | None = None  # the daemon with a shared (PostgreSQL) store; started by the daemon
     store_problems: list[str] = field(default_factory=list)  # results a run_checks() could not store, and why
 
+    # -- the current config graph -------------------------------------------------------------------------------
+    @property
+    def config(self) -> LoadedConfig:
+        return self.graph.config
+
+    @property
+    def planned(self) -> list[PlannedCheck]:
+        return self.graph.planned
+
+    @property
+    def alerting(self) -> AlertSink | None:
+        return self.graph.alerting
+
+    @property
+    def ledger(self) -> SlaLedger:
+        return self.graph.ledger
+
+    @property
+    def sla(self) -> SlaLedger | None:
+        """The SLA ledger when the config has `slas:`."""
+        return self.graph.ledger if self.graph.ledger.slas else None
+
+    def swap(self, graph: ConfigGraph) -> ConfigGraph:
+        """Take a new config graph (a reload); returns the previous one. The connection policy (allow_privileged)
+        follows the file: the long-lived Sources read it at each connect."""
+        old, self.graph = self.graph, graph
+        self.sources.connections = graph.config.spec.connections
+        return old
+
+    def leads(self) -> bool:
+        """With replicas only the leader runs checks, alerts and reports; alone, this process always leads."""
+        return self.leader is None or bool(self.leader.is_leader)
+
+    # -- running checks -------------------------------------------------------------------------------------------
     def select(self, only: Sequence[str] | None = None) -> list[PlannedCheck]:
         if not only:
             return list(self.planned)
@@ -102,11 +164,11 @@ class App:
 
     def record(self, result: CheckResult) -> None:
         """Persist and measure one result. Alerting runs separately so `--no-notify` can skip it."""
+        graph = self.graph  # one graph for the whole result, even if a reload swaps it meanwhile
         self.store.save_result(result)
-        if self.sla is not None:
-            self.sla.record(result)
-        # A run that was in flight across a reload that removed its check must not bring its gauges back.
-        if any(p.id == result.check_id for p in self.planned):
+        graph.ledger.record(result)
+        # A run that was in flight across a reload that removed its check is not counted for it any more.
+        if any(p.id == result.check_id for p in graph.planned):
             self.metrics.observe(result)
 
     def runbook_url(self, name: str) -> str:
@@ -115,161 +177,3 @@ class App:
     def close(self) -> None:
         self.runner.close()
         self.store.close()
-
-
-def _worker_pool(settings: Settings, clock: Clock, planned: list[PlannedCheck]) -> WorkerPool | None:
-    """Worker processes for the checks (None: SENTINEL_CHECK_ISOLATION=thread). Started now, in the background,
-    so their fork server imports while the store opens and alerting is built."""
-    if settings.check_isolation != "process":
-        return None
-    from sentinel.isolation import WorkerPool
-
-    pool = WorkerPool(settings, clock, size=settings.max_workers,
-                      memory_limit_bytes=settings.check_memory_limit_mb * 2**20,
-                      preload=sorted({m for p in planned for m in (type(p.check).__module__, *p.check.warm_imports)}))
-    pool.warm(min(settings.max_workers, len(planned)))
-    return pool
-
-
-def plan_checks(config: LoadedConfig, registry: Registry) -> list[PlannedCheck]:
-    planned = []
-    with gc_paused():  # one object per check, on top of a freshly loaded config: nothing for the collector to find
-        for spec in config.spec.checks:
-            if not spec.enabled:
-                continue
-            cls = registry.load(spec.kind)
-            planned.append(PlannedCheck(spec=spec, check=cls(config.params[spec.id]),
-                                        runbook=spec.runbook or cls.runbook))
-    return planned
-
-
-@dataclass(frozen=True)
-class ConfigSummary:
-    """What `sentinel validate` reports about a valid file."""
-
-    checks: int
-    rules: int
-    routes: int
-    slas: int
-    enabled_checks: int
-
-
-def validate_config(path: Path, registry: Registry) -> ConfigSummary:
-    """Everything `sentinel validate` proves: the file loads (ConfigErrors lists every problem) and each enabled
-    check can be built. Only counts come back, and the cyclic collector stays paused until the parsed config is
-    gone: resumed while it is alive, its first pass rescans every object of it and finds no garbage (for 25,000
-    checks, a sixth of the time; benchmarks/validate.py)."""
-    with gc_paused():
-        return _summary(path, registry)
-
-
-def _summary(path: Path, registry: Registry) -> ConfigSummary:
-    config = load_config(path, registry)
-    planned = plan_checks(config, registry)
-    spec = config.spec
-    return ConfigSummary(len(spec.checks), len(spec.rules), len(spec.routes), len(spec.slas), len(planned))
-
-
-def build_app(
-    settings: Settings,
-    *,
-    clock: Clock | None = None,
-    config_path: Path | None = None,
-    store: StateStore | None = None,
-    extra_checks: Mapping[str, Any] | None = None,
-    with_alerting: bool = True,
-    with_metrics: bool = True,
-    immediate_alerts: bool = False,
-    isolate_checks: bool = False,
-) -> App:
-    """Build everything from settings. Raises ConfigErrors (every problem at once) or PluginError."""
-    clock = clock or SystemClock()
-    registry = check_registry(extra_checks)
-    config = load_config(config_path or settings.config_file, registry)
-    try:
-        planned = plan_checks(config, registry)
-    except PluginError as exc:
-        raise ConfigErrors([ConfigProblem(str(config.path), "checks", str(exc))]) from None
-    pool = _worker_pool(settings, clock, planned) if isolate_checks else None
-    store = store or build_store(settings)
-    redactor = Redactor.from_settings(settings)
-    sources = Sources(settings, config.spec.connections)
-    warn_privileged_allowed(config)
-    runner = CheckRunner(
-        sources=sources,
-        memory_for=lambda check_id: StoreMemory(store, check_id, clock),
-        clock=clock,
-        redactor=redactor,
-        max_workers=settings.max_workers,
-        pool=pool,
-    )
-    metrics = build_metrics(registry) if with_metrics else NullMetrics()
-    app = App(settings, clock, config, registry, store, sources, runner, metrics, redactor, planned)
-    # One-shot runs send at once; the daemon waits group_wait so related alerts arrive as one message.
-    app.extras["alerting_immediate"] = immediate_alerts
-    if config.spec.slas:
-        from sentinel.sla_ledger import SlaLedger
-
-        app.sla = SlaLedger(config.spec.slas, store, clock)
-    if with_alerting:
-        app.alerting = build_alerting(app)
-    prometheus = getattr(metrics, "registry", None)
-    if prometheus is not None:
-        from sentinel.sla_metrics import SlaCollector
-
-        # reads app.sla at each scrape: a reload that changes `slas:` is followed
-        prometheus.register(SlaCollector(lambda: app.sla, clock))
-    return app
-
-
-def build_store(settings: Settings) -> StateStore:
-    """SQLite by default; PostgreSQL (shared by replicas, see sentinel/leader.py) when SENTINEL_STATE_DSN is set."""
-    if settings.state_dsn is not None:
-        from sentinel.store.postgres import PostgresStateStore
-
-        return PostgresStateStore(settings.state_dsn.get_secret_value())
-    return SqliteStateStore(settings.state_path)
-
-
-class NullMetrics:
-    """For `check --once`: nothing scrapes a one-shot process, so prometheus_client is not even imported."""
-
-    def observe(self, result: CheckResult) -> None:
-        pass
-
-
-def build_metrics(plugins: Registry | None = None) -> Any:
-    from prometheus_client import CollectorRegistry
-
-    from sentinel.metrics import SentinelMetrics
-
-    def finding_series(kind: str) -> Any:
-        try:
-            return getattr(plugins.load(kind), "finding_series", None) if plugins is not None else None
-        except Exception:  # an unknown kind (a test's extra check) publishes no finding series
-            return None
-
-    return SentinelMetrics(CollectorRegistry(auto_describe=True), finding_series)
-
-
-def build_alerting(app: App) -> AlertSink:
-    from sentinel.alerting.pipeline import build_pipeline
-
-    pipeline: AlertSink = build_pipeline(app)
-    if app.sla is not None:  # SLA burn-rate alerts ride along with the results that measure the SLA
-        from sentinel.sla_ledger import SlaAlertSink
-
-        return SlaAlertSink(pipeline, app.sla)
-    return pipeline
-
-
-def warn_privileged_allowed(config: LoadedConfig) -> None:
-    """At every start (and reload): say which connections run with more than monitoring privileges, and why."""
-    connections = config.spec.connections
-    for name in connections.privileged_allowed():
-        kind, _, conn = name.partition(" ")
-        policy = connections.snowflake if kind == "snowflake" else connections.postgres[conn]
-        why = f" ({policy.reason})" if policy.reason else ""
-        log.warning("connection %s is allowed to be privileged (allow_privileged: true in %s)%s: a mistake in a "
-                    "check's SQL can change the database; use the grants in deploy/grants/ instead", name,
-                    config.path, why)

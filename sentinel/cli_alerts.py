@@ -14,7 +14,7 @@ from sentinel.cli import EXIT_USAGE, format_option, settings_from
 
 
 def _store(settings: Any) -> Any:
-    from sentinel.app import build_store
+    from sentinel.compose_root import build_store
 
     return build_store(settings)
 
@@ -176,19 +176,23 @@ def notify_test_cmd(ctx: click.Context, route_name: str) -> None:
     """
     from sentinel.alerting.notify_test import notify_test
     from sentinel.alerting.pipeline import AlertPipeline
-    from sentinel.app import build_app
+    from sentinel.compose_root import Wiring, build_app
     from sentinel.errors import ConfigErrors, SentinelError
 
     settings = settings_from(ctx)
     try:
-        app = build_app(settings, with_alerting=True, with_metrics=False, immediate_alerts=True)
+        app = build_app(settings, wiring=Wiring(metrics=False, immediate_alerts=True))
     except ConfigErrors as exc:
         click.echo(str(exc), err=True)
         sys.exit(4)
     except SentinelError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(4)
-    pipeline = app.alerting
+    from sentinel.sla_ledger import SlaAlertSink
+
+    # with `slas:` (the production config) the pipeline sits inside the sink that adds burn-rate results
+    alerting = app.alerting
+    pipeline = alerting.pipeline if isinstance(alerting, SlaAlertSink) else alerting
     assert isinstance(pipeline, AlertPipeline)
     try:
         outcomes = notify_test(pipeline, route_name)

@@ -62,14 +62,14 @@ def check(ctx: click.Context, once: bool, only: tuple[str, ...], fmt: str, no_no
     Results are stored (the daemon and the SLA report see them) and, unless --no-notify, alerts go out
     through the configured routes exactly as the daemon would send them.
     """
-    from sentinel.app import build_app
+    from sentinel.compose_root import Wiring, build_app
     from sentinel.model import Status
     from sentinel.output import render_json, render_table, use_color
 
     settings = settings_from(ctx, fmt=fmt)
     try:
-        app = build_app(settings, with_alerting=not no_notify, with_metrics=False, immediate_alerts=True,
-                        isolate_checks=True)
+        app = build_app(settings, wiring=Wiring(alerting=not no_notify, metrics=False, immediate_alerts=True,
+                                                isolate_checks=True))
         _known_ids_or_usage_error(app, only)
         if not app.planned:
             # Exit 0 with "0 checks" would tell a wrapper that everything is fine while nothing was looked at.
@@ -144,7 +144,7 @@ def _refused_connections(results: list[CheckResult]) -> list[str]:
 @click.pass_context
 def list_checks(ctx: click.Context, fmt: str) -> None:
     """Show configured checks: id, kind, schedule, timeout, what they compare, runbook."""
-    from sentinel.app import plan_checks
+    from sentinel.compose_root import plan_checks
     from sentinel.config.loader import load_config
     from sentinel.durations import format_duration
     from sentinel.plugins import check_registry
@@ -205,7 +205,7 @@ Exit codes:
 def validate(ctx: click.Context, file: Path | None, fmt: str) -> None:
     """Validate alert_rules.yaml (FILE, default SENTINEL_CONFIG_FILE or ./alert_rules.yaml) and the SENTINEL_*
     environment, without connecting to anything."""
-    from sentinel.app import validate_config
+    from sentinel.compose_root import validate_config
     from sentinel.plugins import check_registry
 
     # The environment is checked too: a misspelt or invalid SENTINEL_* variable is as much a configuration error.

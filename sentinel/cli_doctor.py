@@ -15,7 +15,8 @@ from sentinel.errors import ConfigErrors
 @click.pass_context
 def doctor(ctx: click.Context, fmt: str) -> None:
     """Preflight against the real systems: connections and who they are, privileges (sufficient, not excessive),
-    every slot, table, query, connector, bucket prefix and dbt artifact the checks use, and the receivers
+    every slot, table, query, connector, bucket prefix and dbt artifact the checks use, each reconciled table pair
+    (decimals declared at different scales on its two sides are a warning), and the receivers
     (Slack token and channel membership, pager key, SMTP login). Sends, pages and changes nothing.
 
     \b

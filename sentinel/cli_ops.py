@@ -35,8 +35,8 @@ def status(ctx: click.Context, fmt: str, only_table: str | None, at: datetime | 
     Exit codes: 0 all OK, 1 a warning, 2 a critical stage, 3 a stage whose check could not run, 4 bad config.
     """
     from sentinel.alerting.receiver_health import receiver_health, window
-    from sentinel.app import build_store
     from sentinel.clock import SystemClock
+    from sentinel.compose_root import build_store
     from sentinel.config.loader import load_config
     from sentinel.model import Status
     from sentinel.plugins import check_registry
@@ -106,9 +106,9 @@ def status(ctx: click.Context, fmt: str, only_table: str | None, at: datetime | 
 def _config_note(settings: Any, store: Any, path: Any) -> str:
     """With replicas: does this config file say what the daemons run (sentinel.config_sync)?"""
     from sentinel.config_sync import file_mismatch
-    from sentinel.store.shared_config import SharedConfigMixin
+    from sentinel.store.shared_config import SharedConfigTables
 
-    if settings.state_dsn is None or not isinstance(store, SharedConfigMixin):
+    if settings.state_dsn is None or not isinstance(store, SharedConfigTables):
         return ""
     try:
         return file_mismatch(path.read_text(encoding="utf-8", errors="replace"), store.shared_config())

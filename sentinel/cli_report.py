@@ -15,11 +15,11 @@ from sentinel.errors import ConfigErrors, SentinelError
 
 
 def _app(ctx: click.Context) -> Any:
-    from sentinel.app import build_app
+    from sentinel.compose_root import Wiring, build_app
 
     settings = settings_from(ctx)
     try:
-        return build_app(settings, with_alerting=False, with_metrics=False)
+        return build_app(settings, wiring=Wiring(alerting=False, metrics=False))
     except ConfigErrors as exc:
         click.echo(str(exc), err=True)
         sys.exit(4)

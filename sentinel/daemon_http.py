@@ -7,21 +7,22 @@ import ipaddress
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 
 from sentinel.daemon_ops import config_state
 from sentinel.http import PostRequest, PostRoute, Route
 
 if TYPE_CHECKING:
-    from sentinel.app import App
-    from sentinel.scheduler import CheckScheduler
+    from sentinel.daemon_ops import Daemon
 
 TEXT = "text/plain; charset=utf-8"
 
 
-def health_routes(app: App, scheduler: CheckScheduler) -> dict[str, Route]:
+def health_routes(daemon: Daemon) -> dict[str, Route]:
+    app, scheduler = daemon.app, daemon.scheduler
+
     def metrics() -> tuple[int, str, bytes]:
-        return 200, CONTENT_TYPE_LATEST, generate_latest(app.metrics.registry)
+        return 200, CONTENT_TYPE_LATEST, app.metrics.exposition()
 
     def healthz() -> tuple[int, str, bytes]:
         if scheduler.check_health():
@@ -33,13 +34,13 @@ def health_routes(app: App, scheduler: CheckScheduler) -> dict[str, Route]:
             version = app.store.schema_version()
         except Exception as exc:
             return 503, TEXT, f"state store not usable: {type(exc).__name__}\n".encode()
-        elector = app.extras.get("leader")
+        elector = app.leader
         role = f", role {elector.role}" if elector is not None else ""
         # A broken receiver is shown, but stays 200: failing readiness would take the pod Sentinel runs in out of
         # service, and a monitor must never harm what it watches. A replica whose config differs from the shared
         # one is still ready (it serves, it can lead), but says so.
         problems = "".join(f"{p}\n" for p in (app.alerting.receiver_problems() if app.alerting is not None else []))
-        config = f", {config_state(app)}" if elector is not None else ""
+        config = f", {config_state(daemon)}" if elector is not None else ""
         return 200, TEXT, f"ready: {len(app.planned)} checks, store schema v{version}{role}{config}\n{problems}".encode()
 
     return {"/metrics": metrics, "/healthz": healthz, "/readyz": readyz}

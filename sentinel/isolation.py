@@ -8,7 +8,7 @@ caller's thread supervises the run:
 - a native crash (SIGSEGV in librdkafka, say) ends the worker: the check gets ERROR "check crashed: SIGSEGV in
   worker (kind, last call <function> at <file:line>)", the last Python frame coming from faulthandler's dump;
 - a deadline is enforced by killing the worker, so a call hung inside C code ends too (a thread cannot be killed);
-- a worker over the memory limit (resident set, polled) is killed with that reason;
+- a worker over the memory limit (its private resident memory, polled) is killed with that reason;
 - a replacement worker is started on the next run.
 
 A worker has no clock and no memory of its own: `ctx.now()`, the deadline and the check's memory are answered by
@@ -30,7 +30,7 @@ from typing import Any
 
 from sentinel.api import CheckContext, CheckMemory
 from sentinel.clock import Clock, SystemClock
-from sentinel.isolation_worker import Worker, signal_name
+from sentinel.isolation_worker import Worker, forking_is_safe, shared_with_forks, signal_name
 from sentinel.model import CheckResult
 
 log = logging.getLogger(__name__)
@@ -75,7 +75,11 @@ class WorkerPool:
         self._closed = False
 
     def warm(self, count: int) -> None:
-        """Start up to `count` workers in the background, so the first checks do not wait for their processes."""
+        """Start up to `count` workers ahead of the first checks: forked from the caller right now while that is
+        safe (sentinel.isolation_worker.forking_is_safe), else from the fork server in the background."""
+        if forking_is_safe():
+            self._fork_caller(count)
+            return
 
         def start() -> None:
             for _ in range(count):
@@ -91,6 +95,20 @@ class WorkerPool:
                 self._offer(worker)
 
         threading.Thread(target=start, name="sentinel-worker-warmup", daemon=True).start()
+
+    def _fork_caller(self, count: int) -> None:
+        # Every fork before the first offer, which starts the reaper thread: after that a fork is no longer safe.
+        started: list[Worker] = []
+        with shared_with_forks(self._preload):
+            try:
+                for _ in range(min(count, self._size)):
+                    started.append(Worker(self._settings, self._preload, fork_caller=True))
+            except Exception:
+                log.exception("could not start a check worker process ahead of time")
+        with self._changed:
+            self._alive += len(started)
+        for worker in started:
+            self._offer(worker)
 
     def run(self, check: Any, ctx: CheckContext, timeout: float) -> Outcome:
         """Run `check` in a worker; return within `timeout` seconds of real time whatever the check does.
@@ -199,7 +217,7 @@ class WorkerPool:
                 waiting = f" while waiting on {ctx.doing.current}" if ctx.doing.current else ""
                 return Outcome(error=f"did not finish within its {timeout:g}s deadline{waiting}; its worker process "
                                      f"was killed ({kind}{', last call ' + where if where else ''})"), False
-            if self._memory_limit and worker.rss_bytes() > self._memory_limit:
+            if self._memory_limit and worker.private_bytes() > self._memory_limit:
                 return Outcome(error=f"used more than its memory limit of {_mib(self._memory_limit)}; its worker "
                                      f"process was killed ({kind})"), False
             try:
@@ -228,6 +246,8 @@ class WorkerPool:
                 value = self._clock.monotonic()
             elif op == "load":
                 value = memory.load(args[0])
+            elif op == "load_from":
+                value = memory.load_from(args[0], args[1])
             elif op == "save":
                 memory.save(args[0], args[1])
                 value = None
@@ -252,6 +272,8 @@ class WorkerPool:
         with self._lock:
             self._closed = True
             idle, self._idle = self._idle, []
+        for worker in idle:  # all asked first, then awaited: they finish together
+            worker.ask_to_stop()
         for worker in idle:
             worker.stop()
 

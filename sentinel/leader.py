@@ -27,7 +27,16 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from sentinel.store.lease import Claim, claim_outbox_row, end_session, read_lease, renew, stale_lock_holder, take_lead
+from sentinel.store.lease import (
+    Claim,
+    claim_outbox_row,
+    end_session,
+    read_lease,
+    release,
+    renew,
+    stale_lock_holder,
+    take_lead,
+)
 
 log = logging.getLogger(__name__)
 
@@ -77,9 +86,6 @@ class LeaderElector:
     def start(self) -> None:
         self.step()
         self._thread.start()
-
-    def wait_leader(self, timeout: float) -> bool:
-        return self._leader.wait(timeout)
 
     def stop(self) -> None:
         self._stop.set()
@@ -206,10 +212,7 @@ class LeaderElector:
     def _release_locked(self) -> None:
         if self._conn is not None and self._leader.is_set():
             try:
-                # end the lease with the lock, so nobody waits for it (and a follower need not end a session)
-                self._conn.execute("UPDATE leader_lease SET expires_at_s = 0 WHERE id = 1 AND epoch = %s"
-                                   " AND holder_pid = pg_backend_pid()", (self.epoch,))
-                self._conn.execute("SELECT pg_advisory_unlock(%s)", (self._key,))
+                release(self._conn, self._key, self.epoch)
             except Exception:
                 log.debug("unlock failed; closing the session releases it anyway", exc_info=True)
         self._set(False)

@@ -9,7 +9,6 @@ N times in a row raises a separate "check broken" alert (runbooks/check-broken.m
 
 from __future__ import annotations
 
-import operator
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -19,14 +18,12 @@ from typing import Any
 
 from sentinel.alerting.types import Verdict
 from sentinel.config.base import label_matches
+from sentinel.judge import Op, breaches, crossed
 from sentinel.model import AlertKey, CheckResult, Severity, Status
 
 BROKEN_RULE_ID = "check_broken"
 BROKEN_RUNBOOK = "check-broken"
 
-_OPS: dict[str, Callable[[float, float], bool]] = {
-    ">": operator.gt, ">=": operator.ge, "<": operator.lt, "<=": operator.le,
-}
 _STATUS_SEVERITY = {Status.WARN: Severity.WARNING, Status.CRITICAL: Severity.CRITICAL}
 
 
@@ -39,7 +36,7 @@ class Rule:
     checks: frozenset[str] = frozenset()
     match: Mapping[str, str] = field(default_factory=dict)
     value: str | None = None
-    op: str = ">"
+    op: Op = ">"
     warning: float | None = None
     critical: float | None = None
     for_: timedelta = timedelta(0)
@@ -65,13 +62,25 @@ class Rule:
         return True
 
 
-def _unit_list(result: CheckResult) -> list[tuple[str | None, Status, str, Mapping[str, float], dict[str, str],
-                                                  Mapping[str, str]]]:
+@dataclass(frozen=True)
+class _Unit:
+    """One alert instance of a result: the result itself, or one of its findings (with the result's values,
+    labels and details underneath its own)."""
+
+    finding_key: str | None
+    status: Status
+    summary: str
+    values: Mapping[str, float]
+    labels: dict[str, str]
+    details: Mapping[str, str]
+
+
+def _units(result: CheckResult) -> list[_Unit]:
     if not result.findings:
-        return [(None, result.status, result.summary, result.values, dict(result.labels), result.details)]
+        return [_Unit(None, result.status, result.summary, result.values, dict(result.labels), result.details)]
     return [
-        (f.key, f.status, f.summary, {**result.values, **f.values}, {**result.labels, **f.labels},
-         {**result.details, **f.details})
+        _Unit(f.key, f.status, f.summary, {**result.values, **f.values}, {**result.labels, **f.labels},
+              {**result.details, **f.details})
         for f in result.findings
     ]
 
@@ -100,62 +109,52 @@ def evaluate(rule: Rule, result: CheckResult, *, keep_clear: bool = True) -> lis
 
     keep_clear=False drops clear and unknown verdicts (a fast path when no alert of this rule and check is active,
     so there is nothing to resolve or hold)."""
-    verdicts = []
-    for finding_key, status, summary, values, labels, details in _unit_list(result):
-        if not keep_clear:
-            if status is Status.ERROR:
-                continue
-            if rule.value is None:
-                if status not in _STATUS_SEVERITY:
-                    continue
-            else:
-                probe = values.get(rule.value)
-                if probe is None or not _breaches(rule, probe):
-                    continue
-        all_labels = {**labels, **rule.labels}
-        if finding_key is not None:
-            all_labels["finding"] = finding_key
-        key = alert_key(rule, result.check_id, finding_key, labels)
-        common: dict[str, Any] = {
-            "rule_id": rule.id, "key": key, "check_id": result.check_id, "kind": result.kind,
-            "observed_at": result.observed_at, "runbook": rule.runbook, "labels": all_labels, "details": details,
-            "route": rule.route,
-        }
-        if status is Status.ERROR:
-            verdicts.append(Verdict(severity=Severity.NONE, summary=summary, known=False, **common))
-            continue
-        if rule.value is None:
-            severity = _STATUS_SEVERITY.get(status, Severity.NONE)
-            text = _fill(rule.summary, {**all_labels, "check": result.check_id, "summary": summary}) if rule.summary \
-                else summary
-            verdicts.append(Verdict(severity=severity, summary=text, **common))
-            continue
-        value = values.get(rule.value)
-        if value is None:
-            verdicts.append(Verdict(severity=Severity.NONE, summary=summary, known=False, value_name=rule.value,
-                                    **common))
-            continue
-        compare = _OPS[rule.op]
-        severity, threshold = Severity.NONE, rule.critical if rule.critical is not None else rule.warning
-        if rule.critical is not None and compare(value, rule.critical):
-            severity, threshold = Severity.CRITICAL, rule.critical
-        elif rule.warning is not None and compare(value, rule.warning):
-            severity, threshold = Severity.WARNING, rule.warning
+    return [_verdict(rule, result, unit) for unit in _units(result) if keep_clear or _may_breach(rule, unit)]
+
+
+def _may_breach(rule: Rule, unit: _Unit) -> bool:
+    if unit.status is Status.ERROR:
+        return False
+    if rule.value is None:
+        return unit.status in _STATUS_SEVERITY
+    value = unit.values.get(rule.value)
+    return value is not None and any(breaches(value, rule.op, t) for t in (rule.warning, rule.critical))
+
+
+def _verdict(rule: Rule, result: CheckResult, unit: _Unit) -> Verdict:
+    labels = {**unit.labels, **rule.labels}
+    if unit.finding_key is not None:
+        labels["finding"] = unit.finding_key
+    common: dict[str, Any] = {
+        "rule_id": rule.id, "key": alert_key(rule, result.check_id, unit.finding_key, unit.labels),
+        "check_id": result.check_id, "kind": result.kind, "observed_at": result.observed_at, "runbook": rule.runbook,
+        "labels": labels, "details": unit.details, "route": rule.route,
+    }
+    if unit.status is Status.ERROR:
+        return Verdict(severity=Severity.NONE, summary=unit.summary, known=False, **common)
+    if rule.value is None:  # mirror the check's own status
+        text = unit.summary
         if rule.summary:
-            text = _fill(rule.summary, {**all_labels, "check": result.check_id, "summary": summary,
-                                        "value": _fmt(value), "threshold": _fmt(threshold or 0.0)})
-        elif severity is Severity.NONE:
-            text = summary
-        else:
-            text = f"{summary} ({rule.value} {_fmt(value)} {rule.op} {_fmt(threshold or 0.0)})"
-        verdicts.append(Verdict(severity=severity, summary=text, value_name=rule.value, value=float(value),
-                                threshold=threshold, op=rule.op, **common))
-    return verdicts
-
-
-def _breaches(rule: Rule, value: float) -> bool:
-    compare = _OPS[rule.op]
-    return any(t is not None and compare(value, t) for t in (rule.warning, rule.critical))
+            text = _fill(rule.summary, {**labels, "check": result.check_id, "summary": unit.summary})
+        return Verdict(severity=_STATUS_SEVERITY.get(unit.status, Severity.NONE), summary=text, **common)
+    value = unit.values.get(rule.value)
+    if value is None:
+        return Verdict(severity=Severity.NONE, summary=unit.summary, known=False, value_name=rule.value, **common)
+    # the one comparison every check kind uses too (sentinel.judge): critical first, one meaning of `op`
+    status, threshold = crossed(value, warn=rule.warning, critical=rule.critical, op=rule.op)
+    severity = _STATUS_SEVERITY.get(status, Severity.NONE)
+    if severity is Severity.NONE:  # a clear verdict names the threshold that pages when there is one
+        threshold = rule.critical if rule.critical is not None else rule.warning
+    shown = _fmt(threshold or 0.0)
+    if rule.summary:
+        text = _fill(rule.summary, {**labels, "check": result.check_id, "summary": unit.summary,
+                                    "value": _fmt(value), "threshold": shown})
+    elif severity is Severity.NONE:
+        text = unit.summary
+    else:
+        text = f"{unit.summary} ({rule.value} {_fmt(value)} {rule.op} {shown})"
+    return Verdict(severity=severity, summary=text, value_name=rule.value, value=float(value), threshold=threshold,
+                   op=rule.op, **common)
 
 
 def broken_verdict(rule: Rule, result: CheckResult) -> Verdict:

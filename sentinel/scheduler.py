@@ -95,8 +95,7 @@ class CheckScheduler:
 
     def _is_leader(self) -> bool:
         """With a shared (PostgreSQL) store only the replica holding the leader lock runs checks and sends."""
-        elector = self.app.extras.get("leader")
-        return elector is None or bool(elector.is_leader)
+        return self.app.leads()
 
     def _run_check(self, planned: PlannedCheck) -> None:
         if not self._is_leader():
@@ -115,8 +114,9 @@ class CheckScheduler:
         try:
             result = self.app.runner.run_one(planned)
             self.app.record(result)
-            if self.app.alerting is not None:
-                self.app.alerting.process([result])
+            alerting = self.app.alerting  # read once: a reload may swap the pipeline meanwhile
+            if alerting is not None:
+                alerting.process([result])
             if self._on_result is not None:
                 self._on_result(result)
         except Exception:
@@ -124,21 +124,21 @@ class CheckScheduler:
             log.exception("handling the result of %s failed", planned.id)
 
     def _deliver(self) -> None:
-        elector = self.app.extras.get("leader")
-        if self.app.alerting is not None and (elector is None or elector.confirm()):
+        elector, alerting = self.app.leader, self.app.alerting
+        if alerting is not None and (elector is None or elector.confirm()):
             try:
-                self.app.alerting.deliver_due()
+                alerting.deliver_due()
             except Exception:
                 log.exception("delivering alerts failed; will retry")
 
     def _heartbeat(self) -> None:
         """Dead man's switch: ping only while healthy, so on-call is paged when Sentinel dies, hangs or stops ticking."""
-        if self.app.alerting is None or not self._is_leader() or not self.check_health() or self.problems:
+        heartbeat = self.app.heartbeat
+        if heartbeat is None or not self._is_leader() or not self.check_health() or self.problems:
             return
         try:
-            gauge = getattr(self.app.metrics, "heartbeat_sent", None)
-            if self.app.alerting.heartbeat() and gauge is not None:
-                gauge.set(self.app.clock.now().timestamp())
+            if heartbeat.ping():
+                self.app.metrics.heartbeat_sent(self.app.clock.now().timestamp())
         except Exception:
             log.exception("heartbeat ping failed; the pager will page if this persists")
 
@@ -157,7 +157,7 @@ class CheckScheduler:
 
     def _tick(self) -> None:
         self.last_tick_monotonic = self.app.clock.monotonic()
-        self.app.metrics.scheduler_tick.set(self.app.clock.now().timestamp())
+        self.app.metrics.scheduler_ticked(self.app.clock.now().timestamp())
 
     def _watch(self) -> None:
         while not self._watchdog_stop.wait(TICK_INTERVAL.total_seconds()):
@@ -169,7 +169,7 @@ class CheckScheduler:
         if silent > STALL_AFTER.total_seconds():
             problems.append(f"scheduler has not ticked for {silent:.0f}s")
         stuck = self.app.runner.stuck()
-        self.app.metrics.checks_stuck.set(len(stuck))
+        self.app.metrics.checks_stuck(len(stuck))
         for check_id, overdue in stuck.items():
             problems.append(f"check {check_id} is stuck {overdue.total_seconds():.0f}s past its deadline")
         if problems and problems != self.problems:

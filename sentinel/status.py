@@ -87,6 +87,65 @@ class _Acc:
     checks: list[str] = field(default_factory=list)
     hits: list[tuple[Status, str, Mapping[str, float], datetime, str]] = field(default_factory=list)
 
+    def hit(self, check_id: str, status: Status, summary: str, values: Mapping[str, float], at: datetime) -> None:
+        if check_id not in self.checks:
+            self.checks.append(check_id)
+        self.hits.append((status, summary, values, at, check_id))
+
+
+@dataclass
+class _Board:
+    """What is known per (table, stage) while the view is built; tables keep their first-seen order after the
+    configured ones."""
+
+    tables: list[str]
+    acc: dict[tuple[str, str], _Acc] = field(default_factory=dict)
+    firing: dict[tuple[str, str], list[AlertLine]] = field(default_factory=dict)
+
+    def slot(self, table: str, stage: str) -> _Acc:
+        if table not in self.tables:
+            self.tables.append(table)
+        return self.acc.setdefault((table, stage), _Acc())
+
+    def add_checks(self, spec: SentinelConfig) -> None:
+        for check in spec.checks:
+            if check.enabled and "stage" in check.labels:
+                for table in tables_of(check.labels):
+                    self.slot(table, check.labels["stage"]).checks.append(check.id)
+
+    def add_result(self, result: CheckResult) -> None:
+        labels = dict(result.labels)
+        for f in result.findings:
+            merged = {**labels, **f.labels}
+            for table in tables_of(merged) if "stage" in merged else ():
+                self.slot(table, merged["stage"]).hit(result.check_id, f.status, f.summary, f.values,
+                                                      result.observed_at)
+        for table in tables_of(labels) if "stage" in labels else ():
+            self.slot(table, labels["stage"]).hit(result.check_id, result.status, result.summary, result.values,
+                                                  result.observed_at)
+
+    def add_alert(self, state: AlertState) -> None:
+        stage = state.labels.get("stage")
+        if state.phase is not Phase.FIRING or not stage:
+            return
+        muted = "silenced" if state.silenced_by else ("inhibited (upstream cause)" if state.inhibited_by else "")
+        for table in tables_of(state.labels):
+            self.firing.setdefault((table, stage), []).append(AlertLine(
+                state.rule_id, state.check_id, state.severity.value, state.summary, state.since, state.runbook, muted))
+            self.slot(table, stage)
+
+    def stage_view(self, table: str, stage: str, now: datetime) -> StageView:
+        found = self.acc.get((table, stage))
+        lines = tuple(sorted(self.firing.get((table, stage), []), key=lambda x: (x.severity != "critical", x.rule_id)))
+        if found is None or (not found.hits and not found.checks):
+            return StageView(stage, None, note=NOT_WATCHED, alerts=lines)
+        if not found.hits:
+            return StageView(stage, None, checks=tuple(found.checks), note=NO_RESULT, alerts=lines)
+        worst = max(found.hits, key=lambda h: (h[0].rank, -h[3].timestamp()))
+        oldest = min(h[3] for h in found.hits)
+        return StageView(stage, worst[0], key_value(worst[2]), worst[1], tuple(found.checks), oldest, lines,
+                         note=f"checked {format_duration(now - oldest)} ago")
+
 
 def tables_of(labels: Mapping[str, str]) -> list[str]:
     """The pipeline tables a result or finding speaks for: its `table`, and each of a shared component's `tables`."""
@@ -112,72 +171,22 @@ def key_value(values: Mapping[str, float]) -> str:
 def build_status(spec: SentinelConfig, latest: Mapping[str, CheckResult], alerts: Iterable[AlertState],
                  now: datetime) -> list[TableView]:
     pipeline = spec.pipeline
-    acc: dict[tuple[str, str], _Acc] = {}
-    tables: list[str] = list(pipeline.tables)
-
-    def slot(table: str, stage: str) -> _Acc:
-        if table not in tables:
-            tables.append(table)
-        return acc.setdefault((table, stage), _Acc())
-
-    for check in spec.checks:
-        if check.enabled and "stage" in check.labels:
-            for table in tables_of(check.labels):
-                slot(table, check.labels["stage"]).checks.append(check.id)
+    board = _Board(list(pipeline.tables))
+    board.add_checks(spec)
     configured = {c.id for c in spec.checks if c.enabled}
     for result in latest.values():
-        if result.check_id not in configured:
-            continue  # removed or disabled since: its last result says nothing about now
-        labels = dict(result.labels)
-        if result.findings:
-            for f in result.findings:
-                merged = {**labels, **f.labels}
-                for table in tables_of(merged) if "stage" in merged else ():
-                    a = slot(table, merged["stage"])
-                    if result.check_id not in a.checks:
-                        a.checks.append(result.check_id)
-                    a.hits.append((f.status, f.summary, f.values, result.observed_at, result.check_id))
-        for table in tables_of(labels) if "stage" in labels else ():
-            a = slot(table, labels["stage"])
-            if result.check_id not in a.checks:
-                a.checks.append(result.check_id)
-            a.hits.append((result.status, result.summary, result.values, result.observed_at, result.check_id))
-
-    firing: dict[tuple[str, str], list[AlertLine]] = {}
+        if result.check_id in configured:  # a removed or disabled check's last result says nothing about now
+            board.add_result(result)
     for state in alerts:
-        if state.phase is not Phase.FIRING:
-            continue
-        stage = state.labels.get("stage")
-        if not stage:
-            continue
-        muted = "silenced" if state.silenced_by else ("inhibited (upstream cause)" if state.inhibited_by else "")
-        for table in tables_of(state.labels):
-            firing.setdefault((table, stage), []).append(AlertLine(
-                state.rule_id, state.check_id, state.severity.value, state.summary, state.since, state.runbook, muted))
-            slot(table, stage)
+        board.add_alert(state)
 
     views = []
-    for table in tables:
+    for table in board.tables:
         lineage = pipeline.tables.get(table)
         order = list((lineage.stages if lineage and lineage.stages else None) or pipeline.stages)
-        extra = sorted({s for (t, s) in acc if t == table and s not in order})
-        stages = []
-        for stage in [*order, *extra]:
-            found = acc.get((table, stage))
-            lines = tuple(sorted(firing.get((table, stage), []), key=lambda x: (x.severity != "critical", x.rule_id)))
-            if found is None or (not found.hits and not found.checks):
-                stages.append(StageView(stage, None, note=NOT_WATCHED, alerts=lines))
-                continue
-            a = found
-            if not a.hits:
-                stages.append(StageView(stage, None, checks=tuple(a.checks), note=NO_RESULT, alerts=lines))
-                continue
-            worst = max(a.hits, key=lambda h: (h[0].rank, -h[3].timestamp()))
-            oldest = min(h[3] for h in a.hits)
-            stages.append(StageView(
-                stage, worst[0], key_value(worst[2]), worst[1], tuple(a.checks), oldest, lines,
-                note=f"checked {format_duration(now - oldest)} ago"))
-        views.append(TableView(table, tuple(stages), tuple(lineage.slas if lineage else ()),
+        extra = sorted({s for (t, s) in board.acc if t == table and s not in order})
+        stages = tuple(board.stage_view(table, stage, now) for stage in [*order, *extra])
+        views.append(TableView(table, stages, tuple(lineage.slas if lineage else ()),
                                tuple(lineage.dashboards if lineage else ())))
     return views
 

@@ -97,7 +97,7 @@ def status_routes(app: App) -> dict[str, Route]:
         alert_states = getattr(app.store, "alert_states", None)
         alerts = alert_states(active_only=True).values() if alert_states is not None else []
         views = build_status(app.config.spec, app.store.latest_results(), alerts, now)
-        elector = app.extras.get("leader")
+        elector = app.leader
         role = f"{elector.role} replica" if elector is not None else ""
         return 200, HTML, render_html(views, now=now, runbook_base_url=app.settings.runbook_base_url,
                                       role=role).encode()

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import itertools
 
-from sentinel_checks._kafka_lag_window import _TIME_SLACK, Verdict
+from sentinel_checks._kafka_lag_window import _TIME_SLACK, LagTrend
 
 
 def naive_evaluate(times: list[float], committed: list[list[int]], end: list[list[int]], log_start: list[int],
@@ -17,30 +17,30 @@ def naive_evaluate(times: list[float], committed: list[list[int]], end: list[lis
     for p in range(len(log_start)):
         pairs = [(committed[s][p], end[s][p]) for s in range(s_count)]
         c_now, e_now = pairs[-1]
-        v = Verdict.OK
+        v = LagTrend.OK
         if s_count >= 2:
             valid = all(c >= 0 and e >= 0 for c, e in pairs)
             lags = [max(e - c, 0) for c, e in pairs]
             if (c_now < 0 or e_now - c_now <= 0) and e_now == pairs[0][1]:
-                v = Verdict.IDLE
+                v = LagTrend.IDLE
             if not valid and c_now >= 0:
-                v = Verdict.NEW
+                v = LagTrend.NEW
             enough = valid and s_count >= min_samples
             moved = pairs[-1][0] != pairs[0][0]
             if enough and moved and min(lags) > 0 and all(b > a for a, b in itertools.pairwise(lags)):
-                v = Verdict.GROWING
+                v = LagTrend.GROWING
             if c_now >= 0 and e_now >= 0 and c_now > e_now:
-                v = Verdict.AHEAD
+                v = LagTrend.AHEAD
             rewind = any(b[0] < a[0] and min(a + b) >= 0 for a, b in itertools.pairwise(pairs))
             if rewind:
-                v = Verdict.REWIND
+                v = LagTrend.REWIND
             elif enough and covered and not moved and min(lags) > 0:
-                v = Verdict.STALL if owned[p] else Verdict.STOP
+                v = LagTrend.STALL if owned[p] else LagTrend.STOP
         elif c_now >= 0 and e_now >= 0 and c_now > e_now:
-            v = Verdict.AHEAD
+            v = LagTrend.AHEAD
         if c_now < 0 and e_now > log_start[p]:
-            v = Verdict.NO_OFFSET
+            v = LagTrend.NO_OFFSET
         if c_now >= 0 and c_now < log_start[p]:
-            v = Verdict.DATA_LOSS
+            v = LagTrend.DATA_LOSS
         out.append(int(v))
     return out

@@ -3,15 +3,24 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
-from sentinel.alerting.types import AlertState, Phase
+from sentinel.alerting.types import AlertState, ChangeKind, Phase
 from sentinel.model import Severity
-from sentinel.notify.message import MAX_LINES, AlertLine, Message, runbook_url, silence_command
+from sentinel.notify.message import (
+    MAX_LINES,
+    AlertLine,
+    Message,
+    MessageEvent,
+    PageAction,
+    runbook_url,
+    silence_command,
+)
 
 Redact = Callable[[str], str]
 
-_ICON = {"critical": "CRITICAL", "warning": "WARNING"}
+_ICON = {Severity.CRITICAL: "CRITICAL", Severity.WARNING: "WARNING"}
 
 
 def line_of(state: AlertState, base_url: str, redact: Redact) -> AlertLine:
@@ -28,12 +37,12 @@ def line_of(state: AlertState, base_url: str, redact: Redact) -> AlertLine:
     )
 
 
-def worst(states: Sequence[AlertState]) -> str:
+def worst(states: Sequence[AlertState]) -> Severity:
     ranks = [max(s.severity.rank, s.notified_severity.rank) for s in states]
-    return "critical" if ranks and max(ranks) >= Severity.CRITICAL.rank else "warning"
+    return Severity.CRITICAL if ranks and max(ranks) >= Severity.CRITICAL.rank else Severity.WARNING
 
 
-def title_of(states: Sequence[AlertState], route_group: str, redact: Redact, severity: str | None = None) -> str:
+def title_of(states: Sequence[AlertState], route_group: str, redact: Redact, severity: Severity | None = None) -> str:
     firing = [s for s in states if s.phase is not Phase.RESOLVED]
     head = "RESOLVED" if not firing else _ICON[severity or worst(firing)]
     if len(states) == 1:
@@ -50,46 +59,48 @@ def title_of(states: Sequence[AlertState], route_group: str, redact: Redact, sev
     return f"{head}: {len(firing)} of {len(states)} alerts firing ({redact(route_group)})"
 
 
-def build_message(
-    *,
-    key: str,
-    route: str,
-    group: str,
-    event: str,
-    is_update: bool,
-    states: Sequence[AlertState],
-    now: datetime,
-    base_url: str,
-    redact: Redact,
-    changes: Sequence[str] = (),
-    symptoms: Sequence[AlertState] = (),
-    at_risk: Sequence[str] = (),
-    page_action: str = "none",
-    notes: Sequence[str] = (),
-) -> Message:
+@dataclass(frozen=True)
+class MessageDraft:
+    """What one message says, before it is rendered into a Message: which thread, why, and about which alerts."""
+
+    key: str  # the thread key (an alert fingerprint, or a group's key)
+    route: str
+    group: str
+    event: MessageEvent
+    is_update: bool
+    states: Sequence[AlertState]
+    changes: Sequence[str] = ()
+    symptoms: Sequence[AlertState] = ()
+    at_risk: Sequence[str] = ()
+    page_action: PageAction = PageAction.NONE
+    notes: Sequence[str] = ()
+
+
+def build_message(draft: MessageDraft, *, now: datetime, base_url: str, redact: Redact) -> Message:
+    states, symptoms, changes = draft.states, draft.symptoms, draft.changes
     ordered = sorted(states, key=lambda s: (s.phase is Phase.RESOLVED, -s.severity.rank, s.check_id))
     resolved = all(s.phase is Phase.RESOLVED for s in states)
     # An incident is as severe as its worst firing alert, symptoms included: a warning root with a critical
     # symptom pages critical, titled by the root cause.
     severity = worst([*states, *(s for s in symptoms if s.phase is Phase.FIRING)])
     return Message(
-        key=key, route=route, event=event, is_update=is_update, severity=severity,
-        title=title_of(ordered, group, redact, severity), created_at=now,
+        key=draft.key, route=draft.route, event=draft.event, is_update=draft.is_update, severity=severity,
+        title=title_of(ordered, draft.group, redact, severity), created_at=now,
         alerts=tuple(line_of(s, base_url, redact) for s in ordered[:MAX_LINES]),
         changes=tuple(redact(c) for c in changes[:MAX_LINES])
         + ((f"... and {len(changes) - MAX_LINES} more changes",) if len(changes) > MAX_LINES else ()),
         symptoms=tuple(line_of(s, base_url, redact) for s in symptoms[:MAX_LINES]),
-        total_alerts=len(ordered), total_symptoms=len(symptoms),
-        at_risk=tuple(at_risk), notes=tuple(redact(n) for n in notes), page_action=page_action, resolved=resolved,
+        total_alerts=len(ordered), total_symptoms=len(symptoms), at_risk=tuple(draft.at_risk),
+        notes=tuple(redact(n) for n in draft.notes), page_action=draft.page_action, resolved=resolved,
     )
 
 
-def change_line(kind: str, state: AlertState, redact: Redact) -> str:
+def change_line(kind: ChangeKind, state: AlertState, redact: Redact) -> str:
     what = f"{state.check_id}: {redact(state.summary)}"
     return {
-        "fired": f"Fired ({state.severity.value}): {what}",
-        "escalated": f"Escalated to {state.severity.value}: {what}",
-        "reminder": f"Still firing ({state.severity.value}): {what}",
-        "resolved": f"Resolved: {state.check_id}" + (f" ({state.resolve_note})" if state.resolve_note else ""),
-        "symptom": f"Symptom attached ({state.severity.value}): {what}",
-    }.get(kind, f"{kind}: {what}")
+        ChangeKind.FIRED: f"Fired ({state.severity.value}): {what}",
+        ChangeKind.ESCALATED: f"Escalated to {state.severity.value}: {what}",
+        ChangeKind.REMINDER: f"Still firing ({state.severity.value}): {what}",
+        ChangeKind.RESOLVED: f"Resolved: {state.check_id}" + (f" ({state.resolve_note})" if state.resolve_note else ""),
+        ChangeKind.SYMPTOM: f"Symptom attached ({state.severity.value}): {what}",
+    }[kind]

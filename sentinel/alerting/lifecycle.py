@@ -12,11 +12,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Collection, Iterable, Mapping
+from dataclasses import dataclass, replace
 from datetime import datetime
 
+from sentinel.alerting.dedup import worth_stepping
 from sentinel.alerting.types import AlertEvent, AlertState, EventKind, Phase, Verdict
 from sentinel.model import Severity
 from sentinel.rules import Rule
+
+Redact = Callable[[str], str]
 
 
 def initial_state(verdict: Verdict) -> AlertState:
@@ -100,3 +105,48 @@ def retire(state: AlertState, now: datetime, note: str = CHECK_REMOVED) -> tuple
     if state.phase is Phase.PENDING:
         return state.evolve(phase=Phase.INACTIVE, pending_since=None, breach_count=0, severity=Severity.NONE), []
     return state, []
+
+
+@dataclass(frozen=True)
+class Advance:
+    """What one round of verdicts did: the states that changed (by fingerprint) and the events to tell."""
+
+    changed: dict[str, AlertState]
+    events: list[AlertEvent]
+
+
+def advance(judged: Iterable[tuple[Rule, Verdict]], known: Mapping[str, AlertState], now: datetime,
+            redact: Redact | None = None) -> Advance:
+    """Step every judged alert from its known state; verdicts that change nothing are dropped first (dedup).
+    With `redact`, what a breaching verdict carries into the state (and so into messages) is redacted."""
+    changed: dict[str, AlertState] = {}
+    events: list[AlertEvent] = []
+    for rule, judged_verdict in judged:
+        previous = changed.get(judged_verdict.fingerprint) or known.get(judged_verdict.fingerprint)
+        if not worth_stepping(previous, judged_verdict):
+            continue
+        verdict = judged_verdict
+        if redact is not None and verdict.severity is not Severity.NONE:
+            verdict = redacted(verdict, redact)
+        state, new_events = step(previous, verdict, rule, now)
+        if state != previous:
+            changed[verdict.fingerprint] = state
+        events.extend(new_events)
+    return Advance(changed, events)
+
+
+def redacted(verdict: Verdict, redact: Redact) -> Verdict:
+    return replace(verdict, summary=redact(verdict.summary),
+                   details={k: redact(v) for k, v in verdict.details.items()},
+                   labels={k: redact(v) for k, v in verdict.labels.items()})
+
+
+def retire_all(active: Iterable[AlertState], check_ids: Collection[str], now: datetime) -> Advance:
+    """The alerts of checks no longer configured resolve (or, when pending, end) now."""
+    changed: dict[str, AlertState] = {}
+    events: list[AlertEvent] = []
+    for state in active:
+        if state.check_id in check_ids:
+            changed[state.fingerprint], new_events = retire(state, now)
+            events.extend(new_events)
+    return Advance(changed, events)

@@ -15,7 +15,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
-from sentinel.notify.message import Message
+from sentinel.model import Severity
+from sentinel.notify.message import Message, MessageEvent, PageAction
 
 CHAT, PAGER = "chat", "pager"
 
@@ -64,9 +65,11 @@ def meta_message(failed: FailedDelivery, original: Message, now: datetime, *, to
     if to_pager:
         # one pager alert per broken receiver: the alias collapses repeats, and a warning does not wake the team
         # as a data incident would
-        return Message(key=f"sentinel-receiver-{failed.receiver}", route="meta", event="meta", is_update=False,
-                       severity="warning", title=f"Sentinel cannot deliver to {failed.receiver}"[:130], created_at=now,
-                       alerts=original.alerts, total_alerts=original.total_alerts, notes=notes, page_action="trigger")
-    return Message(key=f"sentinel-meta-{failed.receiver}-{failed.seq}", route="meta", event="meta", is_update=False,
-                   severity="critical", title=title, created_at=now, alerts=original.alerts,
+        return Message(key=f"sentinel-receiver-{failed.receiver}", route="meta", event=MessageEvent.META,
+                       is_update=False, severity=Severity.WARNING,
+                       title=f"Sentinel cannot deliver to {failed.receiver}"[:130], created_at=now,
+                       alerts=original.alerts, total_alerts=original.total_alerts, notes=notes,
+                       page_action=PageAction.TRIGGER)
+    return Message(key=f"sentinel-meta-{failed.receiver}-{failed.seq}", route="meta", event=MessageEvent.META,
+                   is_update=False, severity=Severity.CRITICAL, title=title, created_at=now, alerts=original.alerts,
                    total_alerts=original.total_alerts, notes=notes)

@@ -7,7 +7,8 @@ from dataclasses import replace
 from datetime import timedelta
 
 from sentinel.alerting.pipeline import AlertPipeline
-from sentinel.notify.message import Message
+from sentinel.model import Severity
+from sentinel.notify.message import Message, MessageEvent, PageAction
 
 
 def notify_test(pipeline: AlertPipeline, route_name: str) -> list[tuple[str, bool, str]]:
@@ -27,9 +28,10 @@ def notify_test(pipeline: AlertPipeline, route_name: str) -> list[tuple[str, boo
         summary=f"Test notification for route {route_name}: if you read this, delivery works. No action needed.",
         runbook="check-broken", runbook_url=runbook_url(pipeline.settings.runbook_base_url, "check-broken"), since=now,
     )
-    message = Message(key=key, route=route_name, event="test", is_update=False, severity="warning",
+    message = Message(key=key, route=route_name, event=MessageEvent.TEST, is_update=False, severity=Severity.WARNING,
                       title=f"TEST from Sentinel: route {route_name}", created_at=now, alerts=(line,),
-                      page_action="trigger", notes=("This is a test sent by `sentinel notify-test`; pages close at once.",))
+                      page_action=PageAction.TRIGGER,
+                      notes=("This is a test sent by `sentinel notify-test`; pages close at once.",))
     out = []
     for receiver in route.receivers:
         notifier = pipeline.notifiers[receiver]
@@ -37,12 +39,12 @@ def notify_test(pipeline: AlertPipeline, route_name: str) -> list[tuple[str, boo
         try:
             outcome = notifier.send(message, None)
             if getattr(notifier, "channel", "") == "pager":
-                notifier.send(replace(message, is_update=True, page_action="resolve", resolved=True), outcome.ref)
+                notifier.send(replace(message, is_update=True, page_action=PageAction.RESOLVE, resolved=True), outcome.ref)
             ok, detail, status = True, outcome.detail or "sent", DeliveryStatus.SENT
         except NotifyError as exc:
             ok, detail, status = False, pipeline.redact(str(exc)), DeliveryStatus.FAILED
         pipeline.store.delivery_add(Delivery(
-            outbox_id=0, receiver=receiver, message_key=key, event="test", status=status, attempt=1,
+            outbox_id=0, receiver=receiver, message_key=key, event=MessageEvent.TEST.value, status=status, attempt=1,
             at=pipeline.clock.now(), latency=timedelta(seconds=pipeline.clock.monotonic() - started),
             error="" if ok else detail))
         out.append((receiver, ok, detail))

@@ -19,7 +19,6 @@ replica that lost the lead stops at once, and a row another live term is sending
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import threading
 from collections.abc import Callable, Mapping, Sequence
@@ -28,13 +27,15 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
+from sentinel.alerting.dedup import dedup_id
 from sentinel.alerting.meta_alerts import FailedDelivery, meta_message, meta_targets
 from sentinel.alerting.types import Delivery, DeliveryStatus
 from sentinel.clock import Clock
 from sentinel.errors import NotifyError
 from sentinel.logs import log_context
+from sentinel.model import Severity
 from sentinel.notify.base import Notifier, SendOutcome
-from sentinel.notify.message import Message
+from sentinel.notify.message import Message, MessageEvent, PageAction
 from sentinel.store.alerts import AlertStore, OutboxRow
 from sentinel.store.lease import Claim
 
@@ -54,10 +55,6 @@ class RetryPolicy:
     def delay(self, attempts: int) -> timedelta:
         delay: timedelta = self.base * (2 ** max(0, attempts - 1))
         return min(self.cap, delay)
-
-
-def dedup_id(*parts: str) -> str:
-    return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:32]
 
 
 class Outbox:
@@ -89,7 +86,7 @@ class Outbox:
     def enqueue(self, receiver: str, message: Message, dedup: str, tx: Any = None) -> bool:
         # The dedup id travels with the message: it names this notification across resends (Slack metadata).
         message = replace(message, delivery_id=dedup)
-        return self.store.outbox_add(receiver, message.key, dedup, message.event, message.to_json(),
+        return self.store.outbox_add(receiver, message.key, dedup, message.event.value, message.to_json(),
                                      self.clock.now(), tx)
 
     # -- draining --------------------------------------------------------------------------------------------
@@ -212,8 +209,8 @@ class Outbox:
                 continue
             if self.store.ref_get(pager, key) in (None, RESOLVED_REF):
                 continue  # never paged about it, or already closed
-            close = Message(key=key, route="meta", event="meta", is_update=True, severity="warning",
-                            title=f"{receiver} delivers again", created_at=now, page_action="resolve",
+            close = Message(key=key, route="meta", event=MessageEvent.META, is_update=True, severity=Severity.WARNING,
+                            title=f"{receiver} delivers again", created_at=now, page_action=PageAction.RESOLVE,
                             resolved=True, notes=(f"{receiver} accepted: {delivered.title}",))
             close = replace(close, delivery_id=dedup_id("meta-recovered", pager, receiver, now.isoformat()))
             queued |= self.store.outbox_add(pager, key, close.delivery_id, "meta", close.to_json(), now, tx)
@@ -222,7 +219,7 @@ class Outbox:
 
     def _meta_alert(self, failed: FailedDelivery, original: Message, now: datetime, tx: Any) -> bool:
         """Queue a meta-alert to the receivers that may still work. True when something was queued."""
-        if original.event == "meta" or (original.page_action == "none" and failed.retrying):
+        if original.event is MessageEvent.META or (original.page_action is PageAction.NONE and failed.retrying):
             return False
         channels = {name: getattr(self.notifiers.get(name), "channel", "") for name in self.meta_receivers
                     if name in self.notifiers}

@@ -1,77 +1,67 @@
-"""The alert path after a check result: rules -> lifecycle -> silences -> inhibition -> grouping -> dedup ->
-outbox -> notifiers.
+"""The alert path after a check result, as a sequence of small stages (Alertmanager's notify pipeline is the
+model):
+
+    judge (sentinel.alerting.judging) -> dedup + lifecycle (lifecycle.advance) -> group buffer (group)
+    ... group due -> silence (silences) -> inhibit (inhibit) -> plan what to tell (notices) -> route -> compose
+    -> outbox, one queue per receiver (outbox, delivery_workers)
 
     pipeline = AlertPipeline(config, store, notifiers, clock, settings)
     events = pipeline.process(results)      # judge, step the state machine, persist, buffer per route group
     deliveries = pipeline.deliver_due()     # flush due groups into the outbox, send what is due, with retry
 
 `process` never sends; `deliver_due` never judges. With `immediate=True` (`sentinel check --once`) groups
-are flushed without waiting for group_wait/group_interval.
+are flushed without waiting for group_wait/group_interval. AlertPipeline only wires the stages and holds the locks.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections import defaultdict
 from collections.abc import Callable, Collection, Mapping, Sequence
-from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from sentinel.alerting.compose import build_message, change_line
 from sentinel.alerting.delivery_workers import DeliveryWorkers
-from sentinel.alerting.inhibit import Inhibitor, Lineage
-from sentinel.alerting.lifecycle import retire, step
+from sentinel.alerting.flush import Composer, Flusher
+from sentinel.alerting.group import GroupBuffer
+from sentinel.alerting.inhibit import Lineage
+from sentinel.alerting.judging import judge_results
+from sentinel.alerting.lifecycle import Advance, advance, retire_all
 from sentinel.alerting.metrics import AlertingMetrics
-from sentinel.alerting.outbox import Outbox, RetryPolicy, dedup_id
+from sentinel.alerting.outbox import Outbox
 from sentinel.alerting.receiver_health import receiver_problems
 from sentinel.alerting.receiver_health import window as health_window
-from sentinel.alerting.routing import Route, Router, compile_routes, group_thread_key
-from sentinel.alerting.silences import MaintenanceWindow, Suppressor
-from sentinel.alerting.types import AlertEvent, AlertState, Delivery, EventKind, Phase, Verdict
+from sentinel.alerting.routing import Router, compile_routes, route_problems
+from sentinel.alerting.silences import MaintenanceWindow
+from sentinel.alerting.types import AlertEvent, Delivery
 from sentinel.clock import Clock
+from sentinel.config.loader import LoadedConfig
 from sentinel.config.settings import Settings
-from sentinel.errors import ConfigErrors, ConfigProblem
-from sentinel.model import AlertKey, CheckResult, Severity, Status
+from sentinel.config.spec import SentinelConfig
+from sentinel.errors import ConfigErrors
+from sentinel.model import CheckResult
 from sentinel.notify.base import Notifier
-from sentinel.notify.message import Message
 from sentinel.rules import RuleBook
 from sentinel.store.alerts import AlertStore, OutboxRow
 from sentinel.store.lease import Claim
 
 log = logging.getLogger(__name__)
 
-_KIND_RANK = {"reminder": 0, "fired": 1, "escalated": 2, "resolved": 3}
 PRUNE_EVERY = timedelta(hours=1)
 KEEP_RESOLVED = timedelta(days=7)  # resolved alert states (their threads go with the next episode)
 KEEP_OUTBOX = timedelta(days=16)  # sent/failed outbox rows (the weekly SLA report reads last week's messages on
 # Monday for root causes and the noisiest checks: two weeks and a bit); delivery history (deliveries table) is kept
 
 
-def _entry_point_runbook(kind: str) -> str:
-    """The check class's `runbook` attribute, found through its entry point (cached)."""
-    cached = _RUNBOOK_CACHE.get(kind)
-    if cached is None:
-        cached = kind.replace("_", "-")
-        try:
-            from importlib.metadata import entry_points
-
-            for ep in entry_points(group="sentinel.checks", name=kind):
-                cached = getattr(ep.load(), "runbook", None) or cached
-        except Exception:  # a broken plugin must not stop alerting; the kind name is a fine fallback
-            log.warning("could not load the runbook of check kind %r", kind)
-        _RUNBOOK_CACHE[kind] = cached
-    return cached
-
-
-_RUNBOOK_CACHE: dict[str, str] = {}
+def _runbook_named_after(kind: str) -> str:
+    """Without the kinds' runbooks (the composition root always passes them): runbooks/<kind-with-dashes>.md."""
+    return kind.replace("_", "-")
 
 
 class AlertPipeline:
     def __init__(
         self,
-        config: Any,
+        config: SentinelConfig | LoadedConfig,
         store: AlertStore,
         notifiers: Mapping[str, Notifier],
         clock: Clock,
@@ -81,10 +71,9 @@ class AlertPipeline:
         kind_runbooks: Mapping[str, str] | Callable[[str], str] | None = None,
         redact: Callable[[str], str] | None = None,
         immediate: bool = False,
-        retry: RetryPolicy | None = None,
         fence: Callable[[OutboxRow], Claim] | None = None,
     ) -> None:
-        spec = getattr(config, "spec", config)  # a LoadedConfig or a SentinelConfig
+        spec = config.spec if isinstance(config, LoadedConfig) else config
         self.config = spec
         self.store = store
         self.notifiers = dict(notifiers)
@@ -97,19 +86,22 @@ class AlertPipeline:
         self.rulebook = RuleBook(
             spec.rules, error_threshold=spec.defaults.error_threshold, resolve_after=spec.defaults.resolve_after,
             check_runbooks={c.id: c.runbook for c in spec.checks if c.runbook},
-            kind_runbooks=kind_runbooks if kind_runbooks is not None else _entry_point_runbook,
+            kind_runbooks=kind_runbooks if kind_runbooks is not None else _runbook_named_after,
         )
         self.router = Router(compile_routes(spec.routes, list(self.notifiers), slack="slack" in self.notifiers,
                                             pager="pager" in self.notifiers))
-        self._validate_receivers()
+        problems = route_problems(self.router, self.notifiers, self.rulebook.rules, str(settings.config_file))
+        if problems:
+            raise ConfigErrors(problems)
         self.lineage = Lineage(spec.pipeline, spec.slas)
-        self.windows = [MaintenanceWindow(m.name, dict(m.match), m.cron, m.duration, m.comment)
-                        for m in spec.maintenance]
+        windows = [MaintenanceWindow(m.name, dict(m.match), m.cron, m.duration, m.comment) for m in spec.maintenance]
         # a broken receiver is reported through every other one of the routes, and the console as a last resort
         meta = [n for r in self.router.routes for n in r.receivers] + (["console"] if "console" in self.notifiers else [])
         self.outbox = Outbox(store, self.notifiers, clock, redact=self.redact,
-                             meta_receivers=list(dict.fromkeys(meta)), policy=retry, on_enqueue=self._queued,
-                             fence=fence)
+                             meta_receivers=list(dict.fromkeys(meta)), on_enqueue=self._queued, fence=fence)
+        self.buffer = GroupBuffer(store, self.router)
+        self.flusher = Flusher(store, self.router, self.buffer, self.outbox, windows,
+                               Composer(self.lineage, settings.runbook_base_url, self.redact))
         self._metrics = AlertingMetrics.attach(metrics, store)
         if self._metrics is not None:
             self.outbox.on_delivery = self._metrics.on_delivery
@@ -118,25 +110,7 @@ class AlertPipeline:
         self._last_prune: datetime | None = None
         self._workers: DeliveryWorkers | None = None
 
-    def _validate_receivers(self) -> None:
-        problems = []
-        for i, route in enumerate(self.router.routes):
-            for name in route.receivers:
-                if name not in self.notifiers:
-                    hint = {"slack": " (set SENTINEL_SLACK_TOKEN to enable the built-in `slack` receiver)",
-                            "pager": " (set SENTINEL_PAGER_BACKEND and its key to enable the built-in `pager`)"}
-                    problems.append(ConfigProblem(
-                        str(self.settings.config_file), f"routes[{i}].receivers",
-                        f"route {route.name!r} names receiver {name!r}, but the notifiers are: "
-                        f"{', '.join(sorted(self.notifiers)) or 'none'}{hint.get(name, '')}"))
-        for rule in self.rulebook.rules:
-            if rule.route and rule.route not in self.router.by_name:
-                problems.append(ConfigProblem(str(self.settings.config_file), f"rules.{rule.id}.route",
-                                              f"unknown route {rule.route!r}; routes: {sorted(self.router.by_name)}"))
-        if problems:
-            raise ConfigErrors(problems)
-
-    # -- judging --------------------------------------------------------------------------------------------
+    # -- judging and lifecycle ------------------------------------------------------------------------------
     def process(self, results: Sequence[CheckResult]) -> list[AlertEvent]:
         """Judge results, advance every alert's lifecycle, persist states and buffer events per route group."""
         if not results:
@@ -146,37 +120,12 @@ class AlertPipeline:
             # Only pending and firing alerts matter: a clear verdict for anything else changes nothing, and a
             # breach of a resolved alert starts a new episode from scratch.
             known = self.store.alert_states(active_only=True)
-            pairs = {(s.rule_id, s.check_id) for s in known.values()}
-            judged = [pair for result in results
-                      for pair in self.rulebook.judge(result, lambda rule_id, check_id: (rule_id, check_id) in pairs)]
-            judged += self._vanished(results, {v.fingerprint for _, v in judged}, known)
-            changed: dict[str, AlertState] = {}
-            events: list[AlertEvent] = []
-            for rule, judged_verdict in judged:
-                verdict = judged_verdict
-                previous = changed.get(verdict.fingerprint) or known.get(verdict.fingerprint)
-                if previous is None and (not verdict.known or verdict.severity is Severity.NONE):
-                    continue  # nothing to remember about an alert that never breached
-                if self._redacting and verdict.severity is not Severity.NONE:
-                    verdict = replace(verdict, summary=self.redact(verdict.summary),
-                                      details={k: self.redact(v) for k, v in verdict.details.items()},
-                                      labels={k: self.redact(v) for k, v in verdict.labels.items()})
-                state, new_events = step(previous, verdict, rule, now)
-                if state != previous:
-                    changed[verdict.fingerprint] = state
-                events.extend(new_events)
-            with self.store.transaction() as tx:
-                if changed:
-                    self.store.alert_states_save(list(changed.values()), now, tx)
-                    # a new episode gets new messages: forget the threads of the previous one
-                    self.store.threads_forget([fp for fp in changed if fp not in known], tx)
-                for event in events:
-                    self._buffer(event, tx)
-            if self._metrics is not None and events:
-                self._metrics.on_events(events)
-            if events and self._workers is not None:
+            judged = judge_results(self.rulebook, results, known)
+            outcome = advance(judged, known, now, self.redact if self._redacting else None)
+            self._record(outcome, now, new_episodes=[fp for fp in outcome.changed if fp not in known])
+            if outcome.events and self._workers is not None:
                 self._workers.request_flush()
-            return events
+            return outcome.events
 
     def resolve_removed(self, check_ids: Collection[str]) -> list[AlertEvent]:
         """After a reload: alerts of checks no longer configured resolve now ("check removed from config")."""
@@ -184,218 +133,31 @@ class AlertPipeline:
             return []
         with self._lock:
             now = self.clock.now()
-            changed: list[AlertState] = []
-            events: list[AlertEvent] = []
-            for state in self.store.alert_states(active_only=True).values():
-                if state.check_id in check_ids:
-                    retired, new_events = retire(state, now)
-                    changed.append(retired)
-                    events.extend(new_events)
-            if changed:
-                with self.store.transaction() as tx:
-                    self.store.alert_states_save(changed, now, tx)
-                    for event in events:
-                        self._buffer(event, tx)
-            if self._metrics is not None and events:
-                self._metrics.on_events(events)
-            for event in events:
+            outcome = retire_all(self.store.alert_states(active_only=True).values(), check_ids, now)
+            if outcome.changed:
+                self._record(outcome, now)
+            for event in outcome.events:
                 log.info("alert %s of %s resolved: its check was removed from the config", event.state.rule_id,
                          event.state.check_id)
-            return events
+            return outcome.events
 
-    def _vanished(self, results: Sequence[CheckResult], seen: set[str],
-                  known: dict[str, AlertState]) -> list[tuple[Any, Verdict]]:
-        """Findings that a check no longer reports are clear (a fixed dbt test disappears from the results)."""
-        measured = {r.check_id: r for r in results if r.status is not Status.ERROR}
-        if not measured:
-            return []
-        out = []
-        for state in list(known.values()):
-            result = measured.get(state.check_id)
-            if result is None or state.fingerprint in seen or state.broken or "finding" not in state.labels:
-                continue
-            rule = self.rulebook.rule_by_id(state.rule_id, state.check_id, state.kind)
-            if rule is None:
-                continue
-            key = AlertKey.of(state.rule_id, {**state.labels, "check": state.check_id})
-            if key.fingerprint != state.fingerprint:
-                continue
-            out.append((rule, Verdict(
-                rule_id=state.rule_id, key=key, check_id=state.check_id,
-                kind=state.kind, severity=Severity.NONE, observed_at=result.observed_at,
-                summary="no longer reported", runbook=state.runbook)))
-            seen.add(state.fingerprint)
-        return out
+    def _record(self, outcome: Advance, now: datetime, new_episodes: Sequence[str] = ()) -> None:
+        """Persist changed states and buffer their events, in one transaction."""
+        with self.store.transaction() as tx:
+            if outcome.changed:
+                self.store.alert_states_save(list(outcome.changed.values()), now, tx)
+                # a new episode gets new messages: forget the threads of the previous one
+                self.store.threads_forget(list(new_episodes), tx)
+            for event in outcome.events:
+                self.buffer.add(event, tx)
+        if self._metrics is not None and outcome.events:
+            self._metrics.on_events(outcome.events)
 
-    def _buffer(self, event: AlertEvent, tx: Any) -> None:
-        state = event.state
-        routes = (self.router.routes_for_any_severity(state) if event.kind is EventKind.RESOLVED
-                  else self.router.routes_for(state))
-        for route in routes:
-            self.store.pending_add(route.name, route.group_key(state), state.fingerprint, event.kind.value, event.at,
-                                   {"previous_severity": event.previous_severity.value}, tx)
-
-    # -- grouping, silences, inhibition -> outbox ------------------------------------------------------------
+    # -- silences, inhibition, grouping -> outbox ------------------------------------------------------------
     def flush(self, *, force: bool = False) -> int:
         """Turn buffered events of due groups into outbox messages. Returns the number of messages queued."""
         with self._lock:
-            now = self.clock.now()
-            suppressor = Suppressor(self.store.silences(now=now), self.windows, now)
-            active = self.store.alert_states(active_only=True)
-            inhibitor = Inhibitor(self.lineage, active.values())
-            self._resurface(active, suppressor, inhibitor, now)
-            cache = dict(active)  # states read once per flush, kept current as groups are flushed
-            queued = 0
-            for route_name, group_key, oldest in self.store.pending_groups():
-                route = self.router.by_name.get(route_name)
-                if route is None:  # a route removed from config: drop its buffer
-                    with self.store.transaction() as tx:
-                        self.store.pending_take(route_name, group_key, tx)
-                    continue
-                if not force:
-                    last = self.store.group_flushed_at(route_name, group_key)
-                    if now - oldest < route.group_wait or (last is not None and now - last < route.group_interval):
-                        continue
-                queued += self._flush_group(route, group_key, now, suppressor, inhibitor, cache)
-            return queued
-
-    def _resurface(self, active: Mapping[str, AlertState], suppressor: Suppressor, inhibitor: Inhibitor,
-                   now: datetime) -> None:
-        """Firing alerts whose silence ended or whose root cause resolved are announced now."""
-        back = []
-        for state in active.values():
-            if state.phase is not Phase.FIRING or not (state.silenced_by or state.inhibited_by):
-                continue
-            if suppressor.reason(state) is None and inhibitor.root_of(state) is None:
-                back.append(state.evolve(silenced_by=None, inhibited_by=None))
-        if not back:
-            return
-        with self.store.transaction() as tx:
-            self.store.alert_states_save(back, now, tx)
-            for state in back:
-                for route in self.router.routes_for(state):
-                    if self.store.thread_of(route.name, state.fingerprint) is None:
-                        self.store.pending_add(route.name, route.group_key(state), state.fingerprint, "fired", now,
-                                               {}, tx)
-
-    def _states(self, fingerprints: Sequence[str], cache: dict[str, AlertState]) -> dict[str, AlertState]:
-        missing = [fp for fp in fingerprints if fp not in cache]
-        if missing:
-            cache.update(self.store.alert_states(missing))
-        return {fp: cache[fp] for fp in fingerprints if fp in cache}
-
-    def _flush_group(self, route: Route, group_key: str, now: datetime, suppressor: Suppressor,
-                     inhibitor: Inhibitor, cache: dict[str, AlertState]) -> int:
-        with self.store.transaction() as tx:
-            entries = self.store.pending_take(route.name, group_key, tx)
-            kinds: dict[str, list[str]] = defaultdict(list)
-            for entry in entries:
-                kinds[entry.fingerprint].append(entry.event)
-            states = self._states(list(kinds), cache)
-            threads = self.store.threads_of(route.name, list(kinds))
-            updated: dict[str, AlertState] = {}
-            announce: list[AlertState] = []
-            incident_roots: dict[str, AlertState] = {}
-            follow: dict[str, dict[str, Any]] = defaultdict(lambda: {"changes": [], "kinds": set()})
-            for fp, fp_kinds in kinds.items():
-                state = states.get(fp)
-                if state is None:
-                    continue
-                silenced = suppressor.reason(state)
-                root = inhibitor.root_of(state) if state.phase is Phase.FIRING else None
-                state = state.evolve(silenced_by=silenced, inhibited_by=root.fingerprint if root else None)
-                updated[fp] = state
-                thread = threads.get(fp)
-                kind = max(fp_kinds, key=lambda k: _KIND_RANK.get(k, 0))
-                if state.phase is Phase.RESOLVED:
-                    if thread is not None:  # never announced here -> nothing to resolve here
-                        follow[thread]["changes"].append(change_line("resolved", state, self.redact))
-                        follow[thread]["kinds"].add("resolved")
-                    continue
-                if state.phase is not Phase.FIRING or silenced:
-                    continue  # silenced: tracked, shown by `sentinel alerts`, announced if it outlives the silence
-                if root is not None:
-                    root_thread = self.store.thread_of(route.name, root.fingerprint)
-                    if root_thread is not None and thread is None and kind != "reminder":
-                        follow[root_thread]["changes"].append(change_line("symptom", state, self.redact))
-                        follow[root_thread]["kinds"].add("symptom")
-                    elif root_thread is None and thread is None and kind != "reminder" and \
-                            route not in self.router.routes_for(root):
-                        # The root is below this route (a warning, an on-call route for criticals): a symptom must
-                        # not lower the incident's page, so the incident is announced here, titled by its root.
-                        incident_roots[root.fingerprint] = root
-                    continue
-                if thread is None:
-                    if route.matches(state):
-                        announce.append(state)
-                    continue
-                follow[thread]["changes"].append(change_line(kind, state, self.redact))
-                follow[thread]["kinds"].add(kind)
-
-            for fp, root_state in incident_roots.items():
-                if fp not in updated:
-                    updated[fp] = root_state
-                    announce.append(root_state)
-            messages: list[Message] = []
-            if announce:
-                messages.append(self._announce(route, group_key, announce, kinds, inhibitor, now, tx))
-                for state in announce:
-                    updated[state.fingerprint] = updated[state.fingerprint].evolve(announced=True, last_notified_at=now)
-            for thread, info in follow.items():
-                messages.append(self._follow_up(route, group_key, thread, info, updated, inhibitor, now, cache))
-                for fp in self.store.thread_members(route.name, thread):
-                    if fp in updated:
-                        updated[fp] = updated[fp].evolve(last_notified_at=now)
-            for message in messages:
-                for receiver in route.receivers:
-                    dedup = dedup_id(receiver, route.name, message.key, message.event, now.isoformat(),
-                                     *message.changes, *(a.fingerprint for a in message.alerts))
-                    self.outbox.enqueue(receiver, message, dedup, tx)
-            if updated:
-                self.store.alert_states_save(list(updated.values()), now, tx)
-                cache.update(updated)
-            self.store.group_mark_flushed(route.name, group_key, now, tx)
-            return len(messages)
-
-    def _announce(self, route: Route, group_key: str, announce: list[AlertState], kinds: Mapping[str, list[str]],
-                  inhibitor: Inhibitor, now: datetime, tx: Any) -> Message:
-        key = announce[0].fingerprint if len(announce) == 1 else group_thread_key(
-            route.name, group_key, announce[0].fingerprint, now.isoformat())
-        self.store.threads_set(route.name, [s.fingerprint for s in announce], key, now, tx)
-        symptoms = [s for a in announce for s in inhibitor.symptoms_of(a)]
-        tables = [t for s in (*announce, *symptoms) if (t := s.labels.get("table"))]
-        escalated = any("escalated" in kinds.get(s.fingerprint, ()) for s in announce)
-        return build_message(
-            key=key, route=route.name, group=group_key, event="escalated" if escalated else "fired", is_update=False,
-            states=announce, now=now, base_url=self.settings.runbook_base_url, redact=self.redact,
-            symptoms=symptoms, at_risk=self.lineage.at_risk(tables) if symptoms or len(announce) else [],
-            page_action="trigger",
-        )
-
-    def _follow_up(self, route: Route, group_key: str, thread: str, info: Mapping[str, Any],
-                   updated: Mapping[str, AlertState], inhibitor: Inhibitor, now: datetime,
-                   cache: dict[str, AlertState]) -> Message:
-        members = self.store.thread_members(route.name, thread)
-        stored = self._states(members, cache)
-        states = [updated.get(fp) or stored[fp] for fp in members if fp in updated or fp in stored]
-        resolved = all(s.phase is Phase.RESOLVED for s in states)
-        kinds: set[str] = info["kinds"]
-        if resolved:
-            event, action = "resolved", "resolve"
-        elif "escalated" in kinds:
-            event, action = "escalated", "trigger"
-        elif kinds == {"reminder"}:
-            event, action = "reminder", "none"
-        else:
-            event, action = "update", "none"
-        firing = [s for s in states if s.phase is Phase.FIRING]
-        symptoms = [s for a in firing for s in inhibitor.symptoms_of(a)]
-        tables = [t for s in (*firing, *symptoms) if (t := s.labels.get("table"))]
-        return build_message(
-            key=thread, route=route.name, group=group_key, event=event, is_update=True, states=states, now=now,
-            base_url=self.settings.runbook_base_url, redact=self.redact, changes=info["changes"], symptoms=symptoms,
-            at_risk=self.lineage.at_risk(tables) if firing else [], page_action=action,
-        )
+            return self.flusher.flush(self.clock.now(), force=force)
 
     # -- delivery -------------------------------------------------------------------------------------------
     def deliver_due(self, *, flush: bool | None = None) -> list[Delivery]:
@@ -450,32 +212,3 @@ class AlertPipeline:
     def receiver_problems(self) -> list[str]:
         """A line per receiver that is broken or still retrying, from the last day's deliveries."""
         return receiver_problems(self.store.deliveries_between(*health_window(self.clock.now())))
-
-    def heartbeat(self) -> bool:
-        """Ping the dead man's switch after a healthy scheduling cycle (see sentinel.notify.heartbeat)."""
-        from sentinel.notify.heartbeat import heartbeat_from_settings
-
-        pinger = getattr(self, "_heartbeat", None)
-        if pinger is None:
-            pinger = heartbeat_from_settings(self.settings)
-            self._heartbeat = pinger
-        return bool(pinger.ping()) if pinger is not None else False
-
-
-def build_pipeline(app: Any) -> AlertPipeline:
-    """Composition helper for sentinel.app: notifiers from settings + config, the app's store and clock."""
-    from sentinel.notify.registry import build_notifiers
-
-    notifiers = build_notifiers(app.config.spec, app.settings)
-    return AlertPipeline(
-        app.config, app.store, notifiers, app.clock, app.settings, app.metrics,
-        kind_runbooks={p.spec.kind: type(p.check).runbook for p in app.planned},
-        redact=app.redactor.text, immediate=bool(app.extras.get("alerting_immediate", False)),
-        fence=lambda row: _fence(app, row),
-    )
-
-
-def _fence(app: Any, row: OutboxRow) -> Claim:
-    """With replicas (a leader elected, see sentinel.daemon_ops) each row is claimed for the leader's term."""
-    elector = app.extras.get("leader")
-    return Claim.CLAIMED if elector is None else elector.claim(row.seq)

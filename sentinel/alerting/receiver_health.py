@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sentinel.alerting.types import Delivery, DeliveryStatus
+from sentinel.notify.message import MessageEvent
 
 LOOK_BACK = timedelta(days=1)  # a receiver with no delivery in a day has nothing to say about its health
 
@@ -34,7 +35,7 @@ def receiver_health(deliveries: Iterable[Delivery]) -> dict[str, ReceiverHealth]
     """The latest delivery of each receiver decides: sent or skipped = ok, retry = retrying, failed = broken."""
     latest: dict[str, Delivery] = {}
     for d in deliveries:
-        if d.event == "test":
+        if d.event == MessageEvent.TEST:
             continue  # `notify-test` has its own report
         known = latest.get(d.receiver)
         if known is None or d.at >= known.at:

@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 
 from sentinel.alerting.silences import alert_labels
 from sentinel.alerting.types import AlertState
 from sentinel.config.base import label_matches
+from sentinel.errors import ConfigProblem
 from sentinel.model import Severity
+from sentinel.rules import Rule
 
 
 @dataclass(frozen=True)
@@ -79,6 +81,24 @@ class Router:
         if state.route and state.route in self.by_name:
             return [self.by_name[state.route]]
         return [r for r in self.routes if label_matches(r.match, alert_labels(state))]
+
+
+_RECEIVER_HINTS = {"slack": " (set SENTINEL_SLACK_TOKEN to enable the built-in `slack` receiver)",
+                   "pager": " (set SENTINEL_PAGER_BACKEND and its key to enable the built-in `pager`)"}
+
+
+def route_problems(router: Router, notifiers: Collection[str], rules: Sequence[Rule],
+                   config_file: str) -> list[ConfigProblem]:
+    """Receivers a route names that are not configured, and routes a rule names that do not exist."""
+    problems = [
+        ConfigProblem(config_file, f"routes[{i}].receivers",
+                      f"route {route.name!r} names receiver {name!r}, but the notifiers are: "
+                      f"{', '.join(sorted(notifiers)) or 'none'}{_RECEIVER_HINTS.get(name, '')}")
+        for i, route in enumerate(router.routes) for name in route.receivers if name not in notifiers]
+    problems += [ConfigProblem(config_file, f"rules.{rule.id}.route",
+                               f"unknown route {rule.route!r}; routes: {sorted(router.by_name)}")
+                 for rule in rules if rule.route and rule.route not in router.by_name]
+    return problems
 
 
 def group_thread_key(route: str, group_key: str, first_fingerprint: str, at_iso: str) -> str:

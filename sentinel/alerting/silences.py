@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import re
 import secrets
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sentinel.alerting.types import AlertState, Silence
+from sentinel.alerting.inhibit import Inhibitor
+from sentinel.alerting.types import AlertState, Phase, Silence
 from sentinel.config.base import label_matches, matcher_problem
 
 
@@ -93,3 +94,11 @@ class Suppressor:
             if label_matches(dict(w.matchers), labels):
                 return f"maintenance:{w.name}"
         return None
+
+
+def lifted(active: Iterable[AlertState], suppressor: Suppressor, inhibitor: Inhibitor) -> list[AlertState]:
+    """Firing alerts that were held back (silenced, or a symptom of a root cause) and are not any more: their
+    silence ended or their root resolved. They are announced now, with the hold cleared."""
+    return [state.evolve(silenced_by=None, inhibited_by=None) for state in active
+            if state.phase is Phase.FIRING and (state.silenced_by or state.inhibited_by)
+            and suppressor.reason(state) is None and inhibitor.root_of(state) is None]

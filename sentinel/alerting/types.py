@@ -1,5 +1,6 @@
 """Value types of the alert path: Verdict (what a rule decided about one result or finding), AlertState
-(what alerting remembers about one alert), AlertEvent (what changed), Delivery (what a receiver got).
+(what alerting remembers about one alert), AlertEvent (what changed), BufferedAlert (an alert's events waiting
+in a route group), Change (a line of a follow-up), Delivery (what a receiver got).
 
 Frozen and stdlib only, like sentinel.model. Times are aware UTC datetimes named *_at.
 """
@@ -24,10 +25,33 @@ class Phase(enum.StrEnum):
 
 
 class EventKind(enum.StrEnum):
+    """What changed about an alert. Several buffered for one alert collapse into the one with the highest rank."""
+
     FIRED = "fired"
     ESCALATED = "escalated"
     REMINDER = "reminder"
     RESOLVED = "resolved"
+
+    @property
+    def rank(self) -> int:
+        return _EVENT_RANK[self]
+
+
+_EVENT_RANK = {EventKind.REMINDER: 0, EventKind.FIRED: 1, EventKind.ESCALATED: 2, EventKind.RESOLVED: 3}
+
+
+class ChangeKind(enum.StrEnum):
+    """One line of a follow-up in an alert thread: an event of a member, or a downstream alert attached."""
+
+    FIRED = "fired"
+    ESCALATED = "escalated"
+    REMINDER = "reminder"
+    RESOLVED = "resolved"
+    SYMPTOM = "symptom"  # a downstream alert joined the thread of its root cause
+
+    @staticmethod
+    def of(kind: EventKind) -> ChangeKind:
+        return ChangeKind(kind.value)
 
 
 def _frozen(mapping: Mapping[str, Any] | None) -> Mapping[str, Any]:
@@ -149,11 +173,31 @@ class AlertEvent:
     at: datetime
     state: AlertState
     previous_severity: Severity = Severity.NONE
-    suppressed_by: str | None = None  # "silence:<id>", "maintenance:<name>" or "inhibited:<fingerprint>"
 
     @property
     def fingerprint(self) -> str:
         return self.state.fingerprint
+
+
+@dataclass(frozen=True, slots=True)
+class BufferedAlert:
+    """The events of one alert waiting in one route group, collapsed when the group is flushed."""
+
+    fingerprint: str
+    kinds: frozenset[EventKind]
+
+    @property
+    def kind(self) -> EventKind:
+        """The event that speaks for the batch (a resolve outranks an escalation, which outranks a fire)."""
+        return max(self.kinds, key=lambda k: k.rank)
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """One line of a follow-up message: what happened to one alert of a thread."""
+
+    kind: ChangeKind
+    state: AlertState
 
 
 class DeliveryStatus(enum.StrEnum):

@@ -9,6 +9,7 @@ from pydantic import Field, model_validator
 
 from sentinel.config.base import Identifier, Matchers, RunbookName, Spec
 from sentinel.durations import Duration, PositiveDuration
+from sentinel.judge import ordered
 
 Comparison = Literal[">", ">=", "<", "<="]
 
@@ -47,11 +48,9 @@ class RuleSpec(Spec):
         if self.value is None and (warning is not None or critical is not None):
             raise ValueError("thresholds need `value: <name>` (the result value they compare); without `value` a rule"
                              " follows the check's own status")
-        if warning is not None and critical is not None:
-            worse = critical >= warning if self.op in (">", ">=") else critical <= warning
-            if not worse:
-                raise ValueError(f"thresholds.critical ({critical:g}) must be at least as bad as thresholds.warning"
-                                 f" ({warning:g}) for op {self.op!r}")
+        if ordered(warning, critical, self.op) is not None:  # the order every check's params are held to
+            raise ValueError(f"thresholds.critical ({critical:g}) must be at least as bad as thresholds.warning"
+                             f" ({warning:g}) for op {self.op!r}")
         if self.repeat < timedelta(minutes=1):
             raise ValueError(f"`repeat` must be at least 1m (a reminder per result would flood the channel), got"
                              f" {self.repeat}")

@@ -12,6 +12,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from sentinel.api import Params
 from sentinel.config.references import cross_references
 from sentinel.config.secret_literals import find_secret_literals, shown
 from sentinel.config.spec import SentinelConfig
@@ -54,6 +55,7 @@ def _load(path: Path, registry: Registry, *, fast: bool = True) -> LoadedConfig:
         problems.extend(_problems(exc, file, root, SentinelConfig, prefix=()))
         spec = None
     params = _check_params(data, file, root, registry, problems)
+    problems.extend(_check_references(data, file, root, params))
     problems.extend(cross_references(data, file, root, notifier_kinds=notifier_registry().kinds(),
                                      runbooks=_known_runbooks()))
     if problems:
@@ -87,6 +89,28 @@ def _check_params(data: dict[str, Any], file: str, root: yaml.Node | None, regis
         except ValidationError as exc:
             problems.extend(_problems(exc, file, root, cls.Params, prefix=(*loc, "params"), context=f"check {check_id!r}"))
     return params
+
+
+def _check_references(data: dict[str, Any], file: str, root: yaml.Node | None,
+                      params: dict[str, BaseModel]) -> list[ConfigProblem]:
+    """A check's params that name another check (Params.check_references) must name one of the right kind."""
+    raw_checks: list[Any] = data["checks"] if isinstance(data.get("checks"), list) else []
+    kinds = {str(c.get("id")): c.get("kind") for c in raw_checks if isinstance(c, dict)}
+    problems = []
+    for index, raw in enumerate(raw_checks):
+        model = params.get(str(raw.get("id"))) if isinstance(raw, dict) else None
+        if not isinstance(model, Params):
+            continue
+        for ref in model.check_references():
+            loc = ("checks", index, "params", *ref.loc)
+            if ref.check_id not in kinds:
+                message = f"unknown check id {ref.check_id!r}{suggest(ref.check_id, list(kinds))}"
+            elif kinds[ref.check_id] != ref.kind:
+                message = f"check {ref.check_id!r} is a {kinds[ref.check_id]}, not a {ref.kind}"
+            else:
+                continue
+            problems.append(ConfigProblem(file, yaml_path(loc), message, node_line(root, loc)))
+    return problems
 
 
 def _known_runbooks() -> list[str] | None:

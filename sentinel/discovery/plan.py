@@ -95,8 +95,8 @@ def _kafka(t: TableLineage, cx: _Context) -> None:
         return
     params = cx.checks.get(f"lag {t.s3.group}", "kafka_consumer_lag", "s3_sink",
                            f"the S3 sink's group {t.s3.group} behind its topics",
-                           {"groups": [t.s3.group], "topics": [], "window": "10m", "lag_warn": "5m",
-                            "lag_critical": "15m"}, "1m")
+                           {"groups": [t.s3.group], "topics": [], "window": "10m", "lag_warn_after": "5m",
+                            "lag_critical_after": "15m"}, "1m")
     selection = t.s3.selection or re.escape(t.topic)
     if selection not in params["topics"]:  # the sink's own topics.regex: a topic added later is watched too
         params["topics"].append(selection)

@@ -149,7 +149,7 @@ def _pipeline_inserts(doc: Any, pipeline: Any, lines: list[str], additions: Addi
 
 def validate_text(text: str, where: Path) -> None:
     """The loader of `sentinel validate`, on the new text, from a file beside the config (runbooks resolve alike)."""
-    from sentinel.app import plan_checks
+    from sentinel.compose_root import plan_checks
     from sentinel.config.loader import load_config
     from sentinel.plugins import check_registry
 

@@ -21,7 +21,7 @@ from sentinel.sources import Sources
 
 
 def run_doctor(settings: Settings, config: LoadedConfig, now: datetime) -> list[DoctorLine]:
-    from sentinel.doctor import discovery, looker, postgres, receivers, systems
+    from sentinel.doctor import discovery, looker, postgres, receivers, reconcile, systems
 
     needs = collect(config)
     sources = Sources(settings, config.spec.connections)
@@ -46,6 +46,7 @@ def run_doctor(settings: Settings, config: LoadedConfig, now: datetime) -> list[
     lines += systems.probe_dbt(sources, needs.dbt, config_at, now)
     lines += looker.probe(sources, needs.looker, config_at)
     lines += discovery.probe(sources, needs.discovery, config_at)
+    lines += reconcile.probe_reconciliation(sources, config, config_at)
     routed = {r for route in config.spec.routes for r in route.receivers}
     lines += receivers.probe_slack(settings, "slack" in routed)
     lines += receivers.probe_pager(settings, "pager" in routed)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import smtplib
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from email.message import EmailMessage
 from email.utils import formatdate
 from typing import Any, ClassVar
@@ -17,16 +18,33 @@ from sentinel.notify.base import SendOutcome
 from sentinel.notify.message import Message, plain_text
 
 
+@dataclass(frozen=True)
+class SmtpServer:
+    """Where and how to hand mail over (from the SENTINEL_SMTP_* settings)."""
+
+    host: str
+    port: int
+    starttls: bool = True
+    username: str | None = None
+    password: SecretStr | None = field(default=None, repr=False)
+    timeout: float = 20.0
+
+    @staticmethod
+    def from_settings(settings: Settings) -> SmtpServer:
+        if not settings.smtp_host:
+            raise ValueError("SENTINEL_SMTP_HOST is not set")
+        return SmtpServer(settings.smtp_host, settings.smtp_port, settings.smtp_starttls, settings.smtp_username,
+                          settings.smtp_password, settings.smtp_timeout_seconds)
+
+
 class EmailNotifier:
     channel: ClassVar[str] = "email"
 
-    def __init__(self, name: str, *, host: str, port: int, to: list[str], sender: str, starttls: bool = True,
-                 username: str | None = None, password: SecretStr | None = None, timeout: float = 20.0) -> None:
+    def __init__(self, name: str, server: SmtpServer, *, to: list[str], sender: str) -> None:
         if not to:
             raise ValueError(f"email notifier {name!r} needs options.to: [addresses]")
         self.name = name
-        self.host, self.port, self.to, self.sender = host, port, list(to), sender
-        self.starttls, self.username, self._password, self.timeout = starttls, username, password, timeout
+        self.server, self.to, self.sender = server, list(to), sender
 
     @classmethod
     def create(cls, name: str, options: Mapping[str, Any], settings: Settings) -> EmailNotifier:
@@ -36,10 +54,8 @@ class EmailNotifier:
         if not settings.smtp_host:
             raise ValueError(f"email notifier {name!r} needs SENTINEL_SMTP_HOST")
         to = options.get("to", [])
-        return cls(name, host=settings.smtp_host, port=settings.smtp_port, to=[to] if isinstance(to, str) else list(to),
-                   sender=str(options.get("from", settings.smtp_from)), starttls=settings.smtp_starttls,
-                   username=settings.smtp_username, password=settings.smtp_password,
-                   timeout=settings.smtp_timeout_seconds)
+        return cls(name, SmtpServer.from_settings(settings), to=[to] if isinstance(to, str) else list(to),
+                   sender=str(options.get("from", settings.smtp_from)))
 
     def send(self, message: Message, ref: str | None = None) -> SendOutcome:
         email = EmailMessage()
@@ -55,15 +71,16 @@ class EmailNotifier:
             email["Message-ID"] = thread_id
         email["X-Sentinel-Key"] = message.key
         email.set_content(plain_text(message))
+        server = self.server
         try:
-            with smtplib.SMTP(self.host, self.port, timeout=self.timeout) as smtp:
-                if self.starttls:
+            with smtplib.SMTP(server.host, server.port, timeout=server.timeout) as smtp:
+                if server.starttls:
                     smtp.starttls()
-                if self.username and self._password is not None:
-                    smtp.login(self.username, self._password.get_secret_value())
+                if server.username and server.password is not None:
+                    smtp.login(server.username, server.password.get_secret_value())
                 smtp.send_message(email)
         except (smtplib.SMTPAuthenticationError, smtplib.SMTPRecipientsRefused, smtplib.SMTPSenderRefused) as exc:
-            raise NotifyError(f"SMTP {self.host} refused the email: {type(exc).__name__}", retryable=False) from None
+            raise NotifyError(f"SMTP {server.host} refused the email: {type(exc).__name__}", retryable=False) from None
         except (TimeoutError, smtplib.SMTPException, OSError) as exc:
-            raise NotifyError(f"SMTP {self.host}:{self.port} failed: {type(exc).__name__}", retryable=True) from None
+            raise NotifyError(f"SMTP {server.host}:{server.port} failed: {type(exc).__name__}", retryable=True) from None
         return SendOutcome(ref=message.key)

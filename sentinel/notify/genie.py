@@ -24,7 +24,7 @@ from pydantic import SecretStr
 from sentinel.config.settings import Settings
 from sentinel.errors import NotifyError
 from sentinel.notify.base import SendOutcome, error_for_status
-from sentinel.notify.message import Message, plain_text
+from sentinel.notify.message import Message, PageAction, plain_text
 
 DEFAULT_PRIORITIES = {"critical": "P1", "warning": "P3"}
 PAGER_OPTIONS = {"priorities", "timeout_seconds", "tags", "confirm_seconds"}
@@ -45,7 +45,7 @@ def check_pager_options(kind: str, name: str, options: Mapping[str, Any]) -> Non
 def genie_payload(message: Message, priorities: Mapping[str, str], extra_tags: list[str]) -> dict[str, Any]:
     """Opsgenie / JSM create-alert body within the API's field limits."""
     first = message.firing[0] if message.firing else (message.alerts[0] if message.alerts else None)
-    tags = ["sentinel", message.severity, *extra_tags]
+    tags = ["sentinel", message.severity.value, *extra_tags]
     details: dict[str, str] = {"sentinel_key": message.key, "alerts": str(message.total_alerts)}
     if first is not None:
         tags += [t for t in (first.stage, first.table) if t]
@@ -108,11 +108,11 @@ class GenieNotifier:
     def send(self, message: Message, ref: str | None = None) -> SendOutcome:
         import opsgenie_sdk
 
-        if message.page_action == "none":
+        if message.page_action is PageAction.NONE:
             return SendOutcome(ref=ref, skipped=True, detail="nothing to page")
         timeout = (CONNECT_TIMEOUT, self.timeout)
         try:
-            if message.page_action == "resolve":
+            if message.page_action is PageAction.RESOLVE:
                 accepted = self._api.close_alert(
                     identifier=message.key, identifier_type="alias",
                     close_alert_payload=opsgenie_sdk.CloseAlertPayload(source="sentinel", note="resolved by Sentinel"),

@@ -8,7 +8,8 @@ Backends:
              `https://api.atlassian.com/jsm/ops/api/{cloudId}/v1/teams/{teamId}/heartbeats/ping?name=sentinel`
              (basic auth with an Atlassian API token), or a healthchecks-style URL. Hand-written: JSM's team
              heartbeat API is not the Opsgenie protocol (other path, basic auth) and no maintained client has it.
-A failed ping is logged and reported as False; it never raises into the scheduler.
+A failed ping is logged and reported as False; it never raises into the scheduler. sentinel.compose_root picks
+the backend from the settings (build_heartbeat).
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ import logging
 import requests
 from pydantic import SecretStr
 
-from sentinel.config.settings import Settings
 from sentinel.notify.genie import CONNECT_TIMEOUT, genie_configuration
 
 log = logging.getLogger(__name__)
@@ -63,23 +63,3 @@ class OpsgenieHeartbeat:
             log.warning("heartbeat ping failed: %s", type(exc).__name__)
             return False
         return True
-
-
-def heartbeat_from_settings(settings: Settings) -> HeartbeatPinger | OpsgenieHeartbeat | None:
-    url = getattr(settings, "heartbeat_url", None)
-    if url:
-        secret = getattr(settings, "heartbeat_basic_auth", None)
-        auth = None
-        if secret is not None:
-            user, _, token = secret.get_secret_value().partition(":")
-            auth = (user, token)
-        return HeartbeatPinger(url, auth=auth)
-    name = settings.heartbeat_name
-    if not name:
-        return None
-    if settings.pager_backend == "opsgenie" and settings.opsgenie_api_key is not None:
-        return OpsgenieHeartbeat(name, settings.opsgenie_api_key, settings.opsgenie_base_url)
-    log.warning("SENTINEL_HEARTBEAT_NAME is set but only Opsgenie pings by name; for JSM set SENTINEL_HEARTBEAT_URL"
-                " (.../v1/teams/{teamId}/heartbeats/ping?name=...) and SENTINEL_HEARTBEAT_BASIC_AUTH: no dead man's"
-                " switch until then")
-    return None

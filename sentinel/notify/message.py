@@ -3,12 +3,34 @@
 
 from __future__ import annotations
 
+import enum
 import shlex
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from sentinel.durations import format_duration
+from sentinel.model import Severity
+
+
+class MessageEvent(enum.StrEnum):
+    """Why a message goes out. The values are what the outbox, the deliveries table and Slack metadata store."""
+
+    FIRED = "fired"
+    ESCALATED = "escalated"
+    REMINDER = "reminder"
+    RESOLVED = "resolved"
+    UPDATE = "update"  # a follow-up in an alert's thread that is none of the above (e.g. a symptom attached)
+    META = "meta"  # about Sentinel's own delivery (a receiver broken, or back)
+    TEST = "test"  # `sentinel notify test`
+
+
+class PageAction(enum.StrEnum):
+    """What a pager does with a message: open (or re-open) the incident, close it, or nothing."""
+
+    TRIGGER = "trigger"
+    RESOLVE = "resolve"
+    NONE = "none"
 
 
 @dataclass(frozen=True)
@@ -61,9 +83,9 @@ MAX_LINES = 50  # alert lines kept per message (Slack shows 30, email 50); the r
 class Message:
     key: str  # thread key == pager dedup key (an alert fingerprint, or a group's key)
     route: str
-    event: str  # fired | escalated | reminder | resolved | update | meta | test
+    event: MessageEvent
     is_update: bool
-    severity: str  # warning | critical
+    severity: Severity  # WARNING or CRITICAL
     title: str
     created_at: datetime
     alerts: tuple[AlertLine, ...] = ()
@@ -71,7 +93,7 @@ class Message:
     symptoms: tuple[AlertLine, ...] = ()
     at_risk: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()
-    page_action: str = "none"  # trigger | resolve | none
+    page_action: PageAction = PageAction.NONE
     resolved: bool = False
     total_alerts: int = 0  # `alerts` and `symptoms` hold at most MAX_LINES each; these count them all
     total_symptoms: int = 0
@@ -79,6 +101,10 @@ class Message:
     resend: bool = False  # an earlier attempt may have reached the receiver: look for it before posting anew
 
     def __post_init__(self) -> None:
+        # A payload read back from the outbox (or a caller passing the wire strings) gets the enum members.
+        object.__setattr__(self, "event", MessageEvent(self.event))
+        object.__setattr__(self, "severity", Severity(self.severity))
+        object.__setattr__(self, "page_action", PageAction(self.page_action))
         if self.total_alerts < len(self.alerts):
             object.__setattr__(self, "total_alerts", len(self.alerts))
         if self.total_symptoms < len(self.symptoms):
@@ -121,6 +147,8 @@ def _line_json(line: AlertLine) -> dict[str, Any]:
 
 
 def _jsonable(value: Any) -> Any:
+    if isinstance(value, enum.Enum):
+        return value.value  # the stored payload keeps its plain strings
     if isinstance(value, datetime):
         return value.isoformat()
     if isinstance(value, dict):

@@ -22,7 +22,7 @@ from sentinel.notify.genie import (
     check_pager_options,
     genie_payload,
 )
-from sentinel.notify.message import Message
+from sentinel.notify.message import Message, PageAction
 
 __all__ = ["JsmNotifier", "OpsgenieNotifier", "PagerDutyNotifier", "genie_payload"]
 
@@ -54,10 +54,10 @@ class PagerDutyNotifier:
                    timeout=float(options.get("timeout_seconds", PAGER_READ_TIMEOUT)))
 
     def send(self, message: Message, ref: str | None = None) -> SendOutcome:
-        if message.page_action == "none":
+        if message.page_action is PageAction.NONE:
             return SendOutcome(ref=ref, skipped=True, detail="nothing to page")
         body: dict[str, Any] = {"routing_key": self._routing_key.get_secret_value(), "dedup_key": message.key[:255]}
-        if message.page_action == "resolve":
+        if message.page_action is PageAction.RESOLVE:
             body["event_action"] = "resolve"
         else:
             first = message.firing[0] if message.firing else (message.alerts[0] if message.alerts else None)

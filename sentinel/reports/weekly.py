@@ -10,25 +10,26 @@ from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sentinel.errors import SentinelError
 from sentinel.reports.model import WeeklyReport, build_weekly_report
 from sentinel.weeks import due_week
 
+if TYPE_CHECKING:
+    from sentinel.app import App
+    from sentinel.sla_ledger import SlaLedger
+
 log = logging.getLogger("sentinel.report")
 RETRY_EVERY = timedelta(hours=1)
 
 
-def ledger_of(app: Any) -> Any:
-    if app.sla is not None:
-        return app.sla
-    from sentinel.sla_ledger import SlaLedger
-
-    return SlaLedger([], app.store, app.clock)
+def ledger_of(app: App) -> SlaLedger:
+    """The ledger the report reads (built by the composition root, with or without `slas:`)."""
+    return app.ledger
 
 
-def make_report(app: Any, week: str, now: datetime | None = None, *, charts: bool = True) -> WeeklyReport:
+def make_report(app: App, week: str, now: datetime | None = None, *, charts: bool = True) -> WeeklyReport:
     now = now or app.clock.now()
     report = build_weekly_report(app.config.spec, ledger_of(app), app.store, week, now)
     if charts:
@@ -38,7 +39,7 @@ def make_report(app: Any, week: str, now: datetime | None = None, *, charts: boo
     return report
 
 
-def send_report(app: Any, report: WeeklyReport) -> str:
+def send_report(app: App, report: WeeklyReport) -> str:
     from sentinel.reports.send import build_email, send
 
     spec = app.config.spec.report
@@ -49,7 +50,7 @@ class ReportAlreadySent(SentinelError):
     """The send log has this week's report; sending it again needs --force."""
 
 
-def send_by_hand(app: Any, week: str, now: datetime, *, force: bool = False) -> str:
+def send_by_hand(app: App, week: str, now: datetime, *, force: bool = False) -> str:
     """`sentinel report weekly --send`: send `week`'s report now, through the same send log as the daemon.
 
     Without `force` a week the log holds as sent (or being sent) is refused: the daemon may have mailed it an hour
@@ -82,7 +83,7 @@ def send_by_hand(app: Any, week: str, now: datetime, *, force: bool = False) -> 
 
 
 class WeeklyReportDuty:
-    def __init__(self, app: Any) -> None:
+    def __init__(self, app: App) -> None:
         self.app = app
 
     @property
@@ -94,8 +95,7 @@ class WeeklyReportDuty:
 
     def run_once(self) -> str | None:
         """Send the due week's report if nobody has. Returns the week sent, or None."""
-        elector = self.app.extras.get("leader")
-        if elector is not None and not elector.is_leader:
+        if not self.app.leads():
             return None
         if not self.spec.to:
             return None
@@ -136,7 +136,7 @@ class WeeklyReportDuty:
                           "__weekly_report_retry")
 
 
-def install_report_duty(app: Any, scheduler: Any) -> WeeklyReportDuty | None:
+def install_report_duty(app: App, scheduler: Any) -> WeeklyReportDuty | None:
     """Called by `sentinel run` after the scheduler starts; nothing to do without report recipients."""
     duty = WeeklyReportDuty(app)
     if not duty.spec.to:

@@ -84,7 +84,7 @@ class Sources:
     def snowflake(self, *, timeout: float | None = None) -> SnowflakeSource:
         """A Snowflake session (opened on first query); `timeout` caps login, network and each statement."""
         require("snowflake")
-        from sentinel.sources.snowflake import SnowflakeSource
+        from sentinel.sources.snowflake import SnowflakeConnectionSettings, SnowflakeSource, SnowpipeRelations
 
         st = self.settings
         if not st.snowflake_account or not st.snowflake_user:
@@ -93,7 +93,7 @@ class Sources:
                 hint="set SENTINEL_SNOWFLAKE_ACCOUNT, SENTINEL_SNOWFLAKE_USER and a password or private key secret",
             )
         limit = max(1.0, timeout) if timeout is not None else 60.0
-        return SnowflakeSource(
+        settings = SnowflakeConnectionSettings(
             account=st.snowflake_account,
             user=st.snowflake_user,
             password=st.snowflake_password,
@@ -109,12 +109,13 @@ class Sources:
             login_timeout=min(limit, 20.0),
             network_timeout=limit,
             statement_timeout=limit,
-            copy_history_relation=st.snowflake_copy_history_relation,
-            pipe_status_relation=st.snowflake_pipe_status_relation,
-            show_pipes_relation=st.snowflake_show_pipes_relation,
             query_tag=self.query_tag,
-            allow_privileged=self.connections.snowflake.allow_privileged,
         )
+        relations = SnowpipeRelations(copy_history=st.snowflake_copy_history_relation,
+                                      pipe_status=st.snowflake_pipe_status_relation,
+                                      show_pipes=st.snowflake_show_pipes_relation)
+        return SnowflakeSource(settings, relations=relations,
+                               allow_privileged=self.connections.snowflake.allow_privileged)
 
     def kafka(self) -> KafkaSource:
         """The Kafka cluster client (admin + a probe consumer); one per Sources, reused across runs."""

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import math
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -51,63 +52,87 @@ OWNED_SQL = ("SELECT TABLE_SCHEMA || '.' || TABLE_NAME FROM INFORMATION_SCHEMA.T
              "WHERE TABLE_OWNER = CURRENT_ROLE() AND TABLE_SCHEMA <> 'INFORMATION_SCHEMA' ORDER BY 1 LIMIT 20")
 
 
+@dataclass(frozen=True)
+class SnowflakeConnectionSettings:
+    """Who logs in where, and how long each step may take. A password or a key file (optionally with its
+    passphrase) authenticates; host/port/protocol override the account URL (a local stand-in in tests)."""
+
+    account: str
+    user: str
+    password: SecretStr | None = None
+    private_key_file: Path | None = None
+    private_key_passphrase: SecretStr | None = None
+    role: str | None = None
+    warehouse: str | None = None
+    database: str | None = None
+    schema: str | None = None
+    host: str | None = None
+    port: int | None = None
+    protocol: str = "https"
+    login_timeout: float = 20.0
+    network_timeout: float = 60.0
+    statement_timeout: float = 60.0
+    query_tag: str = "sentinel"
+
+    @property
+    def where(self) -> str:
+        """host[:port] for messages (never a secret)."""
+        return f"{self.host or self.account + '.snowflakecomputing.com'}" + (f":{self.port}" if self.port else "")
+
+    def connect_kwargs(self) -> dict[str, Any]:
+        """The connector's keyword arguments without the secrets (those are added at connect time only)."""
+        plain: dict[str, Any] = {
+            "account": self.account,
+            "user": self.user,
+            "role": self.role,
+            "warehouse": self.warehouse,
+            "database": self.database,
+            "schema": self.schema,
+            "host": self.host,
+            "port": self.port,
+            "protocol": self.protocol,
+            "login_timeout": max(1, math.ceil(self.login_timeout)),
+            "network_timeout": max(1, math.ceil(self.network_timeout)),
+            "application": "sentinel",
+            "session_parameters": {
+                "STATEMENT_TIMEOUT_IN_SECONDS": max(1, math.ceil(self.statement_timeout)),
+                "CLIENT_OUT_OF_BAND_TELEMETRY_ENABLED": False,
+                "QUERY_TAG": self.query_tag,
+            },
+        }
+        return {k: v for k, v in plain.items() if v is not None}
+
+
+@dataclass(frozen=True)
+class SnowpipeRelations:
+    """Where the Snowpipe queries read COPY_HISTORY, SYSTEM$PIPE_STATUS and SHOW PIPES from; None = Snowflake's own.
+    Tests point them at tables of the real column names (fakesnow has none of the three)."""
+
+    copy_history: str | None = None
+    pipe_status: str | None = None
+    show_pipes: str | None = None
+
+
 class SnowflakeSource:
     def __init__(
         self,
+        settings: SnowflakeConnectionSettings,
         *,
-        account: str,
-        user: str,
-        password: SecretStr | None = None,
-        private_key_file: Path | None = None,
-        private_key_passphrase: SecretStr | None = None,
-        role: str | None = None,
-        warehouse: str | None = None,
-        database: str | None = None,
-        schema: str | None = None,
-        host: str | None = None,
-        port: int | None = None,
-        protocol: str = "https",
-        login_timeout: float = 20.0,
-        network_timeout: float = 60.0,
-        statement_timeout: float = 60.0,
-        copy_history_relation: str | None = None,
-        pipe_status_relation: str | None = None,
-        show_pipes_relation: str | None = None,
+        relations: SnowpipeRelations = SnowpipeRelations(),  # frozen: one shared default is safe
         connector: Connector | None = None,
-        query_tag: str = "sentinel",
         allow_privileged: bool = False,
     ) -> None:
-        self.account = account
-        self.user = user
-        self.database = database
-        self.where = f"{host or account + '.snowflakecomputing.com'}" + (f":{port}" if port else "")
-        self.statement_timeout = statement_timeout
-        self.copy_history_relation = copy_history_relation
-        self.pipe_status_relation = pipe_status_relation
-        self.show_pipes_relation = show_pipes_relation
-        self._secrets = [s.get_secret_value() for s in (password, private_key_passphrase) if s is not None]
-        self._password = password
-        self._passphrase = private_key_passphrase
-        self._private_key_file = private_key_file
-        self._plain: dict[str, Any] = {
-            "account": account,
-            "user": user,
-            "role": role,
-            "warehouse": warehouse,
-            "database": database,
-            "schema": schema,
-            "host": host,
-            "port": port,
-            "protocol": protocol,
-            "login_timeout": max(1, math.ceil(login_timeout)),
-            "network_timeout": max(1, math.ceil(network_timeout)),
-            "application": "sentinel",
-            "session_parameters": {
-                "STATEMENT_TIMEOUT_IN_SECONDS": max(1, math.ceil(statement_timeout)),
-                "CLIENT_OUT_OF_BAND_TELEMETRY_ENABLED": False,
-                "QUERY_TAG": query_tag,
-            },
-        }
+        self.settings = settings
+        self.account = settings.account
+        self.user = settings.user
+        self.database = settings.database
+        self.where = settings.where
+        self.statement_timeout = settings.statement_timeout
+        self.copy_history_relation = relations.copy_history
+        self.pipe_status_relation = relations.pipe_status
+        self.show_pipes_relation = relations.show_pipes
+        self._secrets = [s.get_secret_value() for s in (settings.password, settings.private_key_passphrase)
+                         if s is not None]
         self._connector = connector
         self._conn: Any = None
         self.allow_privileged = allow_privileged
@@ -125,13 +150,14 @@ class SnowflakeSource:
             import snowflake.connector
 
             connector = snowflake.connector.connect
-        kwargs = {k: v for k, v in self._plain.items() if v is not None}
-        if self._password is not None:
-            kwargs["password"] = self._password.get_secret_value()
-        if self._private_key_file is not None:
-            kwargs["private_key_file"] = str(self._private_key_file)
-            if self._passphrase is not None:
-                kwargs["private_key_file_pwd"] = self._passphrase.get_secret_value()
+        settings = self.settings
+        kwargs = settings.connect_kwargs()
+        if settings.password is not None:
+            kwargs["password"] = settings.password.get_secret_value()
+        if settings.private_key_file is not None:
+            kwargs["private_key_file"] = str(settings.private_key_file)
+            if settings.private_key_passphrase is not None:
+                kwargs["private_key_file_pwd"] = settings.private_key_passphrase.get_secret_value()
         try:
             return connector(**kwargs)
         except sf_errors.Error as exc:

@@ -1,4 +1,5 @@
-"""The StateStore protocol. SQLite (embedded, default) implements it; PostgreSQL (HA) follows."""
+"""The StateStore protocol. SqlStateStore (sentinel/store/sql_store.py) implements it once for both engines:
+SqliteStateStore (embedded, default) and PostgresStateStore (two replicas) only choose the connection."""
 
 from __future__ import annotations
 
@@ -45,4 +46,7 @@ class StoreMemory:
 
     def save(self, key: str, value: Any) -> None:
         self._store.memory_save(self._check_id, key, value, self._clock.now())
+
+    def load_from(self, check_id: str, key: str) -> Any | None:
+        return self._store.memory_load(check_id, key)
 

@@ -6,6 +6,14 @@ ISO-8601 UTC (they sort correctly as text), INTEGER/REAL numbers, no engine-spec
 
 from __future__ import annotations
 
+import logging
+from contextlib import suppress
+
+from sentinel.errors import StoreError
+from sentinel.store.sql import Engine, sql
+
+log = logging.getLogger(__name__)
+
 MIGRATIONS: list[tuple[int, str, str]] = [
     (
         1,
@@ -163,3 +171,41 @@ MIGRATIONS: list[tuple[int, str, str]] = [
         """,
     ),
 ]
+
+
+NEWEST = max(v for v, _, _ in MIGRATIONS)
+_CURRENT = sql("SELECT COALESCE(MAX(version), 0) FROM schema_version")
+_RECORD = sql("INSERT INTO schema_version (version, description) VALUES (:version, :description)")
+
+
+def _already_current(engine: Engine) -> bool:
+    with suppress(StoreError):  # no schema_version table yet: a new store
+        return int(engine.query(_CURRENT)[0][0]) == NEWEST
+    return False
+
+
+def migrate(engine: Engine) -> None:
+    """Bring the store to the newest schema in one transaction; refuse a store from a newer Sentinel."""
+    dialect = engine.dialect
+    # A store already at the newest schema is only read here (where the dialect allows it): a `check --once`
+    # beside a daemon holding SQLite's write lock still runs its checks and shows what it measured.
+    if dialect.reads_version_first and _already_current(engine):
+        return
+    with engine.transaction() as tx:
+        if dialect.migration_lock is not None:
+            tx.execute(dialect.migration_lock)  # a second replica waits here, then finds the schema current
+        tx.ddl(dialect.version_table_ddl)
+        current = int(tx.execute(_CURRENT).fetchone()[0])
+        if current > NEWEST:
+            raise StoreError(
+                f"state store {engine.where} has schema version {current}, newer than this Sentinel knows ({NEWEST}):"
+                f" run the newer Sentinel or {dialect.fresh_store_hint}"
+            )
+        for version, description, text in sorted(MIGRATIONS):
+            if version <= current:
+                continue
+            for statement in (s.strip() for s in text.split(";")):
+                if statement:
+                    tx.ddl(statement)
+            tx.execute(_RECORD, {"version": version, "description": description})
+            log.info("state store %s migrated to v%d (%s)", engine.where, version, description)

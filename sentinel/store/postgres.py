@@ -1,8 +1,7 @@
 """The shared store for two replicas: PostgreSQL, same tables and protocol as the SQLite store.
 
-Chosen when SENTINEL_STATE_DSN is set. Every query of the SQLite store (results, memory, alerting tables) is
-portable SQL with `?` placeholders; this store runs the same statements through psycopg (placeholders become
-`%s`), so both engines share one implementation and one list of migrations (sentinel/store/migrations.py).
+Chosen when SENTINEL_STATE_DSN is set. `PostgresEngine` is only the connection; every query and the migrations
+are SqlStateStore's, rendered in the POSTGRES dialect (sentinel/store/sql.py).
 
 One connection guarded by a lock, autocommit outside `transaction()`. A broken connection (database restart,
 failover) is replaced on the next call; the call that saw it fails with StoreError and is retried by its caller
@@ -13,16 +12,19 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sentinel.errors import StoreError
-from sentinel.store.sqlite import SqliteStateStore
+from sentinel.store.sql import POSTGRES, Dialect, Params, Statement, Tx
+from sentinel.store.sql_store import SqlStateStore
+
+if TYPE_CHECKING:
+    import psycopg
 
 log = logging.getLogger(__name__)
 
-MIGRATION_LOCK_KEY = 0x5E471E01  # pg_advisory_xact_lock key: two replicas starting together migrate one at a time
 STATEMENT_TIMEOUT_MS = 15_000
 
 # libpq keepalives: a dead peer is noticed within ~20 s instead of the kernel's two hours.
@@ -37,29 +39,6 @@ CONNECT_KWARGS: dict[str, Any] = {
 }
 
 
-def pg_sql(sql: str, params: Sequence[Any] | None) -> tuple[str, tuple[Any, ...] | None]:
-    """`?` placeholders (the portable form used by the store queries) -> psycopg's `%s`. Without parameters
-    psycopg does not parse the text, so a literal `%` stays as it is."""
-    if not params:
-        return sql, None
-    return sql.replace("%", "%%").replace("?", "%s"), tuple(params)
-
-
-class PgTx:
-    """The slice of the sqlite3 connection API the store queries use (execute, executemany), on psycopg."""
-
-    def __init__(self, conn: Any) -> None:
-        self._conn = conn
-
-    def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
-        return self._conn.execute(*pg_sql(sql, params))
-
-    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> Any:
-        cur = self._conn.cursor()
-        cur.executemany(sql.replace("%", "%%").replace("?", "%s"), [tuple(r) for r in rows])
-        return cur
-
-
 def _redacted(dsn: str) -> str:
     """host:port/db of a DSN, never the password."""
     try:
@@ -71,29 +50,27 @@ def _redacted(dsn: str) -> str:
         return "<dsn>"
 
 
-class PostgresStateStore(SqliteStateStore):
-    """Reuses every query method of SqliteStateStore (they only call `transaction()` and `query()`)."""
+class PostgresEngine:
+    dialect: Dialect = POSTGRES
 
     def __init__(self, dsn: str, *, statement_timeout_ms: int = STATEMENT_TIMEOUT_MS) -> None:
         self._dsn = dsn
-        self.path = _redacted(dsn)
+        self.where = _redacted(dsn)
         self._statement_timeout_ms = statement_timeout_ms
         self._lock = threading.RLock()
-        self._conn: Any = None
+        self._conn: psycopg.Connection[Any] | None = None
         self._closed = False
         self._connection()
-        self._migrate()
 
-    # -- plumbing ---------------------------------------------------------------------------------
-    def _connection(self) -> Any:
+    def _connection(self) -> psycopg.Connection[Any]:
         import psycopg
 
         if self._closed:
-            raise StoreError(f"state store {self.path} is closed")
+            raise StoreError(f"state store {self.where} is closed")
         if self._conn is not None and not self._conn.closed and not self._conn.broken:
             return self._conn
         if self._conn is not None:
-            log.warning("state store connection to %s was lost; reconnecting", self.path)
+            log.warning("state store connection to %s was lost; reconnecting", self.where)
         try:
             self._conn = psycopg.connect(
                 self._dsn, autocommit=True, **CONNECT_KWARGS,
@@ -101,50 +78,54 @@ class PostgresStateStore(SqliteStateStore):
             )
         except psycopg.Error as exc:
             self._conn = None
-            raise StoreError(f"cannot connect to the state store {self.path}: {type(exc).__name__}"
+            raise StoreError(f"cannot connect to the state store {self.where}: {type(exc).__name__}"
                              " (check SENTINEL_STATE_DSN and that the database is reachable)") from None
         return self._conn
 
+    @staticmethod
+    def _tx(conn: psycopg.Connection[Any]) -> Tx:
+        def execute(text: str, params: tuple[Any, ...] | None) -> psycopg.Cursor[Any]:
+            return conn.execute(text, params)
+
+        def executemany(text: str, rows: list[tuple[Any, ...]]) -> None:
+            conn.cursor().executemany(text, rows)
+
+        return Tx(POSTGRES, execute, executemany)
+
     @contextmanager
-    def transaction(self) -> Iterator[PgTx]:  # type: ignore[override]
+    def transaction(self) -> Iterator[Tx]:
         import psycopg
 
         with self._lock:
             conn = self._connection()
             try:
                 with conn.transaction():
-                    yield PgTx(conn)
+                    yield self._tx(conn)
             except psycopg.OperationalError as exc:
-                raise StoreError(f"state store {self.path}: {type(exc).__name__}: {_first_line(exc)}") from None
+                raise StoreError(f"state store {self.where}: {type(exc).__name__}: {_first_line(exc)}") from None
 
-    def query(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    def query(self, stmt: Statement, params: Params | None = None) -> list[tuple[Any, ...]]:
         import psycopg
 
         with self._lock:
             conn = self._connection()
             try:
-                return list(conn.execute(*pg_sql(sql, params)).fetchall())
+                return list(self._tx(conn).execute(stmt, params).fetchall())
             except psycopg.OperationalError as exc:
-                raise StoreError(f"state store {self.path}: {type(exc).__name__}: {_first_line(exc)}") from None
-
-    VERSION_TABLE_DDL = (
-        "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, description TEXT NOT NULL,"
-        " applied_at TIMESTAMPTZ NOT NULL DEFAULT now())"
-    )
-    FRESH_STORE_HINT = "point SENTINEL_STATE_DSN at a fresh database"
-
-    def _already_current(self, newest: int) -> bool:
-        return False  # replicas serialise on the advisory lock inside the migration transaction instead
-
-    def _before_migrating(self, tx: Any) -> None:
-        # Two replicas starting together: the second waits here, then finds the schema current.
-        tx.execute("SELECT pg_advisory_xact_lock(?)", (MIGRATION_LOCK_KEY,))
+                raise StoreError(f"state store {self.where}: {type(exc).__name__}: {_first_line(exc)}") from None
 
     def close(self) -> None:
         with self._lock:
             self._closed = True
             if self._conn is not None:
                 self._conn.close()
+
+
+class PostgresStateStore(SqlStateStore):
+    def __init__(self, dsn: str, *, statement_timeout_ms: int = STATEMENT_TIMEOUT_MS) -> None:
+        engine = PostgresEngine(dsn, statement_timeout_ms=statement_timeout_ms)
+        self.path = engine.where
+        super().__init__(engine)
 
 
 def _first_line(exc: BaseException) -> str:

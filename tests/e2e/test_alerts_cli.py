@@ -104,3 +104,17 @@ def test_help_documents_the_commands():
     assert "--match" in cli("silence", "add", "--help").output
     assert "silenced" in cli("alerts", "--help").output
 
+
+
+def test_notify_test_works_with_slas_configured(env, alerting_fakes, tmp_path):
+    """The production config has `slas:`, which wraps the pipeline in the SLA sink; notify-test still reaches it."""
+    config = tmp_path / "alert_rules.yaml"
+    config.write_text(config.read_text() + (
+        "checks:\n"
+        "  - {id: orders_fresh, kind: sql_threshold, schedule: {every: 5m},\n"
+        "     params: {connection: main, query: 'SELECT 1', warning: 1, critical: 2}}\n"
+        "slas:\n"
+        "  - {id: orders_15m, check: orders_fresh, threshold: 15m}\n"))
+    ok = cli("notify-test", "--route", "team_slack")
+    assert ok.exit_code == 0, ok.output
+    assert "OK     slack" in ok.output and len(alerting_fakes.slack.posts) == 1

@@ -12,9 +12,9 @@ from typing import Any
 
 from sentinel.alerting.pipeline import AlertPipeline
 from sentinel.clock import FakeClock
+from sentinel.compose_root import build_notifiers
 from sentinel.config.settings import Settings
 from sentinel.config.spec import SentinelConfig
-from sentinel.notify.registry import build_notifiers
 from sentinel.store.sqlite import SqliteStateStore
 from tests.integration.alerting_helpers import FRESHNESS_RULE, freshness
 

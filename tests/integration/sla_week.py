@@ -39,8 +39,9 @@ from pydantic import Field
 from sentinel_checks.warehouse_freshness import FreshnessTarget, evaluate_age, evaluate_deadline
 
 from sentinel.api import Check, CheckContext, CheckResult, Params, SourceError, Status
-from sentinel.app import App, build_app
+from sentinel.app import App
 from sentinel.clock import FakeClock
+from sentinel.compose_root import Wiring, build_app
 from sentinel.config.settings import Settings
 from tests.calendars import Calendar
 
@@ -256,7 +257,7 @@ class SimulatedWeek:
     def app(self, clock: FakeClock, state_path: Path, *, with_alerting: bool = True, **settings: Any) -> App:
         values = {**self.settings, "state_path": state_path, **settings}
         return build_app(Settings(**values), clock=clock, extra_checks=PLUGINS,
-                         with_metrics=False, with_alerting=with_alerting)
+                         wiring=Wiring(metrics=False, alerting=with_alerting))
 
 
 def _within(moment: datetime, span: tuple[datetime, datetime]) -> bool:
@@ -277,7 +278,7 @@ def simulate(tmp: Path, alert_settings: dict[str, Any], cal: Calendar,
     clock = FakeClock(cal.week_a_start)
     state_path = tmp / "state.db"
     app = build_app(Settings(**settings, state_path=state_path), clock=clock, extra_checks=PLUGINS,
-                    with_metrics=False)
+                    wiring=Wiring(metrics=False))
     assert app.alerting is not None
     started = time.monotonic()
     steps = 0

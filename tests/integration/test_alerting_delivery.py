@@ -7,6 +7,7 @@ import time
 from datetime import timedelta
 
 from sentinel.alerting.types import DeliveryStatus
+from sentinel.compose_root import build_heartbeat
 from sentinel.model import Status
 from tests.fakes.alerting_apis import Fault
 from tests.integration.alerting_helpers import FRESHNESS_RULE, all_text, freshness, result
@@ -144,8 +145,8 @@ def test_email_route_over_smtp(make_pipeline, alerting_fakes, smtp_server):
 
 def test_heartbeat_pings_the_pager(make_pipeline, alerting_fakes):
     h = make_pipeline(CONFIG, heartbeat_name="sentinel-prod")
-    p = h.build()
-    assert p.heartbeat() is True and p.heartbeat() is True
+    heartbeat = build_heartbeat(h.settings)
+    assert heartbeat is not None and heartbeat.ping() is True and heartbeat.ping() is True
     assert alerting_fakes.opsgenie.heartbeats == {"sentinel-prod": 2}
 
 
@@ -155,10 +156,12 @@ def test_heartbeat_url_with_basic_auth_for_jsm(make_pipeline, alerting_fakes):
     url = jsm.base_url.replace("/integration", "/api/cloud-1/v1/teams/team-9/heartbeats/ping?name=sentinel")
     h = make_pipeline(CONFIG, pager="jsm", heartbeat_url=url,
                       heartbeat_basic_auth="oncall@novapay.example:atlassian-token-1")
-    assert h.build().heartbeat() is True
+    heartbeat = build_heartbeat(h.settings)
+    assert heartbeat is not None and heartbeat.ping() is True
     assert jsm.heartbeats == {"sentinel": 1}
     wrong = make_pipeline(CONFIG, pager="jsm", heartbeat_url=url, heartbeat_basic_auth="oncall@novapay.example:nope")
-    assert wrong.build().heartbeat() is False
+    heartbeat = build_heartbeat(wrong.settings)
+    assert heartbeat is not None and heartbeat.ping() is False
 
 
 def test_group_wait_collects_alerts_into_one_message(make_pipeline, alerting_fakes):
@@ -181,8 +184,8 @@ def test_alerting_metrics_on_the_app_registry(make_pipeline, alerting_fakes):
     from prometheus_client import CollectorRegistry, generate_latest
 
     from sentinel.alerting.pipeline import AlertPipeline
+    from sentinel.compose_root import build_notifiers
     from sentinel.metrics import SentinelMetrics
-    from sentinel.notify.registry import build_notifiers
     from sentinel.store.sqlite import SqliteStateStore
 
     h = make_pipeline(CONFIG, pager="none")

@@ -12,9 +12,9 @@ from prometheus_client import CollectorRegistry, generate_latest
 
 from sentinel.alerting.pipeline import AlertPipeline
 from sentinel.alerting.types import DeliveryStatus
+from sentinel.compose_root import build_notifiers
 from sentinel.metrics import SentinelMetrics
 from sentinel.model import Status
-from sentinel.notify.registry import build_notifiers
 from sentinel.store.sqlite import SqliteStateStore
 from tests.fakes.alerting_apis import Fault
 from tests.integration.alerting_helpers import FRESHNESS_RULE, all_text, freshness, result

@@ -4,10 +4,14 @@ check memory behave as in-process. Real processes, real signals; the faults come
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 
@@ -148,3 +152,62 @@ def _alive(pid: int) -> bool:
             return f.read().rsplit(")", 1)[1].split()[0] != "Z"
     except OSError:
         return False
+
+
+# A fresh interpreter, single-threaded as `check --once` and the daemon are when they build their pool: its workers
+# are forks of it. It holds 300 MiB of its own, more than the workers' 256 MiB limit.
+_FORKED_FROM_THE_CALLER = """
+import json, os, sys
+from datetime import timedelta
+sys.path.insert(0, sys.argv[1])
+from sentinel.api import DictMemory
+from sentinel.clock import SystemClock
+from sentinel.config.checks_spec import CheckSpec
+from sentinel.config.settings import Settings
+from sentinel.isolation import WorkerPool
+from sentinel.redact import Redactor
+from sentinel.runner import CheckRunner, PlannedCheck
+from tests.fakes.faulty_checks import FaultyCheck
+
+def planned(check_id, fault="none"):
+    spec = CheckSpec(id=check_id, kind="faulty", timeout=timedelta(seconds=10))
+    return PlannedCheck(spec, FaultyCheck(FaultyCheck.Params(fault=fault)), "sql-threshold")
+
+def parent(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        return int(f.read().rsplit(")", 1)[1].split()[1])
+
+if __name__ == "__main__":
+    ballast = bytearray(b"\\x01") * (300 * 2**20)
+    pool = WorkerPool(Settings(), SystemClock(), size=2, memory_limit_bytes=256 * 2**20)
+    pool.warm(2)
+    runner = CheckRunner(None, lambda cid: DictMemory(), SystemClock(), Redactor.from_settings(Settings()),
+                         max_workers=2, pool=pool)
+    first = runner.run_one(planned("a"))
+    first_parent = parent(int(first.values["pid"]))
+    crashed = runner.run_one(planned("b", "segfault"))
+    after = [runner.run_one(planned(f"c{i}")) for i in range(3)]
+    out = {"first": [first.status.value, first.summary, first_parent],
+           "crashed": [crashed.status.value, crashed.summary],
+           "after": [r.status.value for r in after], "me": os.getpid()}
+    runner.close()
+    print(json.dumps(out))
+"""
+
+
+def test_workers_forked_from_a_single_threaded_caller_share_its_memory_and_still_isolate(tmp_path: Path) -> None:
+    """The fast path of `check --once`: workers are forks of the caller itself (no fork server to start and no
+    imports to repeat). The memory limit counts what a worker uses, not the caller's pages it shares; a crash is
+    still only that check's ERROR, and the replacement comes from the fork server (the caller has threads now)."""
+    script = tmp_path / "forked.py"
+    script.write_text(_FORKED_FROM_THE_CALLER)
+    root = Path(__file__).resolve().parents[2]
+    proc = subprocess.run([sys.executable, str(script), str(root)], capture_output=True, text=True, timeout=120,
+                          cwd=root)
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout.splitlines()[-1])
+    status, summary, first_parent = out["first"]
+    assert status == "ok", summary
+    assert first_parent == out["me"]  # forked from the caller, not from the fork server
+    assert out["crashed"][0] == "error" and "check crashed: SIGSEGV in worker (faulty" in out["crashed"][1]
+    assert out["after"] == ["ok"] * 3

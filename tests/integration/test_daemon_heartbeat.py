@@ -8,8 +8,8 @@ from pathlib import Path
 from pydantic import SecretStr
 from pytest_httpserver import HTTPServer
 
-from sentinel.app import build_app
 from sentinel.clock import FakeClock
+from sentinel.compose_root import build_app
 from sentinel.config.settings import Settings
 from sentinel.scheduler import CheckScheduler
 

@@ -14,7 +14,7 @@ import pytest
 from pydantic import SecretStr
 from pytest_httpserver import HTTPServer
 
-from sentinel.app import build_app
+from sentinel.compose_root import Wiring, build_app
 from sentinel.config.settings import Settings
 from sentinel.model import Status
 from sentinel.scheduler import CheckScheduler
@@ -38,7 +38,7 @@ def test_the_daemon_stores_each_faults_error_keeps_the_others_on_time_and_keeps_
     settings = Settings(config_file=tmp_path / "rules.yaml", state_path=tmp_path / "s.db",
                         heartbeat_url=httpserver.url_for("/heartbeat/sentinel"), check_memory_limit_mb=256,
                         slack_token=SecretStr("xoxb-not-used-here"), slack_base_url=httpserver.url_for("/api/"))
-    app = build_app(settings, extra_checks={"faulty": FaultyCheck}, isolate_checks=True)
+    app = build_app(settings, extra_checks={"faulty": FaultyCheck}, wiring=Wiring(daemon=True))
     scheduler = CheckScheduler(app)
     started = time.monotonic()
     scheduler.start()

@@ -257,3 +257,41 @@ def test_kafka_topics_and_groups_the_lag_checks_name_are_checked_on_the_broker(
     assert "or grant Describe on the group (deploy/grants/kafka-acls.sh)" in out
     assert "no topic matches 'cdc\\\\.nothing\\\\..*' (sink_lag)" in out
     assert f"no consumer group matches '{group}'" not in out and f"no topic matches '{topic}'" not in out
+
+
+def test_a_reconciled_decimal_declared_at_different_scales_is_a_warning_with_its_config_line(
+        tmp_path: Path, world: dict[str, Any], slack: FakeSlack, postgres: PostgresService) -> None:
+    """Issue 19: the target keeps 4 of the source's 8 digits. The check would show the rounded rows as stale; the
+    preflight says why before the first page, and where the pair is configured. Matching scales are ok."""
+    import duckdb
+
+    with psycopg.connect(world["admin"], autocommit=True) as conn:
+        conn.execute("CREATE TABLE IF NOT EXISTS settlements (id bigint PRIMARY KEY, created_at timestamptz, "
+                     "amount numeric(18,8), fee numeric(12,2))")
+    monitor = postgres.monitor_dsn(DB, ["public.orders", "public.settlements"])  # the grants, as an operator would
+    duck = tmp_path / "warehouse.duckdb"
+    conn = duckdb.connect(str(duck))
+    conn.execute("CREATE SCHEMA raw")
+    conn.execute("CREATE TABLE raw.settlements (id BIGINT, created_at TIMESTAMP, amount DECIMAL(18,4), "
+                 "fee DECIMAL(12,2))")
+    conn.close()
+    pair = (f"{{source: {{engine: postgres, table: public.settlements}}, target: {{engine: duckdb, path: '{duck}', "
+            "table: raw.settlements}, key: [id], time_column: created_at}")
+    check = f"""  - id: settlements_match
+    kind: row_reconciliation
+    params:
+      mode: full
+      pairs:
+        - {pair}
+"""
+    text = config().replace("routes:\n", check + "routes:\n")
+    proc = doctor(tmp_path, world, slack, text, dsn=monitor)
+    assert proc.returncode == 0, proc.stdout + proc.stderr  # a warning, not a problem
+    path = tmp_path / "alert_rules.yaml"
+    [warning] = [line for line in proc.stdout.splitlines() if line.startswith("WARN")]
+    assert warning == (
+        "WARN    reconcile public.settlements: settlements_match: amount: source numeric scale 8, target "
+        "DECIMAL(18,4) scale 4; compared at 8 digits; rows whose values need digits one side does not keep will "
+        "show as stale  -> fix: declare the same scale on both sides, or leave the column out (exclude_columns at "
+        f"{path}:22 (checks[3].params.pairs[0]))")
+    assert "fee" not in warning  # numeric(12,2) on both sides

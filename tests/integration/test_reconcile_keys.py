@@ -147,6 +147,33 @@ def test_uuid_text_and_numeric_keys_are_reconciled_to_the_last_key(world: dict[s
     assert keys_of(f, "duplicate") == [str(keys[0])]
 
 
+def test_uuid_keys_differing_only_past_their_leading_bits_and_at_the_ends_of_the_range(
+        world: dict[str, Any]) -> None:
+    """UUID against UUID is split by the key's leading 60 bits (no hash of every key): a key replaced by one that
+    shares those bits, with the same time and version, must still differ, in each part of the other 68 bits;
+    the lowest and highest UUIDs and a run of consecutive ones (time-ordered UUIDv7 shape) are found too."""
+    base = uuid.UUID("01890a5d-ac96-7000-8000-000000000000").int
+    keys = [uuid.UUID(int=base + (i << 20)) for i in range(1000)]  # same leading 60 bits in runs of 256
+    keys += [uuid.UUID(int=0), uuid.UUID(int=2**128 - 1)]
+    cols = [Col("id", "uuid PRIMARY KEY", "UUID", "VARCHAR"), *TIME]
+    t, t2 = in_hour(1, 10), in_hour(1, 10) + timedelta(hours=1)
+    # the swapped keys' hour has no other difference: only the key sum can tell it differs
+    source = [(k, t2 if i < 300 else t, t2 if i < 300 else t) for i, k in enumerate(keys)]
+    # the replacements differ from the lost key in bits 60-87, 88-119 and 120-127 of the 128 only
+    swaps = {keys[10]: uuid.UUID(int=keys[10].int ^ (1 << 67)), keys[20]: uuid.UUID(int=keys[20].int ^ (1 << 9)),
+             keys[30]: uuid.UUID(int=keys[30].int ^ 1)}
+    lost = {*keys[500:600], keys[-1], keys[-2]}
+    target = [(swaps.get(k, k), at, v) for k, at, v in source if k not in lost]
+    # the default fanout: from the lowest to the highest UUID is 2^60 leading values, 10 levels of 64
+    f = run(world, "uuid_bits", tables(world, "uuid_bits", cols, source, target, "duckdb"), ["id"], leaf_rows=8)
+    assert f.values["unresolved_rows"] == 0, f.summary
+    assert set(keys_of(f, "extra")) == {str(k) for k in swaps.values()}
+    missing = set(keys_of(f, "missing")) | {r.split(" (")[0] for r in f.details["missing_ranges"].split(", ")}
+    assert f.values["missing_rows"] == len(lost) + len(swaps)
+    assert {str(k) for k in [*swaps, keys[-1], keys[-2]]} <= missing
+    assert f"{keys[500]}..{keys[599]}" in missing  # the run of 100 is one range
+
+
 @pytest.mark.parametrize("engine", ENGINES)
 def test_composite_key_with_a_low_cardinality_first_column_lists_every_key_in_numeric_order(
         world: dict[str, Any], engine: str) -> None:

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from sentinel.app import build_app
 from sentinel.clock import FakeClock
+from sentinel.compose_root import Wiring, build_app
 from sentinel.config.settings import Settings
 from sentinel.reports.weekly import ReportAlreadySent, WeeklyReportDuty, send_by_hand
 from sentinel.weeks import week_bounds
@@ -29,7 +29,7 @@ def test_a_manual_resend_needs_force_and_logs_every_recipient(tmp_path: Path, sm
     (tmp_path / "rules.yaml").write_text(yaml.safe_dump(config))
     clock = FakeClock(W53_END + timedelta(hours=9))
     app = build_app(Settings(config_file=tmp_path / "rules.yaml", state_path=tmp_path / "state.db",
-                             **smtp_tls_server.settings()), clock=clock, with_metrics=False, with_alerting=False)
+                             **smtp_tls_server.settings()), clock=clock, wiring=Wiring(metrics=False, alerting=False))
     try:
         assert WeeklyReportDuty(app).run_once() == "2026-W53"  # the daemon, on time
         (daemon_sent,) = app.store.report_log("2026-W53")
@@ -58,14 +58,14 @@ def test_a_failed_manual_send_leaves_the_week_to_the_daemon(tmp_path: Path, smtp
     clock = FakeClock(W53_END + timedelta(hours=8))  # before the daemon's Monday 09:00
     settings = {"config_file": tmp_path / "rules.yaml", "state_path": tmp_path / "state.db",
                 **smtp_tls_server.settings()}
-    wrong = build_app(Settings(**{**settings, "smtp_password": "WRONG-9"}), clock=clock, with_metrics=False,
-                      with_alerting=False)
+    wrong = build_app(Settings(**{**settings, "smtp_password": "WRONG-9"}), clock=clock, wiring=Wiring(metrics=False,
+                      alerting=False))
     with pytest.raises(NotifyError):
         send_by_hand(wrong, "2026-W53", clock.now())
     assert [e.status for e in wrong.store.report_log("2026-W53")] == ["failed"]
     wrong.close()
     clock.advance(timedelta(hours=1))
-    app = build_app(Settings(**settings), clock=clock, with_metrics=False, with_alerting=False)
+    app = build_app(Settings(**settings), clock=clock, wiring=Wiring(metrics=False, alerting=False))
     try:
         assert WeeklyReportDuty(app).run_once() == "2026-W53"  # not blocked by a claim the failed send left
         assert len(smtp_tls_server.wait_for(1)) == 1

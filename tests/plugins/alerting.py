@@ -14,9 +14,9 @@ from pytest_httpserver import HTTPServer
 
 from sentinel.alerting.pipeline import AlertPipeline
 from sentinel.clock import FakeClock
+from sentinel.compose_root import build_notifiers
 from sentinel.config.settings import Settings
 from sentinel.config.spec import SentinelConfig
-from sentinel.notify.registry import build_notifiers
 from sentinel.store.sqlite import SqliteStateStore
 from tests.fakes.alerting_apis import FakeGenie, FakePagerDuty, FakeSlack
 

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from sentinel.alerting.lifecycle import step
-from sentinel.alerting.types import AlertState, EventKind, Phase, Verdict
+from sentinel.alerting.types import AlertState, ChangeKind, EventKind, Phase, Verdict
 from sentinel.model import AlertKey, Severity
 from sentinel.rules import Rule
 
@@ -100,7 +101,7 @@ def test_an_alert_whose_check_was_removed_resolves_at_once_saying_why():
     resolved, events = retire(firing, T0 + timedelta(minutes=1))
     assert [e.kind for e in events] == [EventKind.RESOLVED] and resolved.phase is Phase.RESOLVED
     assert events[0].previous_severity is Severity.CRITICAL
-    assert change_line("resolved", resolved, str) == f"Resolved: lag ({CHECK_REMOVED})"
+    assert change_line(ChangeKind.RESOLVED, resolved, str) == f"Resolved: lag ({CHECK_REMOVED})"
 
     pending, _ = drive(Rule(id="lag", runbook="x", for_=timedelta(minutes=5)), [(0, Severity.WARNING)])
     assert pending is not None and pending.phase is Phase.PENDING
@@ -110,3 +111,28 @@ def test_an_alert_whose_check_was_removed_resolves_at_once_saying_why():
     again, events = step(resolved, verdict(Severity.CRITICAL, T0 + timedelta(minutes=2)), Rule(id="lag", runbook="x"),
                          T0 + timedelta(minutes=2))
     assert again.phase is Phase.FIRING and again.resolve_note == ""  # a new episode forgets the old note
+
+
+def test_advance_steps_each_alert_from_the_latest_state_and_redacts_what_it_keeps():
+    from sentinel.alerting.lifecycle import advance
+
+    rule = Rule(id="lag", runbook="x")
+    leaky = replace(verdict(Severity.WARNING, T0), summary="login hunter2 refused")
+    worse = verdict(Severity.CRITICAL, T0)
+    clear_unknown = Verdict(rule_id="other", key=AlertKey.of("other", {"check": "other"}), check_id="other", kind="k",
+                            severity=Severity.NONE, observed_at=T0, summary="fine", runbook="x")
+    outcome = advance([(rule, leaky), (rule, worse), (rule, clear_unknown)], {}, T0,
+                      lambda s: s.replace("hunter2", "[redacted]"))
+    assert [e.kind for e in outcome.events] == [EventKind.FIRED, EventKind.ESCALATED]  # the second saw the first
+    assert list(outcome.changed) == [KEY.fingerprint]  # the clear alert was never remembered
+    assert outcome.events[0].state.summary == "login [redacted] refused"
+
+
+def test_retire_all_touches_only_the_removed_checks():
+    from sentinel.alerting.lifecycle import retire_all
+
+    rule = Rule(id="lag", runbook="x")
+    firing, _ = step(None, verdict(Severity.CRITICAL, T0), rule, T0)
+    outcome = retire_all([firing], {"lag"}, T0)
+    assert outcome.changed[firing.fingerprint].phase is Phase.RESOLVED and len(outcome.events) == 1
+    assert retire_all([firing], {"something_else"}, T0).changed == {}

@@ -121,6 +121,22 @@ routes:
     assert "routes[0].receivers[0]: unknown receiver 'slak' (did you mean \"slack\"?)" in joined
 
 
+def test_a_check_reading_another_checks_memory_must_name_one_of_the_right_kind(tmp_path: Path) -> None:
+    text = GOOD + """
+  - id: volume
+    kind: volume_anomaly
+    params:
+      tables:
+        - {table: payments.transactions, reconciliation: {check: slot_wall}}
+        - {table: payments.refunds, reconciliation: {check: slot_wal}}
+"""
+    joined = "\n".join(problems(write(tmp_path, text)))
+    assert ("alert_rules.yaml:18 at checks[1].params.tables[0].reconciliation.check: unknown check id 'slot_wall' "
+            "(did you mean \"slot_wal\"?)") in joined
+    assert ("alert_rules.yaml:19 at checks[1].params.tables[1].reconciliation.check: check 'slot_wal' is a "
+            "sql_threshold, not a row_reconciliation") in joined
+
+
 def test_missing_file_is_one_clear_error(tmp_path: Path) -> None:
     found = problems(tmp_path / "nope.yaml")
     assert found == [f"{tmp_path / 'nope.yaml'}: file not found (set SENTINEL_CONFIG_FILE or pass the path)"]

@@ -8,7 +8,7 @@ import random
 import numpy as np
 import pytest
 from pydantic import ValidationError
-from sentinel_checks._kafka_lag_window import Verdict, WindowState, estimate_written_at, evaluate
+from sentinel_checks._kafka_lag_window import LagTrend, WindowState, estimate_written_at, evaluate
 from sentinel_checks.kafka_consumer_lag import KafkaConsumerLagParams
 
 from benchmarks.baselines.kafka_lag_naive import naive_evaluate
@@ -17,72 +17,72 @@ W = 600.0  # window seconds
 
 
 def ev(times: list[float], committed: list[list[int]], end: list[list[int]], start: list[int] | None = None,
-       owned: list[bool] | None = None, min_samples: int = 3) -> list[Verdict]:
+       owned: list[bool] | None = None, min_samples: int = 3) -> list[LagTrend]:
     c = np.array(committed, dtype=np.int64)
     e = np.array(end, dtype=np.int64)
     p = c.shape[1]
     res = evaluate(np.array(times, dtype=np.float64), c, e, np.array(start or [0] * p, dtype=np.int64),
                    np.array(owned or [False] * p), window_seconds=W, min_samples=min_samples)
-    return [Verdict(int(v)) for v in res.verdict]
+    return [LagTrend(int(v)) for v in res.verdict]
 
 
 T3 = [0.0, 300.0, 600.0]
 
 
 def test_consumer_keeping_up_is_ok_and_idle_partition_is_idle() -> None:
-    assert ev(T3, [[10], [20], [30]], [[12], [22], [31]]) == [Verdict.OK]
-    assert ev(T3, [[5], [5], [5]], [[5], [5], [5]]) == [Verdict.IDLE]
+    assert ev(T3, [[10], [20], [30]], [[12], [22], [31]]) == [LagTrend.OK]
+    assert ev(T3, [[5], [5], [5]], [[5], [5], [5]]) == [LagTrend.IDLE]
 
 
 def test_stuck_offset_with_lag_is_stop_without_owner_and_stall_with_one() -> None:
     committed, end = [[5, 5]] * 3, [[8, 8], [9, 9], [12, 12]]
-    assert ev(T3, committed, end, owned=[False, True]) == [Verdict.STOP, Verdict.STALL]
+    assert ev(T3, committed, end, owned=[False, True]) == [LagTrend.STOP, LagTrend.STALL]
 
 
 def test_stuck_but_window_not_covered_yet_is_not_judged() -> None:
-    assert ev([0.0, 200.0, 400.0], [[5]] * 3, [[8], [9], [12]]) == [Verdict.OK]
-    assert ev(T3, [[5]] * 3, [[8], [9], [12]], min_samples=4) == [Verdict.OK]
+    assert ev([0.0, 200.0, 400.0], [[5]] * 3, [[8], [9], [12]]) == [LagTrend.OK]
+    assert ev(T3, [[5]] * 3, [[8], [9], [12]], min_samples=4) == [LagTrend.OK]
 
 
 def test_any_zero_lag_in_the_window_prevents_stall() -> None:
     # caught up at the first sample, then data arrived and the consumer has not committed yet
-    assert ev(T3, [[5]] * 3, [[5], [7], [9]], owned=[True]) != [Verdict.STALL]
+    assert ev(T3, [[5]] * 3, [[5], [7], [9]], owned=[True]) != [LagTrend.STALL]
 
 
 def test_committed_offset_going_back_is_rewind_even_with_two_samples() -> None:
-    assert ev([0.0, 60.0], [[40], [10]], [[50], [50]]) == [Verdict.REWIND]
+    assert ev([0.0, 60.0], [[40], [10]], [[50], [50]]) == [LagTrend.REWIND]
 
 
 def test_lag_growing_in_every_interval_while_consumer_moves_is_growing() -> None:
-    assert ev([0.0, 200.0, 400.0, 600.0], [[10], [20], [30], [40]], [[15], [30], [50], [80]]) == [Verdict.GROWING]
+    assert ev([0.0, 200.0, 400.0, 600.0], [[10], [20], [30], [40]], [[15], [30], [50], [80]]) == [LagTrend.GROWING]
     # lag shrank once: not growing
-    assert ev([0.0, 200.0, 400.0, 600.0], [[10], [20], [30], [40]], [[15], [30], [34], [80]]) == [Verdict.OK]
+    assert ev([0.0, 200.0, 400.0, 600.0], [[10], [20], [30], [40]], [[15], [30], [34], [80]]) == [LagTrend.OK]
 
 
 def test_no_committed_offset_is_explicit_and_never_negative_lag() -> None:
     res = evaluate(np.array([0.0]), np.array([[-1, -1]]), np.array([[7, 0]]), np.array([0, 0]),
                    np.array([False, False]), window_seconds=W, min_samples=3)
-    assert [Verdict(int(v)) for v in res.verdict] == [Verdict.NO_OFFSET, Verdict.OK]
+    assert [LagTrend(int(v)) for v in res.verdict] == [LagTrend.NO_OFFSET, LagTrend.OK]
     assert res.lag.tolist() == [0, 0] and res.unread_without_offset.tolist() == [7, 0]
 
 
 def test_offset_below_log_start_is_data_loss_with_lost_count() -> None:
     res = evaluate(np.array(T3), np.array([[2]] * 3), np.array([[7], [7], [8]]), np.array([6]), np.array([True]),
                    window_seconds=W, min_samples=3)
-    assert Verdict(int(res.verdict[0])) is Verdict.DATA_LOSS
+    assert LagTrend(int(res.verdict[0])) is LagTrend.DATA_LOSS
     assert res.lost.tolist() == [4] and res.lag.tolist() == [6]
 
 
 def test_offset_ahead_of_log_end_is_flagged_and_lag_is_zero() -> None:
     res = evaluate(np.array([0.0, 60.0]), np.array([[90], [90]]), np.array([[50], [50]]), np.array([0]),
                    np.array([False]), window_seconds=W, min_samples=3)
-    assert Verdict(int(res.verdict[0])) is Verdict.AHEAD and res.lag.tolist() == [0]
+    assert LagTrend(int(res.verdict[0])) is LagTrend.AHEAD and res.lag.tolist() == [0]
 
 
 def test_new_partition_without_full_history_is_new_not_stop() -> None:
     committed = [[5, -1], [5, -1], [5, 0]]
     end = [[5, -1], [5, 3], [5, 3]]
-    assert ev(T3, committed, end) == [Verdict.IDLE, Verdict.NEW]
+    assert ev(T3, committed, end) == [LagTrend.IDLE, LagTrend.NEW]
 
 
 def test_stuck_seconds_counts_from_the_last_change() -> None:
@@ -165,7 +165,7 @@ def test_the_lag_status_series_lists_every_verdict() -> None:
 
     series = KafkaConsumerLagCheck.finding_series
     assert series is not None and series.verdict is not None
-    assert series.verdict[2] == tuple(v.label for v in Verdict)
+    assert series.verdict[2] == tuple(v.label for v in LagTrend)
 
 
 @pytest.mark.parametrize("kind", ["kafka_consumer_lag", "kafka_topic_arrival"])

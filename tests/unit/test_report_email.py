@@ -74,7 +74,7 @@ def test_the_daemon_duty_is_scheduled_weekly_at_the_configured_time_and_once_at_
     jobs: dict[str, Any] = {}
     scheduler = SimpleNamespace(add_job=lambda func, trigger, job_id: jobs.__setitem__(job_id, trigger))
     app = SimpleNamespace(config=SimpleNamespace(spec=SimpleNamespace(report=ReportSpec(
-        to=["a@novapay.example"], weekday="tuesday", at="07:30"))), extras={})
+        to=["a@novapay.example"], weekday="tuesday", at="07:30"))))
     WeeklyReportDuty(app).install(scheduler)
     wednesday = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
     weekly = jobs["__weekly_report"]

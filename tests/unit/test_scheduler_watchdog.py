@@ -7,8 +7,8 @@ from datetime import timedelta
 from pathlib import Path
 
 from sentinel.api import Check, CheckContext, CheckResult, Params, Status
-from sentinel.app import build_app
 from sentinel.clock import FakeClock
+from sentinel.compose_root import Wiring, build_app
 from sentinel.config.settings import Settings
 from sentinel.scheduler import CheckScheduler, trigger_for
 
@@ -34,7 +34,7 @@ def test_silent_scheduler_is_unhealthy_and_stuck_checks_are_counted(tmp_path: Pa
     (tmp_path / "rules.yaml").write_text("checks:\n  - {id: hung, kind: hang, timeout: 200ms, schedule: {every: 1h}}\n")
     clock = FakeClock()
     app = build_app(Settings(config_file=tmp_path / "rules.yaml", state_path=tmp_path / "s.db"), clock=clock,
-                    extra_checks={"hang": HangCheck}, with_alerting=False)
+                    extra_checks={"hang": HangCheck}, wiring=Wiring(alerting=False))
     scheduler = CheckScheduler(app)
     assert scheduler.check_health()
     result = app.runner.run_one(app.planned[0])
@@ -62,7 +62,7 @@ def test_old_check_results_are_pruned_after_the_retention(tmp_path: Path) -> Non
     (tmp_path / "rules.yaml").write_text("checks: []\n")
     clock = FakeClock()
     app = build_app(Settings(config_file=tmp_path / "rules.yaml", state_path=tmp_path / "s.db",
-                             results_retention=timedelta(days=35)), clock=clock, with_alerting=False)
+                             results_retention=timedelta(days=35)), clock=clock, wiring=Wiring(alerting=False))
     for age_days in (40, 36, 2):
         app.store.save_result(CheckResult("c", "fn", Status.OK, clock.now() - timedelta(days=age_days), "x"))
     assert CheckScheduler(app).prune() == 2

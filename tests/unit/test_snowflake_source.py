@@ -9,7 +9,7 @@ from pydantic import SecretStr
 from snowflake.connector import errors as sf_errors
 
 from sentinel.errors import PrivilegedConnectionError, SourceError
-from sentinel.sources.snowflake import IDENTITY_SQL, OWNED_SQL, SnowflakeSource
+from sentinel.sources.snowflake import IDENTITY_SQL, OWNED_SQL, SnowflakeConnectionSettings, SnowflakeSource
 
 PASSWORD = "s3cr3t-Snowflake-pw"
 
@@ -59,9 +59,10 @@ class FakeConn:
         self.closed = True
 
 
-def source(connector: Any, **kw: Any) -> SnowflakeSource:
-    return SnowflakeSource(account="acme-eu1", user="SENTINEL_SVC", password=SecretStr(PASSWORD), connector=connector,
-                           statement_timeout=30, **kw)
+def source(connector: Any, *, allow_privileged: bool = False, **settings: Any) -> SnowflakeSource:
+    return SnowflakeSource(SnowflakeConnectionSettings(account="acme-eu1", user="SENTINEL_SVC",
+                                                       password=SecretStr(PASSWORD), statement_timeout=30, **settings),
+                           connector=connector, allow_privileged=allow_privileged)
 
 
 def expired() -> sf_errors.ProgrammingError:

@@ -34,7 +34,7 @@ def test_the_monday_job_fires_next_at_monday_0900_utc(cal: Calendar) -> None:
     jobs: dict[str, Any] = {}
     scheduler = SimpleNamespace(add_job=lambda func, trigger, job_id: jobs.__setitem__(job_id, trigger))
     app = SimpleNamespace(config=SimpleNamespace(spec=SimpleNamespace(report=ReportSpec(
-        to=["a@novapay.example"], weekday="monday", at="09:00"))), extras={})
+        to=["a@novapay.example"], weekday="monday", at="09:00"))))
     WeeklyReportDuty(app).install(scheduler)  # type: ignore[arg-type]
     assert jobs["__weekly_report"].get_next_fire_time(None, cal.now) == _next_monday_0900(cal)
 

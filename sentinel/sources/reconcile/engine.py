@@ -26,6 +26,7 @@ from sentinel.sources.reconcile.dialects import ColumnKind
 from sentinel.sources.reconcile.model import (
     Agg,
     BucketDiff,
+    BucketRows,
     DeletedFilter,
     Execute,
     Key,
@@ -39,7 +40,7 @@ from sentinel.sources.reconcile.model import (
     Side,
     SideSpec,
 )
-from sentinel.sources.reconcile.plan import EPOCH, BucketPlan
+from sentinel.sources.reconcile.plan import EPOCH, Bucket, BucketPlan
 from sentinel.sources.reconcile.queries import (
     as_int,
     cell_aggregates,
@@ -67,12 +68,14 @@ __all__ = [
     "SideSpec",
     "cell_aggregates",
     "prepare",
+    "prepare_pair",
     "reconcile_pair",
     "row_fingerprints",
 ]
 
 T = TypeVar("T")
 SEGMENTS_PER_QUERY = {"postgres": 200, "snowflake": 200, "duckdb": 10}
+LEAF_SEGMENTS_PER_QUERY = 200
 
 
 def _both(pool: ThreadPoolExecutor, a: Callable[[], T], b: Callable[[], T]) -> tuple[T, T]:
@@ -109,11 +112,12 @@ def agree_scales(source: Side, target: Side, options: ReconcileOptions) -> list[
 
 def _agree_keys(source: Side, target: Side) -> None:
     """Both sides must split the same key space and report keys alike: by the key's order only when it is one
-    integer column on both, as integers only where both columns are integral."""
-    ordered = source.ordered_key and target.ordered_key
+    integer column on both, or one UUID column on both; as integers only where both columns are integral."""
+    uuid_key = source.uuid_key and target.uuid_key
+    ordered = source.ordered_key and target.ordered_key and source.uuid_key == target.uuid_key
     integral = tuple(a and b for a, b in zip(source.key_integral, target.key_integral, strict=True))
     for side in (source, target):
-        side.ordered_key, side.key_integral = ordered, integral
+        side.ordered_key, side.key_integral, side.uuid_key = ordered, integral, uuid_key and ordered
 
 
 def key_text(values: Sequence[Any]) -> str:
@@ -123,6 +127,27 @@ def key_text(values: Sequence[Any]) -> str:
 def key_order(key: Key) -> tuple[tuple[int, Any], ...]:
     """Sort order of keys: numbers as numbers, text by code point (PostgreSQL's COLLATE "C"), NULL first."""
     return tuple((0, 0) if v is None else (1, v) if isinstance(v, int) else (2, str(v)) for v in key)
+
+
+def prepare_pair(source: Side, target: Side, options: ReconcileOptions, *, column_map: Mapping[str, str] | None = None,
+                 exclude: Sequence[str] = (), pool: ThreadPoolExecutor | None = None) -> list[str]:
+    """Introspect both tables, resolve the compared columns (full mode with no column list: every source column
+    but `exclude`, by the same name or its `column_map` name), agree on how keys are split and at which scale
+    decimals are compared. Returns the caveats a reader should see (scales that differ or were assumed); a missing
+    table or column, or a key type that cannot be compared, raises with its name."""
+    if pool is None:
+        src_all, tgt_all = table_columns(source), table_columns(target)
+    else:
+        src_all, tgt_all = _both(pool, lambda: table_columns(source), lambda: table_columns(target))
+    if options.mode is ReconcileMode.FULL and not source.spec.columns:
+        names = [c.name for c in src_all.values() if c.name not in exclude]
+        mapping = column_map or {}
+        source.spec = replace(source.spec, columns=tuple(names))
+        target.spec = replace(target.spec, columns=tuple(mapping.get(n, n) for n in names))
+    resolve(source, src_all, needed(source.spec))
+    resolve(target, tgt_all, needed(target.spec))
+    _agree_keys(source, target)
+    return agree_scales(source, target, options)
 
 
 def reconcile_pair(source: Side, target: Side, plan: BucketPlan, options: ReconcileOptions,
@@ -135,16 +160,7 @@ def reconcile_pair(source: Side, target: Side, plan: BucketPlan, options: Reconc
     """
     report = PairReport()
     with ThreadPoolExecutor(max_workers=2, thread_name_prefix="reconcile") as pool:
-        src_all, tgt_all = _both(pool, lambda: table_columns(source), lambda: table_columns(target))
-        if options.mode is ReconcileMode.FULL and not source.spec.columns:
-            names = [c.name for c in src_all.values() if c.name not in exclude]
-            mapping = column_map or {}
-            source.spec = replace(source.spec, columns=tuple(names))
-            target.spec = replace(target.spec, columns=tuple(mapping.get(n, n) for n in names))
-        resolve(source, src_all, needed(source.spec))
-        resolve(target, tgt_all, needed(target.spec))
-        _agree_keys(source, target)
-        report.notes = agree_scales(source, target, options)
+        report.notes = prepare_pair(source, target, options, column_map=column_map, exclude=exclude, pool=pool)
         skipped = set(skip)
         ranges = plan.ranges(skipped)
         report.buckets_skipped = sum(1 for b in plan.buckets if b.start in skipped)
@@ -184,6 +200,7 @@ def _compare(report: PairReport, source: Side, target: Side, plan: BucketPlan, o
                 differing.append(Segment(cell, lo, hi, s, t))
     report.source_rows = sum(d.source_rows for d in per_bucket.values())
     report.target_rows = sum(d.target_rows for d in per_bucket.values())
+    report.bucket_rows = bucket_rows(plan, per_bucket, skipped)
     if differing:
         _drill(report, source, target, plan, options, differing, per_bucket, pool)
     for idx, b in enumerate(plan.buckets):
@@ -270,7 +287,9 @@ def _classify_leaves(report: PairReport, source: Side, target: Side, plan: Bucke
                      leaves: list[Segment], per_bucket: dict[int, BucketDiff], pool: ThreadPoolExecutor) -> None:
     cutoff_us = (plan.cutoff - EPOCH) // timedelta(microseconds=1)
     nkeys = len(source.spec.keys)
-    for batch in _batches(leaves, options.fanout, _batch_size(source, target)):
+    # leaf rows are fetched, not aggregated (nothing per branch held in DuckDB's memory), so one statement per
+    # side serves up to LEAF_SEGMENTS_PER_QUERY leaves: a clustered loss of 5,000 rows is ~50 leaves, one round trip
+    for batch in _batches(leaves, options.fanout, LEAF_SEGMENTS_PER_QUERY):
         def run(side: Side, batch: list[tuple[int, Segment, int]] = batch) -> list[tuple[Any, ...]]:
             sql, params = segment_sql(side, plan, batch, options, leaf=True)
             return side.run(sql, params)
@@ -372,3 +391,14 @@ def missing_ranges(source: Side, plan: BucketPlan, report: PairReport) -> list[K
     counts = key_range_counts(source, plan, [(run[0][0], run[-1][0]) for run in candidates])
     found = [KeyRange(run[0], run[-1], len(run)) for i, run in enumerate(candidates) if counts.get(i) == len(run)]
     return sorted(found, key=lambda r: (-r.count, key_order(r.first)))
+
+
+def bucket_rows(plan: BucketPlan, per_bucket: Mapping[int, BucketDiff], skipped: set[datetime]) -> dict[Bucket, BucketRows]:
+    """Rows per compared bucket and side; a bucket without a single cell counted zero rows, which is a measurement
+    (the loudest volume drop there is), not a gap."""
+    out = {}
+    for idx, b in enumerate(plan.buckets):
+        if b.start not in skipped:
+            d = per_bucket.get(idx)
+            out[b] = BucketRows(d.source_rows, d.target_rows) if d else BucketRows(0, 0)
+    return out

@@ -7,7 +7,7 @@ import enum
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from sentinel.sources.reconcile.dialects import Column, Dialect
 from sentinel.sources.reconcile.plan import Bucket
@@ -53,9 +53,11 @@ class Side:
     columns: dict[str, Column] = field(default_factory=dict)
     queries: int = 0
     scales: dict[str, int] = field(default_factory=dict)  # per column: the decimal scale both sides print at
-    # True: the drill-down splits ranges of the key itself (one integer key column). False: of a 60-bit hash of
-    # the whole key (text, UUID, numeric, composite keys), whose order is the same in every engine.
+    # True: the drill-down splits ranges of the key itself (one integer key column, or one UUID column on both
+    # sides: its leading 60 bits). False: of a 60-bit hash of the whole key (text, numeric, composite keys, a UUID
+    # compared with text), whose order is the same in every engine.
     ordered_key: bool = True
+    uuid_key: bool = False  # ordered by a UUID column's leading 60 bits; its other 68 bits enter the key sum
     # per key column: reported as an exact integer (both sides integral) or as normalised text; decided for both
     # sides together, so numeric(30,0) in PostgreSQL and NUMBER(30,0) in Snowflake give the same key values
     key_integral: tuple[bool, ...] = ()
@@ -125,6 +127,11 @@ class BucketDiff:
         return self.missing + self.extra + self.duplicate + self.stale + self.unresolved + self.moved
 
 
+class BucketRows(NamedTuple):
+    source: int
+    target: int
+
+
 Key = tuple[Any, ...]  # a row's key values: int for integral key columns, normalised text otherwise
 
 
@@ -165,6 +172,9 @@ class PairReport:
     present: set[Key] = field(default_factory=set)  # keys of leaf rows the target has (they interrupt ranges)
     missing_ranges: list[KeyRange] = field(default_factory=list)
     moved: list[MovedRow] = field(default_factory=list)
+    # rows per compared bucket on each side, matched or not, zero included (volume_anomaly reads them through
+    # row_reconciliation's memory instead of counting the table again); skipped buckets and the no-time cell are absent
+    bucket_rows: dict[Bucket, BucketRows] = field(default_factory=dict)
 
     def total(self, what: str) -> int:
         return sum(int(getattr(d, what)) for d in self.diffs)
