@@ -6,6 +6,7 @@ the caller's handle on one worker (start, memory use, where it is stuck, stop).
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import faulthandler
 import gc
 import importlib
@@ -69,8 +70,23 @@ class _RemoteActivity(Activity):
         self._call("doing", value)
 
 
-def _worker_main(conn: Connection, settings: Any, dump_path: str) -> None:
+_PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
+
+def _die_with_parent(parent_pid: int | None) -> None:
+    """A worker never outlives the process it serves. A fork of the caller inherits the caller's ends of every
+    worker pipe, its own included, so a SIGKILLed daemon (the OOM killer, a node drain) closes no pipe and the
+    worker would wait for a request forever: the kernel kills it when its parent goes (PR_SET_PDEATHSIG, on the
+    thread that forked it, which is the caller's only thread), and it exits at once if the parent is already gone."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if parent_pid is not None and os.getppid() != parent_pid:
+        os._exit(0)
+
+
+def _worker_main(conn: Connection, settings: Any, dump_path: str, parent_pid: int | None = None) -> None:
     """The worker loop: run one check per request until told to stop or the caller goes away."""
+    _die_with_parent(parent_pid)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group; the caller decides
     for sig in (signal.SIGTERM, signal.SIGHUP):  # a fork of the daemon must not run the daemon's handlers
         signal.signal(sig, signal.SIG_DFL)
@@ -178,7 +194,8 @@ class Worker:
         self.dump = Path(tempfile.mkstemp(prefix="sentinel-worker-", suffix=".txt")[1])
         self.conn: Connection
         self.conn, child = ctx.Pipe()
-        self.process = ctx.Process(target=_worker_main, args=(child, settings, str(self.dump)), daemon=True,
+        parent = os.getpid() if fork_caller else None  # a fork server's child has the server as its parent
+        self.process = ctx.Process(target=_worker_main, args=(child, settings, str(self.dump), parent), daemon=True,
                                    name="sentinel-check-worker")
         self.process.start()
         child.close()

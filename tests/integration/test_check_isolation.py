@@ -211,3 +211,39 @@ def test_workers_forked_from_a_single_threaded_caller_share_its_memory_and_still
     assert first_parent == out["me"]  # forked from the caller, not from the fork server
     assert out["crashed"][0] == "error" and "check crashed: SIGSEGV in worker (faulty" in out["crashed"][1]
     assert out["after"] == ["ok"] * 3
+
+
+_KILLED_CALLER = """
+import sys, time
+sys.path.insert(0, sys.argv[1])
+from sentinel.clock import SystemClock
+from sentinel.config.settings import Settings
+from sentinel.isolation import WorkerPool
+
+if __name__ == "__main__":
+    pool = WorkerPool(Settings(), SystemClock(), size=3, memory_limit_bytes=256 * 2**20)
+    pool.warm(3)
+    print(" ".join(str(w.process.pid) for w in pool._idle), flush=True)
+    time.sleep(600)
+"""
+
+
+def test_workers_forked_from_the_caller_die_with_it_when_it_is_sigkilled(tmp_path: Path) -> None:
+    """A SIGKILLed daemon (the OOM killer, a drained node) runs no cleanup, and a fork of it holds the ends of every
+    worker pipe, so no worker would see its pipe close: without the kernel's parent-death signal each daemon
+    restart left its workers behind, idle and holding their connections, for good."""
+    script = tmp_path / "killed.py"
+    script.write_text(_KILLED_CALLER)
+    root = Path(__file__).resolve().parents[2]
+    proc = subprocess.Popen([sys.executable, str(script), str(root)], stdout=subprocess.PIPE, text=True, cwd=root)
+    try:
+        assert proc.stdout is not None
+        pids = [int(p) for p in proc.stdout.readline().split()]
+        assert len(pids) == 3 and all(_alive(p) for p in pids)
+    finally:
+        proc.kill()
+        proc.wait(timeout=30)
+    deadline = time.monotonic() + 15
+    while any(_alive(p) for p in pids) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert [p for p in pids if _alive(p)] == []
