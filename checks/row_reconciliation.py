@@ -143,6 +143,10 @@ class RowReconciliationParams(Params):
     remember_matched: bool = True
     postgres_parallel: bool = Field(True, description="let PostgreSQL share checksum scans among its parallel workers "
                                     "(max_parallel_workers_per_gather still caps them)")
+    postgres_parallel_workers: int = Field(
+        1, ge=0, le=32, description="parallel workers a scan may take on the watched database, beside the session's own "
+        "process (never more than its max_parallel_workers_per_gather). One halves a scan of millions of rows; more "
+        "take more of the database's CPU than a monitor should (on 2 cores two were slower than one)")
     duckdb_threads: int = Field(1, ge=1, le=64, description="threads a DuckDB side may use")
     duckdb_memory_mb: int = Field(16, ge=4, le=1 << 20, description="DuckDB buffer pool per thread (MiB): the "
                                   "comparison scans each table once, so caching the scanned blocks buys nothing")
@@ -374,7 +378,8 @@ class RowReconciliationCheck(Check[RowReconciliationParams]):
     def _open(self, ctx: CheckContext, table: TableParams, options: ReconcileOptions) -> Iterator[Execute]:
         if table.engine == "postgres":
             parallel = self.params.postgres_parallel and options.mode is not ReconcileMode.COUNT
-            with postgres_execute(ctx.sources.postgres(table.connection), ctx.remaining, parallel=parallel) as ex:
+            with postgres_execute(ctx.sources.postgres(table.connection), ctx.remaining, parallel=parallel,
+                                  workers=self.params.postgres_parallel_workers) as ex:
                 yield ex
         elif table.engine == "duckdb":
             assert table.path is not None

@@ -139,23 +139,38 @@ def test_duckdb_buffer_pool_cap_is_applied_and_changes_no_aggregate(engines: dic
     assert got[4] == got[None]
 
 
-def test_postgres_double_epoch_path_equals_exact_numeric_path(postgres: PostgresService) -> None:
-    """The fast date_part normalisation equals extract(epoch) (NUMERIC) to the microsecond, 1900..2100 (negative
-    epochs too), also in a session that is not in UTC."""
+@pytest.mark.parametrize("type_name", ["timestamp with time zone", "timestamp without time zone"])
+def test_postgres_double_epoch_path_equals_exact_numeric_path(postgres: PostgresService, type_name: str) -> None:
+    """The fast date_part normalisation (1900..2100) and its exact fallback (outside) equal extract(epoch)
+    (NUMERIC) to the microsecond: random instants in and far beyond those years, negative epochs, the bounds
+    themselves and .999999 values, also in a session that is not in UTC."""
     d = dialect_for("postgres")
-    fast_us = d.epoch_us("t", d.classify("timestamp with time zone", None))
+    pg_type = "timestamptz" if "with time" in type_name else "timestamp"
+    fast_us = d.epoch_us("t", d.classify(type_name, None))
+    assert "CASE WHEN" in fast_us  # both paths are under test here
     dsn = postgres.create_database("reconcile_engines")
+    edges = ", ".join(f"{pg_type} '{v}'" for v in (
+        "1900-01-01 00:00:00", "1899-12-31 23:59:59.999999", "2099-12-31 23:59:59.999999", "2100-01-01 00:00:00",
+        "1970-01-01 00:00:00", "1969-12-31 23:59:59.999999", "2038-01-19 03:14:07.999999", "0001-01-01 00:00:00",
+        "9999-12-31 23:59:59.999999"))
     with psycopg.connect(dsn) as conn:
         conn.execute("SET TimeZone = 'Asia/Kathmandu'")  # +05:45
-        bad = conn.execute(f"""
-            SELECT count(*) FROM (
-              SELECT t, {fast_us} AS fast, (extract(epoch FROM t) * 1000000)::bigint AS exact
-              FROM (SELECT t FROM (
-                SELECT timestamptz '1900-01-01 00:00:00+00' + (random() * interval '200 years')
-                       + (floor(random() * 1000000) * interval '1 microsecond') AS t
-                FROM generate_series(1, 200000)) a) b) c
-            WHERE fast <> exact""").fetchone()
-    assert bad == (0,)
+        counts = conn.execute(f"""
+            SELECT count(*) FILTER (WHERE fast <> exact), count(*) FROM (
+              SELECT {fast_us} AS fast, (extract(epoch FROM t) * 1000000)::bigint AS exact
+              FROM (SELECT ({pg_type} '{{start}}' + (random() * interval '{{years}} years')
+                            + (floor(random() * 1000000) * interval '1 microsecond'))::{pg_type} AS t
+                    FROM generate_series(1, 100000)
+                    UNION ALL SELECT unnest(ARRAY[{edges}])) a) b""".replace("{start}", "1900-01-01 00:00:00")
+                              .replace("{years}", "200")).fetchone()
+        wide = conn.execute(f"""
+            SELECT count(*) FILTER (WHERE fast <> exact) FROM (
+              SELECT {fast_us} AS fast, (extract(epoch FROM t) * 1000000)::bigint AS exact
+              FROM (SELECT ({pg_type} '0001-01-01 00:00:00' + (random() * interval '9000 years')
+                            + (floor(random() * 1000000) * interval '1 microsecond'))::{pg_type} AS t
+                    FROM generate_series(1, 100000)) a) b""").fetchone()
+    assert counts == (0, 100_009)
+    assert wide == (0,)
 
 
 def test_config_identifiers_are_quoted_not_spliced() -> None:
@@ -167,3 +182,19 @@ def test_config_identifiers_are_quoted_not_spliced() -> None:
     assert dialect_for("postgres").table(["payments", "Tx"]) == '"payments"."Tx"'
 
 
+
+
+def test_postgres_sessions_take_at_most_the_workers_asked_and_never_more_than_the_server_allows(
+        postgres: PostgresService) -> None:
+    """A monitor's scan must not take more of the watched database than asked, nor override the DBA's cap."""
+    dsn = postgres.create_database("reconcile_workers")
+    source = PostgresSource("src", SecretStr(postgres.monitor_dsn("reconcile_workers")))
+    with postgres_execute(source, _remaining, parallel=True, workers=1) as ex:
+        assert ex("SELECT current_setting('max_parallel_workers_per_gather')", []) == [("1",)]
+        assert ex("SELECT current_setting('enable_sort')", []) == [("off",)]
+    with psycopg.connect(dsn, autocommit=True) as conn:  # the DBA allows none
+        conn.execute("ALTER DATABASE reconcile_workers SET max_parallel_workers_per_gather = 0")
+    with postgres_execute(source, _remaining, parallel=True, workers=4) as ex:
+        assert ex("SELECT current_setting('max_parallel_workers_per_gather')", []) == [("0",)]
+    with postgres_execute(source, _remaining) as ex:  # count mode: the server's planner settings untouched
+        assert ex("SELECT current_setting('enable_sort')", []) == [("on",)]

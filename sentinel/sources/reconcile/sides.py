@@ -19,8 +19,10 @@ _PLACEHOLDER = re.compile(r"%s")
 
 
 @contextlib.contextmanager
-def postgres_execute(source: Any, remaining: Remaining, *, parallel: bool = False) -> Iterator[Execute]:
-    """PostgresSource: one read-only session whose statement_timeout is the time left."""
+def postgres_execute(source: Any, remaining: Remaining, *, parallel: bool = False,
+                     workers: int | None = None) -> Iterator[Execute]:
+    """PostgresSource: one read-only session whose statement_timeout is the time left. `parallel` lets the scans use
+    parallel workers, at most `workers` of them (never more than the server's max_parallel_workers_per_gather)."""
     with source.connect(remaining()) as conn:
         conn.execute("SET jit = off")  # JIT compilation costs more than it saves on these short aggregate scans
         conn.execute("SET TimeZone = 'UTC'")  # date_trunc of timestamptz then cuts UTC hours and days
@@ -29,7 +31,13 @@ def postgres_execute(source: Any, remaining: Remaining, *, parallel: bool = Fals
             # parallel scan for it; cheap parallel costs let the (DBA-capped) parallel workers share the scan.
             conn.execute("SET parallel_setup_cost = 0")
             conn.execute("SET parallel_tuple_cost = 0")
-
+            # Estimating one group per row, the planner otherwise sorts every row to group them (spilling to
+            # disk beyond work_mem) where hashing them into the few hundred cells is a quarter faster.
+            conn.execute("SET enable_sort = off")
+            if workers is not None:
+                row = conn.execute("SELECT current_setting('max_parallel_workers_per_gather')::int").fetchone()
+                allowed = min(int(row[0]) if row else 0, max(0, workers))
+                conn.execute(f"SET max_parallel_workers_per_gather = {allowed}")
         def execute(sql: str, params: list[Any]) -> list[tuple[Any, ...]]:
             return [tuple(r) for r in conn.execute(sql, params).fetchall()]
 
