@@ -151,6 +151,11 @@ class Dialect:
             return self.placeholder, when
         return self.placeholder, when.replace(tzinfo=None)
 
+    def cell_calendar(self, kind: ColumnKind, grain: str, lo: datetime, hi: datetime) -> tuple[str, list[object]] | None:
+        """A join giving the cell query a calendar of the cells from `lo` to `hi` (as `cal(g)`, joined on q.g), or
+        None where the engine groups well without one."""
+        return None
+
     # ---- normalisation: layer 1 (reads the column) and layer 2 (from the layer-1 alias) ---------------------------
     def int_l1(self, col: str, kind: ColumnKind) -> str:
         """Layer-1 expression of an integral column (epoch µs for timestamps, days for dates)."""
@@ -278,6 +283,21 @@ class PostgresDialect(Dialect):
         # sessions run with TimeZone = 'UTC' (sides.postgres_execute), so this truncates on UTC hours/days
         # without a per-row AT TIME ZONE conversion
         return f"date_trunc('{grain}', {col})"
+
+    def cell_calendar(self, kind: ColumnKind, grain: str, lo: datetime, hi: datetime) -> tuple[str, list[object]] | None:
+        # The planner cannot estimate how many cells a GROUP BY date_trunc makes and assumes one per row, so it
+        # never aggregates in its parallel workers: every row goes to the leader, which evaluates all the hashing
+        # alone (the md5 of full mode, the bytes of a UUID key). Grouping by the cell of a joined calendar (a few
+        # hundred rows it can count) lets each worker aggregate its share; full mode over 5M rows went from 7.0 s
+        # to 4.7 s with one worker. A row outside the calendar would fall into the NULL (no-time) group, so the
+        # calendar spans every range of the WHERE.
+        if not kind.is_time or grain not in GRAIN_US:
+            return None
+        cast = "timestamptz" if kind is ColumnKind.TIMESTAMP_TZ else "timestamp"
+        f_lo, v_lo = self.time_value(kind, lo)
+        f_hi, v_hi = self.time_value(kind, hi)
+        return (f" LEFT JOIN generate_series(date_trunc('{grain}', {f_lo}::{cast}), {f_hi}::{cast}, "
+                f"interval '1 {grain}') AS cal(g) ON cal.g = q.g", [v_lo, v_hi])
 
     def epoch_us(self, col: str, kind: ColumnKind) -> str:
         # fast and exact between 1900 and 2100 (see the module docstring); elsewhere whole seconds (an integral

@@ -237,9 +237,16 @@ def cells(side: Side, plan: BucketPlan, ranges: Sequence[tuple[datetime, datetim
     where, params = base_where(side, ranges, no_time=True)
     inner = q.rows_sql(where)
     s = side.dialect.sum_exact
+    calendar = None
+    if options.mode is not ReconcileMode.COUNT and ranges:
+        tkind = side.columns[side.spec.time_column].kind
+        calendar = side.dialect.cell_calendar(tkind, plan.grain, min(lo for lo, _ in ranges),
+                                              max(hi for _, hi in ranges))
+    join, cell_col = ("", "g") if calendar is None else (calendar[0], "cal.g")
+    params += [] if calendar is None else calendar[1]
     # nt says which group is the no-time cell: the fakesnow server we test against sends a NULL timestamp
     # as 1970-01-01, so g alone cannot
-    nt = "CASE WHEN g IS NULL THEN 1 ELSE 0 END AS nt"
+    nt = f"CASE WHEN {cell_col} IS NULL THEN 1 ELSE 0 END AS nt"
     if options.mode is ReconcileMode.COUNT:
         sql = f"SELECT g, COUNT(*) AS c, {nt} FROM ({inner}) q GROUP BY g"
     else:
@@ -248,8 +255,8 @@ def cells(side: Side, plan: BucketPlan, ranges: Sequence[tuple[datetime, datetim
         # UUIDs that doubled PostgreSQL's scan, while starting from the whole space costs at most a few cheap
         # drill-down levels, ranges on the key's index)
         mn, mx = ("MIN(k0)", "MAX(k0)") if side.ordered_key and not side.uuid_key else ("0", str(HASH_MAX))
-        sql = (f"SELECT g, COUNT(*) AS c, {s(q.key_sum)} AS sk, {mn} AS mn, {mx} AS mx, {s('h')} AS sh, {nt} "
-               f"FROM ({inner}) q GROUP BY g")
+        sql = (f"SELECT {cell_col} AS g, COUNT(*) AS c, {s(q.key_sum)} AS sk, {mn} AS mn, {mx} AS mx, {s('h')} AS sh, "
+               f"{nt} FROM ({inner}) q{join} GROUP BY {cell_col}")
     out: dict[datetime | None, Agg] = {}
     for row in side.run(sql, params):
         g = None if row[-1] else row[0]
