@@ -68,16 +68,26 @@ def set_topic_config(bootstrap: str, name: str, config: dict[str, str]) -> None:
 
 def produce(bootstrap: str, topic: str, partition: int, count: int, *, written_at: datetime | None = None,
             step: timedelta = timedelta(seconds=1), flush_each: bool = False) -> None:
-    """`count` messages to one partition; message i gets CreateTime written_at + i*step when given."""
+    """`count` messages to one partition; message i gets CreateTime written_at + i*step when given.
+
+    Every delivery report is checked: an empty queue after flush() only means each message was settled, and one that
+    failed (a timeout or a partition without a leader) would silently leave the log shorter than the test believes."""
     p = Producer({"bootstrap.servers": bootstrap, "linger.ms": 5, "enable.idempotence": False})
+    failed: list[str] = []
+
+    def report(err: Any, _msg: Any) -> None:
+        if err is not None:
+            failed.append(str(err))
+
     for i in range(count):
         kwargs: dict[str, Any] = {}
         if written_at is not None:
             kwargs["timestamp"] = int((written_at + i * step).timestamp() * 1000)
-        p.produce(topic, value=f'{{"id": {i}, "op": "c"}}'.encode(), partition=partition, **kwargs)
+        p.produce(topic, value=f'{{"id": {i}, "op": "c"}}'.encode(), partition=partition, on_delivery=report, **kwargs)
         if flush_each:
             p.flush(10)
     assert p.flush(15) == 0
+    assert not failed, f"{len(failed)} of {count} messages to {topic}[{partition}] were not delivered: {failed[0]}"
 
 
 def commit(bootstrap: str, group: str, offsets: dict[tuple[str, int], int], *, consume: bool = True) -> None:
