@@ -3,6 +3,7 @@ and Snowflake (the fakesnow server), whatever each engine's column types, sessio
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -198,3 +199,44 @@ def test_postgres_sessions_take_at_most_the_workers_asked_and_never_more_than_th
         assert ex("SELECT current_setting('max_parallel_workers_per_gather')", []) == [("0",)]
     with postgres_execute(source, _remaining) as ex:  # count mode: the server's planner settings untouched
         assert ex("SELECT current_setting('enable_sort')", []) == [("on",)]
+
+
+def test_postgres_aggregates_and_hashes_each_rows_share_in_its_parallel_workers(postgres: PostgresService) -> None:
+    """The cell query groups by a calendar of the cells, which the planner can count, so each parallel worker
+    aggregates (and hashes) its own share of the rows. Grouped by date_trunc alone, the planner assumed one group
+    per row, gathered every row to the leader and ran every md5 there (full mode over 5M rows: 10.1 s, now 6.9 s).
+    The plan depends on the table's size and statistics, so this table is big enough to be scanned in parallel."""
+    from sentinel.sources.reconcile.queries import cells, prepare
+
+    dsn = postgres.create_database("reconcile_parallel")
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("CREATE SCHEMA payments")
+        conn.execute("""CREATE TABLE payments.big AS SELECT i AS id, (i % 1000) / 100.0 AS amount,
+                        'EUR'::text AS currency, timestamptz '2026-03-01' + i * interval '10 seconds' AS created_at,
+                        timestamptz '2026-03-01' + i * interval '11 seconds' AS updated_at
+                        FROM generate_series(1, 300000) AS i""")
+        conn.execute("ANALYZE payments.big")
+    options = ReconcileOptions(mode=ReconcileMode.FULL)
+    plan = plan_buckets(NOW, [Tier(timedelta(days=1), timedelta(days=31))], timedelta(minutes=15))
+    spec = SideSpec("postgres", ("payments", "big"), ("id",), "created_at", "updated_at", None,
+                    ("id", "amount", "currency", "created_at", "updated_at"))
+    plans: list[str] = []
+    monitor = postgres.monitor_dsn("reconcile_parallel", ["payments.big"], schemas=["payments"])
+    with postgres_execute(PostgresSource("src", SecretStr(monitor)), _remaining, parallel=True, workers=2) as ex:
+
+        def explaining(sql: str, params: list[Any]) -> list[tuple[Any, ...]]:
+            if sql.startswith("SELECT cal.g AS g"):
+                plans.append("\n".join(str(r[0]) for r in ex("EXPLAIN " + sql, params)))
+            return ex(sql, params)
+
+        side = Side(spec, dialect_for("postgres"), explaining, "postgres")
+        prepare(side, options)
+        got, _ = cells(side, plan, plan.ranges(), options)
+    first = datetime(2026, 3, 1, tzinfo=UTC)
+    compared = sum(1 for i in range(1, 300_001) if plan.start <= first + timedelta(seconds=10 * i) < plan.cutoff)
+    assert sum(a.count for a in got.values()) == compared
+    assert len(plans) == 1, "the PostgreSQL cell query no longer joins the calendar"
+    # the planner knows the cells are few (the root of it: it estimated one per row), and aggregates in the workers
+    estimated_cells = int(re.search(r"rows=(\d+)", plans[0].splitlines()[0]).group(1))  # type: ignore[union-attr]
+    assert estimated_cells <= 1000, plans[0]
+    assert "Partial HashAggregate" in plans[0] and "Gather" in plans[0], plans[0]
