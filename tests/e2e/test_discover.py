@@ -8,16 +8,11 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from devstack.kafka import KafkaConnectService, KafkaService
-from devstack.postgres import PostgresService
-from devstack.snowflake import SnowflakeService
-from tests.integration.discovery_world import DiscoveryWorld, build_world
-from tests.plugins.dbt import DbtRuns
+from tests.integration.discovery_world import DiscoveryWorld, world_fixture
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]  # the first test of a session starts Kafka, Connect, dbt ...
 SENTINEL = str(Path(sys.executable).parent / "sentinel")
@@ -39,14 +34,7 @@ checks:
 """
 
 
-@pytest.fixture(scope="module")
-def world(postgres: PostgresService, kafka: KafkaService, kafka_connect: KafkaConnectService,
-          snowflake_server: SnowflakeService, dbt_runs: DbtRuns,
-          tmp_path_factory: pytest.TempPathFactory) -> Iterator[DiscoveryWorld]:
-    built = build_world(postgres, kafka, kafka_connect, snowflake_server, dbt_runs.broken,
-                        tmp_path_factory.mktemp("discover-e2e"))
-    yield built
-    built.stop()
+world = world_fixture("discover-e2e")
 
 
 def test_discover_write_then_a_new_table_is_found_and_alerted_until_it_is_watched(world: DiscoveryWorld,

@@ -18,7 +18,6 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -26,10 +25,7 @@ from typing import Any
 import pytest
 import yaml
 
-from devstack.kafka import KafkaConnectService, KafkaService
-from devstack.postgres import PostgresService
 from devstack.s3 import S3Service
-from devstack.snowflake import SnowflakeService
 from sentinel.config.checks_spec import CheckSpec
 from sentinel.config.settings import Settings
 from sentinel.config.spec import SentinelConfig
@@ -37,8 +33,7 @@ from sentinel.discovery.coverage import WATCHED_HOPS, watchers
 from sentinel.discovery.model import Discovery, TableLineage
 from sentinel.discovery.read import discover
 from sentinel.sources import Sources
-from tests.integration.discovery_world import DiscoveryWorld, build_world
-from tests.plugins.dbt import DbtRuns
+from tests.integration.discovery_world import DiscoveryWorld, world_fixture
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]  # the first test of a session starts Kafka, Connect, dbt ...
 SENTINEL = str(Path(sys.executable).parent / "sentinel")
@@ -109,14 +104,7 @@ NOT_DISCOVERED = {"processed"}
 HOP_STAGES = {"s3": ["s3_sink", "s3"]}
 
 
-@pytest.fixture(scope="module")
-def world(postgres: PostgresService, kafka: KafkaService, kafka_connect: KafkaConnectService,
-          snowflake_server: SnowflakeService, dbt_runs: DbtRuns,
-          tmp_path_factory: pytest.TempPathFactory) -> Iterator[DiscoveryWorld]:
-    built = build_world(postgres, kafka, kafka_connect, snowflake_server, dbt_runs.broken,
-                        tmp_path_factory.mktemp("discover-shipped"))
-    yield built
-    built.stop()
+world = world_fixture("discover-shipped")
 
 
 @pytest.fixture(scope="module")

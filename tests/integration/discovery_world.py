@@ -10,10 +10,13 @@ manifest and the Looker double. Names carry a suffix so other tests on the same 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import psycopg
+import pytest
 import requests
 from confluent_kafka.admin import AdminClient, NewTopic
 
@@ -172,4 +175,20 @@ def build_world(postgres: PostgresService, kafka: KafkaService, connect: KafkaCo
         world.add_pipe(table)
     world.add_pipe("events.payment_events", path=f"events/payment_{sfx}.events/")
     world.add_pipe("legacy.settlements", stage="SETTLEMENTS_OLD")  # a pipe whose stage was dropped
+    return world
+
+
+def world_fixture(workdir_name: str) -> Callable[..., Any]:
+    """A module-scoped `world` fixture on the session's services (each test module gets its own, suffixed names)."""
+    from tests.plugins.dbt import DbtRuns
+
+    @pytest.fixture(scope="module")
+    def world(postgres: PostgresService, kafka: KafkaService, kafka_connect: KafkaConnectService,
+              snowflake_server: SnowflakeService, dbt_runs: DbtRuns,
+              tmp_path_factory: pytest.TempPathFactory) -> Iterator[DiscoveryWorld]:
+        built = build_world(postgres, kafka, kafka_connect, snowflake_server, dbt_runs.broken,
+                            tmp_path_factory.mktemp(workdir_name))
+        yield built
+        built.stop()
+
     return world

@@ -3,8 +3,6 @@ follow with the reason, read with Sentinel's least-privilege PostgreSQL role and
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import psycopg
 import pytest
 import requests
@@ -12,9 +10,7 @@ from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
 from pydantic import SecretStr
 
-from devstack.kafka import KafkaConnectService, KafkaService
-from devstack.postgres import MONITOR_ROLE, PostgresService
-from devstack.snowflake import SnowflakeService
+from devstack.postgres import MONITOR_ROLE
 from sentinel.config.alerting_spec import PipelineSpec
 from sentinel.config.settings import Settings
 from sentinel.discovery.coverage import coverage
@@ -22,20 +18,12 @@ from sentinel.discovery.model import Discovery, TableLineage
 from sentinel.discovery.read import discover
 from sentinel.discovery.render import render_json, render_text
 from sentinel.sources import Sources
-from tests.integration.discovery_world import DiscoveryWorld, build_world
-from tests.plugins.dbt import DbtRuns
+from tests.integration.discovery_world import DiscoveryWorld, world_fixture
 
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture(scope="module")
-def world(postgres: PostgresService, kafka: KafkaService, kafka_connect: KafkaConnectService,
-          snowflake_server: SnowflakeService, dbt_runs: DbtRuns,
-          tmp_path_factory: pytest.TempPathFactory) -> Iterator[DiscoveryWorld]:
-    built = build_world(postgres, kafka, kafka_connect, snowflake_server, dbt_runs.broken,
-                        tmp_path_factory.mktemp("discover"))
-    yield built
-    built.stop()
+world = world_fixture("discover")
 
 
 def sources(world: DiscoveryWorld) -> Sources:
