@@ -242,8 +242,10 @@ def cells(side: Side, plan: BucketPlan, ranges: Sequence[tuple[datetime, datetim
         tkind = side.columns[side.spec.time_column].kind
         calendar = side.dialect.cell_calendar(tkind, plan.grain, min(lo for lo, _ in ranges),
                                               max(hi for _, hi in ranges))
-    join, cell_col = ("", "g") if calendar is None else (calendar[0], "cal.g")
-    params += [] if calendar is None else calendar[1]
+    join, cell_col = "", "g"
+    if calendar is not None:
+        join, cell_col = calendar[0], "cal.g"
+        params += calendar[1]
     # nt says which group is the no-time cell: the fakesnow server we test against sends a NULL timestamp
     # as 1970-01-01, so g alone cannot
     nt = f"CASE WHEN {cell_col} IS NULL THEN 1 ELSE 0 END AS nt"
