@@ -115,7 +115,9 @@ class CheckScheduler:
             result = self.app.runner.run_one(planned)
             self.app.record(result)
             alerting = self.app.alerting  # read once: a reload may swap the pipeline meanwhile
-            if alerting is not None:
+            # A reload may have removed the check while it ran, and resolved its alerts: judging this late
+            # result would fire them again, for a check that no longer exists.
+            if alerting is not None and any(p.id == planned.id for p in self.app.planned):
                 alerting.process([result])
             if self._on_result is not None:
                 self._on_result(result)
