@@ -35,6 +35,7 @@ def load_postgres_table(dsn: str, table: str, cols: Sequence[Col], rows: Sequenc
         with conn.cursor() as cur, cur.copy(f"COPY {table} ({', '.join(c.name for c in cols)}) FROM STDIN") as copy:
             for r in rows:
                 copy.write_row(r)
+        conn.execute(f"ANALYZE {table}")  # statistics, as autovacuum keeps them (full mode plans with them)
 
 
 def load_duckdb_table(path: Path, table: str, cols: Sequence[Col], rows: Sequence[Sequence[Any]]) -> None:

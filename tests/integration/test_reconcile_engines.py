@@ -7,8 +7,10 @@ import re
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
+import duckdb
 import psycopg
 import pytest
 from pydantic import SecretStr
@@ -20,7 +22,7 @@ from sentinel.sources import Sources
 from sentinel.sources.duckdb import DuckDBSource
 from sentinel.sources.postgres import PostgresSource
 from sentinel.sources.reconcile import ReconcileMode, ReconcileOptions, Side, Tier, dialect_for, plan_buckets
-from sentinel.sources.reconcile.engine import SideSpec, cell_aggregates, row_fingerprints
+from sentinel.sources.reconcile.engine import SideSpec, cell_aggregates, resolve, row_fingerprints, table_columns
 from sentinel.sources.reconcile.sides import duckdb_execute, postgres_execute, snowflake_execute
 from tests.integration.reconcile_data import Row, load_duckdb, load_postgres, load_snowflake, make_rows
 
@@ -61,7 +63,7 @@ def engines(postgres: PostgresService, snowflake_server: SnowflakeService,
                            snowflake_password=SecretStr(snowflake_server.password), snowflake_host=snowflake_server.host,
                            snowflake_port=snowflake_server.port, snowflake_protocol="http")
     monitor = postgres.monitor_dsn("reconcile_engines", ["payments.tx"], schemas=["payments"])
-    yield {"dsn": monitor, "duck": duck, "sf": Sources(sf_settings), "rows": rows}
+    yield {"dsn": monitor, "owner_dsn": dsn, "duck": duck, "sf": Sources(sf_settings), "rows": rows}
 
 
 def _remaining() -> timedelta:
@@ -201,37 +203,44 @@ def test_postgres_sessions_take_at_most_the_workers_asked_and_never_more_than_th
         assert ex("SELECT current_setting('enable_sort')", []) == [("on",)]
 
 
-def test_postgres_aggregates_and_hashes_each_rows_share_in_its_parallel_workers(postgres: PostgresService) -> None:
+@pytest.mark.parametrize("text", ["currency", "reference"])
+def test_postgres_aggregates_and_hashes_each_rows_share_in_its_parallel_workers(postgres: PostgresService,
+                                                                               text: str) -> None:
     """The cell query groups by a calendar of the cells, which the planner can count, so each parallel worker
     aggregates (and hashes) its own share of the rows. Grouped by date_trunc alone, the planner assumed one group
-    per row, gathered every row to the leader and ran every md5 there (full mode over 5M rows: 10.1 s, now 6.9 s).
+    per row, gathered every row to the leader and ran every md5 there (full mode over 5M rows: 10.1 s, then 6.9 s).
+    Both shapes of the full-mode cell query: `currency` has one value, so rows are grouped by it and its md5 is
+    computed once per cell; `reference` is distinct per row (statistics say so), so each row is hashed.
     The plan depends on the table's size and statistics, so this table is big enough to be scanned in parallel."""
     from sentinel.sources.reconcile.queries import cells, prepare
 
-    dsn = postgres.create_database("reconcile_parallel")
+    dsn = postgres.create_database(f"reconcile_parallel_{text}")
     with psycopg.connect(dsn, autocommit=True) as conn:
         conn.execute("CREATE SCHEMA payments")
         conn.execute("""CREATE TABLE payments.big AS SELECT i AS id, (i % 1000) / 100.0 AS amount,
-                        'EUR'::text AS currency, timestamptz '2026-03-01' + i * interval '10 seconds' AS created_at,
+                        'EUR'::text AS currency, 'ref-' || i AS reference,
+                        timestamptz '2026-03-01' + i * interval '10 seconds' AS created_at,
                         timestamptz '2026-03-01' + i * interval '11 seconds' AS updated_at
                         FROM generate_series(1, 300000) AS i""")
         conn.execute("ANALYZE payments.big")
     options = ReconcileOptions(mode=ReconcileMode.FULL)
     plan = plan_buckets(NOW, [Tier(timedelta(days=1), timedelta(days=31))], timedelta(minutes=15))
     spec = SideSpec("postgres", ("payments", "big"), ("id",), "created_at", "updated_at", None,
-                    ("id", "amount", "currency", "created_at", "updated_at"))
+                    ("id", "amount", text, "created_at", "updated_at"))
     plans: list[str] = []
-    monitor = postgres.monitor_dsn("reconcile_parallel", ["payments.big"], schemas=["payments"])
+    monitor = postgres.monitor_dsn(f"reconcile_parallel_{text}", ["payments.big"], schemas=["payments"])
     with postgres_execute(PostgresSource("src", SecretStr(monitor)), _remaining, parallel=True, workers=2) as ex:
 
         def explaining(sql: str, params: list[Any]) -> list[tuple[Any, ...]]:
-            if sql.startswith("SELECT cal.g AS g"):
+            if "JOIN generate_series" in sql:
                 plans.append("\n".join(str(r[0]) for r in ex("EXPLAIN " + sql, params)))
             return ex(sql, params)
 
         side = Side(spec, dialect_for("postgres"), explaining, "postgres")
         prepare(side, options)
-        got, _ = cells(side, plan, plan.ranges(), options)
+        got, sql = cells(side, plan, plan.ranges(), options)
+    assert side.group_text is (text == "currency")
+    assert sql.count("md5(") == 1
     first = datetime(2026, 3, 1, tzinfo=UTC)
     compared = sum(1 for i in range(1, 300_001) if plan.start <= first + timedelta(seconds=10 * i) < plan.cutoff)
     assert sum(a.count for a in got.values()) == compared
@@ -240,3 +249,56 @@ def test_postgres_aggregates_and_hashes_each_rows_share_in_its_parallel_workers(
     estimated_cells = int(re.search(r"rows=(\d+)", plans[0].splitlines()[0]).group(1))  # type: ignore[union-attr]
     assert estimated_cells <= 1000, plans[0]
     assert "Partial HashAggregate" in plans[0] and "Gather" in plans[0], plans[0]
+
+
+@pytest.mark.parametrize("engine", ["postgres", "duckdb"])
+def test_full_mode_cells_hashed_once_per_text_combination_equal_the_sum_of_their_rows(engines: dict[str, Any],
+                                                                                    engine: str) -> None:
+    """A cell's sum of row hashes computed two ways: md5 per row, and md5 once per distinct combination of the
+    text columns (NULLs, '' and '\\N' among them) times the sum of the rows' key weights. Both equal, and both
+    equal the sum of the rows' own hashes."""
+    from sentinel.sources.reconcile.queries import cells, prepare
+
+    options = ReconcileOptions(mode=ReconcileMode.FULL)
+    plan = plan_buckets(NOW, [Tier(timedelta(days=1), timedelta(days=30))], timedelta(minutes=15))
+
+    def both(side: Side) -> tuple[dict[Any, Any], dict[Any, Any], dict[Any, Any]]:
+        prepare(side, options)
+        assert side.group_text  # currency, status and note have few values
+        grouped, sql = cells(side, plan, plan.ranges(), options)
+        assert sql.startswith("SELECT g, SUM(c)")
+        side.group_text = False
+        per_row, _ = cells(side, plan, plan.ranges(), options)
+        return grouped, per_row, row_fingerprints(side, plan.start, plan.cutoff, options)
+
+    if engine == "postgres":  # the planner's statistics decide for PostgreSQL; the test table has none yet
+        with psycopg.connect(engines["owner_dsn"], autocommit=True) as conn:
+            conn.execute("ANALYZE payments.tx")
+    grouped, per_row, rows = _run_on(engine, engines, both, ReconcileMode.FULL)
+    assert grouped == per_row
+    assert sum(a.sum_hash for a in grouped.values()) == sum(h for h, _ in rows.values())
+    assert sum(a.count for a in grouped.values()) == len(rows) > 380
+
+
+def test_duckdb_groups_text_columns_only_when_a_sample_says_they_have_few_values(tmp_path: Path) -> None:
+    """A text column of distinct values (a payment reference) would make one group per row: such a table is
+    hashed row by row; a currency column is grouped."""
+    from sentinel.sources.reconcile.queries import decide_text_grouping
+
+    path = tmp_path / "card.duckdb"
+    conn = duckdb.connect(str(path))
+    conn.execute("CREATE SCHEMA payments")
+    conn.execute("CREATE TABLE payments.t AS SELECT i AS id, 'ref-' || i AS reference, "
+                 "(['EUR', 'USD', 'GBP'])[1 + i % 3] AS currency, TIMESTAMP '2026-03-01' + i * INTERVAL 1 SECOND AS "
+                 "created_at FROM range(200000) r(i)")
+    conn.close()
+    options = ReconcileOptions(mode=ReconcileMode.FULL)
+    decided = {}
+    for column in ("reference", "currency"):
+        spec = SideSpec("duckdb", ("payments", "t"), ("id",), "created_at", None, None, ("id", column))
+        with duckdb_execute(DuckDBSource(path), _remaining) as ex:
+            side = Side(spec, dialect_for("duckdb"), ex, "duckdb")
+            resolve(side, table_columns(side), ["id", "created_at", column])
+            decide_text_grouping(side, options)
+            decided[column] = side.group_text
+    assert decided == {"reference": False, "currency": True}

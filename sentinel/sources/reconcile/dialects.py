@@ -18,10 +18,19 @@ Two hashes, both plain non-negative integers summed exactly (NUMERIC / HUGEINT /
       mix(v) = MOD(MOD(v, 2147483647) * 1945555039, 1000000007)
     integer arithmetic only (no text, no md5), so it is cheap on a 50M-row scan and bit-identical everywhere;
     MOD truncates toward zero in all three engines, products stay below 2^62.
-  row hash (full-column mode, or a non-numeric version column):
-      the first 15 hex digits of md5(normalised text of the non-integral columns) read as a 60-bit integer,
-      plus, per integral column (integers, timestamps, dates), mix with a per-position multiplier (no text, so a
-      wide row of ids and timestamps costs a few integer operations, not a long md5 input).
+  row hash (full-column mode):
+      h = w(key) * (MOD(I, MIX_Q) + MOD(T, MIX_Q))
+    I: per integral column (integers, timestamps, dates) and per decimal or float column (as the integer
+      value * 10^scale, at the scale both sides agree on), mix with a per-position multiplier: no text, no md5.
+    T: the first 15 hex digits of md5(normalised text of the text, boolean and other columns) read as a 60-bit
+      integer (0 when there are none).
+    w(key) = mix(key) + 2 * MIX_Q, in (MIX_Q, 3 * MIX_Q): binds the values to the row's key, so values swapped
+      between two rows of one bucket change its sum; |h| < 6 * MIX_Q^2 < 2^63.
+    Since T depends on the text columns only, a cell's sum of h is also sum(w * MOD(I, Q)) plus, per distinct
+    text combination, MOD(T, Q) * sum(w): the engines that can (PostgreSQL, DuckDB) compute md5 once per
+    combination and cell instead of once per row when the text columns have few distinct values
+    (queries.cells).
+    The md5 of a version column that is not numeric (checksum mode) is the same 60-bit integer.
     PostgreSQL: ('x0' || substr(md5(t), 1, 15))::bit(64)::bigint; DuckDB: ('0x' || substr(md5(t), 1, 15))::BIGINT;
     Snowflake: the 15 digits summed positionally (POSITION(digit IN '0123456789abcdef') - 1) * 16^i, because
     TO_NUMBER(.., 'XXXX') is not available in every Snowflake-compatible engine we test against.
@@ -203,6 +212,26 @@ class Dialect:
     def decimal_type(self, scale: int) -> str:
         return f"DECIMAL(38, {scale})"
 
+    def decimal_l1(self, col: str, kind: ColumnKind, scale: int, own_scale: int | None = None) -> str:
+        """Layer-1 value of a decimal or float column at `scale` digits (no cast where the column has them)."""
+        return col if kind is ColumnKind.DECIMAL and own_scale == scale else f"CAST({col} AS {self.decimal_type(scale)})"
+
+    def scaled_int(self, alias: str, scale: int) -> str:
+        """An integer congruent to alias * 10^scale modulo MIX_P (what mix_column reduces it to): the value itself
+        where it fits 64 bits, else its residue computed in the engine's wide exact arithmetic."""
+        raise NotImplementedError
+
+    def key_weight(self, key_expr: str) -> str:
+        """w(key) of the row hash: in (MIX_Q, 3 * MIX_Q), never 0, so no row's values drop out of the sum."""
+        return f"({self.mix(key_expr)} + {2 * MIX_Q})"
+
+    # Whether cells may group the text columns before hashing them (needs a single-layer md5 expression).
+    groups_text = False
+
+    def text_distinct_sql(self, table: str, columns: Sequence[str]) -> str | None:
+        """A cheap query for an upper estimate of the distinct combinations of `columns` (one number), or None."""
+        return None
+
     def cast_text(self, expr: str) -> str:
         return f"CAST({expr} AS VARCHAR)"
 
@@ -319,6 +348,30 @@ class PostgresDialect(Dialect):
     def md5_layers(self, text_expr: str, alias: str, plus: str = "0") -> list[list[tuple[str, str]]]:
         return [[(alias, f"('x0' || substr(md5({text_expr}), 1, 15))::bit(64)::bigint + {plus}")]]
 
+    groups_text = True
+
+    def scaled_int(self, alias: str, scale: int) -> str:
+        # NaN and the infinities (numeric has them, no target type does) get residues of their own; not 0 (of
+        # P itself), which is the residue of the most common amount
+        f = 10 ** scale
+        return (f"(CASE WHEN abs({alias}) < {10 ** (18 - scale)} THEN ({alias} * {f})::bigint "
+                f"WHEN {alias} = 'NaN' THEN {MIX_P - 11} WHEN {alias} = 'Infinity' THEN {MIX_P - 12} "
+                f"WHEN {alias} = '-Infinity' THEN {MIX_P - 13} "
+                f"WHEN {alias} IS NOT NULL THEN mod({alias} * {f}, {MIX_P})::bigint END)")
+
+    def text_distinct_sql(self, table: str, columns: Sequence[str]) -> str | None:
+        # the planner's statistics (ANALYZE, autovacuum): no scan. Per column its distinct values (negative
+        # n_distinct is a fraction of the rows), one more for NULL; their product bounds the combinations.
+        # No statistics for a column: NULL, so no grouping.
+        names = ", ".join(self.str_literal(c) for c in columns)
+        per_column = ("SELECT (CASE WHEN s.n_distinct >= 0 THEN s.n_distinct ELSE -s.n_distinct * "
+                      "greatest(c.reltuples, 0) END) + 1 AS nd FROM pg_class c "
+                      "JOIN pg_namespace n ON n.oid = c.relnamespace "
+                      "JOIN pg_stats s ON s.schemaname = n.nspname AND s.tablename = c.relname "
+                      f"WHERE c.oid = to_regclass({self.str_literal(table)}) AND s.attname IN ({names})")
+        return (f"SELECT CASE WHEN COUNT(*) = {len(columns)} THEN exp(sum(ln(nd))) END "
+                f"FROM ({per_column}) d")
+
     def sub_range(self, key: str, lo: int | str, width: int | str) -> str:
         return f"div({key}::numeric - ({_lit(lo)}), {_lit(width)})"
 
@@ -363,6 +416,23 @@ class DuckDBDialect(Dialect):
 
     def md5_layers(self, text_expr: str, alias: str, plus: str = "0") -> list[list[tuple[str, str]]]:
         return [[(alias, f"CAST('0x' || substr(md5({text_expr}), 1, 15) AS BIGINT) + {plus}")]]
+
+    groups_text = True
+
+    def scaled_int(self, alias: str, scale: int) -> str:
+        # beyond 64 bits: whole part and fraction scaled apart in HUGEINT (a DECIMAL(38, s) times 10^s would
+        # overflow DECIMAL(38))
+        f = 10 ** scale
+        whole = f"CAST(trunc({alias}) AS HUGEINT)"
+        return (f"(CASE WHEN abs({alias}) < {10 ** (18 - scale)} THEN CAST({alias} * {f} AS BIGINT) ELSE "
+                f"CAST(({whole} * {f} + CAST(({alias} - trunc({alias})) * {f} AS HUGEINT)) % {MIX_P} AS BIGINT) END)")
+
+    def text_distinct_sql(self, table: str, columns: Sequence[str]) -> str | None:
+        # a sample of rows (not of blocks of neighbouring rows, which share values when the table is in time
+        # order), streamed and cut at 5,000 rows: no reservoir to hold, a small DISTINCT, and the scan stops early
+        cols = ", ".join(self.ident(c) for c in columns)
+        return (f"SELECT COUNT(*) FROM (SELECT DISTINCT {cols} FROM (SELECT {cols} FROM {table} "
+                "USING SAMPLE 1 PERCENT (bernoulli) LIMIT 5000) s) d")
 
     def uuid_l1(self, col: str) -> str:
         return f"CAST({col} AS UHUGEINT)"  # the UUID's 128 bits as an unsigned integer, in its own order
@@ -431,6 +501,10 @@ class SnowflakeDialect(Dialect):
 
     def bigint(self, expr: str) -> str:
         return expr  # NUMBER arithmetic is exact to 38 digits
+
+    def scaled_int(self, alias: str, scale: int) -> str:
+        # NUMBER arithmetic is exact to 38 digits; the residue fits 64 bits
+        return f"CAST(MOD({alias} * {10 ** scale}, {MIX_P}) AS NUMBER(38, 0))"
 
     def sub_range(self, key: str, lo: int | str, width: int | str) -> str:
         # exact in Snowflake's NUMBER(38) arithmetic: the dividend is a multiple of the divisor

@@ -45,6 +45,7 @@ from sentinel.sources.reconcile.queries import (
     as_int,
     cell_aggregates,
     cells,
+    decide_text_grouping,
     key_of,
     key_range_counts,
     needed,
@@ -147,7 +148,13 @@ def prepare_pair(source: Side, target: Side, options: ReconcileOptions, *, colum
     resolve(source, src_all, needed(source.spec))
     resolve(target, tgt_all, needed(target.spec))
     _agree_keys(source, target)
-    return agree_scales(source, target, options)
+    notes = agree_scales(source, target, options)
+    if pool is None:
+        decide_text_grouping(source, options)
+        decide_text_grouping(target, options)
+    else:
+        _both(pool, lambda: decide_text_grouping(source, options), lambda: decide_text_grouping(target, options))
+    return notes
 
 
 def reconcile_pair(source: Side, target: Side, plan: BucketPlan, options: ReconcileOptions,

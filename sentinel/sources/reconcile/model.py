@@ -61,6 +61,9 @@ class Side:
     # per key column: reported as an exact integer (both sides integral) or as normalised text; decided for both
     # sides together, so numeric(30,0) in PostgreSQL and NUMBER(30,0) in Snowflake give the same key values
     key_integral: tuple[bool, ...] = ()
+    # full mode: the cell query hashes each distinct combination of the text columns once per cell, not each row
+    # (queries.decide_text_grouping)
+    group_text: bool = False
 
     def scale(self, name: str, default: int) -> int:
         return self.scales.get(name.lower(), default)

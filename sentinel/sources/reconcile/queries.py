@@ -12,7 +12,7 @@ from decimal import Decimal
 from typing import Any
 
 from sentinel.errors import CheckError, SourceError
-from sentinel.sources.reconcile.dialects import Column, ColumnKind
+from sentinel.sources.reconcile.dialects import MIX_Q, Column, ColumnKind
 from sentinel.sources.reconcile.model import Agg, Key, ReconcileMode, ReconcileOptions, Segment, Side, SideSpec
 from sentinel.sources.reconcile.plan import EPOCH, BucketPlan
 
@@ -27,11 +27,16 @@ class RowQuery:
     Aliases: g (the cell), k0 (the key position the drill-down splits: the key itself, or the 60-bit hash of the
     whole key), kv0..kvN (leaf rows: the key values), vv (leaf rows: the version in µs), h (the row hash)."""
 
-    def __init__(self, side: Side, mode: ReconcileMode, scale: int, *, grain: str = "", leaf: bool = False) -> None:
+    def __init__(self, side: Side, mode: ReconcileMode, scale: int, *, grain: str = "", leaf: bool = False,
+                 grouped: bool = False) -> None:
         d, spec, cols = side.dialect, side.spec, side.columns
         self.side = side
         self._layers: list[list[tuple[str, str]]] = [[], []]
         self.keep: list[str] = []
+        # full mode, grouped: no h; the text columns' layer-1 aliases, w and wi = w * MOD(I, Q) instead, for
+        # cells to hash each distinct text combination once (text_hash: its md5 expression over those aliases)
+        self.text_aliases: list[str] = []
+        self.text_hash = ""
         if grain:
             tcol = cols[spec.time_column]
             self._add(0, "g", d.trunc(d.ident(tcol.name), tcol.kind, grain))
@@ -55,27 +60,51 @@ class RowQuery:
                                              side.scale(version.name, scale), version.scale))
                 self._md5(d.text_l2("t0", version.kind), "h")
         elif mode is ReconcileMode.FULL:
-            parts, ints = [], []
-            for i, name in enumerate(spec.columns):
-                c = cols[name]
-                if c.kind.is_integral:
-                    self._add(0, f"t{i}", d.int_l1(d.ident(c.name), c.kind))
-                    ints.append(d.mix_column(d.int_l2(f"t{i}", c.kind), i))
-                else:
-                    self._add(0, f"t{i}", d.text_l1(d.ident(c.name), c.kind, side.scale(name, scale), c.scale))
-                    parts.append(d.text_l2(f"t{i}", c.kind))
-            plus = " + ".join(ints) or "0"
-            if parts:
-                self._md5(d.concat(parts), "h", plus)
-            else:
-                self._add(1, "h", plus)
+            self._full_hash(side, scale, grouped)
         elif self.has_hash:
             self._add(1, "h", "0")
         self.layers = [layer for layer in self._layers if layer]
-        # what sum_key sums: the key position, plus the rest of a UUID key's bits
-        self.key_sum = "k0 + kx" if side.uuid_key else "k0"
-        if self.has_hash:
+        if self.has_hash and not self.text_hash:
             self.keep.append("h")
+
+    @property
+    def key_sum(self) -> str:
+        """What sum_key sums: the key position, plus the rest of a UUID key's bits."""
+        return "k0 + kx" if self.side.uuid_key else "k0"
+
+    def _layer_of(self, *aliases: str) -> int:
+        return max(n for n, layer in enumerate(self._layers) for a, _ in layer if a in aliases)
+
+    def _full_hash(self, side: Side, scale: int, grouped: bool) -> None:
+        """h = w * (MOD(I, Q) + MOD(T, Q)) (see dialects.py): integral, decimal and float columns mixed as
+        integers, the text ones hashed together by one md5."""
+        d, spec, cols = side.dialect, side.spec, side.columns
+        parts, ints = [], []
+        for i, name in enumerate(spec.columns):
+            c, alias = cols[name], f"t{i}"
+            if c.kind.is_integral:
+                self._add(0, alias, d.int_l1(d.ident(c.name), c.kind))
+                ints.append(d.mix_column(d.int_l2(alias, c.kind), i))
+            elif c.kind in (ColumnKind.DECIMAL, ColumnKind.FLOAT):
+                col_scale = side.scale(name, scale)
+                self._add(0, alias, d.decimal_l1(d.ident(c.name), c.kind, col_scale, c.scale))
+                ints.append(d.mix_column(d.scaled_int(alias, col_scale), i))
+            else:
+                self._add(0, alias, d.text_l1(d.ident(c.name), c.kind, side.scale(name, scale), c.scale))
+                parts.append(d.text_l2(alias, c.kind))
+                self.text_aliases.append(alias)
+        self._add(1, "ii", f"MOD({' + '.join(ints)}, {MIX_Q})" if ints else "0")
+        self._add(self._layer_of("k0", "kx") + 1, "w", d.key_weight(self.key_sum))
+        if grouped and parts:
+            self.text_hash = d.md5_layers(d.concat(parts), "th")[0][0][1].removesuffix(" + 0")
+            self.keep += [*self.text_aliases, "w", "ii"]
+            return
+        if parts:
+            self._md5(d.concat(parts), "th")
+            text = f"MOD(th, {MIX_Q})"
+        else:
+            text = "0"
+        self._add(self._layer_of("w", "th", "ii") + 1, "h", f"w * (ii + {text})")
 
     def _add(self, n: int, alias: str, expr: str) -> None:
         while len(self._layers) <= n:
@@ -233,7 +262,7 @@ def needed(spec: SideSpec) -> list[str]:
 def cells(side: Side, plan: BucketPlan, ranges: Sequence[tuple[datetime, datetime]],
            options: ReconcileOptions) -> tuple[dict[datetime | None, Agg], str]:
     """Per-cell aggregates over the ranges and the no-time cell (None)."""
-    q = RowQuery(side, options.mode, options.numeric_scale, grain=plan.grain)
+    q = RowQuery(side, options.mode, options.numeric_scale, grain=plan.grain, grouped=side.group_text)
     where, params = base_where(side, ranges, no_time=True)
     inner = q.rows_sql(where)
     s = side.dialect.sum_exact
@@ -249,14 +278,22 @@ def cells(side: Side, plan: BucketPlan, ranges: Sequence[tuple[datetime, datetim
     # nt says which group is the no-time cell: the fakesnow server we test against sends a NULL timestamp
     # as 1970-01-01, so g alone cannot
     nt = f"CASE WHEN {cell_col} IS NULL THEN 1 ELSE 0 END AS nt"
+    # a hashed key's range is the whole hash space, a UUID's the whole space of its leading 60 bits: no
+    # MIN/MAX of k0 (each would compute it for every row once more where the engine inlines the layers; for
+    # UUIDs that doubled PostgreSQL's scan, while starting from the whole space costs at most a few cheap
+    # drill-down levels, ranges on the key's index)
+    mn, mx = ("MIN(k0)", "MAX(k0)") if side.ordered_key and not side.uuid_key else ("0", str(HASH_MAX))
     if options.mode is ReconcileMode.COUNT:
         sql = f"SELECT g, COUNT(*) AS c, {nt} FROM ({inner}) q GROUP BY g"
+    elif q.text_hash:
+        # md5 once per cell and distinct combination of the text columns, not once per row (dialects.py)
+        texts = ", ".join(q.text_aliases)
+        grouped = (f"SELECT {cell_col} AS g, {texts}, COUNT(*) AS c, {s(q.key_sum)} AS sk, {mn} AS mn, {mx} AS mx, "
+                   f"{s('w * ii')} AS swi, {s('w')} AS sw FROM ({inner}) q{join} GROUP BY {cell_col}, {texts}")
+        sql = (f"SELECT g, SUM(c) AS c, SUM(sk) AS sk, MIN(mn) AS mn, MAX(mx) AS mx, "
+               f"SUM(swi) + SUM(sw * MOD({q.text_hash}, {MIX_Q})) AS sh, "
+               f"CASE WHEN g IS NULL THEN 1 ELSE 0 END AS nt FROM ({grouped}) s GROUP BY g")
     else:
-        # a hashed key's range is the whole hash space, a UUID's the whole space of its leading 60 bits: no
-        # MIN/MAX of k0 (each would compute it for every row once more where the engine inlines the layers; for
-        # UUIDs that doubled PostgreSQL's scan, while starting from the whole space costs at most a few cheap
-        # drill-down levels, ranges on the key's index)
-        mn, mx = ("MIN(k0)", "MAX(k0)") if side.ordered_key and not side.uuid_key else ("0", str(HASH_MAX))
         sql = (f"SELECT {cell_col} AS g, COUNT(*) AS c, {s(q.key_sum)} AS sk, {mn} AS mn, {mx} AS mx, {s('h')} AS sh, "
                f"{nt} FROM ({inner}) q{join} GROUP BY {cell_col}")
     out: dict[datetime | None, Agg] = {}
@@ -357,6 +394,29 @@ def prepare(side: Side, options: ReconcileOptions) -> None:
     if options.mode is ReconcileMode.FULL and not side.spec.columns:
         side.spec = replace(side.spec, columns=tuple(c.name for c in cols.values()))
     resolve(side, cols, needed(side.spec))
+    decide_text_grouping(side, options)
+
+
+GROUP_TEXT_MAX = 64  # distinct combinations of the text columns up to which cells hash each once per cell
+
+
+def decide_text_grouping(side: Side, options: ReconcileOptions) -> None:
+    """Full mode: whether this side's cell query groups rows by their text columns and hashes each distinct
+    combination once per cell (a cell's sum is the same either way, so each side decides alone). Only when the
+    engine's statistics or a sample say the combinations are few: grouping by a column of distinct values would
+    aggregate every row apart."""
+    side.group_text = False
+    d = side.dialect
+    if options.mode is not ReconcileMode.FULL or not d.groups_text:
+        return
+    texts = [side.columns[n].name for n in side.spec.columns
+             if side.columns[n].kind not in (ColumnKind.DECIMAL, ColumnKind.FLOAT) and not side.columns[n].kind.is_integral]
+    sql = d.text_distinct_sql(d.table(side.spec.table), texts) if texts else None
+    if sql is None:
+        return
+    rows = side.run(sql, [])
+    estimate = rows[0][0] if rows else None
+    side.group_text = estimate is not None and float(estimate) <= GROUP_TEXT_MAX
 
 
 def key_of(row: Sequence[Any], nkeys: int, start: int = 0) -> Key:
