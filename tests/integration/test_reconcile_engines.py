@@ -176,6 +176,30 @@ def test_postgres_double_epoch_path_equals_exact_numeric_path(postgres: Postgres
     assert wide == (0,)
 
 
+@pytest.mark.parametrize("type_name", ["timestamp with time zone", "timestamp without time zone"])
+def test_postgres_cells_from_date_bin_equal_date_trunc_in_utc(postgres: PostgresService, type_name: str) -> None:
+    """PostgreSQL's cells come from date_bin (cheaper per row); they are the UTC hours and days of date_trunc on
+    100,000 random instants from year 1 to 9999 and on the edges around midnight and the epoch, also when the
+    session's own zone is not UTC."""
+    d = dialect_for("postgres")
+    pg_type = "timestamptz" if "with time" in type_name else "timestamp"
+    kind = d.classify(type_name, None)
+    dsn = postgres.create_database("reconcile_date_bin")
+    edges = ", ".join(f"({pg_type} '{v}')" for v in (
+        "1969-12-31 23:59:59.999999", "1970-01-01 00:00:00", "1999-12-31 23:59:59.999999", "2000-01-01 00:00:00",
+        "2026-03-29 00:59:59.999999", "2026-03-29 01:00:00", "0001-01-01 00:30:00", "9999-12-31 23:59:59.999999"))
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("SET TimeZone = 'Asia/Kathmandu'")
+        conn.execute(f"CREATE TEMP TABLE ts AS SELECT {pg_type} '0001-01-01 00:00:00+00' + random() * "
+                     f"interval '3652058 days' AS t FROM generate_series(1, 100000) UNION ALL SELECT * FROM (VALUES {edges}) e")
+        for grain in ("hour", "day"):
+            utc = "(t AT TIME ZONE 'UTC')" if pg_type == "timestamptz" else "t"
+            back = " AT TIME ZONE 'UTC'" if pg_type == "timestamptz" else ""
+            row = conn.execute(f"SELECT count(*), count(*) FILTER (WHERE {d.trunc('t', kind, grain)} "
+                               f"<> date_trunc('{grain}', {utc}){back}) FROM ts").fetchone()
+            assert row == (100_008, 0), (grain, row)
+
+
 def test_config_identifiers_are_quoted_not_spliced() -> None:
     evil = 'id"; DROP TABLE payments.tx; --'
     for name in ("postgres", "duckdb", "snowflake"):
