@@ -397,8 +397,12 @@ class PostgresDialect(Dialect):
         return f"((('x' || encode(substring({alias} from 1 for 8), 'hex'))::bit(64)::bigint >> 4) & {2**60 - 1})"
 
     def uuid_rest(self, alias: str) -> str:
-        low = f"('x' || encode(substring({alias} from 9 for 8), 'hex'))::bit(64)::bigint"
-        return f"mod(mod({low}, {MIX_P}) * {MIX_C} + (get_byte({alias}, 7) & 15), {MIX_Q})"
+        return f"mod(mod({self._uuid_bytes(alias, 9)}, {MIX_P}) * {MIX_C} + (get_byte({alias}, 7) & 15), {MIX_Q})"
+
+    @staticmethod
+    def _uuid_bytes(alias: str, start: int) -> str:
+        """Eight of the bytes as a signed bigint."""
+        return f"('x' || encode(substring({alias} from {start} for 8), 'hex'))::bit(64)::bigint"
 
 
 class DuckDBDialect(Dialect):
@@ -446,9 +450,15 @@ class DuckDBDialect(Dialect):
         return f"CAST({alias} >> 68 AS BIGINT)"
 
     def uuid_rest(self, alias: str) -> str:
-        # the low 64 bits read as a signed bigint, as PostgreSQL's bit(64)::bigint reads them
-        low = f"CAST(CAST({alias} & {2**64 - 1} AS HUGEINT) - CAST(({alias} >> 63) & 1 AS HUGEINT) * {2**64} AS BIGINT)"
-        return f"MOD(MOD({low}, {MIX_P}) * {MIX_C} + CAST(({alias} >> 64) & 15 AS BIGINT), {MIX_Q})"
+        return f"MOD(MOD({self._signed(alias, 0)}, {MIX_P}) * {MIX_C} + CAST(({alias} >> 64) & 15 AS BIGINT), {MIX_Q})"
+
+    @staticmethod
+    def _signed(alias: str, shift: int) -> str:
+        """64 of the bits (from bit `shift` up) read as a signed bigint, as PostgreSQL's bit(64)::bigint reads
+        them: the low 63 bits minus 2^63 if the top one is set (in two steps: 2^63 is no BIGINT)."""
+        bits = f"({alias} >> {shift})" if shift else alias
+        top = f"CAST(({bits} >> 63) & 1 AS BIGINT)"
+        return f"(CAST({bits} & {2**63 - 1} AS BIGINT) - {top} * {2**63 - 1} - {top})"
 
 
 class SnowflakeDialect(Dialect):

@@ -25,7 +25,9 @@ class RowQuery:
     """Layered row query for one side: layer 1 reads the table with the WHERE, later layers compute from aliases.
 
     Aliases: g (the cell), k0 (the key position the drill-down splits: the key itself, or the 60-bit hash of the
-    whole key), kv0..kvN (leaf rows: the key values), vv (leaf rows: the version in µs), h (the row hash)."""
+    whole key), kx (a UUID key's other bits), kv0..kvN (leaf rows: the key values), vv (leaf rows: the version in
+    µs), h (the row hash); full mode also w (the key's weight), ii (the integral columns' part of the hash) and
+    th (the text columns' md5)."""
 
     def __init__(self, side: Side, mode: ReconcileMode, scale: int, *, grain: str = "", leaf: bool = False,
                  grouped: bool = False) -> None:
@@ -33,8 +35,8 @@ class RowQuery:
         self.side = side
         self._layers: list[list[tuple[str, str]]] = [[], []]
         self.keep: list[str] = []
-        # full mode, grouped: no h; the text columns' layer-1 aliases, w and wi = w * MOD(I, Q) instead, for
-        # cells to hash each distinct text combination once (text_hash: its md5 expression over those aliases)
+        # full mode, grouped: no h; the text columns' layer-1 aliases, w and ii instead, for cells to hash each
+        # distinct text combination once (text_hash: its md5 expression over those aliases)
         self.text_aliases: list[str] = []
         self.text_hash = ""
         if grain:
@@ -67,10 +69,11 @@ class RowQuery:
         if self.has_hash and not self.text_hash:
             self.keep.append("h")
 
-    @property
     def key_sum(self) -> str:
-        """What sum_key sums: the key position, plus the rest of a UUID key's bits."""
-        return "k0 + kx" if self.side.uuid_key else "k0"
+        """The exact sum of the keys: of the key position, plus of the rest of a UUID key's bits (summed apart, so
+        no engine adds them in 64 bits)."""
+        s = self.side.dialect.sum_exact
+        return f"{s('k0')} + {s('kx')}" if self.side.uuid_key else s("k0")
 
     def _layer_of(self, *aliases: str) -> int:
         return max(n for n, layer in enumerate(self._layers) for a, _ in layer if a in aliases)
@@ -94,7 +97,8 @@ class RowQuery:
                 parts.append(d.text_l2(alias, c.kind))
                 self.text_aliases.append(alias)
         self._add(1, "ii", f"MOD({' + '.join(ints)}, {MIX_Q})" if ints else "0")
-        self._add(self._layer_of("k0", "kx") + 1, "w", d.key_weight(self.key_sum))
+        # w from one alias (a UUID's kx varies with its low 64 bits)
+        self._add(self._layer_of("k0", "kx") + 1, "w", d.key_weight("kx" if side.uuid_key else "k0"))
         if grouped and parts:
             self.text_hash = d.md5_layers(d.concat(parts), "th")[0][0][1].removesuffix(" + 0")
             self.keep += [*self.text_aliases, "w", "ii"]
@@ -288,13 +292,13 @@ def cells(side: Side, plan: BucketPlan, ranges: Sequence[tuple[datetime, datetim
     elif q.text_hash:
         # md5 once per cell and distinct combination of the text columns, not once per row (dialects.py)
         texts = ", ".join(q.text_aliases)
-        grouped = (f"SELECT {cell_col} AS g, {texts}, COUNT(*) AS c, {s(q.key_sum)} AS sk, {mn} AS mn, {mx} AS mx, "
+        grouped = (f"SELECT {cell_col} AS g, {texts}, COUNT(*) AS c, {q.key_sum()} AS sk, {mn} AS mn, {mx} AS mx, "
                    f"{s('w * ii')} AS swi, {s('w')} AS sw FROM ({inner}) q{join} GROUP BY {cell_col}, {texts}")
         sql = (f"SELECT g, SUM(c) AS c, SUM(sk) AS sk, MIN(mn) AS mn, MAX(mx) AS mx, "
                f"SUM(swi) + SUM(sw * MOD({q.text_hash}, {MIX_Q})) AS sh, "
                f"CASE WHEN g IS NULL THEN 1 ELSE 0 END AS nt FROM ({grouped}) s GROUP BY g")
     else:
-        sql = (f"SELECT {cell_col} AS g, COUNT(*) AS c, {s(q.key_sum)} AS sk, {mn} AS mn, {mx} AS mx, {s('h')} AS sh, "
+        sql = (f"SELECT {cell_col} AS g, COUNT(*) AS c, {q.key_sum()} AS sk, {mn} AS mn, {mx} AS mx, {s('h')} AS sh, "
                f"{nt} FROM ({inner}) q{join} GROUP BY {cell_col}")
     out: dict[datetime | None, Agg] = {}
     for row in side.run(sql, params):
@@ -328,7 +332,7 @@ def segment_sql(side: Side, plan: BucketPlan, segs: Sequence[tuple[int, Segment,
         else:
             # lo and width are integers computed here, not config values: inlined, since a dialect may repeat them
             parts.append(f"SELECT {seg_id} AS seg, {d.sub_range('k0', seg.lo, width)} AS sub, COUNT(*) AS c, "
-                         f"{d.sum_exact(q.key_sum)} AS sk, {d.sum_exact('h')} AS sh FROM {source} GROUP BY 2")
+                         f"{q.key_sum()} AS sk, {d.sum_exact('h')} AS sh FROM {source} GROUP BY 2")
         params += [*wparams, *_key_bounds(side, seg)]
     return " UNION ALL ".join(parts), params
 
