@@ -76,7 +76,9 @@ __all__ = [
 
 T = TypeVar("T")
 SEGMENTS_PER_QUERY = {"postgres": 200, "snowflake": 200, "duckdb": 10}
-LEAF_SEGMENTS_PER_QUERY = 200
+# leaf statements of an in-process DuckDB are smaller: each UNION ALL branch holds its own scan and expression
+# buffers in the monitor's memory while the statement runs (100 branches of full mode: about 55 MiB)
+LEAF_SEGMENTS_PER_QUERY = {"postgres": 200, "snowflake": 200, "duckdb": 25}
 
 
 def _both(pool: ThreadPoolExecutor, a: Callable[[], T], b: Callable[[], T]) -> tuple[T, T]:
@@ -270,6 +272,10 @@ def _batch_size(source: Side, target: Side) -> int:
     return min(SEGMENTS_PER_QUERY.get(source.dialect.name, 200), SEGMENTS_PER_QUERY.get(target.dialect.name, 200))
 
 
+def _leaf_batch_size(source: Side, target: Side) -> int:
+    return min(LEAF_SEGMENTS_PER_QUERY.get(source.dialect.name, 200), LEAF_SEGMENTS_PER_QUERY.get(target.dialect.name, 200))
+
+
 def _split(source: Side, target: Side, plan: BucketPlan, options: ReconcileOptions, segs: list[Segment],
            pool: ThreadPoolExecutor) -> list[Segment]:
     out: list[Segment] = []
@@ -294,9 +300,9 @@ def _classify_leaves(report: PairReport, source: Side, target: Side, plan: Bucke
                      leaves: list[Segment], per_bucket: dict[int, BucketDiff], pool: ThreadPoolExecutor) -> None:
     cutoff_us = (plan.cutoff - EPOCH) // timedelta(microseconds=1)
     nkeys = len(source.spec.keys)
-    # leaf rows are fetched, not aggregated (nothing per branch held in DuckDB's memory), so one statement per
-    # side serves up to LEAF_SEGMENTS_PER_QUERY leaves: a clustered loss of 5,000 rows is ~50 leaves, one round trip
-    for batch in _batches(leaves, options.fanout, LEAF_SEGMENTS_PER_QUERY):
+    # leaf rows are fetched, not aggregated, so one statement per side serves up to 200 leaves on a server: a
+    # clustered loss of 5,000 rows is ~50 leaves, one round trip (DuckDB, in process, takes them 25 at a time)
+    for batch in _batches(leaves, options.fanout, _leaf_batch_size(source, target)):
         def run(side: Side, batch: list[tuple[int, Segment, int]] = batch) -> list[tuple[Any, ...]]:
             sql, params = segment_sql(side, plan, batch, options, leaf=True)
             return side.run(sql, params)
