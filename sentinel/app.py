@@ -11,6 +11,7 @@ Two lifetimes:
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
@@ -100,6 +101,8 @@ class App:
     heartbeat: Pinger | None = None  # built when alerting is, from SENTINEL_HEARTBEAT_*
     leader: LeaderElector | None = None  # the daemon with a shared (PostgreSQL) store; started by the daemon
     store_problems: list[str] = field(default_factory=list)  # results a run_checks() could not store, and why
+    # held while a result is judged and while a reload swaps the graph and resolves the removed checks' alerts
+    judging: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     # -- the current config graph -------------------------------------------------------------------------------
     @property
@@ -170,6 +173,15 @@ class App:
         # A run that was in flight across a reload that removed its check is not counted for it any more.
         if any(p.id == result.check_id for p in graph.planned):
             self.metrics.observe(result)
+
+    def judge(self, result: CheckResult) -> None:
+        """Hand a daemon's result to alerting, unless a reload removed its check while it ran. That reload
+        resolved the check's alerts; judging the late result would fire them again, for a check that no longer
+        exists. Under `judging`, so a reload cannot slip in between the test and the judgement."""
+        with self.judging:
+            alerting = self.alerting
+            if alerting is not None and any(p.id == result.check_id for p in self.planned):
+                alerting.process([result])
 
     def runbook_url(self, name: str) -> str:
         return self.settings.runbook_base_url.rstrip("/") + "/" + name + ".md"

@@ -176,19 +176,20 @@ def _apply(daemon: Daemon, load: Callable[[], LoadedConfig], source: str) -> str
         app.metrics.config_reload("rejected")
         log.exception("config reload failed; still running the previous config (%d checks)", len(app.planned))
         return _first_line(exc)
-    old = app.swap(graph)
+    with app.judging:  # no result is judged between the swap and the resolution of the removed checks' alerts
+        old = app.swap(graph)
+        before, after = {p.id for p in old.planned}, {p.id for p in graph.planned}
+        daemon.scheduler.replace_checks(graph.planned)
+        if graph.alerting is not None and app.leads():  # followers leave alert states to the leader
+            try:
+                graph.alerting.resolve_removed(before - after)
+            except Exception:
+                log.exception("resolving the alerts of removed checks failed; they stay open until the next reload")
     warn_privileged_allowed(config)
-    before, after = {p.id for p in old.planned}, {p.id for p in graph.planned}
-    daemon.scheduler.replace_checks(graph.planned)
     if old.alerting is not None and graph.alerting is not None:
         may_send = old.alerting.stop_delivery_workers()  # the new pipeline's workers take over the same outbox
         if may_send is not None:
             graph.alerting.start_delivery_workers(may_send)
-    if graph.alerting is not None and app.leads():  # followers leave alert states to the leader
-        try:
-            graph.alerting.resolve_removed(before - after)
-        except Exception:
-            log.exception("resolving the alerts of removed checks failed; they stay open until the next reload")
     app.metrics.config_reload("applied")
     log.info("config reloaded from %s in %.0f ms: %d checks (added: %s; removed: %s)", source,
              (time.monotonic() - started) * 1000, len(graph.planned), ", ".join(sorted(after - before)) or "none",

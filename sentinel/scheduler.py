@@ -114,11 +114,7 @@ class CheckScheduler:
         try:
             result = self.app.runner.run_one(planned)
             self.app.record(result)
-            alerting = self.app.alerting  # read once: a reload may swap the pipeline meanwhile
-            # A reload may have removed the check while it ran, and resolved its alerts: judging this late
-            # result would fire them again, for a check that no longer exists.
-            if alerting is not None and any(p.id == planned.id for p in self.app.planned):
-                alerting.process([result])
+            self.app.judge(result)
             if self._on_result is not None:
                 self._on_result(result)
         except Exception:

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import ast
 import re
+import threading
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from pydantic import SecretStr
@@ -135,6 +137,53 @@ def test_check_gauges_are_read_at_scrape_time_and_follow_a_reload_without_remova
     app.record(CheckResult("refunds_fresh", "age", Status.OK, app.clock.now() + timedelta(seconds=1), "late",
                            values={"age_seconds": 1.0}))
     assert 'check="refunds_fresh",kind="age"' not in _series(app, "sentinel_measured_age_seconds")
+
+
+def _firing(app: App) -> set[str]:
+    return {s.check_id for s in app.store.alert_states(active_only=True).values()}
+
+
+def test_a_result_judged_while_a_reload_removes_its_check_does_not_fire_its_resolved_alert_again(
+        app: App, rules: Path) -> None:
+    """A run of refunds_fresh is being judged (held inside the alert pipeline) when a reload removes the check.
+    The reload waits for that judgement, then resolves the alert; a result arriving after it is not judged at
+    all. Before, the reload could resolve in between, and the late result opened a new page for a check that no
+    longer exists (two replicas, issue 16: the HA reload test failed in CI)."""
+    def critical(check_id: str, seconds: int) -> CheckResult:
+        return CheckResult(check_id, "age", Status.CRITICAL, app.clock.now() + timedelta(seconds=seconds), "stale",
+                           values={"age_seconds": 9999.0})
+
+    app.judge(critical("refunds_fresh", 0))
+    assert _firing(app) == {"refunds_fresh"}
+    pipeline = app.alerting
+    assert pipeline is not None
+    inside, release = threading.Event(), threading.Event()
+    real = pipeline.process
+
+    def held(results: Any) -> Any:
+        inside.set()
+        assert release.wait(10)
+        return real(results)
+
+    pipeline.process = held  # type: ignore[method-assign]
+    judging = threading.Thread(target=app.judge, args=(critical("refunds_fresh", 1),))
+    judging.start()
+    assert inside.wait(10)
+    rules.write_text(ONE_CHECK)
+    outcome: list[bool] = []
+    reload = threading.Thread(target=lambda: outcome.append(reload_config(Daemon.of(app, CheckScheduler(app)))))
+    reload.start()
+    reload.join(0.5)
+    assert reload.is_alive(), "the reload did not wait for the result being judged"
+    release.set()
+    judging.join(10)
+    reload.join(10)
+    assert outcome == [True] and [p.id for p in app.planned] == ["orders_fresh"]
+    assert _firing(app) == set()
+    app.judge(critical("refunds_fresh", 2))  # a run that finishes after the reload
+    assert _firing(app) == set()
+    app.judge(critical("orders_fresh", 3))  # the checks still configured are judged as before
+    assert _firing(app) == {"orders_fresh"}
 
 
 def test_a_notifier_that_does_not_import_is_a_config_error_naming_it(tmp_path: Path,
