@@ -38,6 +38,7 @@ from sentinel.model import CheckResult, Finding, Severity, Status
 from sentinel.param_types import ColumnName, ConnectionName, Regex, TableName, TableRegex, TimeZoneName
 
 T = TypeVar("T", float, int, timedelta)
+DEADLINE_MARGIN_SECONDS = 0.5  # CheckContext.remaining(): remote calls time out this much before the runner gives up
 
 __all__ = [
     "Check",
@@ -218,8 +219,13 @@ class CheckContext:
         return self.clock.now()
 
     def remaining(self) -> timedelta:
-        """Time left before the runner gives up; pass it to every remote call as its timeout."""
-        return timedelta(seconds=max(0.0, self.deadline_monotonic - self.clock.monotonic()))
+        """Time left before the runner gives up, less a margin; pass it to every remote call as its timeout.
+
+        The margin (a tenth of what is left, at most 0.5 s) lets a call that hangs time out on its own and say
+        which system and object it waited on, before the runner abandons the check with a bare "did not finish
+        within its deadline": with the two timeouts equal, whichever fired first was a coin toss."""
+        left = max(0.0, self.deadline_monotonic - self.clock.monotonic())
+        return timedelta(seconds=left - min(DEADLINE_MARGIN_SECONDS, left / 10))
 
     def remaining_seconds(self, floor: float = 1.0) -> float:
         """remaining() in seconds, at least `floor`, for clients that take a float timeout."""

@@ -8,7 +8,7 @@ from datetime import timedelta
 from typing import Any, ClassVar
 
 from sentinel.api import Check, CheckContext, CheckResult, DictMemory, Finding, Params, SourceError, Status
-from sentinel.clock import FakeClock
+from sentinel.clock import FakeClock, SystemClock
 from sentinel.config.checks_spec import CheckSpec
 from sentinel.redact import Redactor
 from sentinel.runner import CheckRunner, PlannedCheck
@@ -146,3 +146,18 @@ def test_a_deadline_names_what_the_check_was_waiting_on() -> None:
     assert result.status is Status.ERROR
     assert result.summary.endswith("did not finish within its 0.3s deadline while waiting on Snowflake query "
                                    "MAX(_LOADED_AT) on ANALYTICS.FCT_TRANSACTIONS")
+
+
+def test_a_call_timed_out_with_the_time_left_says_so_before_the_runner_gives_up() -> None:
+    """A client given ctx.remaining() as its timeout, against a server that never answers, times out on its own and
+    names what it waited on; the runner's bare "did not finish" is for checks that ignore their deadline. (With the
+    two timeouts equal, which came first was a coin toss: a fault-matrix test lost it once in CI.)"""
+    def hung_call(ctx: CheckContext) -> CheckResult:
+        time.sleep(ctx.remaining_seconds(floor=0.0))  # the read timeout of a worker that was SIGSTOPped
+        raise SourceError("Kafka Connect http://connect:8083/connectors: no answer")
+
+    runner = CheckRunner(sources=None, memory_for=lambda _id: DictMemory(), clock=SystemClock(), redactor=Redactor(()))
+    for _ in range(3):
+        result = runner.run_one(planned("hung", hung_call, timeout=1.0))
+        assert result.summary.startswith("could not run: Kafka Connect http://connect:8083/connectors: no answer"), \
+            result.summary
