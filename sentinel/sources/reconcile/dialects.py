@@ -89,6 +89,11 @@ class ColumnKind(enum.StrEnum):
         """Normalises to an exact integer (usable in sum(key) and the cheap version hash)."""
         return self in (ColumnKind.INT, ColumnKind.TIMESTAMP_TZ, ColumnKind.TIMESTAMP, ColumnKind.DATE)
 
+    @property
+    def is_hashed_as_text(self) -> bool:
+        """Full mode: enters the row hash through md5 (text, booleans, other); every other kind as an integer."""
+        return not self.is_integral and self not in (ColumnKind.DECIMAL, ColumnKind.FLOAT)
+
 
 @dataclass(frozen=True)
 class Column:
@@ -225,8 +230,12 @@ class Dialect:
         """w(key) of the row hash: in (MIX_Q, 3 * MIX_Q), never 0, so no row's values drop out of the sum."""
         return f"({self.mix(key_expr)} + {2 * MIX_Q})"
 
-    # Whether cells may group the text columns before hashing them (needs a single-layer md5 expression).
+    # Whether cells may group the text columns before hashing them (needs md5_int).
     groups_text = False
+
+    def md5_int(self, text_expr: str) -> str:
+        """The 60-bit integer of md5(text_expr) as one expression (engines whose md5_layers is one layer)."""
+        raise NotImplementedError(f"{self.name} computes md5 in layers")
 
     def text_distinct_sql(self, table: str, columns: Sequence[str]) -> str | None:
         """A cheap query for an upper estimate of the distinct combinations of `columns` (one number), or None."""
@@ -350,8 +359,11 @@ class PostgresDialect(Dialect):
     def cast_text(self, expr: str) -> str:
         return f"({expr})::text"
 
+    def md5_int(self, text_expr: str) -> str:
+        return f"('x0' || substr(md5({text_expr}), 1, 15))::bit(64)::bigint"
+
     def md5_layers(self, text_expr: str, alias: str, plus: str = "0") -> list[list[tuple[str, str]]]:
-        return [[(alias, f"('x0' || substr(md5({text_expr}), 1, 15))::bit(64)::bigint + {plus}")]]
+        return [[(alias, f"{self.md5_int(text_expr)} + {plus}")]]
 
     groups_text = True
 
@@ -394,7 +406,7 @@ class PostgresDialect(Dialect):
     def uuid_top(self, alias: str) -> str:
         # PostgreSQL before 18 has no bytea -> bigint cast: 8 bytes as hex, as bit(64), as a signed bigint
         # (cheaper than eight get_byte calls), then the top 60 bits
-        return f"((('x' || encode(substring({alias} from 1 for 8), 'hex'))::bit(64)::bigint >> 4) & {2**60 - 1})"
+        return f"(({self._uuid_bytes(alias, 1)} >> 4) & {2**60 - 1})"
 
     def uuid_rest(self, alias: str) -> str:
         return f"mod(mod({self._uuid_bytes(alias, 9)}, {MIX_P}) * {MIX_C} + (get_byte({alias}, 7) & 15), {MIX_Q})"
@@ -423,8 +435,11 @@ class DuckDBDialect(Dialect):
     def epoch_days(self, col: str) -> str:
         return f"({col} - DATE '1970-01-01')"
 
+    def md5_int(self, text_expr: str) -> str:
+        return f"CAST('0x' || substr(md5({text_expr}), 1, 15) AS BIGINT)"
+
     def md5_layers(self, text_expr: str, alias: str, plus: str = "0") -> list[list[tuple[str, str]]]:
-        return [[(alias, f"CAST('0x' || substr(md5({text_expr}), 1, 15) AS BIGINT) + {plus}")]]
+        return [[(alias, f"{self.md5_int(text_expr)} + {plus}")]]
 
     groups_text = True
 
@@ -450,15 +465,11 @@ class DuckDBDialect(Dialect):
         return f"CAST({alias} >> 68 AS BIGINT)"
 
     def uuid_rest(self, alias: str) -> str:
-        return f"MOD(MOD({self._signed(alias, 0)}, {MIX_P}) * {MIX_C} + CAST(({alias} >> 64) & 15 AS BIGINT), {MIX_Q})"
-
-    @staticmethod
-    def _signed(alias: str, shift: int) -> str:
-        """64 of the bits (from bit `shift` up) read as a signed bigint, as PostgreSQL's bit(64)::bigint reads
-        them: the low 63 bits minus 2^63 if the top one is set (in two steps: 2^63 is no BIGINT)."""
-        bits = f"({alias} >> {shift})" if shift else alias
-        top = f"CAST(({bits} >> 63) & 1 AS BIGINT)"
-        return f"(CAST({bits} & {2**63 - 1} AS BIGINT) - {top} * {2**63 - 1} - {top})"
+        # the low 64 bits read as a signed bigint, as PostgreSQL's bit(64)::bigint reads them: the low 63 bits
+        # minus 2^63 if bit 63 is set (in two steps: 2^63 is no BIGINT)
+        top = f"CAST(({alias} >> 63) & 1 AS BIGINT)"
+        low = f"(CAST({alias} & {2**63 - 1} AS BIGINT) - {top} * {2**63 - 1} - {top})"
+        return f"MOD(MOD({low}, {MIX_P}) * {MIX_C} + CAST(({alias} >> 64) & 15 AS BIGINT), {MIX_Q})"
 
 
 class SnowflakeDialect(Dialect):

@@ -266,20 +266,16 @@ def _batches(segs: Sequence[Segment], fanout: int, size: int) -> list[list[tuple
     return [numbered[i:i + size] for i in range(0, len(numbered), size)]
 
 
-def _batch_size(source: Side, target: Side) -> int:
-    """Segments per UNION ALL statement: many for servers (few round trips, few Snowflake queries), few for an
-    in-process DuckDB, which keeps every branch's aggregate in memory at once."""
-    return min(SEGMENTS_PER_QUERY.get(source.dialect.name, 200), SEGMENTS_PER_QUERY.get(target.dialect.name, 200))
-
-
-def _leaf_batch_size(source: Side, target: Side) -> int:
-    return min(LEAF_SEGMENTS_PER_QUERY.get(source.dialect.name, 200), LEAF_SEGMENTS_PER_QUERY.get(target.dialect.name, 200))
+def _batch_size(limits: Mapping[str, int], source: Side, target: Side) -> int:
+    """Segments per UNION ALL statement, the smaller of the two engines' limits: many for servers (few round
+    trips, few Snowflake queries), few for an in-process DuckDB, which holds every branch in memory at once."""
+    return min(limits.get(source.dialect.name, 200), limits.get(target.dialect.name, 200))
 
 
 def _split(source: Side, target: Side, plan: BucketPlan, options: ReconcileOptions, segs: list[Segment],
            pool: ThreadPoolExecutor) -> list[Segment]:
     out: list[Segment] = []
-    for batch in _batches(segs, options.fanout, _batch_size(source, target)):
+    for batch in _batches(segs, options.fanout, _batch_size(SEGMENTS_PER_QUERY, source, target)):
         def run(side: Side, batch: list[tuple[int, Segment, int]] = batch) -> dict[tuple[int, int], Agg]:
             sql, params = segment_sql(side, plan, batch, options, leaf=False)
             return {(int(r[0]), int(r[1])): Agg(as_int(r[2]), as_int(r[3]), None, None, as_int(r[4]))
@@ -302,7 +298,7 @@ def _classify_leaves(report: PairReport, source: Side, target: Side, plan: Bucke
     nkeys = len(source.spec.keys)
     # leaf rows are fetched, not aggregated, so one statement per side serves up to 200 leaves on a server: a
     # clustered loss of 5,000 rows is ~50 leaves, one round trip (DuckDB, in process, takes them 25 at a time)
-    for batch in _batches(leaves, options.fanout, _leaf_batch_size(source, target)):
+    for batch in _batches(leaves, options.fanout, _batch_size(LEAF_SEGMENTS_PER_QUERY, source, target)):
         def run(side: Side, batch: list[tuple[int, Segment, int]] = batch) -> list[tuple[Any, ...]]:
             sql, params = segment_sql(side, plan, batch, options, leaf=True)
             return side.run(sql, params)

@@ -88,19 +88,19 @@ class RowQuery:
             if c.kind.is_integral:
                 self._add(0, alias, d.int_l1(d.ident(c.name), c.kind))
                 ints.append(d.mix_column(d.int_l2(alias, c.kind), i))
-            elif c.kind in (ColumnKind.DECIMAL, ColumnKind.FLOAT):
-                col_scale = side.scale(name, scale)
-                self._add(0, alias, d.decimal_l1(d.ident(c.name), c.kind, col_scale, c.scale))
-                ints.append(d.mix_column(d.scaled_int(alias, col_scale), i))
-            else:
+            elif c.kind.is_hashed_as_text:
                 self._add(0, alias, d.text_l1(d.ident(c.name), c.kind, side.scale(name, scale), c.scale))
                 parts.append(d.text_l2(alias, c.kind))
                 self.text_aliases.append(alias)
+            else:  # decimal or float
+                col_scale = side.scale(name, scale)
+                self._add(0, alias, d.decimal_l1(d.ident(c.name), c.kind, col_scale, c.scale))
+                ints.append(d.mix_column(d.scaled_int(alias, col_scale), i))
         self._add(1, "ii", f"MOD({' + '.join(ints)}, {MIX_Q})" if ints else "0")
         # w from one alias (a UUID's kx varies with its low 64 bits)
         self._add(self._layer_of("k0", "kx") + 1, "w", d.key_weight("kx" if side.uuid_key else "k0"))
         if grouped and parts:
-            self.text_hash = d.md5_layers(d.concat(parts), "th")[0][0][1].removesuffix(" + 0")
+            self.text_hash = d.md5_int(d.concat(parts))
             self.keep += [*self.text_aliases, "w", "ii"]
             return
         if parts:
@@ -413,8 +413,7 @@ def decide_text_grouping(side: Side, options: ReconcileOptions) -> None:
     d = side.dialect
     if options.mode is not ReconcileMode.FULL or not d.groups_text:
         return
-    texts = [side.columns[n].name for n in side.spec.columns
-             if side.columns[n].kind not in (ColumnKind.DECIMAL, ColumnKind.FLOAT) and not side.columns[n].kind.is_integral]
+    texts = [side.columns[n].name for n in side.spec.columns if side.columns[n].kind.is_hashed_as_text]
     sql = d.text_distinct_sql(d.table(side.spec.table), texts) if texts else None
     if sql is None:
         return
