@@ -23,7 +23,7 @@ from sentinel.sources.duckdb import DuckDBSource
 from sentinel.sources.postgres import PostgresSource
 from sentinel.sources.reconcile import ReconcileMode, ReconcileOptions, Side, Tier, dialect_for, plan_buckets
 from sentinel.sources.reconcile.engine import SideSpec, cell_aggregates, resolve, row_fingerprints, table_columns
-from sentinel.sources.reconcile.sides import duckdb_execute, postgres_execute, snowflake_execute
+from sentinel.sources.reconcile.sides import JIT_ABOVE_COST, duckdb_execute, postgres_execute, snowflake_execute
 from tests.integration.reconcile_data import Row, load_duckdb, load_postgres, load_snowflake, make_rows
 
 pytestmark = pytest.mark.integration
@@ -227,6 +227,28 @@ def test_postgres_sessions_take_at_most_the_workers_asked_and_never_more_than_th
         assert ex("SELECT current_setting('enable_sort')", []) == [("on",)]
 
 
+def test_postgres_sessions_jit_compile_only_big_scans_unoptimised_and_never_against_the_server(
+        postgres: PostgresService) -> None:
+    """JIT pays on a scan of millions of rows when it skips LLVM's optimisation and inlining; the drill-down's
+    statements stay interpreted; a DBA who turned JIT off, or raised or disabled its threshold, is obeyed."""
+    dsn = postgres.create_database("reconcile_jit")
+    source = PostgresSource("src", SecretStr(postgres.monitor_dsn("reconcile_jit")))
+    settings = "SELECT current_setting(%s)"
+
+    def session(*names: str) -> list[str]:
+        with postgres_execute(source, _remaining, parallel=True) as ex:
+            return [ex(settings, [n])[0][0] for n in names]
+
+    assert session("jit_above_cost", "jit_optimize_above_cost", "jit_inline_above_cost") == [
+        str(JIT_ABOVE_COST), "-1", "-1"]
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        for value, seen in (("-1", "-1"), ("2e+06", "2e+06")):
+            conn.execute(f"ALTER DATABASE reconcile_jit SET jit_above_cost = {value}")
+            assert session("jit_above_cost") == [seen]
+        conn.execute("ALTER DATABASE reconcile_jit SET jit = off")
+    assert session("jit") == ["off"]
+
+
 @pytest.mark.parametrize("text", ["currency", "reference"])
 def test_postgres_aggregates_and_hashes_each_rows_share_in_its_parallel_workers(postgres: PostgresService,
                                                                                text: str) -> None:
@@ -373,3 +395,10 @@ def test_uuid_key_cells_are_identical_in_postgres_and_duckdb_at_every_sign_bound
             assert side.uuid_key
     assert sum(a.count for a in got["postgres"].values()) == len(keys)
     assert got["postgres"] == got["duckdb"]
+    if mode is ReconcileMode.CHECKSUM:
+        # a checksum cell holds the XOR of its keys' 128 bits (one conversion per row); full mode keeps the sums
+        xor: dict[Any, int] = {}
+        for k, at, _, _ in rows:
+            cell = at.replace(minute=0, second=0, microsecond=0)
+            xor[cell] = xor.get(cell, 0) ^ k.int
+        assert {cell: agg.sum_key for cell, agg in got["postgres"].items()} == xor

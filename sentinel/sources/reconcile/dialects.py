@@ -44,6 +44,12 @@ integers) is used: exact everywhere, about twice the cost. Tests compare both wi
 DuckDB detail: date_trunc of a TIMESTAMPTZ goes through its ICU calendar (0.45 s per 5M rows on one thread); the
 hour or day of the UTC epoch microseconds, floored in integers, is the same cell at a sixth of the cost.
 
+UUID keys (a UUID column on both sides; PostgreSQL and DuckDB): the drill-down splits them by their leading 60 bits
+(k0) and adds the other 68, mixed, to the key sum (kx). A checksum cell needs no split, so it takes the XOR of all
+128 bits instead (bit_xor of a bit(128) in PostgreSQL, of the UHUGEINT in DuckDB): one hex conversion per row in
+PostgreSQL instead of two (its scan of 5M UUID rows: 1.8 s -> 1.4 s). Count and a version hash sit beside it, and
+a key changed in any bit changes the XOR.
+
 Queries are built in layers: layer 1 reads the table (with the WHERE), later layers compute from layer-1 aliases.
 PostgreSQL flattens them (so its parallel workers compute everything); no costly expression is referenced twice.
 
@@ -288,6 +294,14 @@ class Dialect:
     def uuid_rest(self, alias: str) -> str:
         raise NotImplementedError(f"{self.name} has no UUID type")
 
+    def uuid_bits(self, alias: str) -> str:
+        """All 128 bits of a UUID (layer-1 alias `alias`), as one value the engine's bit_xor aggregates."""
+        raise NotImplementedError(f"{self.name} has no UUID type")
+
+    def xor_key_value(self, value: object) -> int:
+        """The 128-bit integer of a bit_xor of uuid_bits, as the driver returns it."""
+        return 0 if value is None else int(str(value))
+
     # ---- arithmetic and aggregates -------------------------------------------------------------------------------
     def sub_range(self, key: str, lo: int | str, width: int | str) -> str:
         """Which of a segment's sub-ranges (of `width` keys from `lo`: integers, or column names) the key falls
@@ -411,6 +425,13 @@ class PostgresDialect(Dialect):
     def uuid_rest(self, alias: str) -> str:
         return f"mod(mod({self._uuid_bytes(alias, 9)}, {MIX_P}) * {MIX_C} + (get_byte({alias}, 7) & 15), {MIX_Q})"
 
+    def uuid_bits(self, alias: str) -> str:
+        # one hex conversion of all 16 bytes: half the cost per row of the two bigint halves of uuid_top/uuid_rest
+        return f"('x' || encode({alias}, 'hex'))::bit(128)"
+
+    def xor_key_value(self, value: object) -> int:
+        return 0 if value is None else int(str(value), 2)  # psycopg returns a bit string as its '0'/'1' digits
+
     @staticmethod
     def _uuid_bytes(alias: str, start: int) -> str:
         """Eight of the bytes as a signed bigint."""
@@ -470,6 +491,9 @@ class DuckDBDialect(Dialect):
         top = f"CAST(({alias} >> 63) & 1 AS BIGINT)"
         low = f"(CAST({alias} & {2**63 - 1} AS BIGINT) - {top} * {2**63 - 1} - {top})"
         return f"MOD(MOD({low}, {MIX_P}) * {MIX_C} + CAST(({alias} >> 64) & 15 AS BIGINT), {MIX_Q})"
+
+    def uuid_bits(self, alias: str) -> str:
+        return alias  # already the UHUGEINT of the 128 bits
 
 
 class SnowflakeDialect(Dialect):

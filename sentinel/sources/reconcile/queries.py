@@ -26,13 +26,17 @@ class RowQuery:
 
     Aliases: g (the cell), k0 (the key position the drill-down splits: the key itself, or the 60-bit hash of the
     whole key), kx (a UUID key's other bits), kv0..kvN (leaf rows: the key values), vv (leaf rows: the version in
-    µs), h (the row hash); full mode also w (the key's weight), ii (the integral columns' part of the hash) and
-    th (the text columns' md5)."""
+    µs), kb (a checksum cell's UUID key: all 128 bits), h (the row hash); full mode also w (the key's weight),
+    ii (the integral columns' part of the hash) and th (the text columns' md5)."""
 
     def __init__(self, side: Side, mode: ReconcileMode, scale: int, *, grain: str = "", leaf: bool = False,
-                 grouped: bool = False) -> None:
+                 grouped: bool = False, xor_uuid_key: bool = False) -> None:
         d, spec, cols = side.dialect, side.spec, side.columns
         self.side = side
+        # a UUID key enters a checksum cell as the XOR of its 128 bits (kb), not as the sums of k0 and kx: one
+        # conversion per row instead of two, a third of PostgreSQL's scan. The drill-down, which splits by k0,
+        # and full mode, whose key weight needs kx anyway, keep the sums.
+        self.xor_key = xor_uuid_key and side.uuid_key and mode is ReconcileMode.CHECKSUM and not leaf
         self._layers: list[list[tuple[str, str]]] = [[], []]
         self.keep: list[str] = []
         # full mode, grouped: no h; the text columns' layer-1 aliases, w and ii instead, for cells to hash each
@@ -70,8 +74,10 @@ class RowQuery:
             self.keep.append("h")
 
     def key_sum(self) -> str:
-        """The exact sum of the keys: of the key position, plus of the rest of a UUID key's bits (summed apart, so
-        no engine adds them in 64 bits)."""
+        """The keys' aggregate: the exact sum of the key position, plus of the rest of a UUID key's bits (summed
+        apart, so no engine adds them in 64 bits); in a checksum cell with a UUID key, the XOR of its 128 bits."""
+        if self.xor_key:
+            return "bit_xor(kb)"  # PostgreSQL (bit(128)) and DuckDB (UHUGEINT) alike; Snowflake has no UUID keys
         s = self.side.dialect.sum_exact
         return f"{s('k0')} + {s('kx')}" if self.side.uuid_key else s("k0")
 
@@ -123,6 +129,11 @@ class RowQuery:
 
     def _keys(self, side: Side, scale: int, leaf: bool) -> None:
         d, spec, cols = side.dialect, side.spec, side.columns
+        if self.xor_key:
+            self._add(0, "ku", d.uuid_l1(d.ident(cols[spec.keys[0]].name)))
+            self._add(1, "kb", d.uuid_bits("ku"))
+            self.keep.append("kb")
+            return
         if side.uuid_key:
             # k0: the leading 60 bits (the drill-down's order, a range on the column itself); kx: the other 68
             # bits hashed, summed with k0 so that a key differing only there still changes the key sum
@@ -266,7 +277,8 @@ def needed(spec: SideSpec) -> list[str]:
 def cells(side: Side, plan: BucketPlan, ranges: Sequence[tuple[datetime, datetime]],
            options: ReconcileOptions) -> tuple[dict[datetime | None, Agg], str]:
     """Per-cell aggregates over the ranges and the no-time cell (None)."""
-    q = RowQuery(side, options.mode, options.numeric_scale, grain=plan.grain, grouped=side.group_text)
+    q = RowQuery(side, options.mode, options.numeric_scale, grain=plan.grain, grouped=side.group_text,
+                 xor_uuid_key=True)
     where, params = base_where(side, ranges, no_time=True)
     inner = q.rows_sql(where)
     s = side.dialect.sum_exact
@@ -307,7 +319,8 @@ def cells(side: Side, plan: BucketPlan, ranges: Sequence[tuple[datetime, datetim
         if len(row) == 3:
             out[cell] = Agg(count=as_int(row[1]))
         else:
-            out[cell] = Agg(as_int(row[1]), as_int(row[2]), opt_int(row[3]), opt_int(row[4]), as_int(row[5]))
+            key = side.dialect.xor_key_value(row[2]) if q.xor_key else as_int(row[2])
+            out[cell] = Agg(as_int(row[1]), key, opt_int(row[3]), opt_int(row[4]), as_int(row[5]))
     return out, sql
 
 
