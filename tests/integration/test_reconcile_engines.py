@@ -142,6 +142,25 @@ def test_duckdb_buffer_pool_cap_is_applied_and_changes_no_aggregate(engines: dic
     assert got[4] == got[None]
 
 
+def test_postgres_bigint_sub_range_equals_the_numeric_one_at_the_ends_of_the_bigint_range(
+        postgres: PostgresService) -> None:
+    """The drill-down's sub-range in bigint arithmetic (where key - lo fits) is the floor the numeric path gives,
+    also for lo = -2^63 (a literal PostgreSQL reads as numeric) and keys at either end of the range."""
+    d = dialect_for("postgres")
+    lo_end, hi_end = -(2**63), 2**63 - 1
+    cases = [(lo_end, lo_end, 3), (lo_end + 7, lo_end, 3), (-1, lo_end, 2**62), (-5, -9, 2), (0, -9, 4),
+             (hi_end, 0, 2**61), (hi_end, hi_end - 10, 3), (2**60 - 1, 0, 2**54), (12, 12, 1)]
+    dsn = postgres.create_database("reconcile_sub_range")
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        for key, lo, width in cases:
+            k = f"({key})::bigint"
+            fast = d.sub_range(k, lo, width, in_bigint=True)
+            exact = d.sub_range(k, lo, width)
+            row = conn.execute(f"SELECT {fast}, {exact}, pg_typeof({fast})::text").fetchone()
+            assert row is not None
+            assert (row[0], int(row[1]), row[2]) == ((key - lo) // width, (key - lo) // width, "bigint"), (key, lo)
+
+
 @pytest.mark.parametrize("type_name", ["timestamp with time zone", "timestamp without time zone"])
 def test_postgres_double_epoch_path_equals_exact_numeric_path(postgres: PostgresService, type_name: str) -> None:
     """The fast date_part normalisation (1900..2100) and its exact fallback (outside) equal extract(epoch)

@@ -303,9 +303,11 @@ class Dialect:
         return 0 if value is None else int(str(value))
 
     # ---- arithmetic and aggregates -------------------------------------------------------------------------------
-    def sub_range(self, key: str, lo: int | str, width: int | str) -> str:
+    def sub_range(self, key: str, lo: int | str, width: int | str, *, in_bigint: bool = False) -> str:
         """Which of a segment's sub-ranges (of `width` keys from `lo`: integers, or column names) the key falls
-        in. Computed wider than 64 bits: for keys spanning the sign, key - lo exceeds the bigint range."""
+        in. Computed wider than 64 bits, since for keys spanning the sign key - lo exceeds the bigint range,
+        unless `in_bigint`: the key, lo and key - lo all fit a signed 64-bit integer (an engine may then take the
+        cheaper arithmetic)."""
         return f"(CAST({key} AS HUGEINT) - ({_lit(lo)})) // {_lit(width)}"
 
     def sum_exact(self, expr: str) -> str:
@@ -403,7 +405,12 @@ class PostgresDialect(Dialect):
         return (f"SELECT CASE WHEN COUNT(*) = {len(columns)} THEN exp(sum(ln(nd))) END "
                 f"FROM ({per_column}) d")
 
-    def sub_range(self, key: str, lo: int | str, width: int | str) -> str:
+    def sub_range(self, key: str, lo: int | str, width: int | str, *, in_bigint: bool = False) -> str:
+        if in_bigint:
+            # a third of numeric's cost per row (a drill-down level over 90 hours of 5M rows: 0.40 -> 0.23 s);
+            # key - lo >= 0 within the segment, so the division floors. The casts keep a literal -2^63, which
+            # PostgreSQL reads as numeric, in bigint.
+            return f"(({key} - ({_lit(lo)})::bigint) / ({_lit(width)})::bigint)"
         return f"div({key}::numeric - ({_lit(lo)}), {_lit(width)})"
 
     def as_text_for_filter(self, col: str) -> str:
@@ -556,7 +563,7 @@ class SnowflakeDialect(Dialect):
         # NUMBER arithmetic is exact to 38 digits; the residue fits 64 bits
         return f"CAST(MOD({alias} * {10 ** scale}, {MIX_P}) AS NUMBER(38, 0))"
 
-    def sub_range(self, key: str, lo: int | str, width: int | str) -> str:
+    def sub_range(self, key: str, lo: int | str, width: int | str, *, in_bigint: bool = False) -> str:
         # exact in Snowflake's NUMBER(38) arithmetic: the dividend is a multiple of the divisor
         # scale 1, not 0: NUMBER(38, 0) is a 64-bit integer in the fakesnow server we test against
         a = f"(CAST({key} AS NUMBER(38, 1)) - ({_lit(lo)}))"

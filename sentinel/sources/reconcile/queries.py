@@ -344,7 +344,10 @@ def segment_sql(side: Side, plan: BucketPlan, segs: Sequence[tuple[int, Segment,
             parts.append(f"SELECT {seg_id} AS seg, {', '.join(_leaf_columns(side, q))} FROM {source}")
         else:
             # lo and width are integers computed here, not config values: inlined, since a dialect may repeat them
-            parts.append(f"SELECT {seg_id} AS seg, {d.sub_range('k0', seg.lo, width)} AS sub, COUNT(*) AS c, "
+            # k0 is a bigint in PostgreSQL (its integer key, or a UUID's leading 60 bits) and lies in [lo, hi]
+            in_bigint = seg.lo >= -(2**63) and max(seg.hi, seg.hi - seg.lo, width) < 2**63
+            sub = d.sub_range("k0", seg.lo, width, in_bigint=in_bigint)
+            parts.append(f"SELECT {seg_id} AS seg, {sub} AS sub, COUNT(*) AS c, "
                          f"{q.key_sum()} AS sk, {d.sum_exact('h')} AS sh FROM {source} GROUP BY 2")
         params += [*wparams, *_key_bounds(side, seg)]
     return " UNION ALL ".join(parts), params
@@ -378,7 +381,8 @@ def _hashed_segment_sql(side: Side, plan: BucketPlan, segs: Sequence[tuple[int, 
         if leaf:
             parts.append(f"SELECT s{n}.seg, {', '.join(_leaf_columns(side, q))} FROM {source}")
         else:
-            parts.append(f"SELECT s{n}.seg, {d.sub_range('k0', f's{n}.lo', f's{n}.w')} AS sub, COUNT(*) AS c, "
+            sub = d.sub_range("k0", f"s{n}.lo", f"s{n}.w", in_bigint=True)  # a 60-bit hash, lo and w too
+            parts.append(f"SELECT s{n}.seg, {sub} AS sub, COUNT(*) AS c, "
                          f"{d.sum_exact('k0')} AS sk, {d.sum_exact('h')} AS sh FROM {source} GROUP BY 1, 2")
         params += [*wparams, *(v for seg_id, seg, width in items for v in (seg_id, seg.lo, seg.hi, width))]
     return " UNION ALL ".join(parts), params
