@@ -261,34 +261,45 @@ def _unresolved(per_bucket: dict[int, BucketDiff], plan: BucketPlan, seg: Segmen
         per_bucket[idx].unresolved += max(1, abs(seg.src.count - seg.tgt.count))
 
 
-def _batches(segs: Sequence[Segment], fanout: int, size: int) -> list[list[tuple[int, Segment, int]]]:
-    numbered = [(i, s, max(1, math.ceil((s.hi - s.lo + 1) / fanout))) for i, s in enumerate(segs)]
-    return [numbered[i:i + size] for i in range(0, len(numbered), size)]
+def _numbered(segs: Sequence[Segment], fanout: int) -> list[tuple[int, Segment, int]]:
+    """Segments with their number in the level (the `seg` column of its statements) and sub-range width."""
+    return [(i, s, max(1, math.ceil((s.hi - s.lo + 1) / fanout))) for i, s in enumerate(segs)]
 
 
-def _batch_size(limits: Mapping[str, int], source: Side, target: Side) -> int:
-    """Segments per UNION ALL statement, the smaller of the two engines' limits: many for servers (few round
-    trips, few Snowflake queries), few for an in-process DuckDB, which holds every branch in memory at once."""
-    return min(limits.get(source.dialect.name, 200), limits.get(target.dialect.name, 200))
+def _run_level(side: Side, numbered: list[tuple[int, Segment, int]], limits: Mapping[str, int],
+               statement: Callable[[Side, list[tuple[int, Segment, int]]], tuple[str, list[Any]]],
+               ) -> list[tuple[Any, ...]]:
+    """All rows of one drill-down level on one side, in UNION ALL statements of as many segments as its engine
+    takes: many for a server (few round trips, few Snowflake queries), few for an in-process DuckDB, which holds
+    every branch in memory at once. Each side goes at its own pace, so a server is not held to DuckDB's size."""
+    size = limits.get(side.dialect.name, 200)
+    rows: list[tuple[Any, ...]] = []
+    for i in range(0, len(numbered), size):
+        sql, params = statement(side, numbered[i:i + size])
+        rows += side.run(sql, params)
+    return rows
 
 
 def _split(source: Side, target: Side, plan: BucketPlan, options: ReconcileOptions, segs: list[Segment],
            pool: ThreadPoolExecutor) -> list[Segment]:
-    out: list[Segment] = []
-    for batch in _batches(segs, options.fanout, _batch_size(SEGMENTS_PER_QUERY, source, target)):
-        def run(side: Side, batch: list[tuple[int, Segment, int]] = batch) -> dict[tuple[int, int], Agg]:
-            sql, params = segment_sql(side, plan, batch, options, leaf=False)
-            return {(int(r[0]), int(r[1])): Agg(as_int(r[2]), as_int(r[3]), None, None, as_int(r[4]))
-                    for r in side.run(sql, params)}
+    numbered = _numbered(segs, options.fanout)
 
-        src, tgt = _both(pool, lambda: run(source), lambda: run(target))
-        for seg_id, seg, width in batch:
-            subs = sorted({sub for (sid, sub) in (*src, *tgt) if sid == seg_id})
-            for sub in subs:
-                a, b = src.get((seg_id, sub), Agg()), tgt.get((seg_id, sub), Agg())
-                if not a.same(b):
-                    lo = seg.lo + sub * width
-                    out.append(Segment(seg.cell, lo, min(seg.hi, lo + width - 1), a, b))
+    def run(side: Side) -> dict[tuple[int, int], Agg]:
+        rows = _run_level(side, numbered, SEGMENTS_PER_QUERY,
+                          lambda side, batch: segment_sql(side, plan, batch, options, leaf=False))
+        return {(int(r[0]), int(r[1])): Agg(as_int(r[2]), as_int(r[3]), None, None, as_int(r[4])) for r in rows}
+
+    src, tgt = _both(pool, lambda: run(source), lambda: run(target))
+    subs: dict[int, set[int]] = {}
+    for seg_id, sub in (*src, *tgt):
+        subs.setdefault(seg_id, set()).add(sub)
+    out: list[Segment] = []
+    for seg_id, seg, width in numbered:
+        for sub in sorted(subs.get(seg_id, ())):
+            a, b = src.get((seg_id, sub), Agg()), tgt.get((seg_id, sub), Agg())
+            if not a.same(b):
+                lo = seg.lo + sub * width
+                out.append(Segment(seg.cell, lo, min(seg.hi, lo + width - 1), a, b))
     return out
 
 
@@ -296,25 +307,26 @@ def _classify_leaves(report: PairReport, source: Side, target: Side, plan: Bucke
                      leaves: list[Segment], per_bucket: dict[int, BucketDiff], pool: ThreadPoolExecutor) -> None:
     cutoff_us = (plan.cutoff - EPOCH) // timedelta(microseconds=1)
     nkeys = len(source.spec.keys)
-    # leaf rows are fetched, not aggregated, so one statement per side serves up to 200 leaves on a server: a
-    # clustered loss of 5,000 rows is ~50 leaves, one round trip (DuckDB, in process, takes them 25 at a time)
-    for batch in _batches(leaves, options.fanout, _batch_size(LEAF_SEGMENTS_PER_QUERY, source, target)):
-        def run(side: Side, batch: list[tuple[int, Segment, int]] = batch) -> list[tuple[Any, ...]]:
-            sql, params = segment_sql(side, plan, batch, options, leaf=True)
-            return side.run(sql, params)
+    numbered = _numbered(leaves, options.fanout)
 
-        src_rows, tgt_rows = _both(pool, lambda: run(source), lambda: run(target))
-        by_seg: dict[int, tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]] = {}
-        for r in src_rows:
-            by_seg.setdefault(int(r[0]), ([], []))[0].append(r)
-        for r in tgt_rows:
-            by_seg.setdefault(int(r[0]), ([], []))[1].append(r)
-        for seg_id, seg, _ in batch:
-            srows, trows = by_seg.get(seg_id, ([], []))
-            idx = plan.bucket_index(seg.cell)
-            if idx is None:
-                continue
-            _classify(report, per_bucket[idx], srows, trows, nkeys, cutoff_us, options.sample_keys, idx)
+    # leaf rows are fetched, not aggregated, so one statement on a server serves up to 200 leaves: a clustered
+    # loss of 5,000 rows is ~50 leaves, one round trip (DuckDB, in process, takes them 25 at a time)
+    def run(side: Side) -> list[tuple[Any, ...]]:
+        return _run_level(side, numbered, LEAF_SEGMENTS_PER_QUERY,
+                          lambda side, batch: segment_sql(side, plan, batch, options, leaf=True))
+
+    src_rows, tgt_rows = _both(pool, lambda: run(source), lambda: run(target))
+    by_seg: dict[int, tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]] = {}
+    for r in src_rows:
+        by_seg.setdefault(int(r[0]), ([], []))[0].append(r)
+    for r in tgt_rows:
+        by_seg.setdefault(int(r[0]), ([], []))[1].append(r)
+    for seg_id, seg, _ in numbered:
+        srows, trows = by_seg.get(seg_id, ([], []))
+        idx = plan.bucket_index(seg.cell)
+        if idx is None:
+            continue
+        _classify(report, per_bucket[idx], srows, trows, nkeys, cutoff_us, options.sample_keys, idx)
 
 
 def _classify(report: PairReport, diff: BucketDiff, srows: list[tuple[Any, ...]], trows: list[tuple[Any, ...]],
