@@ -4,15 +4,19 @@
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol
 
 from sentinel.sources.reconcile.dialects import Column, Dialect
 from sentinel.sources.reconcile.plan import Bucket
 
-Execute = Callable[[str, list[Any]], list[tuple[Any, ...]]]
+
+class Execute(Protocol):
+    """Runs one statement on a side. `scan` marks the statement that reads the whole compared range (the cells),
+    which an engine may treat differently from the drill-down's small ones."""
+
+    def __call__(self, sql: str, params: list[Any], /, *, scan: bool = False) -> list[tuple[Any, ...]]: ...
 
 
 class ReconcileMode(enum.StrEnum):
@@ -68,9 +72,9 @@ class Side:
     def scale(self, name: str, default: int) -> int:
         return self.scales.get(name.lower(), default)
 
-    def run(self, sql: str, params: list[Any]) -> list[tuple[Any, ...]]:
+    def run(self, sql: str, params: list[Any], *, scan: bool = False) -> list[tuple[Any, ...]]:
         self.queries += 1
-        return self.execute(sql, params)
+        return self.execute(sql, params, scan=scan)
 
 
 @dataclass(frozen=True)

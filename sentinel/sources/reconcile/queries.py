@@ -313,7 +313,7 @@ def cells(side: Side, plan: BucketPlan, ranges: Sequence[tuple[datetime, datetim
         sql = (f"SELECT {cell_col} AS g, COUNT(*) AS c, {q.key_sum()} AS sk, {mn} AS mn, {mx} AS mx, {s('h')} AS sh, "
                f"{nt} FROM ({inner}) q{join} GROUP BY {cell_col}")
     out: dict[datetime | None, Agg] = {}
-    for row in side.run(sql, params):
+    for row in side.run(sql, params, scan=True):
         g = None if row[-1] else row[0]
         cell = None if g is None else g.replace(tzinfo=EPOCH.tzinfo) if g.tzinfo is None else g.astimezone(EPOCH.tzinfo)
         if len(row) == 3:

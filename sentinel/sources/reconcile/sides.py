@@ -15,7 +15,6 @@ from typing import Any
 from sentinel.sources.reconcile.engine import Execute
 
 Remaining = Callable[[], timedelta]
-JIT_ABOVE_COST = 500_000  # the planner's cost of a parallel scan of about 1.5M rows
 _PLACEHOLDER = re.compile(r"%s")
 
 
@@ -25,15 +24,15 @@ def postgres_execute(source: Any, remaining: Remaining, *, parallel: bool = Fals
     """PostgresSource: one read-only session whose statement_timeout is the time left. `parallel` lets the scans use
     parallel workers, at most `workers` of them (never more than the server's max_parallel_workers_per_gather)."""
     with source.connect(remaining()) as conn:
-        # JIT compiles the expressions of a scan over millions of rows (a tenth off a 5M-row checksum scan, in
-        # a few milliseconds of compiling) but never runs LLVM's optimising or inlining passes, which cost more
-        # than they save on these scans, and never for a statement costed below such a scan (the drill-down's
-        # many-branch statements would spend longer compiling than running). A server's jit = off, or a
-        # jit_above_cost higher or disabled (-1), stands.
-        conn.execute("SELECT set_config('jit_optimize_above_cost', '-1', false), "
-                     "set_config('jit_inline_above_cost', '-1', false), "
-                     "set_config('jit_above_cost', (CASE WHEN c < 0 THEN c ELSE greatest(c, %s) END)::text, false) "
-                     "FROM (SELECT current_setting('jit_above_cost')::float8 AS c) s", [JIT_ABOVE_COST])
+        # JIT compiles the one scan over the compared range (a tenth off a 5M-row checksum scan, in a few
+        # milliseconds of compiling; statement `scan`) but never LLVM's optimising or inlining passes, which cost
+        # more than they save here. Not the other statements: enable_sort = off (below) prices any sort at 10^10,
+        # so the JIT threshold would compile every small catalog or drill-down statement that sorts (30 ms for
+        # one information_schema query). A server's or role's jit = off stands.
+        row = conn.execute("SELECT j, set_config('jit', 'off', false), set_config('jit_optimize_above_cost', '-1', "
+                           "false), set_config('jit_inline_above_cost', '-1', false) "
+                           "FROM (SELECT current_setting('jit') AS j OFFSET 0) s").fetchone()
+        jit = row is not None and row[0] == "on"
         conn.execute("SET TimeZone = 'UTC'")  # date_trunc of timestamptz then cuts UTC hours and days
         if parallel:
             # The planner cannot estimate the number of hours in a GROUP BY date_trunc and so never plans a
@@ -48,8 +47,14 @@ def postgres_execute(source: Any, remaining: Remaining, *, parallel: bool = Fals
                 row = conn.execute("SELECT current_setting('max_parallel_workers_per_gather')::int").fetchone()
                 allowed = min(int(row[0]) if row else 0, max(0, workers))
                 conn.execute(f"SET max_parallel_workers_per_gather = {allowed}")
-        def execute(sql: str, params: list[Any]) -> list[tuple[Any, ...]]:
-            return [tuple(r) for r in conn.execute(sql, params).fetchall()]
+        def execute(sql: str, params: list[Any], /, *, scan: bool = False) -> list[tuple[Any, ...]]:
+            if not (scan and jit):
+                return [tuple(r) for r in conn.execute(sql, params).fetchall()]
+            conn.execute("SET jit = on")
+            try:
+                return [tuple(r) for r in conn.execute(sql, params).fetchall()]
+            finally:
+                conn.execute("SET jit = off")
 
         yield execute
 
@@ -70,7 +75,7 @@ def duckdb_execute(source: Any, remaining: Remaining, *, threads: int | None = N
         if memory_mb:
             conn.execute(f"SET memory_limit = '{int(memory_mb)}MB'")
 
-        def execute(sql: str, params: list[Any]) -> list[tuple[Any, ...]]:
+        def execute(sql: str, params: list[Any], /, *, scan: bool = False) -> list[tuple[Any, ...]]:
             return [tuple(r) for r in conn.execute(sql, params).fetchall()]
 
         yield execute
@@ -81,7 +86,7 @@ def snowflake_execute(source: Any, remaining: Remaining) -> Iterator[Execute]:
     """SnowflakeSource.query takes named pyformat parameters and returns dicts: number the positional %s and
     read the columns back in SELECT order."""
 
-    def execute(sql: str, params: list[Any]) -> list[tuple[Any, ...]]:
+    def execute(sql: str, params: list[Any], /, *, scan: bool = False) -> list[tuple[Any, ...]]:
         counter = iter(range(len(params)))
         named_sql = _PLACEHOLDER.sub(lambda _m: f"%(p{next(counter)})s", sql)
         named = {f"p{i}": v for i, v in enumerate(params)}
