@@ -17,6 +17,7 @@ import contextlib
 import hashlib
 import json
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
@@ -362,7 +363,7 @@ class RowReconciliationCheck(Check[RowReconciliationParams]):
         tgt_spec = SideSpec("target", tuple(pair.target.table.split(".")), tuple(t(k) for k in pair.key),
                             t(pair.time_column), t(pair.version_column) if pair.version_column else None, deleted,
                             tuple(t(c) for c in src_cols))
-        with self._open(ctx, pair.source, options) as src_exec, self._open(ctx, pair.target, options) as tgt_exec:
+        with self._open_both(ctx, pair, options) as (src_exec, tgt_exec):
             source = Side(src_spec, dialect_for(pair.source.engine), src_exec, self._where(pair.source))
             target = Side(tgt_spec, dialect_for(pair.target.engine), tgt_exec, self._where(pair.target))
             return reconcile_pair(source, target, plan, options, skip, column_map=pair.column_map,
@@ -373,6 +374,28 @@ class RowReconciliationCheck(Check[RowReconciliationParams]):
         if table.engine == "postgres":
             return f"postgres connection {table.connection!r}"
         return f"duckdb {table.path}" if table.engine == "duckdb" else "snowflake"
+
+    @contextlib.contextmanager
+    def _open_both(self, ctx: CheckContext, pair: PairParams,
+                   options: ReconcileOptions) -> Iterator[tuple[Execute, Execute]]:
+        """Both sides' sessions, opened at the same time: a Snowflake login or a remote connection need not wait
+        for the other side's (nor for DuckDB's import and file open). If one cannot open, the other is closed."""
+        cms = [self._open(ctx, pair.source, options), self._open(ctx, pair.target, options)]
+        with contextlib.ExitStack() as stack:
+            with ThreadPoolExecutor(max_workers=2, thread_name_prefix="reconcile-open") as pool:
+                futures = [pool.submit(cm.__enter__) for cm in cms]
+            opened: list[Execute] = []
+            failure: BaseException | None = None
+            for cm, future in zip(cms, futures, strict=True):
+                exc = future.exception()
+                if exc is None:
+                    opened.append(future.result())
+                    stack.push(cm.__exit__)
+                elif failure is None:
+                    failure = exc
+            if failure is not None:
+                raise failure
+            yield opened[0], opened[1]
 
     @contextlib.contextmanager
     def _open(self, ctx: CheckContext, table: TableParams, options: ReconcileOptions) -> Iterator[Execute]:

@@ -13,6 +13,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import psycopg
 import pytest
 from pydantic import SecretStr
@@ -253,3 +254,21 @@ def test_one_pair_that_cannot_be_measured_does_not_blind_the_others(world: dict[
     assert by_key["payments.transactions"].status is Status.CRITICAL
     assert by_key["payments.refunds"].status is Status.ERROR
     assert result.status is Status.CRITICAL
+
+
+def test_the_sides_open_together_and_a_side_that_cannot_open_closes_the_other(world: dict[str, Any]) -> None:
+    """Both sessions open at the same time (a Snowflake login need not wait for PostgreSQL's); when one cannot
+    open, the pair's ERROR names it and the other side's session, already open, is closed again."""
+    target = make_target(world, "duckdb", "opened", replicated(world))
+    _, f = run(world, target, pair={"source": {"engine": "postgres", "table": "payments.transactions",
+                                               "connection": "ledger"}})
+    assert f.status is Status.ERROR and "no PostgreSQL connection named 'ledger'" in f.summary, f.summary
+    duckdb.connect(target["path"]).close()  # refused while the check's read-only session on the file is open
+
+    missing = {"engine": "duckdb", "path": str(world["dir"] / "never_written.duckdb"), "table": "payments.transactions"}
+    _, f = run(world, missing)
+    assert f.status is Status.ERROR and "never_written.duckdb does not exist" in f.summary, f.summary
+    with psycopg.connect(world["dsn"]) as conn:
+        open_sessions = conn.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = 'reconcile' "
+                                     "AND application_name = 'sentinel'").fetchone()
+    assert open_sessions == (0,)
