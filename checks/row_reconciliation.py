@@ -244,14 +244,15 @@ WORDS = {"missing": "missing", "extra": "extra", "duplicate": "duplicated", "sta
 
 
 def _outside_ranges(report: PairReport) -> list[str]:
-    """Sample missing keys that no reported range already covers."""
-    covered = set()
-    for r in report.missing_ranges:
-        covered |= {k for k in report.found["missing"] if key_order(r.first) <= key_order(k) <= key_order(r.last)}
-    if not covered:
+    """Sample missing keys that no reported range already covers (each key's sort order computed once: a loss
+    of 100,000 keys in ten ranges is not a million key_order calls)."""
+    bounds = [(key_order(r.first), key_order(r.last)) for r in report.missing_ranges]
+    orders = [(key_order(k), k) for k in report.found["missing"]]
+    rest = [(o, k) for o, k in orders if not any(lo <= o <= hi for lo, hi in bounds)]
+    if len(rest) == len(orders):
         return report.samples["missing"]
-    rest = sorted((k for k in report.found["missing"] if k not in covered), key=key_order)
-    return [key_text(k) for k in rest[:len(report.samples["missing"]) or 10]]
+    rest.sort(key=lambda ok: ok[0])
+    return [key_text(k) for _, k in rest[:len(report.samples["missing"]) or 10]]
 
 
 def _labels(pair: PairParams) -> dict[str, str]:
