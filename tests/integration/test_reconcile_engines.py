@@ -4,6 +4,7 @@ and Snowflake (the fakesnow server), whatever each engine's column types, sessio
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -259,8 +260,19 @@ def test_postgres_sessions_jit_compile_only_the_scan_unoptimised_and_never_again
         assert ex(setting, [])[0][0] == "off"
         assert ex(setting, [], scan=True) == [("on", "-1", "-1")]
         assert ex(setting, [])[0][0] == "off"  # only that statement
+        with pytest.raises(psycopg.errors.DivisionByZero):
+            ex("SELECT 1 / 0", [], scan=True)
+        assert ex(setting, [])[0][0] == "off"  # also after a scan that failed
         plan = "\n".join(r[0] for r in ex("EXPLAIN SELECT * FROM pg_class ORDER BY relname", []))
         assert "JIT" not in plan, plan
+        # a scan whose session dies reports its own error, not the failed reset of jit after it
+        pid = ex("SELECT pg_backend_pid()", [])[0][0]
+        with psycopg.connect(dsn, autocommit=True) as admin:
+            killer = threading.Timer(0.5, lambda: admin.execute("SELECT pg_terminate_backend(%s)", [pid]))
+            killer.start()
+            with pytest.raises(psycopg.OperationalError, match="terminat"):
+                ex("SELECT pg_sleep(10)", [], scan=True)
+            killer.join()
     with psycopg.connect(dsn, autocommit=True) as conn:
         conn.execute("ALTER DATABASE reconcile_jit SET jit = off")
     with postgres_execute(source, _remaining, parallel=True) as ex:

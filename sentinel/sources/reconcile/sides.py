@@ -12,6 +12,8 @@ from collections.abc import Callable, Iterator
 from datetime import timedelta
 from typing import Any
 
+import psycopg
+
 from sentinel.sources.reconcile.engine import Execute
 
 Remaining = Callable[[], timedelta]
@@ -54,7 +56,9 @@ def postgres_execute(source: Any, remaining: Remaining, *, parallel: bool = Fals
             try:
                 return [tuple(r) for r in conn.execute(sql, params).fetchall()]
             finally:
-                conn.execute("SET jit = off")
+                # a session the scan broke reports the scan's error, not this reset's
+                with contextlib.suppress(psycopg.Error):
+                    conn.execute("SET jit = off")
 
         yield execute
 
