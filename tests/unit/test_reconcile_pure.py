@@ -183,3 +183,31 @@ def test_per_pair_remembering_overrides_the_check() -> None:
     assert params.pairs[1].remember_matched is False and params.pairs[1].recheck_after is None
     with pytest.raises(ValidationError, match="recheck_after"):
         _pair(recheck_after="0s")
+
+
+def test_a_drill_down_level_goes_in_chunks_and_each_engine_at_its_own_statement_size() -> None:
+    """A level is read and compared a chunk at a time (so it never holds every segment's 64 sub-ranges at once);
+    within a chunk PostgreSQL sends one statement where DuckDB, which holds each branch in memory, sends ten."""
+    from sentinel.sources.reconcile import dialect_for
+    from sentinel.sources.reconcile.engine import Agg, Segment, Side, SideSpec, _chunks, _numbered, _run_chunk
+
+    sent: dict[str, list[int]] = {"postgres": [], "duckdb": []}
+
+    def side(engine: str) -> Side:
+        def execute(sql: str, params: list[object], /, *, scan: bool = False) -> list[tuple[object, ...]]:
+            sent[engine].append(len(params))
+            return [(p,) for p in params]
+
+        spec = SideSpec(engine, ("payments", "t"), ("id",), "created_at", None, None, ())
+        return Side(spec, dialect_for(engine), execute, engine)
+
+    limits = {"postgres": 200, "duckdb": 10}
+    pg, duck = side("postgres"), side("duckdb")
+    numbered = _numbered([Segment(None, i * 100, i * 100 + 99, Agg(), Agg()) for i in range(450)], 64)
+    chunks = _chunks(numbered, limits, pg, duck)
+    assert [len(c) for c in chunks] == [200, 200, 50]
+    assert [n for c in chunks for n, _, _ in c] == list(range(450)) and numbered[0][2] == 2  # ceil(100 / 64)
+    for s in (pg, duck):
+        rows = [r for c in chunks for r in _run_chunk(s, c, limits, lambda _, batch: ("", [n for n, _, _ in batch]))]
+        assert [r[0] for r in rows] == list(range(450))  # every segment once, in order
+    assert sent == {"postgres": [200, 200, 50], "duckdb": [10] * 45}

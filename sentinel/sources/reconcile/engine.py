@@ -266,40 +266,48 @@ def _numbered(segs: Sequence[Segment], fanout: int) -> list[tuple[int, Segment, 
     return [(i, s, max(1, math.ceil((s.hi - s.lo + 1) / fanout))) for i, s in enumerate(segs)]
 
 
-def _run_level(side: Side, numbered: list[tuple[int, Segment, int]], limits: Mapping[str, int],
+def _chunks(numbered: list[tuple[int, Segment, int]], limits: Mapping[str, int], source: Side,
+            target: Side) -> list[list[tuple[int, Segment, int]]]:
+    """A level's segments in chunks of the larger engine's statement size: both sides read a chunk at the same
+    time and it is compared before the next, so what a level holds is one chunk's sub-ranges, not all of them
+    (a wide scattered loss can give a level tens of thousands of segments, 64 sub-ranges each)."""
+    size = max(limits.get(source.dialect.name, 200), limits.get(target.dialect.name, 200))
+    return [numbered[i:i + size] for i in range(0, len(numbered), size)]
+
+
+def _run_chunk(side: Side, chunk: list[tuple[int, Segment, int]], limits: Mapping[str, int],
                statement: Callable[[Side, list[tuple[int, Segment, int]]], tuple[str, list[Any]]],
                ) -> list[tuple[Any, ...]]:
-    """All rows of one drill-down level on one side, in UNION ALL statements of as many segments as its engine
-    takes: many for a server (few round trips, few Snowflake queries), few for an in-process DuckDB, which holds
-    every branch in memory at once. Each side goes at its own pace, so a server is not held to DuckDB's size."""
+    """One side's rows for a chunk, in UNION ALL statements of as many segments as its engine takes: many for a
+    server (few round trips, few Snowflake queries), few for an in-process DuckDB, which holds every branch in
+    memory at once. A server is not held to DuckDB's size: each side goes through the chunk at its own pace."""
     size = limits.get(side.dialect.name, 200)
     rows: list[tuple[Any, ...]] = []
-    for i in range(0, len(numbered), size):
-        sql, params = statement(side, numbered[i:i + size])
+    for i in range(0, len(chunk), size):
+        sql, params = statement(side, chunk[i:i + size])
         rows += side.run(sql, params)
     return rows
 
 
 def _split(source: Side, target: Side, plan: BucketPlan, options: ReconcileOptions, segs: list[Segment],
            pool: ThreadPoolExecutor) -> list[Segment]:
-    numbered = _numbered(segs, options.fanout)
-
-    def run(side: Side) -> dict[tuple[int, int], Agg]:
-        rows = _run_level(side, numbered, SEGMENTS_PER_QUERY,
-                          lambda side, batch: segment_sql(side, plan, batch, options, leaf=False))
-        return {(int(r[0]), int(r[1])): Agg(as_int(r[2]), as_int(r[3]), None, None, as_int(r[4])) for r in rows}
-
-    src, tgt = _both(pool, lambda: run(source), lambda: run(target))
-    subs: dict[int, set[int]] = {}
-    for seg_id, sub in (*src, *tgt):
-        subs.setdefault(seg_id, set()).add(sub)
     out: list[Segment] = []
-    for seg_id, seg, width in numbered:
-        for sub in sorted(subs.get(seg_id, ())):
-            a, b = src.get((seg_id, sub), Agg()), tgt.get((seg_id, sub), Agg())
-            if not a.same(b):
-                lo = seg.lo + sub * width
-                out.append(Segment(seg.cell, lo, min(seg.hi, lo + width - 1), a, b))
+    for chunk in _chunks(_numbered(segs, options.fanout), SEGMENTS_PER_QUERY, source, target):
+        def run(side: Side, chunk: list[tuple[int, Segment, int]] = chunk) -> dict[tuple[int, int], Agg]:
+            rows = _run_chunk(side, chunk, SEGMENTS_PER_QUERY,
+                              lambda side, batch: segment_sql(side, plan, batch, options, leaf=False))
+            return {(int(r[0]), int(r[1])): Agg(as_int(r[2]), as_int(r[3]), None, None, as_int(r[4])) for r in rows}
+
+        src, tgt = _both(pool, lambda: run(source), lambda: run(target))
+        subs: dict[int, set[int]] = {}
+        for seg_id, sub in (*src, *tgt):
+            subs.setdefault(seg_id, set()).add(sub)
+        for seg_id, seg, width in chunk:
+            for sub in sorted(subs.get(seg_id, ())):
+                a, b = src.get((seg_id, sub), Agg()), tgt.get((seg_id, sub), Agg())
+                if not a.same(b):
+                    lo = seg.lo + sub * width
+                    out.append(Segment(seg.cell, lo, min(seg.hi, lo + width - 1), a, b))
     return out
 
 
@@ -307,26 +315,25 @@ def _classify_leaves(report: PairReport, source: Side, target: Side, plan: Bucke
                      leaves: list[Segment], per_bucket: dict[int, BucketDiff], pool: ThreadPoolExecutor) -> None:
     cutoff_us = (plan.cutoff - EPOCH) // timedelta(microseconds=1)
     nkeys = len(source.spec.keys)
-    numbered = _numbered(leaves, options.fanout)
-
     # leaf rows are fetched, not aggregated, so one statement on a server serves up to 200 leaves: a clustered
     # loss of 5,000 rows is ~50 leaves, one round trip (DuckDB, in process, takes them 25 at a time)
-    def run(side: Side) -> list[tuple[Any, ...]]:
-        return _run_level(side, numbered, LEAF_SEGMENTS_PER_QUERY,
-                          lambda side, batch: segment_sql(side, plan, batch, options, leaf=True))
+    for chunk in _chunks(_numbered(leaves, options.fanout), LEAF_SEGMENTS_PER_QUERY, source, target):
+        def run(side: Side, chunk: list[tuple[int, Segment, int]] = chunk) -> list[tuple[Any, ...]]:
+            return _run_chunk(side, chunk, LEAF_SEGMENTS_PER_QUERY,
+                              lambda side, batch: segment_sql(side, plan, batch, options, leaf=True))
 
-    src_rows, tgt_rows = _both(pool, lambda: run(source), lambda: run(target))
-    by_seg: dict[int, tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]] = {}
-    for r in src_rows:
-        by_seg.setdefault(int(r[0]), ([], []))[0].append(r)
-    for r in tgt_rows:
-        by_seg.setdefault(int(r[0]), ([], []))[1].append(r)
-    for seg_id, seg, _ in numbered:
-        srows, trows = by_seg.get(seg_id, ([], []))
-        idx = plan.bucket_index(seg.cell)
-        if idx is None:
-            continue
-        _classify(report, per_bucket[idx], srows, trows, nkeys, cutoff_us, options.sample_keys, idx)
+        src_rows, tgt_rows = _both(pool, lambda: run(source), lambda: run(target))
+        by_seg: dict[int, tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]] = {}
+        for r in src_rows:
+            by_seg.setdefault(int(r[0]), ([], []))[0].append(r)
+        for r in tgt_rows:
+            by_seg.setdefault(int(r[0]), ([], []))[1].append(r)
+        for seg_id, seg, _ in chunk:
+            srows, trows = by_seg.get(seg_id, ([], []))
+            idx = plan.bucket_index(seg.cell)
+            if idx is None:
+                continue
+            _classify(report, per_bucket[idx], srows, trows, nkeys, cutoff_us, options.sample_keys, idx)
 
 
 def _classify(report: PairReport, diff: BucketDiff, srows: list[tuple[Any, ...]], trows: list[tuple[Any, ...]],
