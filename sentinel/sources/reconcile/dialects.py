@@ -171,9 +171,14 @@ class Dialect:
             return self.placeholder, when
         return self.placeholder, when.replace(tzinfo=None)
 
+    def cell_rows(self, rows: str, no_rows: str) -> str:
+        """The rows a cell query groups (`rows`) in a form whose GROUP BY this engine plans well; `no_rows` is the
+        same statement selecting nothing."""
+        return rows
+
     def cell_calendar(self, kind: ColumnKind, grain: str, lo: datetime, hi: datetime) -> tuple[str, list[object]] | None:
-        """A join giving the cell query a calendar of the cells from `lo` to `hi` (as `cal(g)`, joined on q.g), or
-        None where the engine groups well without one."""
+        """A join giving the cell query a calendar of the cells from `lo` to `hi` (as `cal(g)`, joined on q.g), for
+        a cell query that also groups by other columns; None where the engine groups well without one."""
         return None
 
     # ---- normalisation: layer 1 (reads the column) and layer 2 (from the layer-1 alias) ---------------------------
@@ -343,7 +348,18 @@ class PostgresDialect(Dialect):
         # without a per-row AT TIME ZONE conversion
         return f"date_trunc('{grain}', {col})"
 
+    def cell_rows(self, rows: str, no_rows: str) -> str:
+        # The planner estimates the groups of GROUP BY date_bin(created_at) from created_at's statistics: one per
+        # row. So it never aggregates in its parallel workers: every row goes to the leader, which then does all
+        # the hashing (the md5 of full mode, the bytes of a UUID key) alone. A column of a UNION ALL has no
+        # statistics (the planner gives up on set operations), so it assumes a few hundred cells and each worker
+        # aggregates its share. The branch that selects nothing is planned away. Cheaper than the calendar join
+        # below by 0.3 s of CPU per 5M rows: the clustered checksum scan went from 0.82 to 0.69 s.
+        return f"{rows} UNION ALL {no_rows}"
+
     def cell_calendar(self, kind: ColumnKind, grain: str, lo: datetime, hi: datetime) -> tuple[str, list[object]] | None:
+        # For a cell query that groups by text columns too (full mode, queries.cells): the UNION ALL above would
+        # hide their statistics as well, and the planner, assuming many groups, might again gather every row.
         # The planner cannot estimate how many cells a GROUP BY date_trunc makes and assumes one per row, so it
         # never aggregates in its parallel workers: every row goes to the leader, which evaluates all the hashing
         # alone (the md5 of full mode, the bytes of a UUID key). Grouping by the cell of a joined calendar (a few

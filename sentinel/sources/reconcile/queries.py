@@ -281,16 +281,19 @@ def cells(side: Side, plan: BucketPlan, ranges: Sequence[tuple[datetime, datetim
                  xor_uuid_key=True)
     where, params = base_where(side, ranges, no_time=True)
     inner = q.rows_sql(where)
-    s = side.dialect.sum_exact
-    calendar = None
-    if options.mode is not ReconcileMode.COUNT and ranges:
-        tkind = side.columns[side.spec.time_column].kind
-        calendar = side.dialect.cell_calendar(tkind, plan.grain, min(lo for lo, _ in ranges),
-                                              max(hi for _, hi in ranges))
     join, cell_col = "", "g"
-    if calendar is not None:
-        join, cell_col = calendar[0], "cal.g"
-        params += calendar[1]
+    if options.mode is not ReconcileMode.COUNT and ranges:  # count mode hashes nothing: no parallel scan
+        if q.text_hash:
+            # grouped by the text columns too, whose statistics the planner must keep seeing (dialects.py)
+            tkind = side.columns[side.spec.time_column].kind
+            calendar = side.dialect.cell_calendar(tkind, plan.grain, min(lo for lo, _ in ranges),
+                                                  max(hi for _, hi in ranges))
+            if calendar is not None:
+                join, cell_col = calendar[0], "cal.g"
+                params += calendar[1]
+        else:
+            inner = side.dialect.cell_rows(inner, q.rows_sql("1 = 0"))
+    s = side.dialect.sum_exact
     # nt says which group is the no-time cell: the fakesnow server we test against sends a NULL timestamp
     # as 1970-01-01, so g alone cannot
     nt = f"CASE WHEN {cell_col} IS NULL THEN 1 ELSE 0 END AS nt"
@@ -310,8 +313,8 @@ def cells(side: Side, plan: BucketPlan, ranges: Sequence[tuple[datetime, datetim
                f"SUM(swi) + SUM(sw * MOD({q.text_hash}, {MIX_Q})) AS sh, "
                f"CASE WHEN g IS NULL THEN 1 ELSE 0 END AS nt FROM ({grouped}) s GROUP BY g")
     else:
-        sql = (f"SELECT {cell_col} AS g, COUNT(*) AS c, {q.key_sum()} AS sk, {mn} AS mn, {mx} AS mx, {s('h')} AS sh, "
-               f"{nt} FROM ({inner}) q{join} GROUP BY {cell_col}")
+        sql = (f"SELECT g, COUNT(*) AS c, {q.key_sum()} AS sk, {mn} AS mn, {mx} AS mx, {s('h')} AS sh, "
+               f"{nt} FROM ({inner}) q GROUP BY g")
     out: dict[datetime | None, Agg] = {}
     for row in side.run(sql, params, scan=True):
         g = None if row[-1] else row[0]
