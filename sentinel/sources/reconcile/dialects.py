@@ -115,6 +115,9 @@ class Dialect:
     name: str = ""
     placeholder: str = "%s"
     offset_fence: str = ""
+    # closes a subquery whose computed columns the enclosing query reads more than once, so each is computed once
+    # per row (the drill-down's key: in its sub-range, its sum, a join to the segments' bounds)
+    compute_once: str = ""
 
     # ---- identifiers -------------------------------------------------------------------------------------------
     def ident(self, name: str) -> str:
@@ -332,6 +335,11 @@ class PostgresDialect(Dialect):
     # No fence between the layers: the planner flattens them, which lets parallel workers evaluate every
     # expression (a fence, OFFSET 0, would leave all of them to the leader above the Gather). Expressions are
     # written so no costly one is referenced twice by a later layer, since flattening would evaluate it twice.
+    # The drill-down's statements are not parallel, and read the key twice or more: there a fence keeps the
+    # planner from copying the key's expression into every use. A text key's md5 was computed twice per row and
+    # segment in the join to the segments' bounds (a leaf fetch of 3,600 rows: 230,000 pairs, 0.34 s); a UUID's
+    # leading bits twice per row in a drill-down level (90 cells of 5M rows: 0.63 -> 0.50 s).
+    compute_once = " OFFSET 0"
 
     def ident(self, name: str) -> str:
         from psycopg import sql

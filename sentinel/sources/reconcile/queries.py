@@ -342,10 +342,11 @@ def segment_sql(side: Side, plan: BucketPlan, segs: Sequence[tuple[int, Segment,
     for seg_id, seg, width in segs:
         where, wparams = cell_where(side, plan, seg.cell)
         # the key column itself: the range is in the table's WHERE (the primary key's index serves it)
-        source = f"({q.rows_sql(f'{where} AND {key} >= {ph} AND {key} <= {ph}')}) q{seg_id}"
+        rows = q.rows_sql(f"{where} AND {key} >= {ph} AND {key} <= {ph}")
         if leaf:
-            parts.append(f"SELECT {seg_id} AS seg, {', '.join(_leaf_columns(side, q))} FROM {source}")
+            parts.append(f"SELECT {seg_id} AS seg, {', '.join(_leaf_columns(side, q))} FROM ({rows}) q{seg_id}")
         else:
+            source = f"({rows}{d.compute_once}) q{seg_id}"  # k0: in sub and in the key sum
             # lo and width are integers computed here, not config values: inlined, since a dialect may repeat them
             # k0 is a bigint in PostgreSQL (its integer key, or a UUID's leading 60 bits) and lies in [lo, hi]
             in_bigint = seg.lo >= -(2**63) and max(seg.hi, seg.hi - seg.lo, width) < 2**63
@@ -379,7 +380,7 @@ def _hashed_segment_sql(side: Side, plan: BucketPlan, segs: Sequence[tuple[int, 
     for n, (cell, items) in enumerate(by_cell.items()):
         where, wparams = cell_where(side, plan, cell)
         values = ", ".join(f"({ph}, {ph}, {ph}, {ph})" for _ in items)
-        source = (f"({q.rows_sql(where)}) q{n} JOIN (VALUES {values}) AS s{n}(seg, lo, hi, w) "
+        source = (f"({q.rows_sql(where)}{d.compute_once}) q{n} JOIN (VALUES {values}) AS s{n}(seg, lo, hi, w) "
                   f"ON q{n}.k0 >= s{n}.lo AND q{n}.k0 <= s{n}.hi")
         if leaf:
             parts.append(f"SELECT s{n}.seg, {', '.join(_leaf_columns(side, q))} FROM {source}")
