@@ -347,12 +347,13 @@ def test_postgres_drill_down_computes_a_keys_hash_or_bits_once_per_row(postgres:
     db = f"reconcile_once_{key_type}"
     dsn = postgres.create_database(db)
     key = "'k-' || i" if key_type == "text" else "md5(i::text)::uuid"
+    cell = (NOW - timedelta(days=9)).replace(hour=0, minute=0)  # a day cell well inside the plan, from NOW
     with psycopg.connect(dsn, autocommit=True) as conn:
         conn.execute("CREATE SCHEMA payments")
         conn.execute(f"""CREATE TABLE payments.keyed AS SELECT {key} AS id,
-                         timestamptz '2026-03-20' + i * interval '1 second' AS created_at,
-                         timestamptz '2026-03-20' + i * interval '2 seconds' AS updated_at
-                         FROM generate_series(1, 3600) AS i""")
+                         %(cell)s::timestamptz + i * interval '1 second' AS created_at,
+                         %(cell)s::timestamptz + i * interval '2 seconds' AS updated_at
+                         FROM generate_series(1, 3600) AS i""", {"cell": cell})
         conn.execute("ALTER TABLE payments.keyed ADD PRIMARY KEY (id)")
         conn.execute("ANALYZE payments.keyed")
     options = ReconcileOptions(mode=ReconcileMode.CHECKSUM)
@@ -363,7 +364,6 @@ def test_postgres_drill_down_computes_a_keys_hash_or_bits_once_per_row(postgres:
         side = Side(spec, dialect_for("postgres"), ex, "postgres")
         prepare(side, options)
         assert side.ordered_key is (key_type == "uuid")  # a text key is split by its hash, a UUID by its bits
-        cell = datetime(2026, 3, 20, tzinfo=UTC)
         width = (HASH_MAX + 1) // 8
         segs = [(n, Segment(cell, n * width, (n + 1) * width - 1, Agg(), Agg()), width // 64) for n in range(8)]
         level, params = segment_sql(side, plan, segs, options, leaf=False)
