@@ -114,7 +114,6 @@ class Dialect:
 
     name: str = ""
     placeholder: str = "%s"
-    offset_fence: str = ""
     # closes a subquery whose computed columns the enclosing query reads more than once, so each is computed once
     # per row (the drill-down's key: in its sub-range, its sum, a join to the segments' bounds)
     compute_once: str = ""

@@ -176,7 +176,7 @@ class RowQuery:
             if n == 0:
                 sql = f"SELECT {', '.join(items)} FROM {d.table(self.side.spec.table)} WHERE {where}"
             else:
-                sql = f"SELECT {', '.join([*carried, *items])} FROM ({sql}{d.offset_fence}) l{n}"
+                sql = f"SELECT {', '.join([*carried, *items])} FROM ({sql}) l{n}"
             carried = [*carried, *(alias for alias, _ in layer)]
         return sql
 
